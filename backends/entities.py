@@ -1,0 +1,158 @@
+"""Translation between azure-ai-ml entities and the engine's plain records.
+
+Entities in (``job_to_spec``, ``model_to_spec``, ``environment_to_spec``) become
+CLI v2 YAML-shaped dicts, the one shape the engine validates; records out become
+the SDK's own classes with status, ids and creation context filled in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from emulator.cli.views import arm_id
+from emulator.errors import NotEmulated
+from emulator.store import WorkspaceStore
+
+
+def _ts(ts: float | None):
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc) if ts else None
+
+
+def _system_data(created_at: float, by: str | None = None, modified_at: float | None = None):
+    from azure.ai.ml.entities import SystemData
+
+    return SystemData(created_by=by or "local user", created_by_type="User", created_at=_ts(created_at),
+                      last_modified_at=_ts(modified_at))
+
+
+def _base_path(entity: Any) -> Path:
+    return Path(getattr(entity, "base_path", None) or Path.cwd())
+
+
+# -- jobs -----------------------------------------------------------------------------------
+def job_to_spec(job: Any) -> dict[str, Any]:
+    """A ``command(...)`` node or ``CommandJob`` as a command-job YAML dict with absolute paths."""
+    from azure.ai.ml import Input, Output
+    from azure.ai.ml.entities import CommandJob, Environment
+    from azure.ai.ml.entities._builders.command import Command
+
+    if isinstance(job, Command):
+        job = job._to_job()
+    if not isinstance(job, CommandJob):
+        raise NotEmulated(f"{type(job).__name__} ({getattr(job, 'type', '?')} jobs)",
+                          "Only command jobs are emulated so far.")
+    base = _base_path(job)
+    if job.distribution is not None:
+        raise NotEmulated("distributed jobs (distribution=...)", "Run with instance_count=1 locally.")
+    inputs: dict[str, Any] = {}
+    for key, value in (job.inputs or {}).items():
+        if isinstance(value, Input):
+            if value.type in ("string", "integer", "number", "boolean"):
+                inputs[key] = value.default
+            else:
+                inputs[key] = {"type": value.type, "path": value.path, "mode": value.mode}
+        else:
+            inputs[key] = value
+    outputs = {}
+    for key, value in (job.outputs or {}).items():
+        if isinstance(value, Output):
+            outputs[key] = {"type": value.type or "uri_folder", "mode": value.mode or "rw_mount"}
+    environment = job.environment
+    if isinstance(environment, Environment):
+        environment = {k: v for k, v in environment_to_spec(environment).items()
+                       if k in ("image", "conda_file", "build")}
+    code = job.code
+    if code is not None and not isinstance(code, (str, Path)):
+        raise NotEmulated("code given as a Code asset", "Pass a local folder path as code.")
+    resources = job.resources
+    limits = job.limits
+    spec = {
+        "type": "command", "name": job.name, "display_name": job.display_name,
+        "description": job.description, "tags": dict(job.tags or {}),
+        "properties": dict(job.properties or {}), "experiment_name": job.experiment_name,
+        "compute": job.compute, "command": job.command,
+        "code": str((base / code).resolve()) if code else None,
+        "environment": environment, "environment_variables": dict(job.environment_variables or {}),
+        "inputs": inputs, "outputs": outputs,
+        "resources": {"instance_count": resources.instance_count} if resources and resources.instance_count else {},
+    }
+    if limits is not None and getattr(limits, "timeout", None):
+        spec["limits"] = {"timeout": limits.timeout}
+    for key, value in list(spec["inputs"].items()):  # data paths resolve from the entity's base path
+        if isinstance(value, dict) and value.get("path") and "://" not in str(value["path"]) \
+                and not str(value["path"]).startswith("azureml:"):
+            value["path"] = str((base / value["path"]).resolve())
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
+    """A ``CommandJob`` from an engine record, with status, id and creation context."""
+    from azure.ai.ml import Input, Output
+    from azure.ai.ml.entities import CommandJob
+
+    spec = record["spec"]
+    inputs = {k: v["value"] if v["type"] == "literal" else Input(type=v["type"], path=v["path"], mode=v["mode"])
+              for k, v in spec["inputs"].items()}
+    outputs = {k: Output(type=v["type"], mode=v["mode"], path=str(store.job_dir(record["name"]) / "outputs" / k))
+               for k, v in spec["outputs"].items()}
+    env = spec["environment"] if isinstance(spec["environment"], str) else spec["environment_resolved"]["reference"]
+    properties = dict(spec["properties"])
+    if record.get("error"):
+        properties["amlemu.error"] = record["error"]
+    if record.get("exit_code") is not None:
+        properties["amlemu.exit_code"] = str(record["exit_code"])
+    return CommandJob(
+        name=record["name"], display_name=spec["display_name"], description=spec["description"],
+        tags=spec["tags"], properties=properties, experiment_name=record["experiment_name"],
+        compute=spec["compute"], command=spec["command"], code=spec["code"], environment=env,
+        environment_variables=spec["environment_variables"], inputs=inputs, outputs=outputs,
+        status=record["status"], parent_job_name=record.get("parent_job_name"),
+        creation_context=_system_data(record["created_at"], spec.get("created_by")),
+        id=arm_id(store, f"jobs/{record['name']}"))
+
+
+# -- models ---------------------------------------------------------------------------------
+def model_to_spec(model: Any) -> dict[str, Any]:
+    path = model.path
+    if path and "://" not in str(path) and not str(path).startswith("azureml:"):
+        path = str((_base_path(model) / path).resolve())
+    return {"name": model.name, "version": model.version, "path": str(path) if path else None,
+            "type": model.type, "description": model.description, "tags": model.tags,
+            "properties": model.properties, "stage": getattr(model, "stage", None)}
+
+
+def record_to_model(store: WorkspaceStore, record: dict[str, Any]):
+    from azure.ai.ml.entities import Model
+
+    from emulator.models.registry import files
+
+    return Model(name=record["name"], version=record["version"], path=str(files(store, record)),
+                 type=record["type"], description=record.get("description"), tags=record.get("tags"),
+                 properties=record.get("properties"), stage=record.get("stage"), job_name=record.get("job_name"),
+                 creation_context=_system_data(record["created_at"], None, record["updated_at"]),
+                 id=arm_id(store, f"models/{record['name']}/versions/{record['version']}"))
+
+
+# -- environments ------------------------------------------------------------------------------
+def environment_to_spec(env: Any) -> dict[str, Any]:
+    build = None
+    if env.build is not None:
+        build = {"path": str((_base_path(env) / env.build.path).resolve()),
+                 "dockerfile_path": env.build.dockerfile_path or "Dockerfile"}
+    return {k: v for k, v in {
+        "name": env.name, "version": env.version, "image": env.image, "conda_file": env.conda_file,
+        "build": build, "description": env.description, "tags": env.tags}.items() if v}
+
+
+def record_to_environment(store: WorkspaceStore, record: dict[str, Any]):
+    from azure.ai.ml.entities import BuildContext, Environment
+
+    build = record.get("build")
+    return Environment(name=record["name"], version=record["version"], image=record.get("image"),
+                       conda_file=record.get("conda_file"), description=record.get("description"),
+                       tags=record.get("tags"),
+                       build=BuildContext(path=build["path"], dockerfile_path=build["dockerfile_path"]) if build else None,
+                       creation_context=_system_data(record["created_at"], None, record["updated_at"]),
+                       id=arm_id(store, f"environments/{record['name']}/versions/{record['version']}"))

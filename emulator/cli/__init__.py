@@ -1,0 +1,1 @@
+"""The ``amlemu`` command line, shaped like ``az ml``."""

@@ -1,0 +1,130 @@
+"""JSON shaped like ``az ml``'s output, built from the engine's plain records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from emulator import config
+from emulator.store import WorkspaceStore
+from emulator.tracking import filestore
+
+SCHEMAS = "https://azuremlschemas.azureedge.net/latest"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def arm_id(store: WorkspaceStore, tail: str) -> str:
+    return (f"azureml:/subscriptions/{config.SUBSCRIPTION_ID}/resourceGroups/{config.RESOURCE_GROUP}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{store.name}/{tail}")
+
+
+def _context(created_at: float, by: str | None, modified_at: float | None = None) -> dict:
+    ctx = {"created_at": iso(created_at), "created_by": by or "local user", "created_by_type": "User"}
+    if modified_at:
+        ctx["last_modified_at"] = iso(modified_at)
+    return ctx
+
+
+def job_tracking(store: WorkspaceStore, job: dict) -> dict:
+    """The job's MLflow metrics and params, and the files in its artifacts."""
+    run_dir = store.mlruns_dir / str(store.experiment_id(job["experiment_name"])) / job["name"]
+    run = filestore.read_run(run_dir)
+    artifacts_dir = store.job_dir(job["name"]) / "artifacts"
+    artifacts = sorted(str(p.relative_to(artifacts_dir)) for p in artifacts_dir.rglob("*")
+                       if p.is_file()) if artifacts_dir.is_dir() else []
+    return {"metrics": run["metrics"], "params": run["params"], "artifacts": artifacts}
+
+
+def job_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> dict[str, Any]:
+    spec = job["spec"]
+    inputs = {k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
+              for k, v in spec["inputs"].items()}
+    outputs = {"default": {"mode": "rw_mount", "type": "uri_folder",
+                           "path": f"azureml://jobs/{job['name']}/outputs/artifacts"}}
+    for key, value in spec["outputs"].items():
+        outputs[key] = {"mode": value["mode"], "type": value["type"],
+                        "path": f"azureml://jobs/{job['name']}/outputs/{key}"}
+    view = {
+        "$schema": f"{SCHEMAS}/commandJob.schema.json",
+        "code": str(store.job_dir(job["name"]) / "snapshot") if spec["code"] else None,
+        "command": spec["command"],
+        "compute": f"azureml:{spec['compute']}" if spec["compute"] else "local",
+        "creation_context": _context(job["created_at"], spec.get("created_by")),
+        "description": spec["description"],
+        "display_name": spec["display_name"],
+        "environment": spec["environment"] if isinstance(spec["environment"], str) else spec["environment_resolved"]["reference"],
+        "environment_variables": spec["environment_variables"],
+        "experiment_name": job["experiment_name"],
+        "id": arm_id(store, f"jobs/{job['name']}"),
+        "inputs": inputs,
+        "name": job["name"],
+        "outputs": outputs,
+        "parameters": {},
+        "properties": spec["properties"],
+        "resourceGroup": config.RESOURCE_GROUP,
+        "resources": {"instance_count": 1, "shm_size": "2g", **spec["resources"]},
+        "services": {"Tracking": {"endpoint": store.tracking_uri, "job_service_type": "Tracking"},
+                     "Studio": {"endpoint": str(store.job_dir(job["name"])), "job_service_type": "Studio"}},
+        "status": job["status"],
+        "tags": spec["tags"],
+        "type": job["type"],
+    }
+    if job["parent_job_name"]:
+        view["parent_job_name"] = job["parent_job_name"]
+    if job["status"] in ("Failed", "Canceled") or job["exit_code"] not in (None, 0):
+        view["error"] = {"code": "UserError" if job["status"] == "Failed" else "Canceled",
+                         "message": job["error"], "exit_code": job["exit_code"]}
+    if tracking:
+        view.update(job_tracking(store, job))
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def model_view(store: WorkspaceStore, model: dict) -> dict[str, Any]:
+    view = {
+        "creation_context": _context(model["created_at"], None, model["updated_at"]),
+        "description": model.get("description"),
+        "id": arm_id(store, f"models/{model['name']}/versions/{model['version']}"),
+        "job_name": model.get("job_name"),
+        "name": model["name"],
+        "path": model["path"],
+        "properties": model.get("properties") or {},
+        "resourceGroup": config.RESOURCE_GROUP,
+        "stage": model.get("stage"),
+        "tags": model.get("tags") or {},
+        "type": model["type"],
+        "version": model["version"],
+    }
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def environment_view(store: WorkspaceStore, env: dict) -> dict[str, Any]:
+    from emulator.environments.registry import runtime_record
+
+    view = {
+        "build": env.get("build"),
+        "conda_file": env.get("conda_file"),
+        "creation_context": _context(env["created_at"], None, env["updated_at"]),
+        "description": env.get("description"),
+        "id": arm_id(store, f"environments/{env['name']}/versions/{env['version']}"),
+        "image": env.get("image"),
+        "name": env["name"],
+        "os_type": env.get("os_type", "linux"),
+        "resourceGroup": config.RESOURCE_GROUP,
+        "tags": env.get("tags") or {},
+        "version": env["version"],
+        "local_runtime": runtime_record(f"azureml:{env['name']}:{env['version']}", env)["note"],
+    }
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def relpath(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,65 @@
+"""All settings in one place, read when used (never at import).
+
+Public environment variables share the ``AMLEMU_`` prefix:
+
+- ``AMLEMU_HOME``: the state directory (default ``~/.amlemu``).
+- ``AMLEMU_WORKSPACE``: the workspace name (default ``default``).
+- ``AMLEMU_BACKEND``: ``local`` (default) or ``azure``.
+- ``AMLEMU_RUNTIME``: ``process`` (default), ``docker`` or ``auto``.
+
+A config file can set the same keys (lower case, without the prefix):
+``./.amlemu.yml`` first, then ``$AMLEMU_HOME/config.yml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+RESOURCE_GROUP = "amlemu"
+
+
+def home() -> Path:
+    return Path(os.environ.get("AMLEMU_HOME") or Path.home() / ".amlemu").expanduser()
+
+
+def _config_files() -> list[Path]:
+    return [Path.cwd() / ".amlemu.yml", home() / "config.yml"]
+
+
+def file_setting(key: str) -> str | None:
+    """A setting from the first config file that has it, else None."""
+    for path in _config_files():
+        if path.is_file():
+            import yaml
+
+            data = yaml.safe_load(path.read_text()) or {}
+            if isinstance(data, dict) and data.get(key) is not None:
+                return str(data[key])
+    return None
+
+
+def setting(key: str, default: str | None = None) -> str | None:
+    """``AMLEMU_<KEY>`` from the environment, then the config files, then ``default``."""
+    value = os.environ.get(f"AMLEMU_{key.upper()}")
+    if value:
+        return value
+    value = file_setting(key.lower())
+    return value if value is not None else default
+
+
+def workspace_name() -> str:
+    return setting("workspace", "default")
+
+
+def workspace_dir(name: str | None = None) -> Path:
+    return home() / "workspaces" / (name or workspace_name())
+
+
+def cache_dir() -> Path:
+    return home() / "cache"
+
+
+def runtime_name() -> str:
+    return setting("runtime", "process")

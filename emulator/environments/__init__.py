@@ -1,0 +1,1 @@
+"""Environments: curated names, registered versions, and what a job runs in."""

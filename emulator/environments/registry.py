@@ -1,0 +1,125 @@
+"""Registered environments, curated names, and what a job's environment resolves to."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emulator.environments.conda import pip_requirements
+from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
+from emulator.errors import ResourceNotFound, ValidationError
+from emulator.store import WorkspaceStore
+
+KIND = "environment"
+DEFAULT_NOTE = "amlemu's own interpreter (scikit-learn, MLflow, ONNX tooling)"
+
+
+def _load_conda_file(value: Any, base_path: Path) -> dict | None:
+    if value is None or isinstance(value, dict):
+        return value
+    path = (base_path / str(value)).resolve()
+    if not path.is_file():
+        raise ValidationError(f"conda_file '{value}' not found (looked at {path}). "
+                              "Fix the path; it is relative to the YAML file.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"conda_file {path} is not valid YAML: {exc}")
+    if not isinstance(data, dict):
+        raise ValidationError(f"conda_file {path} must be a mapping with a 'dependencies' list.")
+    return data
+
+
+def normalize(spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
+    """Validate an environment spec (YAML-shaped) and resolve its local paths."""
+    spec = {k: v for k, v in spec.items() if v not in (None, {}, [])}
+    spec.pop("$schema", None)
+    conda = _load_conda_file(spec.get("conda_file"), base_path)
+    if conda is not None:
+        spec["conda_file"] = conda
+        pip_requirements(conda)  # fail now on conda-only packages
+    build = spec.get("build")
+    if build:
+        context = Path(build["path"] if isinstance(build, dict) else build)
+        context = (base_path / context).resolve()
+        dockerfile = (build.get("dockerfile_path") if isinstance(build, dict) else None) or "Dockerfile"
+        if not (context / dockerfile).is_file():
+            raise ValidationError(f"build context {context} has no {dockerfile}. "
+                                  "Point build.path at a folder that holds the Dockerfile.")
+        spec["build"] = {"path": str(context), "dockerfile_path": dockerfile}
+    if not spec.get("image") and not build:
+        raise ValidationError("An environment needs 'image' (optionally with 'conda_file') or "
+                              "'build' (a docker build context). Add one of them.")
+    return spec
+
+
+def create(store: WorkspaceStore, spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
+    """Register a new environment version (auto-incremented when not given)."""
+    name = spec.get("name")
+    if not name:
+        raise ValidationError("An environment needs a 'name'.")
+    body = normalize(spec, base_path)
+    body.pop("name", None)
+    version = body.pop("version", None)
+    with store.transaction() as db:
+        version = str(version) if version is not None else store.next_version(db, KIND, name)
+        store.insert_asset(db, KIND, name, version, body)
+    return store.get_asset(KIND, name, version)
+
+
+def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> dict[str, Any]:
+    """What a job's ``environment`` runs in, as a plain record kept in the job spec.
+
+    Returns:
+        ``{"reference", "requirements" (None: amlemu's interpreter), "image", "build", "note"}``.
+    """
+    if isinstance(environment, dict):  # inline environment
+        body = normalize(environment, base_path)
+        return runtime_record("inline", body)
+    if not environment:
+        raise ValidationError("The job has no 'environment'. Add one, e.g. "
+                              "environment: azureml:AzureML-sklearn-1.5@latest")
+    ref = EnvironmentRef.parse(str(environment))
+    if not ref.registry:
+        try:
+            version = ref.version or (None if ref.label in (None, "latest") else ref.label)
+            body = store.get_asset(KIND, ref.name, version)
+            return runtime_record(f"azureml:{ref.name}:{body['version']}", body)
+        except ResourceNotFound:
+            if not ref.curated_key:
+                raise ResourceNotFound(
+                    f"Environment '{environment}' not found: it is neither registered in workspace "
+                    f"'{store.name}' nor a curated environment amlemu knows. Register it with "
+                    "`amlemu environment create --file env.yml`, or use a curated one: "
+                    f"{', '.join(n + '@latest' for n in curated_names()[:4])}, ...") from None
+    key = ref.curated_key
+    if key is None:
+        raise ResourceNotFound(
+            f"Curated environment '{environment}' is not one amlemu ships. Known: "
+            f"{', '.join(curated_names())}. Or register your own with `amlemu environment create`.")
+    reqs = CURATED[key]
+    return {"reference": str(ref), "curated": True, "requirements": reqs, "image": None, "build": None,
+            "note": DEFAULT_NOTE if reqs is None else "a cached virtualenv with " + ", ".join(reqs)}
+
+
+def runtime_record(reference: str, body: dict) -> dict[str, Any]:
+    conda = body.get("conda_file")
+    reqs = (pip_requirements(conda) if conda else None) or None
+    note = []
+    if body.get("image"):
+        note.append(f"image {body['image']} cannot be pulled offline; the process runtime runs "
+                    "on the local default environment instead")
+    if body.get("build"):
+        note.append("a docker build context runs on the docker runtime; the process runtime uses "
+                    "the local default environment instead")
+    note.append("with a cached virtualenv: " + ", ".join(reqs) if reqs else DEFAULT_NOTE)
+    return {"reference": reference, "curated": False, "requirements": reqs,
+            "image": body.get("image"), "build": body.get("build"), "note": "; ".join(note)}
+
+
+def interpreter_bin() -> Path:
+    """The ``bin`` folder of amlemu's own interpreter (the default environment)."""
+    return Path(sys.executable).parent

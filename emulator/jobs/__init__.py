@@ -1,0 +1,1 @@
+"""Jobs: specs, submission, the per-job supervisor, streaming."""

@@ -1,0 +1,203 @@
+"""Job submission, reads that notice lost jobs, and cancellation.
+
+A submitted job gets its own detached supervisor process
+(:mod:`emulator.jobs.supervisor`), so it keeps running after the CLI call
+that created it returns. Reads check that an active job's supervisor still
+lives; a job whose supervisor died is marked ``Failed`` with the reason,
+so nothing stays ``Running`` forever.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from emulator.environments import registry as environments
+from emulator.errors import ResourceNotFound, ValidationError
+from emulator.jobs.naming import generate_job_name
+from emulator.jobs.spec import normalize_command_job
+from emulator.runtime import proctree
+from emulator.store import WorkspaceStore
+from emulator.store.db import ACTIVE, TERMINAL
+
+LOCAL_COMPUTES = {None, "", "local", "azureml:local"}
+#: a job still without a supervisor this long after submission was lost at submit time
+UNSTARTED_GRACE_S = 60.0
+_children: list[subprocess.Popen] = []  # reaped on each submit
+
+
+def _snapshot_ignore(folder: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in {".git", "__pycache__", ".venv", ".ipynb_checkpoints",
+                                      "mlruns", ".amlemu"}}
+
+
+def _resolve_compute(store: WorkspaceStore, compute: str | None) -> str | None:
+    if compute in LOCAL_COMPUTES:
+        return None
+    name = str(compute).removeprefix("azureml:")
+    try:
+        store.get_asset("compute", name, "1")
+    except ResourceNotFound:
+        raise ResourceNotFound(
+            f"Compute '{name}' not found in workspace '{store.name}'. Remove 'compute:' (or set "
+            "compute: local) to run on this machine; compute clusters and instances are "
+            "created with `amlemu compute create`.") from None
+    return name
+
+
+def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+    """Validate a command job, record it, snapshot its code and start its supervisor.
+
+    Everything is checked before the first write: bad input leaves nothing behind.
+    """
+    spec = normalize_command_job(data, Path(base_path))
+    spec["compute"] = _resolve_compute(store, spec["compute"])
+    spec["environment_resolved"] = environments.resolve(store, spec["environment"], Path(base_path))
+    name = spec["name"] or generate_job_name()
+    spec["name"] = name
+    spec["experiment_name"] = spec["experiment_name"] or Path.cwd().name or "Default"
+    spec["display_name"] = spec["display_name"] or name
+    spec["created_by"] = getpass.getuser()
+
+    jobs_root = store.root / "jobs"
+    jobs_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=jobs_root))
+    try:
+        snapshot = staging / "snapshot"
+        if spec["code"] and Path(spec["code"]).is_dir():
+            shutil.copytree(spec["code"], snapshot, ignore=_snapshot_ignore, symlinks=True)
+        else:
+            snapshot.mkdir()
+            if spec["code"]:
+                shutil.copy2(spec["code"], snapshot)
+        for sub in ("artifacts/user_logs", "artifacts/system_logs", "outputs"):
+            (staging / sub).mkdir(parents=True, exist_ok=True)
+        store.insert_job({"name": name, "type": "command", "experiment_name": spec["experiment_name"],
+                          "parent_job_name": None, "status": "NotStarted", "spec": spec,
+                          "created_at": time.time()})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.replace(staging, store.job_dir(name))
+    _start_supervisor(store, name)
+    return store.get_job(name)
+
+
+def _start_supervisor(store: WorkspaceStore, name: str) -> None:
+    for child in list(_children):
+        if child.poll() is not None:
+            _children.remove(child)
+    err = open(store.job_dir(name) / "artifacts" / "system_logs" / "supervisor.txt", "ab")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.jobs.supervisor", str(store.root), name],
+            stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
+            close_fds=True, cwd=store.root)
+    except OSError as exc:
+        store.update_job(name, only_if_status=("NotStarted",), status="Failed", ended_at=time.time(),
+                         error=f"Could not start the job's supervisor: {exc}")
+        return
+    finally:
+        err.close()
+    _children.append(proc)
+    store.update_job(name, only_if_status=("NotStarted",), status="Queued", pid=proc.pid,
+                     pid_start=proctree.start_time(proc.pid))
+
+
+def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
+    """Notice a lost job: active, but its supervisor is gone. Marks it Failed."""
+    if job["status"] not in ACTIVE:
+        return job
+    if job["pid"]:
+        if proctree.is_alive(job["pid"], job["pid_start"]):
+            return job
+        reason = (f"The job's supervisor process (pid {job['pid']}) ended unexpectedly while the job "
+                  f"was {job['status']}; the job was lost. Submit it again.")
+    elif time.time() - job["created_at"] > UNSTARTED_GRACE_S:
+        reason = "The job was recorded but its supervisor never started; submit it again."
+    else:
+        return job
+    if store.update_job(job["name"], only_if_status=(job["status"],), status="Failed",
+                        ended_at=time.time(), error=reason):
+        from emulator.jobs.supervisor import end_tracking
+
+        end_tracking(store, job["name"], "Failed")
+    return store.get_job(job["name"])
+
+
+def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
+    return refresh(store, store.get_job(name))
+
+
+def list_jobs(store: WorkspaceStore, parent_job_name: str | None = None,
+              max_results: int | None = None) -> list[dict[str, Any]]:
+    return [refresh(store, job) for job in store.list_jobs(parent_job_name, max_results)]
+
+
+def cancel(store: WorkspaceStore, name: str) -> dict[str, Any]:
+    """Ask a job to stop; its supervisor stops the whole process tree and records Canceled."""
+    job = get(store, name)
+    if job["status"] in TERMINAL:
+        return job
+    if not store.update_job(name, only_if_status=ACTIVE, status="CancelRequested"):
+        return get(store, name)
+    if job["pid"] and proctree.is_alive(job["pid"], job["pid_start"]):
+        try:
+            os.kill(job["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    else:
+        store.update_job(name, only_if_status=("CancelRequested",), status="Canceled",
+                         ended_at=time.time(), error="Canceled by the user before it started.")
+    return get(store, name)
+
+
+def wait(store: WorkspaceStore, name: str, timeout: float | None = None, poll: float = 0.05) -> dict:
+    """Block until the job is terminal (or ``timeout`` seconds pass) and return it."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = get(store, name)
+        if job["status"] in TERMINAL:
+            return job
+        if deadline is not None and time.monotonic() > deadline:
+            return job
+        time.sleep(poll)
+        poll = min(poll * 1.5, 0.5)
+
+
+def output_dir(store: WorkspaceStore, name: str, output: str) -> Path:
+    """The local folder of a job output (``artifacts`` is the default one)."""
+    job = store.get_job(name)
+    if output in ("artifacts", "default"):
+        return store.job_dir(name) / "artifacts"
+    if output not in job["spec"]["outputs"]:
+        known = ", ".join(["artifacts", *job["spec"]["outputs"]])
+        raise ValidationError(f"Job '{name}' has no output '{output}' (outputs: {known}).")
+    return store.job_dir(name) / "outputs" / output
+
+
+def download(store: WorkspaceStore, name: str, download_path: Path, output_name: str | None = None,
+             all: bool = False) -> Path:
+    """Copy a job's outputs locally, laid out as ``az ml job download`` does."""
+    job = get(store, name)
+    if job["status"] not in TERMINAL:
+        raise ValidationError(f"Job '{name}' is {job['status']}; its outputs are available once it "
+                              f"ends. Wait with `amlemu job stream --name {name}`.")
+    download_path = Path(download_path)
+    targets: list[tuple[Path, Path]] = []
+    if output_name in (None, "artifacts", "default") or all:
+        targets.append((output_dir(store, name, "artifacts"), download_path / "artifacts"))
+    names = list(job["spec"]["outputs"]) if all else ([output_name] if output_name not in (None, "artifacts", "default") else [])
+    for out in names:
+        targets.append((output_dir(store, name, out), download_path / "named-outputs" / out))
+    for src, dst in targets:
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+    return download_path

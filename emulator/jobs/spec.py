@@ -1,0 +1,178 @@
+"""Command job specs: validated, with local paths resolved, before anything is recorded.
+
+The input is the CLI v2 YAML shape (a dict), whether it came from a YAML file or
+from an azure-ai-ml entity (``backends.local`` converts entities to this shape).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from emulator.errors import NotEmulated, ValidationError
+from emulator.jobs.naming import NAME_PATTERN
+
+COMMAND_JOB_FIELDS = {
+    "$schema", "type", "name", "display_name", "description", "tags", "properties",
+    "experiment_name", "compute", "command", "code", "environment", "environment_variables",
+    "inputs", "outputs", "resources", "distribution", "limits", "services", "identity",
+    "queue_settings", "is_deterministic", "parent_job_name",
+}
+LITERAL_TYPES = {"string", "integer", "number", "boolean"}
+DATA_TYPES = {"uri_file", "uri_folder", "mltable", "custom_model", "mlflow_model", "triton_model"}
+REMOTE_PREFIXES = ("http://", "https://", "azureml://", "wasbs://", "wasb://", "abfss://", "abfs://",
+                   "adl://", "s3://", "gs://")
+_REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][\w]*)\s*\}\}")
+_OPTIONAL_BLOCK = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _remote_input_error(name: str, path: str) -> ValidationError:
+    return ValidationError(
+        f"Input '{name}' points to remote data '{path}', which the local emulator cannot fetch "
+        f"(it works offline). Give it a local copy instead, e.g. "
+        f"`--set inputs.{name}.path=./local-copy` on the CLI, or "
+        f"Input(type=..., path='./local-copy') in Python.")
+
+
+def normalize_input(name: str, value: Any, base_path: Path) -> dict[str, Any]:
+    """One job input as ``{"type", "value"}`` (literal) or ``{"type", "path", "mode"}`` (data)."""
+    if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
+        return {"type": "literal", "value": value}
+    if not isinstance(value, dict):
+        raise ValidationError(f"Input '{name}' must be a literal value or a mapping with 'type' and "
+                              f"'path'; got {type(value).__name__}.")
+    kind = value.get("type", "uri_folder")
+    if kind in LITERAL_TYPES:
+        if "default" not in value and "value" not in value:
+            raise ValidationError(f"Input '{name}' of type {kind} needs a 'value'.")
+        return {"type": "literal", "value": value.get("value", value.get("default"))}
+    if kind not in DATA_TYPES:
+        raise ValidationError(f"Input '{name}' has unknown type '{kind}'. Use one of: "
+                              f"{', '.join(sorted(DATA_TYPES | LITERAL_TYPES))}.")
+    raw = value.get("path")
+    if not raw:
+        raise ValidationError(f"Input '{name}' ({kind}) needs a 'path'.")
+    raw = str(raw)
+    if raw.startswith(REMOTE_PREFIXES):
+        raise _remote_input_error(name, raw)
+    if raw.startswith("azureml:"):
+        raise NotEmulated(f"data asset input '{raw}'",
+                          f"Registered data assets are not emulated yet: point input '{name}' at a "
+                          f"local path (--set inputs.{name}.path=./local-copy).")
+    local = raw[len("file://"):] if raw.startswith("file://") else raw
+    path = (base_path / local).resolve()
+    if not path.exists():
+        raise ValidationError(f"Input '{name}' path '{raw}' does not exist (looked at {path}). "
+                              "Fix the path; relative paths are resolved from the YAML file's folder "
+                              "(or the current directory in Python).")
+    if kind == "uri_file" and not path.is_file():
+        raise ValidationError(f"Input '{name}' is a uri_file but {path} is a folder; "
+                              "use type: uri_folder.")
+    if kind in ("uri_folder", "mltable") and not path.is_dir():
+        raise ValidationError(f"Input '{name}' is a {kind} but {path} is a file; use type: uri_file.")
+    return {"type": kind, "path": str(path), "mode": value.get("mode", "ro_mount")}
+
+
+def render_command(command: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> str:
+    """Substitute ``${{inputs.x}}``/``${{outputs.y}}``; ``[...]`` blocks drop when their input is absent.
+
+    ``inputs`` maps names to their substituted text; ``outputs`` likewise.
+    """
+    def block(match: re.Match) -> str:
+        refs = _REF.findall(match.group(1))
+        if not refs:
+            return match.group(0)
+        present = all(name in (inputs if kind == "inputs" else outputs) for kind, name in refs)
+        return match.group(1) if present else ""
+
+    command = _OPTIONAL_BLOCK.sub(block, command)
+
+    def sub(match: re.Match) -> str:
+        kind, name = match.groups()
+        table = inputs if kind == "inputs" else outputs
+        if name not in table:
+            defined = ", ".join(sorted(table)) or "none"
+            raise ValidationError(
+                f"The command refers to ${{{{{kind}.{name}}}}}, but the job defines no {kind[:-1]} "
+                f"named '{name}' (defined: {defined}). Add it under '{kind}:' or fix the name.")
+        return str(table[name])
+
+    return _REF.sub(sub, command)
+
+
+def _literal_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    return str(value)
+
+
+def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+    """Validate a command job (CLI v2 YAML shape) and resolve everything local.
+
+    Raises:
+        ValidationError: naming the field that is wrong and how to fix it.
+    """
+    unknown = set(data) - COMMAND_JOB_FIELDS
+    if unknown:
+        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the command job. "
+                              f"Remove or rename them; valid fields: {', '.join(sorted(COMMAND_JOB_FIELDS - {'$schema'}))}.")
+    if data.get("type", "command") != "command":
+        raise NotEmulated(f"{data['type']} jobs", "Only command jobs are emulated so far.")
+    command = data.get("command")
+    if not command or not isinstance(command, str):
+        raise ValidationError("The job has no 'command'. Add the command line to run, "
+                              "e.g. command: python train.py")
+    name = data.get("name")
+    if name is not None and not NAME_PATTERN.match(str(name)):
+        raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
+                              "starting with a letter or digit, at most 255 characters.")
+    code = data.get("code")
+    if code:
+        code = str(code)
+        if code.startswith(("azureml:", "git+", "http://", "https://")):
+            raise NotEmulated(f"remote code '{code}'", "Point 'code' at a local folder.")
+        code_path = (base_path / code).resolve()
+        if not code_path.exists():
+            raise ValidationError(f"Code folder '{code}' does not exist (looked at {code_path}). "
+                                  "Fix 'code:'; it is relative to the YAML file's folder.")
+        code = str(code_path)
+    inputs = {k: normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
+    outputs = {}
+    for key, value in (data.get("outputs") or {}).items():
+        value = value if isinstance(value, dict) else {}
+        outputs[key] = {"type": value.get("type", "uri_folder"), "mode": value.get("mode", "rw_mount")}
+    # check every reference now, with placeholders, so a bad one records nothing
+    render_command(command, {k: "" for k in inputs}, {k: "" for k in outputs})
+    resources = data.get("resources") or {}
+    if int(resources.get("instance_count") or 1) > 1 or data.get("distribution"):
+        raise NotEmulated("multi-node (distributed) jobs",
+                          "Multi-node jobs come with compute clusters; run with instance_count: 1.")
+    env_vars = data.get("environment_variables") or {}
+    if not isinstance(env_vars, dict):
+        raise ValidationError("environment_variables must be a mapping of NAME: value.")
+    limits = data.get("limits") or {}
+    return {
+        "type": "command",
+        "name": name,
+        "display_name": data.get("display_name"),
+        "description": data.get("description"),
+        "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+        "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
+        "experiment_name": data.get("experiment_name"),
+        "compute": data.get("compute"),
+        "command": command,
+        "code": code,
+        "environment": data.get("environment"),
+        "environment_variables": {str(k): str(v) for k, v in env_vars.items()},
+        "inputs": inputs,
+        "outputs": outputs,
+        "resources": resources,
+        "limits": {"timeout": limits.get("timeout")} if limits.get("timeout") else {},
+    }
+
+
+def input_texts(inputs: dict[str, dict]) -> dict[str, str]:
+    """What each input substitutes to in the command."""
+    return {k: _literal_text(v["value"]) if v["type"] == "literal" else v["path"]
+            for k, v in inputs.items()}

@@ -1,0 +1,1 @@
+"""The model registry: versioned models from local paths and job outputs."""

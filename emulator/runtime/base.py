@@ -1,0 +1,62 @@
+"""One runtime interface for jobs (and deployments): process now, docker next."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.errors import ValidationError
+
+
+@dataclass
+class RunRequest:
+    """What to run: a shell command in a folder, with an environment, logging to a file.
+
+    ``bin_dir`` is the environment's interpreter folder, put first on PATH.
+    ``labels`` identify the run (workspace, job, kind) for cleanup.
+    """
+
+    command: str
+    cwd: Path
+    env: dict[str, str]
+    log_path: Path
+    bin_dir: Path | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class RunHandle(ABC):
+    """A started run."""
+
+    pid: int
+
+    @abstractmethod
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code (negative: killed by that signal), or None if still running at timeout."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop the run and everything it started."""
+
+
+class Runtime(ABC):
+    """Starts runs. Every runtime honours the same :class:`RunRequest` contract."""
+
+    name: str
+
+    @abstractmethod
+    def start(self, request: RunRequest) -> RunHandle:
+        """Start ``request.command`` and return at once."""
+
+
+def get_runtime(name: str) -> Runtime:
+    """The runtime called ``name`` (``process``; ``auto`` means process until docker lands)."""
+    if name in ("process", "auto"):
+        from emulator.runtime.process import ProcessRuntime
+
+        return ProcessRuntime()
+    if name == "docker":
+        from emulator.errors import NotEmulated
+
+        raise NotEmulated("the docker runtime", "Use runtime 'process' (AMLEMU_RUNTIME=process).")
+    raise ValidationError(f"Unknown runtime '{name}'. Use 'process', 'docker' or 'auto'.")

@@ -1,0 +1,42 @@
+"""The process runtime: the command runs as a local process group."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from emulator.runtime.base import RunHandle, RunRequest, Runtime
+from emulator.runtime.proctree import kill_tree
+
+
+class ProcessHandle(RunHandle):
+    def __init__(self, popen: subprocess.Popen):
+        self._popen = popen
+        self.pid = popen.pid
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        kill_tree(self.pid)
+        self._popen.wait()
+
+
+class ProcessRuntime(Runtime):
+    name = "process"
+
+    def start(self, request: RunRequest) -> ProcessHandle:
+        env = dict(request.env)
+        if request.bin_dir:
+            env["PATH"] = f"{request.bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
+            env["VIRTUAL_ENV"] = str(request.bin_dir.parent)
+        request.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(request.log_path, "ab", buffering=0) as log:
+            popen = subprocess.Popen(
+                ["/bin/bash", "-c", request.command], cwd=request.cwd, env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True)
+        return ProcessHandle(popen)

@@ -1,0 +1,1 @@
+"""MLflow tracking for jobs, as Azure ML workspaces provide it."""
