@@ -16,8 +16,12 @@ FAST_FIELDS = {"job": COMMAND_JOB_FIELDS}
 
 
 def _fast_ok(kind: str, data: dict) -> bool:
-    if kind == "job" and data.get("type", "command") != "command":
-        return False
+    if kind == "job":
+        if data.get("type", "command") != "command":
+            return False
+        env = data.get("environment")
+        if isinstance(env, str) and not env.startswith("azureml:"):
+            return False  # the SDK insists on the azureml: prefix in YAML; let it say so
     return set(data) <= FAST_FIELDS.get(kind, set())
 
 
@@ -31,18 +35,46 @@ def _overrides(sets: list[str] | None) -> list[dict]:
     return result
 
 
+def _flatten(messages, prefix: str = "") -> list[str]:
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            out += _flatten(value, f"{prefix}{key}." if key != "_schema" else prefix)
+        return out
+    if isinstance(messages, (list, tuple)):
+        return [m for item in messages for m in _flatten(item, prefix)]
+    text = " ".join(str(messages).split())
+    return [f"{prefix.rstrip('.')}: {text}" if prefix else text]
+
+
+def _schema_errors(exc: BaseException) -> list[str]:
+    """The field errors of the innermost marshmallow error in ``exc``'s chain."""
+    found: list[str] = []
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        messages = getattr(exc, "messages", None)
+        if isinstance(messages, dict) and messages:
+            found = _flatten(messages)
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
 def sdk_load(kind: str, file: str, sets: list[str] | None = None):
     """Load ``file`` with azure-ai-ml's ``load_<kind>``; its validation errors become ours."""
+    import logging
+
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     import azure.ai.ml as aml
-    from azure.ai.ml.exceptions import ValidationException
 
     loader = getattr(aml, f"load_{kind}")
     try:
         return loader(file, params_override=_overrides(sets))
-    except ValidationException as exc:
-        raise ValidationError(f"{file} failed validation by azure-ai-ml: {exc}") from None
-    except Exception as exc:  # marshmallow and YAML errors surface as various types
-        raise ValidationError(f"{file} failed validation by azure-ai-ml: {exc}") from None
+    except Exception as exc:  # ValidationException, marshmallow and YAML errors
+        errors = _schema_errors(exc) or [" ".join(str(exc).split())[:600]]
+        raise ValidationError(
+            f"{file} failed validation by azure-ai-ml: {'; '.join(errors)}. Fix the field(s) named; "
+            f"the {kind} YAML reference is at https://aka.ms/ml-cli-v2-{kind}-yaml-reference") from None
 
 
 def validated(kind: str, data: dict[str, Any], file: str | None, sets: list[str] | None) -> dict[str, Any]:

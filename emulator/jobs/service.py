@@ -129,6 +129,9 @@ def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
                         ended_at=time.time(), error=reason):
         from emulator.jobs.supervisor import end_tracking
 
+        if job.get("run_pid"):  # the job's own processes outlived their supervisor: stop them
+            proctree.kill_tree(job["run_pid"], grace=1.0)
+
         end_tracking(store, job["name"], "Failed")
     return store.get_job(job["name"])
 

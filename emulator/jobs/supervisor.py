@@ -134,7 +134,7 @@ class Supervisor:
                 return self._finish("Canceled", error="Canceled by the user.")
             self.handle = get_runtime(self.spec.get("runtime") or "process").start(request)
             self.store.update_job(self.name, only_if_status=("Preparing",), status="Running",
-                                  started_at=time.time())
+                                  started_at=time.time(), run_pid=self.handle.pid)
         except Exception as exc:  # preparation failed: the job fails with the reason
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             self._log(f"[amlemu] preparing the job failed: {message}")

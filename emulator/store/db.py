@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     ended_at REAL,
     pid INTEGER,
     pid_start TEXT,
+    run_pid INTEGER,
     exit_code INTEGER,
     error TEXT
 );
@@ -59,7 +60,7 @@ TERMINAL = ("Completed", "Failed", "Canceled")
 ACTIVE = ("NotStarted", "Queued", "Preparing", "Running", "CancelRequested", "Finalizing")
 
 _JOB_COLUMNS = ("name", "type", "experiment_name", "parent_job_name", "status", "spec",
-                "created_at", "started_at", "ended_at", "pid", "pid_start", "exit_code", "error")
+                "created_at", "started_at", "ended_at", "pid", "pid_start", "run_pid", "exit_code", "error")
 
 
 class WorkspaceStore:
