@@ -8,6 +8,7 @@ the SDK's own classes with status, ids and creation context filled in.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def _system_data(created_at: float, by: str | None = None, modified_at: float | 
 
 
 def _base_path(entity: Any) -> Path:
-    return Path(getattr(entity, "base_path", None) or Path.cwd())
+    return Path(getattr(entity, "base_path", None) or Path.cwd()).resolve()
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -38,12 +39,12 @@ def job_to_spec(job: Any) -> dict[str, Any]:
     from azure.ai.ml.entities import CommandJob, Environment
     from azure.ai.ml.entities._builders.command import Command
 
+    base = _base_path(job)  # before _to_job(), which forgets where a YAML file came from
     if isinstance(job, Command):
         job = job._to_job()
     if not isinstance(job, CommandJob):
         raise NotEmulated(f"{type(job).__name__} ({getattr(job, 'type', '?')} jobs)",
                           "Only command jobs are emulated so far.")
-    base = _base_path(job)
     if job.distribution is not None:
         raise NotEmulated("distributed jobs (distribution=...)", "Run with instance_count=1 locally.")
     inputs: dict[str, Any] = {}
@@ -81,8 +82,7 @@ def job_to_spec(job: Any) -> dict[str, Any]:
     if limits is not None and getattr(limits, "timeout", None):
         spec["limits"] = {"timeout": limits.timeout}
     for key, value in list(spec["inputs"].items()):  # data paths resolve from the entity's base path
-        if isinstance(value, dict) and value.get("path") and "://" not in str(value["path"]) \
-                and not str(value["path"]).startswith("azureml:"):
+        if isinstance(value, dict) and _is_local(value.get("path")):
             value["path"] = str((base / value["path"]).resolve())
     return {k: v for k, v in spec.items() if v is not None}
 
@@ -114,9 +114,14 @@ def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
 
 
 # -- models ---------------------------------------------------------------------------------
+def _is_local(path: Any) -> bool:
+    """A plain local path, not a URI (``azureml://``, ``runs:/``, ``azureml:name:1`` ...)."""
+    return bool(path) and not re.match(r"^[A-Za-z][\w+.-]+:", str(path))
+
+
 def model_to_spec(model: Any) -> dict[str, Any]:
     path = model.path
-    if path and "://" not in str(path) and not str(path).startswith("azureml:"):
+    if _is_local(path):
         path = str((_base_path(model) / path).resolve())
     return {"name": model.name, "version": model.version, "path": str(path) if path else None,
             "type": model.type, "description": model.description, "tags": model.tags,

@@ -30,15 +30,25 @@ from emulator.tracking.filestore import TRACKING_ENV
 class LocalResourceNotFound(errors.ResourceNotFound, ResourceNotFoundError):
     """A missing resource: both amlemu's and azure-core's not-found error."""
 
+    def __init__(self, message: str):
+        ResourceNotFoundError.__init__(self, message=message)
+        errors.ResourceNotFound.__init__(self, message)
+        self.status_code = 404
+
 
 class LocalResourceExists(errors.ResourceExists, ResourceExistsError):
     """A name or version already taken."""
 
+    def __init__(self, message: str):
+        ResourceExistsError.__init__(self, message=message)
+        errors.ResourceExists.__init__(self, message)
+        self.status_code = 409
+
 
 class LocalValidationError(errors.ValidationError, ValidationException):
     def __init__(self, message: str):
+        ValidationException.__init__(self, message, message)
         errors.ValidationError.__init__(self, message)
-        self.args = (message,)
 
     def __str__(self) -> str:
         return self.message
@@ -46,8 +56,8 @@ class LocalValidationError(errors.ValidationError, ValidationException):
 
 class LocalJobFailed(errors.JobFailed, JobException):
     def __init__(self, message: str):
+        JobException.__init__(self, message, message)
         errors.JobFailed.__init__(self, message)
-        self.args = (message,)
 
     def __str__(self) -> str:
         return self.message

@@ -17,7 +17,7 @@ class EmulatorError(Exception):
     status = 400
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message)
+        Exception.__init__(self, message)  # not super(): front doors mix in the SDK's exception types
         self.message = message
         if code:
             self.code = code

@@ -125,14 +125,17 @@ def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
         reason = "The job was recorded but its supervisor never started; submit it again."
     else:
         return job
-    if store.update_job(job["name"], only_if_status=(job["status"],), status="Failed",
+    status = "Failed"
+    if job["status"] == "CancelRequested":  # SIGTERM may land before the supervisor can catch it
+        status, reason = "Canceled", "Canceled by the user."
+    if store.update_job(job["name"], only_if_status=(job["status"],), status=status,
                         ended_at=time.time(), error=reason):
         from emulator.jobs.supervisor import end_tracking
 
         if job.get("run_pid"):  # the job's own processes outlived their supervisor: stop them
             proctree.kill_tree(job["run_pid"], grace=1.0)
 
-        end_tracking(store, job["name"], "Failed")
+        end_tracking(store, job["name"], status)
     return store.get_job(job["name"])
 
 
