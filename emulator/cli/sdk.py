@@ -26,12 +26,12 @@ def _fast_ok(kind: str, data: dict) -> bool:
 
 
 def _overrides(sets: list[str] | None) -> list[dict]:
-    import yaml
+    from emulator.cli.yamlfile import parse_set_value
 
     result = []
     for item in sets or []:
         key, _, raw = item.partition("=")
-        result.append({key.strip(): yaml.safe_load(raw) if raw else raw})
+        result.append({key.strip(): parse_set_value(raw)})
     return result
 
 

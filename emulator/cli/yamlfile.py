@@ -33,16 +33,23 @@ def load_yaml_file(path: str | None) -> tuple[dict[str, Any], Path]:
     return data, file.resolve().parent
 
 
+def parse_set_value(raw: str) -> Any:
+    """A ``--set`` value as ``az`` reads it: JSON when it parses (numbers, booleans, lists), else text."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def apply_sets(data: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
     """Apply ``--set a.b.c=value`` overrides (values parsed as YAML scalars)."""
     for item in sets or []:
         if "=" not in item:
             raise ValidationError(f"--set '{item}' must look like path.to.field=value.")
         key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
+        value = parse_set_value(raw)
         parts = key.strip().split(".")
         node = data
         for part in parts[:-1]:

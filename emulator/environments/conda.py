@@ -21,7 +21,8 @@ AZURE_ONLY_PIP = {"azureml-mlflow": "mlflow-skinny", "azureml-defaults": None,
                   "azureml-core": None, "azureml-telemetry": None,
                   "azureml-inference-server-http": None, "azureml-dataset-runtime": None}
 
-_CONDA_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)(?:\s*(?P<op>==|>=|<=|=|>|<|!=)\s*(?P<ver>[^\s=]+))?")
+_CONDA_SPEC = re.compile(r"^(?P<name>(?:[A-Za-z0-9_.\-]+::)?[A-Za-z0-9_.\-]+)"
+                         r"(?:\s*(?P<op>==|>=|<=|=|>|<|!=)\s*(?P<ver>[^\s=]+)|\s+(?P<bare>[^\s=]+))?")
 
 
 def _pip_name(req: str) -> str:
@@ -65,6 +66,8 @@ def pip_requirements(conda: dict) -> list[str]:
         if pip_name is None:
             continue
         op, ver = match["op"], match["ver"]
+        if match["bare"]:  # "numpy 1.26.*": conda's space-separated spec, a prefix match
+            op, ver = "=", match["bare"].rstrip(".*") if match["bare"].endswith(".*") else match["bare"]
         if op == "=":  # conda's single '=' is a prefix match
             reqs.append(f"{pip_name}=={ver}" if ver.count(".") >= 2 or "*" in ver else f"{pip_name}=={ver}.*")
         elif op:

@@ -85,7 +85,10 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> dict[st
     ref = EnvironmentRef.parse(str(environment))
     if not ref.registry:
         try:
-            version = ref.version or (None if ref.label in (None, "latest") else ref.label)
+            if ref.label not in (None, "latest"):
+                raise ValidationError(f"Environment label '{ref.label}' is not supported locally; use "
+                                      f"'{ref.name}@latest' or a version ('{ref.name}:1').")
+            version = ref.version
             body = store.get_asset(KIND, ref.name, version)
             return runtime_record(f"azureml:{ref.name}:{body['version']}", body)
         except ResourceNotFound:

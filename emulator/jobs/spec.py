@@ -124,7 +124,7 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
         raise ValidationError("The job has no 'command'. Add the command line to run, "
                               "e.g. command: python train.py")
     name = data.get("name")
-    if name is not None and not NAME_PATTERN.match(str(name)):
+    if name is not None and not NAME_PATTERN.fullmatch(str(name)):
         raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
                               "starting with a letter or digit, at most 255 characters.")
     code = data.get("code")

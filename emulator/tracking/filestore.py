@@ -95,10 +95,9 @@ def read_run(run_dir: Path) -> dict:
     metrics_dir = run_dir / "metrics"
     for path in sorted(metrics_dir.rglob("*")) if metrics_dir.is_dir() else []:
         if path.is_file():
-            lines = path.read_text().split("\n")
-            last = [ln for ln in lines if ln.strip()]
-            if last:
-                value = float(last[-1].split()[1])
+            history = _parse_metric(path.read_text())
+            if history:  # MLflow's latest value: highest step, then newest timestamp, then largest value
+                ts, value, step = max(history, key=lambda row: (row[2], row[0], row[1]))
                 result["metrics"][str(path.relative_to(metrics_dir))] = value
     for kind in ("params", "tags"):
         folder = run_dir / kind
@@ -114,10 +113,12 @@ def read_run(run_dir: Path) -> dict:
 def metric_history(run_dir: Path, key: str) -> list[tuple[int, float, int]]:
     """Every (timestamp, value, step) logged for ``key``, oldest first."""
     path = run_dir / "metrics" / key
-    if not path.is_file():
-        return []
+    return _parse_metric(path.read_text()) if path.is_file() else []
+
+
+def _parse_metric(text: str) -> list[tuple[int, float, int]]:
     rows = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 2:
             rows.append((int(parts[0]), float(parts[1]), int(parts[2]) if len(parts) > 2 else 0))

@@ -1,0 +1,105 @@
+"""Which backend ``connect()`` returns, and the local backend's not-emulated groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import backends
+from backends import registry
+from backends.base import Backend
+from emulator import config
+from emulator.errors import NotEmulated, ValidationError
+
+
+class FakeBackend:
+    """Stands in for the Azure backend: records what connect() passed."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+@pytest.fixture
+def env(amlemu_home, tmp_path, monkeypatch):
+    """A clean cwd and home; the local backend's MLflow setting restored afterwards."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # LocalBackend sets it; monkeypatch undoes it
+    return monkeypatch
+
+
+@pytest.fixture
+def fake_azure(env):
+    env.setattr(registry, "BUILTIN", {"local": "backends.local:LocalBackend", "azure": f"{__name__}:FakeBackend"})
+
+
+def write_cwd_config(text: str) -> None:
+    (Path.cwd() / ".amlemu.yml").write_text(text)
+
+
+def test_default_is_local(env):
+    from backends.local import LocalBackend
+
+    backend = backends.connect()
+    assert type(backend) is LocalBackend
+    assert isinstance(backend, Backend)
+
+
+def test_env_var_honoured(env, fake_azure):
+    env.setenv("AMLEMU_BACKEND", "local")
+    write_cwd_config("backend: azure\n")
+    assert backends.connect().name == "local"
+
+
+def test_cwd_config_file_sets_backend(env):
+    write_cwd_config("backend: azure\n")
+    assert config.setting("backend") == "azure"
+
+
+def test_setting_resolution_order(env, amlemu_home):
+    assert config.setting("backend", "local") == "local"
+    amlemu_home.mkdir(parents=True, exist_ok=True)
+    (amlemu_home / "config.yml").write_text("backend: from-home\n")
+    assert config.setting("backend", "local") == "from-home"
+    write_cwd_config("backend: from-cwd\n")
+    assert config.setting("backend", "local") == "from-cwd"
+    env.setenv("AMLEMU_BACKEND", "from-env")
+    assert config.setting("backend", "local") == "from-env"
+
+
+def test_connect_resolution_order(env, fake_azure):
+    write_cwd_config("backend: azure\n")
+    backend = backends.connect(credential="cred", path="config.json")
+    assert isinstance(backend, FakeBackend)
+    assert backend.kwargs == {"credential": "cred", "path": "config.json"}
+    assert backends.connect("local").name == "local"  # the argument beats the file
+    env.setenv("AMLEMU_BACKEND", "local")
+    assert isinstance(backends.connect("azure"), FakeBackend)  # ... and the environment
+    write_cwd_config("backend: local\n")
+    env.setenv("AMLEMU_BACKEND", "azure")
+    assert isinstance(backends.connect(), FakeBackend)  # the environment beats the file
+
+
+def test_unknown_backend_lists_known_ones(env):
+    with pytest.raises(ValidationError) as info:
+        backends.connect("nope")
+    assert "'nope'" in str(info.value)
+    assert "azure, local" in str(info.value)
+
+
+def test_unknown_backend_from_env_rejected(env):
+    env.setenv("AMLEMU_BACKEND", "nope")
+    with pytest.raises(ValidationError, match="Known backends"):
+        backends.connect()
+
+
+def test_local_compute_not_emulated(env):
+    with pytest.raises(NotEmulated, match="not emulated yet") as info:
+        backends.connect().compute.list()
+    assert "ml_client.compute.list" in str(info.value)
+
+
+def test_local_online_endpoints_not_emulated(env):
+    with pytest.raises(NotEmulated, match="not emulated yet") as info:
+        backends.connect().online_endpoints.get("x")
+    assert "ml_client.online_endpoints.get" in str(info.value)
