@@ -15,6 +15,9 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_models" / "iris"
 
 
 def main() -> int:
+    import logging
+
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     from azure.ai.ml import Input, command
     from azure.ai.ml.entities import Model
 

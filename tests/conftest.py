@@ -65,3 +65,16 @@ class Cli:
 @pytest.fixture
 def cli(amlemu_home, tmp_path) -> Cli:
     return Cli(amlemu_home, tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _reset_mlflow_globals():
+    """Tests that call ``mlflow.set_tracking_uri`` must not leak it into later tests."""
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+        from mlflow.tracking._tracking_service import utils
+
+        while mlflow.active_run():
+            mlflow.end_run()
+        utils._tracking_uri = None
