@@ -156,3 +156,17 @@ def test_twenty_jobs_from_separate_processes(cli, tmp_path):
         assert wait_status(cli, name, timeout=120)["status"] == "Completed"
     listed = cli.json("job", "list", "--all-results")
     assert sorted(j["name"] for j in listed) == sorted(names)
+
+
+def test_mlflow_autolog_and_the_diabetes_sample(cli, tmp_path):
+    write(tmp_path / "src" / "auto.py", (
+        "import mlflow\nfrom sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+        "mlflow.autolog()\nX, y = load_iris(return_X_y=True)\nLogisticRegression(max_iter=300).fit(X, y)\n"))
+    spec = write(tmp_path / "job.yml", "code: ./src\ncommand: python auto.py\n"
+                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    auto = cli.json("job", "create", "--file", str(spec), "--stream")
+    assert auto["status"] == "Completed"
+    assert auto["metrics"]["training_accuracy_score"] > 0.9 and auto["params"]["max_iter"] == "300"
+    diabetes = cli.json("job", "create", "--file", str(SAMPLES / "diabetes" / "job.yml"), "--stream")
+    assert diabetes["status"] == "Completed" and diabetes["params"]["alpha"] == "0.5"
+    assert 0.3 < diabetes["metrics"]["r2"] < 1 and "outputs/model.onnx" in diabetes["artifacts"]
