@@ -24,7 +24,9 @@ from emulator.environments import registry as environments
 from emulator.errors import ResourceNotFound, ValidationError
 from emulator.jobs.naming import generate_job_name
 from emulator.jobs.spec import normalize_command_job
+from emulator import config
 from emulator.runtime import proctree
+from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE, TERMINAL
 
@@ -61,6 +63,7 @@ def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict
     spec = normalize_command_job(data, Path(base_path))
     spec["compute"] = _resolve_compute(store, spec["compute"])
     spec["environment_resolved"] = environments.resolve(store, spec["environment"], Path(base_path))
+    spec["runtime"] = check_runtime(config.runtime_name())
     name = spec["name"] or generate_job_name()
     spec["name"] = name
     spec["experiment_name"] = spec["experiment_name"] or Path.cwd().name or "Default"

@@ -105,6 +105,27 @@ class Supervisor:
         env.update(spec["environment_variables"])
         return env
 
+    def _pick_runtime(self) -> str:
+        name = self.spec.get("runtime") or "process"
+        if name == "auto":
+            from emulator.runtime.engine import engine_answers
+
+            name = "docker" if engine_answers() else "process"
+            if name == "process":
+                self._log("[amlemu] runtime auto: no Docker engine answers; running on the process runtime")
+        return name
+
+    def _runtime(self, requirements, run_dir: Path):
+        if self.runtime_name == "process":
+            return get_runtime("process")
+        from emulator.runtime.docker import DockerRuntime
+        from emulator.runtime.images import job_image
+
+        image = job_image(requirements, self._log)
+        inputs = [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"]
+        return DockerRuntime(image, mounts=[self.dir, self.store.mlruns_dir], writable=[self.dir, run_dir],
+                             readonly=inputs)
+
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
@@ -116,13 +137,17 @@ class Supervisor:
         try:
             experiment_id = self.store.experiment_id(self.job["experiment_name"])
             filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
-            filestore.create_run(self.store.mlruns_dir, experiment_id, self.name,
+            run_dir = filestore.create_run(self.store.mlruns_dir, experiment_id, self.name,
                                  run_name=self.spec["display_name"], artifact_dir=self.dir / "artifacts",
                                  user=self.spec.get("created_by") or getpass.getuser(),
                                  tags=self.spec["tags"])
             resolved = self.spec["environment_resolved"]
             reqs = resolved.get("requirements")
-            bin_dir = ensure_venv(reqs, self._log) if reqs else interpreter_bin()
+            self.runtime_name = self._pick_runtime()
+            if self.runtime_name == "process":
+                bin_dir = ensure_venv(reqs, self._log) if reqs else interpreter_bin()
+            else:
+                bin_dir = None
             outputs = {k: str(self.dir / "outputs" / k) for k in self.spec["outputs"]}
             for path in outputs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
@@ -130,9 +155,10 @@ class Supervisor:
             request = RunRequest(command=command, cwd=self.dir / "snapshot",
                                  env=self._environment(experiment_id), log_path=self.log_path,
                                  bin_dir=bin_dir, labels={"workspace": self.store.name, "job": self.name})
+            runtime = self._runtime(reqs, run_dir)
             if self.cancel_requested:
                 return self._finish("Canceled", error="Canceled by the user.")
-            self.handle = get_runtime(self.spec.get("runtime") or "process").start(request)
+            self.handle = runtime.start(request)
             self.store.update_job(self.name, only_if_status=("Preparing",), status="Running",
                                   started_at=time.time(), run_pid=self.handle.pid)
         except Exception as exc:  # preparation failed: the job fails with the reason
@@ -154,6 +180,9 @@ class Supervisor:
             return self._finish("Completed", exit_code=0)
         if code < 0:
             reason = f"The job's process was killed by signal {signal.Signals(-code).name}."
+        elif code > 128 and code - 128 in signal.Signals._value2member_map_:
+            reason = (f"The job's command exited with code {code} (killed by signal "
+                      f"{signal.Signals(code - 128).name}; on the docker runtime: the container was stopped).")
         else:
             reason = f"The job's command exited with code {code}."
         tail = log_tail(self.log_path)

@@ -50,13 +50,23 @@ class Runtime(ABC):
 
 
 def get_runtime(name: str) -> Runtime:
-    """The runtime called ``name`` (``process``; ``auto`` means process until docker lands)."""
-    if name in ("process", "auto"):
+    """The process runtime (``docker`` needs an image: see :func:`emulator.runtime.docker.DockerRuntime`)."""
+    if name == "process":
         from emulator.runtime.process import ProcessRuntime
 
         return ProcessRuntime()
-    if name == "docker":
-        from emulator.errors import NotEmulated
-
-        raise NotEmulated("the docker runtime", "Use runtime 'process' (AMLEMU_RUNTIME=process).")
     raise ValidationError(f"Unknown runtime '{name}'. Use 'process', 'docker' or 'auto'.")
+
+
+RUNTIMES = ("process", "docker", "auto")
+
+
+def check_runtime(name: str) -> str:
+    """Validate a runtime name at submit time; an explicit ``docker`` needs an engine now."""
+    if name not in RUNTIMES:
+        raise ValidationError(f"Unknown runtime '{name}' (AMLEMU_RUNTIME). Use one of: {', '.join(RUNTIMES)}.")
+    if name == "docker":
+        from emulator.runtime.engine import docker_client
+
+        docker_client()
+    return name

@@ -1,0 +1,89 @@
+"""The docker runtime: the command runs in a container built from the job's environment.
+
+The job folder, the tracking store and the inputs are mounted at the same paths
+as on the host, so commands, ``MLFLOW_TRACKING_URI`` and input paths read the
+same inside and out. The container runs as the image's non-root user ``aml``,
+publishes no port, is labelled (workspace, job, kind) and removed when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from emulator.runtime.base import RunHandle, RunRequest, Runtime
+from emulator.runtime.engine import LABEL, docker_client
+
+CONTAINER_USER = "1000:1000"
+_HOST_ONLY = ("PATH", "VIRTUAL_ENV", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "LANG", "PYTHONPATH")
+
+
+def _open_up(path: Path) -> None:
+    """Let the container's non-root user write where the job writes (host files belong to the caller)."""
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o777)
+        for name in files:
+            try:
+                os.chmod(os.path.join(root, name), 0o666)
+            except OSError:
+                pass
+
+
+class DockerHandle(RunHandle):
+    def __init__(self, container):
+        self.container = container
+        container.reload()
+        self.pid = container.attrs["State"]["Pid"]
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        import requests
+
+        while True:
+            try:
+                result = self.container.wait(timeout=timeout if timeout is not None else 300)
+                break
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                if timeout is not None:
+                    return None
+        code = result.get("StatusCode", 1)
+        self._remove()
+        return code
+
+    def stop(self) -> None:
+        try:
+            self.container.stop(timeout=3)
+        except Exception:
+            pass
+
+    def _remove(self) -> None:
+        try:
+            self.container.remove(force=True)
+        except Exception:
+            pass
+
+
+class DockerRuntime(Runtime):
+    name = "docker"
+
+    def __init__(self, image: str, mounts: list[Path], writable: list[Path], readonly: list[Path] = ()):
+        """``mounts`` are bound read-write, ``writable`` (inside them) opened to the container's user."""
+        self.image = image
+        self.mounts = list(mounts)
+        self.writable = list(writable)
+        self.readonly = list(readonly)
+
+    def start(self, request: RunRequest) -> DockerHandle:
+        client = docker_client()
+        for path in self.writable:
+            _open_up(path)
+        volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in self.readonly}
+        volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in self.mounts})
+        env = {k: v for k, v in request.env.items() if k not in _HOST_ONLY}
+        log = shlex.quote(str(request.log_path))
+        command = f"exec >> {log} 2>&1; {request.command}"
+        container = client.containers.run(
+            self.image, ["/bin/bash", "-c", command], detach=True, working_dir=str(request.cwd),
+            environment=env, volumes=volumes, user=CONTAINER_USER, network_mode="none",
+            labels={f"{LABEL}.{k}": v for k, v in {**request.labels, "kind": "job"}.items()})
+        return DockerHandle(container)

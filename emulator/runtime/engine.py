@@ -1,0 +1,40 @@
+"""The Docker engine, reached through the Docker SDK on first use (never the docker CLI)."""
+
+from __future__ import annotations
+
+from emulator.errors import EmulatorError
+
+_client = None
+LABEL = "com.amlemu"
+
+NO_ENGINE = ("No Docker engine answers ({detail}). Start one (as root: `dockerd > /tmp/dockerd.log 2>&1 &`, "
+             "or `.ci/run`, which installs and starts it), or run on the process runtime: "
+             "AMLEMU_RUNTIME=process.")
+
+
+class DockerUnavailable(EmulatorError):
+    code = "DockerUnavailable"
+    status = 503
+
+
+def docker_client():
+    """A connected ``docker.DockerClient``; DockerUnavailable when no engine answers."""
+    global _client
+    if _client is None:
+        import docker
+
+        try:
+            client = docker.from_env(timeout=600)
+            client.ping()
+        except Exception as exc:
+            raise DockerUnavailable(NO_ENGINE.format(detail=type(exc).__name__)) from None
+        _client = client
+    return _client
+
+
+def engine_answers() -> bool:
+    try:
+        docker_client()
+        return True
+    except DockerUnavailable:
+        return False

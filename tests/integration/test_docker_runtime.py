@@ -1,0 +1,69 @@
+"""Jobs on the docker runtime: real containers from an offline-built image, same results as processes."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.e2e.test_cli_jobs import wait_status, write
+
+pytestmark = pytest.mark.docker
+
+
+def job_containers(name: str):
+    return docker.from_env().containers.list(all=True, filters={"label": f"com.amlemu.job={name}"})
+
+
+@pytest.fixture
+def docker_cli(cli, monkeypatch):
+    monkeypatch.setenv("AMLEMU_RUNTIME", "docker")
+    docker.from_env().ping()  # fails (never skips) without an engine
+    return cli
+
+
+def test_iris_on_docker_matches_the_process_runtime(docker_cli, monkeypatch):
+    in_docker = docker_cli.json("job", "create", "--file", str(SAMPLES / "iris" / "job.yml"), "--stream")
+    monkeypatch.setenv("AMLEMU_RUNTIME", "process")
+    in_process = docker_cli.json("job", "create", "--file", str(SAMPLES / "iris" / "job.yml"), "--stream")
+    assert in_docker["status"] == in_process["status"] == "Completed"
+    assert in_docker["metrics"] == in_process["metrics"] and in_docker["params"] == in_process["params"]
+    assert "outputs/model.onnx" in in_docker["artifacts"]
+    assert job_containers(in_docker["name"]) == [], "the job's container must be removed when it ends"
+
+
+def test_container_runs_as_non_root_without_network(docker_cli, tmp_path):
+    spec = write(tmp_path / "job.yml", "command: id -u; python -c \"import socket; print(socket.if_nameindex())\"\n"
+                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    job = docker_cli.json("job", "create", "--file", str(spec), "--stream")
+    log = (docker_cli.home / "workspaces/default/jobs" / job["name"] / "artifacts/user_logs/std_log.txt").read_text()
+    assert log.splitlines()[0] == "1000"
+    assert "eth0" not in log, "job containers publish nothing and join no network"
+
+
+def test_container_killed_from_outside_fails_the_job(docker_cli, tmp_path):
+    spec = write(tmp_path / "job.yml", "command: echo started; sleep 300\nenvironment: azureml:AzureML-sklearn-1.5@latest\n")
+    job = docker_cli.json("job", "create", "--file", str(spec))
+    wait_status(docker_cli, job["name"], statuses=("Running",), timeout=120)
+    deadline = time.monotonic() + 30
+    while not job_containers(job["name"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job_containers(job["name"])[0].kill()
+    done = wait_status(docker_cli, job["name"], timeout=60)
+    assert done["status"] == "Failed"
+    assert "137" in done["error"]["message"] and "SIGKILL" in done["error"]["message"]
+    assert job_containers(job["name"]) == []
+
+
+def test_cancel_stops_the_container(docker_cli, tmp_path):
+    spec = write(tmp_path / "job.yml", "command: sleep 300\nenvironment: azureml:AzureML-sklearn-1.5@latest\n")
+    job = docker_cli.json("job", "create", "--file", str(spec))
+    wait_status(docker_cli, job["name"], statuses=("Running",), timeout=120)
+    docker_cli.run("job", "cancel", "--name", job["name"])
+    assert wait_status(docker_cli, job["name"], timeout=60)["status"] == "Canceled"
+    deadline = time.monotonic() + 30
+    while job_containers(job["name"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job_containers(job["name"]) == []
