@@ -67,3 +67,15 @@ def test_cancel_stops_the_container(docker_cli, tmp_path):
     while job_containers(job["name"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert job_containers(job["name"]) == []
+
+
+def test_ten_jobs_at_once_leave_no_container(docker_cli, tmp_path):
+    spec = write(tmp_path / "job.yml", "command: echo job $AZUREML_RUN_ID; sleep 1\n"
+                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    names = [docker_cli.json("job", "create", "--file", str(spec))["name"] for _ in range(10)]
+    for name in names:
+        assert wait_status(docker_cli, name, timeout=180)["status"] == "Completed"
+        log = (docker_cli.home / "workspaces/default/jobs" / name / "artifacts/user_logs/std_log.txt").read_text()
+        assert f"job {name}" in log
+    left = docker.from_env().containers.list(all=True, filters={"label": "com.amlemu.kind=job"})
+    assert [c for c in left if c.labels.get("com.amlemu.job") in names] == []
