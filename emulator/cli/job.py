@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from emulator.cli.common import verbs
 from emulator.cli.sdk import validated
 from emulator.cli.views import job_view
 from emulator.cli.yamlfile import apply_sets, load_yaml_file
@@ -58,13 +59,7 @@ def download(args):
 
 
 def register(groups, common) -> None:
-    group = groups.add_parser("job", help="run and inspect jobs").add_subparsers(dest="verb", metavar="<verb>")
-
-    def verb(name, handler, help_):
-        p = group.add_parser(name, help=help_)
-        common(p)
-        p.set_defaults(handler=handler)
-        return p
+    verb = verbs(groups, "job", "run and inspect jobs", common)
 
     p = verb("create", create, "submit a job from a YAML file")
     p.add_argument("-f", "--file", required=True, help="the job's YAML file")

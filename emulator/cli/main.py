@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return 0 if not argv and argv is not None else 2 if args.group else 0
+        return 2 if args.group else 0  # a group without a verb is a usage error
     if getattr(args, "workspace_name", None):
         os.environ["AMLEMU_WORKSPACE"] = args.workspace_name
     try:
