@@ -37,6 +37,7 @@ def ensure_venv(requirements: list[str], log: Callable[[str], None] = print) -> 
     key = venv_key(requirements)
     target = root / key
     if (target / READY).exists():
+        (target / READY).touch()  # last use, for `amlemu system prune`
         return target / "bin"
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -79,3 +79,25 @@ def test_ten_jobs_at_once_leave_no_container(docker_cli, tmp_path):
         assert f"job {name}" in log
     left = docker.from_env().containers.list(all=True, filters={"label": "com.amlemu.kind=job"})
     assert [c for c in left if c.labels.get("com.amlemu.job") in names] == []
+
+
+def test_system_prune_removes_only_what_amlemu_created(docker_cli):
+    client = docker.from_env()
+    ours = client.containers.create("amlemu/base:bookworm", ["true"], labels={"com.amlemu.kind": "job", "com.amlemu.test": "1"})
+    theirs = client.containers.create("amlemu/base:bookworm", ["true"], labels={"com.amlemu.test": "1"})
+    venvs = docker_cli.home / "cache" / "venvs"
+    (venvs / "old" ).mkdir(parents=True)
+    (venvs / "old" / ".amlemu-ready").write_text("[]")
+    try:
+        removed = docker_cli.json("system", "prune", "--days", "0")
+        assert ours.name in removed["containers"] and theirs.name not in removed["containers"]
+        assert removed["virtualenvs"] == ["old"] and not (venvs / "old").exists()
+        client.containers.get(theirs.id)  # still there
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(ours.id)
+    finally:
+        for c in (ours, theirs):
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                pass

@@ -1,0 +1,50 @@
+"""``amlemu system prune``: remove what amlemu left behind, and only that.
+
+Containers and images are matched by amlemu's own labels (``com.amlemu.kind``);
+virtualenvs live under amlemu's cache folder. Nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from emulator.environments.venv import READY, venvs_root
+from emulator.runtime.engine import LABEL, docker_client, engine_answers
+
+
+RUN_KINDS = ("job", "deployment", "node")
+
+
+def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, list[str]]:
+    """Stopped amlemu containers, unused amlemu images (dangling, or all with ``all_images``),
+    and virtualenvs unused for ``venv_days`` days."""
+    removed: dict[str, list[str]] = {"containers": [], "images": [], "virtualenvs": []}
+    if engine_answers():
+        client = docker_client()
+        for status in ("exited", "created", "dead"):
+            for container in client.containers.list(all=True, filters={"status": status}):
+                # only the kinds amlemu runs (the base image's own "base" label is inherited by
+                # any container made from it, so it proves nothing)
+                if container.labels.get(f"{LABEL}.kind") not in RUN_KINDS:
+                    continue
+                container.remove(force=True)
+                removed["containers"].append(container.name)
+        filters = {"label": f"{LABEL}.kind=environment"}
+        if not all_images:
+            filters["dangling"] = True
+        in_use = {c.image.id for c in client.containers.list(all=True)}
+        for image in client.images.list(filters=filters):
+            if image.id not in in_use and (image.labels or {}).get(f"{LABEL}.kind") == "environment":
+                client.images.remove(image.id, force=False)
+                removed["images"].append(image.tags[0] if image.tags else image.short_id)
+    cutoff = time.time() - venv_days * 86400
+    root = venvs_root()
+    for venv in sorted(root.iterdir()) if root.is_dir() else []:
+        marker = venv / READY
+        if venv.is_dir() and (not marker.exists() or marker.stat().st_mtime <= cutoff):
+            shutil.rmtree(venv, ignore_errors=True)
+            Path(f"{venv}.lock").unlink(missing_ok=True)
+            removed["virtualenvs"].append(venv.name)
+    return removed
