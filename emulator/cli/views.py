@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from emulator import config
@@ -33,8 +32,7 @@ def _context(created_at: float, by: str | None, modified_at: float | None = None
 
 def job_tracking(store: WorkspaceStore, job: dict) -> dict:
     """The job's MLflow metrics and params, and the files in its artifacts."""
-    run_dir = store.mlruns_dir / str(store.experiment_id(job["experiment_name"])) / job["name"]
-    run = filestore.read_run(run_dir)
+    run = filestore.read_run(store.mlflow_run_dir(job["experiment_name"], job["name"]))
     artifacts_dir = store.job_dir(job["name"]) / "artifacts"
     artifacts = sorted(str(p.relative_to(artifacts_dir)) for p in artifacts_dir.rglob("*")
                        if p.is_file()) if artifacts_dir.is_dir() else []
@@ -121,10 +119,3 @@ def environment_view(store: WorkspaceStore, env: dict) -> dict[str, Any]:
         "local_runtime": runtime_record(f"azureml:{env['name']}:{env['version']}", env)["note"],
     }
     return {k: v for k, v in view.items() if v is not None}
-
-
-def relpath(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

@@ -37,7 +37,7 @@ def _remote_input_error(name: str, path: str) -> ValidationError:
 
 def normalize_input(name: str, value: Any, base_path: Path) -> dict[str, Any]:
     """One job input as ``{"type", "value"}`` (literal) or ``{"type", "path", "mode"}`` (data)."""
-    if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
+    if isinstance(value, (str, int, float, bool)):
         return {"type": "literal", "value": value}
     if not isinstance(value, dict):
         raise ValidationError(f"Input '{name}' must be a literal value or a mapping with 'type' and "
@@ -99,12 +99,6 @@ def render_command(command: str, inputs: dict[str, Any], outputs: dict[str, Any]
         return str(table[name])
 
     return _REF.sub(sub, command)
-
-
-def _literal_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    return str(value)
 
 
 def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
@@ -174,5 +168,5 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
 
 def input_texts(inputs: dict[str, dict]) -> dict[str, str]:
     """What each input substitutes to in the command."""
-    return {k: _literal_text(v["value"]) if v["type"] == "literal" else v["path"]
+    return {k: str(v["value"]) if v["type"] == "literal" else v["path"]
             for k, v in inputs.items()}

@@ -43,8 +43,7 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 def end_tracking(store: WorkspaceStore, name: str, status: str) -> None:
     """Close the job's MLflow run to match the job's final status."""
     job = store.get_job(name)
-    run_dir = store.mlruns_dir / str(store.experiment_id(job["experiment_name"])) / name
-    filestore.end_run(run_dir, _STATUS_TO_RUN[status])
+    filestore.end_run(store.mlflow_run_dir(job["experiment_name"], name), _STATUS_TO_RUN[status])
 
 
 class Supervisor:

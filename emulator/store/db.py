@@ -112,6 +112,10 @@ class WorkspaceStore:
     def mlruns_dir(self) -> Path:
         return self.root / "mlruns"
 
+    def mlflow_run_dir(self, experiment_name: str, job_name: str) -> Path:
+        """The MLflow file-store folder of a job's run (the run id is the job name)."""
+        return self.mlruns_dir / str(self.experiment_id(experiment_name)) / job_name
+
     @property
     def tracking_uri(self) -> str:
         return self.mlruns_dir.as_uri()
@@ -161,7 +165,10 @@ class WorkspaceStore:
 
     # -- experiments ---------------------------------------------------------------
     def experiment_id(self, name: str) -> int:
-        """The id of an experiment, created on first use."""
+        """The id of an experiment, created on first use (a plain read when it exists)."""
+        row = self._connection().execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
+        if row:
+            return row[0]
         with self.transaction() as db:
             row = db.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
             if row:
