@@ -8,17 +8,19 @@ Errors come out as the SDK's own exception types too (a missing job is an
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from azure.ai.ml.exceptions import JobException, ValidationException
+from azure.ai.ml.exceptions import DeploymentException, JobException, ValidationException
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.core.polling import LROPoller, NoPolling
 
-from backends import base, entities
+from backends import base, endpoint_entities, entities
 from emulator import config, errors
+from emulator.endpoints import service as endpoints
 from emulator.environments import registry as environment_registry
 from emulator.jobs import service
 from emulator.jobs.stream import stream as stream_job
@@ -63,7 +65,16 @@ class LocalJobFailed(errors.JobFailed, JobException):
         return self.message
 
 
-_TRANSLATE = [(errors.ResourceNotFound, LocalResourceNotFound), (errors.ResourceExists, LocalResourceExists),
+class LocalDeploymentFailed(endpoints.DeploymentFailed, DeploymentException):
+    def __init__(self, message: str):
+        DeploymentException.__init__(self, message, message)
+        endpoints.DeploymentFailed.__init__(self, message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_TRANSLATE = [(endpoints.DeploymentFailed, LocalDeploymentFailed), (errors.ResourceNotFound, LocalResourceNotFound), (errors.ResourceExists, LocalResourceExists),
               (errors.JobFailed, LocalJobFailed), (errors.ValidationError, LocalValidationError)]
 
 
@@ -171,26 +182,140 @@ class LocalEnvironmentOperations(_Operations, base.EnvironmentOperations):
                 for r in self._store.list_assets(environment_registry.KIND, name)]
 
 
-def _not_emulated(group: str, methods: Iterable[str], abc: type) -> type:
-    """An operation group whose every method raises a clear "not emulated yet" error."""
-    def make(method: str):
-        def raiser(self, *args, **kwargs):
-            raise errors.NotEmulated(f"ml_client.{group}.{method}")
-        raiser.__name__ = method
-        return raiser
+class LocalComputeOperations(_Operations, base.ComputeOperations):
+    """Attached Kubernetes inference clusters; other compute types are not emulated yet."""
 
-    return type(f"Local{abc.__name__}", (abc,), {m: make(m) for m in methods})
+    @sdk_errors
+    def begin_create_or_update(self, compute, **kwargs) -> LROPoller:
+        from emulator.compute import kubernetes
+
+        spec = dict(compute._to_dict())
+        return done(endpoint_entities.record_to_compute(kubernetes.create_or_update(self._store, spec)))
+
+    @sdk_errors
+    def get(self, name: str, **kwargs):
+        from emulator.compute import kubernetes
+
+        return endpoint_entities.record_to_compute(kubernetes.get(self._store, name))
+
+    @sdk_errors
+    def list(self, **kwargs):
+        from emulator.compute import kubernetes
+
+        return [endpoint_entities.record_to_compute(r) for r in kubernetes.list_computes(self._store)]
+
+    @sdk_errors
+    def begin_delete(self, name: str, **kwargs) -> LROPoller:
+        from emulator.compute import kubernetes
+
+        kubernetes.delete(self._store, name)
+        return done(None)
+
+    def _unsupported(self, method: str):
+        raise errors.NotEmulated(f"ml_client.compute.{method}", "Only attached Kubernetes computes are emulated so far.")
+
+    def begin_start(self, name: str, **kwargs):
+        self._unsupported("begin_start")
+
+    def begin_stop(self, name: str, **kwargs):
+        self._unsupported("begin_stop")
+
+    def begin_restart(self, name: str, **kwargs):
+        self._unsupported("begin_restart")
+
+    def list_nodes(self, name: str, **kwargs):
+        self._unsupported("list_nodes")
 
 
-LocalComputeOperations = _not_emulated(
-    "compute", ["get", "list", "begin_create_or_update", "begin_delete", "begin_start", "begin_stop",
-                "begin_restart", "list_nodes"], base.ComputeOperations)
-LocalOnlineEndpointOperations = _not_emulated(
-    "online_endpoints", ["begin_create_or_update", "get", "list", "begin_delete", "invoke", "get_keys",
-                         "begin_regenerate_keys"], base.OnlineEndpointOperations)
-LocalOnlineDeploymentOperations = _not_emulated(
-    "online_deployments", ["begin_create_or_update", "get", "list", "begin_delete", "get_logs"],
-    base.OnlineDeploymentOperations)
+class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
+    """``ml_client.online_endpoints``; ``local=True`` is accepted (everything here is local)."""
+
+    @sdk_errors
+    def begin_create_or_update(self, endpoint, *, local: bool = False, **kwargs) -> LROPoller:
+        record = endpoints.create_or_update_endpoint(self._store, endpoint_entities.endpoint_to_spec(endpoint))
+        return done(endpoint_entities.record_to_endpoint(record))
+
+    @sdk_errors
+    def get(self, name: str, *, local: bool = False, **kwargs):
+        return endpoint_entities.record_to_endpoint(endpoints.get_endpoint(self._store, name))
+
+    @sdk_errors
+    def list(self, *, local: bool = False, **kwargs):
+        return [endpoint_entities.record_to_endpoint(r) for r in endpoints.list_endpoints(self._store)]
+
+    @sdk_errors
+    def begin_delete(self, name: str | None = None, *, local: bool = False, **kwargs) -> LROPoller:
+        endpoints.delete_endpoint(self._store, name)
+        return done(None)
+
+    @sdk_errors
+    def get_keys(self, name: str, **kwargs):
+        from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken
+
+        creds = endpoints.get_keys(self._store, name)
+        if creds["auth_mode"] == "key":
+            return EndpointAuthKeys(primary_key=creds["primary_key"], secondary_key=creds["secondary_key"])
+        return EndpointAuthToken(access_token=creds["access_token"], expiry_time_utc=creds["expiry_time_utc"],
+                                 refresh_after_time_utc=creds["refresh_after_time_utc"],
+                                 token_type=creds["token_type"])
+
+    @sdk_errors
+    def begin_regenerate_keys(self, name: str, *, key_type: str = "primary", **kwargs) -> LROPoller:
+        endpoints.regenerate_keys(self._store, name, key_type)
+        return done(None)
+
+    @sdk_errors
+    def invoke(self, endpoint_name: str, *, request_file: str | None = None, deployment_name: str | None = None,
+               input_data: Any = None, params_override: Any = None, local: bool = False, **kwargs) -> str:
+        if request_file is None and input_data is None:
+            raise errors.ValidationError("invoke needs request_file (a JSON file) or input_data.")
+        if request_file is not None:
+            path = Path(request_file)
+            if not path.is_file():
+                raise errors.ValidationError(f"request_file '{request_file}' does not exist.")
+            body = path.read_bytes()
+        else:
+            body = input_data.encode() if isinstance(input_data, str) else json.dumps(input_data).encode()
+        status, headers, text = endpoints.invoke(self._store, endpoint_name, body, deployment_name)
+        if status >= 400:
+            from azure.core.exceptions import HttpResponseError
+
+            raise HttpResponseError(message=f"Endpoint '{endpoint_name}' answered {status}: "
+                                            f"{text.decode(errors='replace')[:2000]}")
+        return text.decode(errors="replace")
+
+
+class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperations):
+    """``ml_client.online_deployments``: replicas on the configured runtime behind the endpoint's gateway."""
+
+    @sdk_errors
+    def begin_create_or_update(self, deployment, *, local: bool = False, vscode_debug: bool = False,
+                               skip_script_validation: bool = False, local_enable_gpu: bool = False,
+                               **kwargs) -> LROPoller:
+        if vscode_debug or local_enable_gpu:
+            raise errors.NotEmulated("online_deployments.begin_create_or_update(vscode_debug/local_enable_gpu)")
+        spec, base_path = endpoint_entities.deployment_to_spec(deployment)
+        record = endpoints.create_or_update_deployment(self._store, spec, base_path)
+        return done(endpoint_entities.record_to_deployment(record))
+
+    @sdk_errors
+    def get(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs):
+        return endpoint_entities.record_to_deployment(endpoints.get_deployment(self._store, endpoint_name, name))
+
+    @sdk_errors
+    def list(self, endpoint_name: str, *, local: bool = False, **kwargs):
+        return [endpoint_entities.record_to_deployment(r)
+                for r in endpoints.list_deployments(self._store, endpoint_name)]
+
+    @sdk_errors
+    def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs) -> LROPoller:
+        endpoints.delete_deployment(self._store, endpoint_name, name)
+        return done(None)
+
+    @sdk_errors
+    def get_logs(self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None,
+                 local: bool = False, **kwargs) -> str:
+        return endpoints.get_logs(self._store, endpoint_name, name, lines, container_type)
 
 
 class LocalWorkspaceOperations(_Operations):
@@ -215,9 +340,9 @@ class LocalBackend(base.Backend):
         self._jobs = LocalJobOperations(self)
         self._models = LocalModelOperations(self)
         self._environments = LocalEnvironmentOperations(self)
-        self._compute = LocalComputeOperations()
-        self._online_endpoints = LocalOnlineEndpointOperations()
-        self._online_deployments = LocalOnlineDeploymentOperations()
+        self._compute = LocalComputeOperations(self)
+        self._online_endpoints = LocalOnlineEndpointOperations(self)
+        self._online_deployments = LocalOnlineDeploymentOperations(self)
         self.workspaces = LocalWorkspaceOperations(self)
 
     jobs = property(lambda self: self._jobs)

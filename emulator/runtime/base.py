@@ -15,6 +15,10 @@ class RunRequest:
 
     ``bin_dir`` is the environment's interpreter folder, put first on PATH.
     ``labels`` identify the run (workspace, job, kind) for cleanup.
+    ``ports`` are the ports a server in the run listens on (the docker runtime
+    publishes them on 127.0.0.1); ``network`` is the docker network to join
+    (None: no network for jobs); ``die_with_parent`` ends a process-runtime run
+    when the process that started it dies (replicas die with their endpoint host).
     """
 
     command: str
@@ -23,6 +27,9 @@ class RunRequest:
     log_path: Path
     bin_dir: Path | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    ports: list[int] = field(default_factory=list)
+    network: str | None = None
+    die_with_parent: bool = False
 
 
 class RunHandle(ABC):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 
 from emulator.runtime.base import RunHandle, RunRequest, Runtime
@@ -25,6 +27,11 @@ class ProcessHandle(RunHandle):
         self._popen.wait()
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
 class ProcessRuntime(Runtime):
     name = "process"
 
@@ -38,5 +45,6 @@ class ProcessRuntime(Runtime):
             popen = subprocess.Popen(
                 ["/bin/bash", "-c", request.command], cwd=request.cwd, env=env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True)
+                start_new_session=True, close_fds=True,
+                preexec_fn=_die_with_parent if request.die_with_parent else None)
         return ProcessHandle(popen)

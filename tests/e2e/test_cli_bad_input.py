@@ -81,5 +81,5 @@ def test_bad_model_paths(cli, tmp_path):
     assert not models.exists() or all(not list(p.iterdir()) for p in models.iterdir())
 
 
-def test_not_emulated_groups_say_so(cli):
-    assert_rejected(cli, ["online-endpoint", "list"], "not emulated yet")
+def test_not_emulated_verbs_say_so(cli):
+    assert_rejected(cli, ["compute", "start", "--name", "dev-box"], "not emulated yet")

@@ -93,13 +93,14 @@ def test_unknown_backend_from_env_rejected(env):
         backends.connect()
 
 
-def test_local_compute_not_emulated(env):
+def test_local_compute_start_not_emulated(env):
     with pytest.raises(NotEmulated, match="not emulated yet") as info:
-        backends.connect().compute.list()
-    assert "ml_client.compute.list" in str(info.value)
+        backends.connect().compute.begin_start("cpu-cluster")
+    assert "ml_client.compute.begin_start" in str(info.value)
 
 
-def test_local_online_endpoints_not_emulated(env):
-    with pytest.raises(NotEmulated, match="not emulated yet") as info:
-        backends.connect().online_endpoints.get("x")
-    assert "ml_client.online_endpoints.get" in str(info.value)
+def test_local_online_endpoint_missing_is_sdk_not_found(env):
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with pytest.raises(ResourceNotFoundError, match="Online endpoint 'nope' not found"):
+        backends.connect().online_endpoints.get("nope")

@@ -1,0 +1,1 @@
+"""Computes: attached Kubernetes inference clusters (``kubernetes``); clusters and instances come next."""

@@ -1,0 +1,60 @@
+"""Kubernetes inference clusters (``KubernetesCompute``), attached to the workspace.
+
+In Azure an AKS or Arc cluster is attached as ``type: kubernetes`` and hosts
+``KubernetesOnlineEndpoint``s. Locally the attached cluster is a record; its
+endpoints' replicas run on the configured runtime with probes, restarts and
+target-utilization autoscaling (see :mod:`emulator.endpoints.replicas`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from emulator.errors import NotEmulated, ResourceNotFound, ValidationError
+from emulator.store import WorkspaceStore
+
+KIND = "compute"
+_V = "1"
+_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
+
+
+def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, Any]:
+    compute_type = str(spec.get("type") or "").lower()
+    if compute_type != "kubernetes":
+        raise NotEmulated(f"compute of type '{compute_type or '?'}'",
+                          "Only Kubernetes inference clusters (type: kubernetes) are emulated so far.")
+    name = spec.get("name")
+    if not name or not _NAME.match(str(name)):
+        raise ValidationError(f"Compute name {name!r} is not valid: 3-32 letters, digits and '-', a letter first.")
+    namespace = str(spec.get("namespace") or "default")
+    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", namespace):
+        raise ValidationError(f"namespace '{namespace}' is not a valid Kubernetes namespace (lower-case letters, "
+                              "digits and '-').")
+    body = {"type": "kubernetes", "namespace": namespace, "description": spec.get("description"),
+            "properties": dict(spec.get("properties") or {}), "provisioning_state": "Succeeded"}
+    store.put_asset(KIND, name, _V, body)
+    return store.get_asset(KIND, name, _V)
+
+
+def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
+    try:
+        return store.get_asset(KIND, name, _V)
+    except ResourceNotFound:
+        raise ResourceNotFound(f"Compute '{name}' not found in workspace '{store.name}'. List computes with "
+                               "`amlemu compute list`.") from None
+
+
+def list_computes(store: WorkspaceStore) -> list[dict[str, Any]]:
+    return store.list_assets(KIND)
+
+
+def delete(store: WorkspaceStore, name: str) -> None:
+    from emulator.endpoints import records
+
+    get(store, name)
+    users = [e["name"] for e in records.list_endpoints(store) if e.get("compute") == name]
+    if users:
+        raise ValidationError(f"Compute '{name}' hosts online endpoint(s) {', '.join(users)}; delete them first.")
+    with store.transaction() as db:
+        db.execute("DELETE FROM assets WHERE kind = ? AND name = ?", (KIND, name))

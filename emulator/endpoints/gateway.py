@@ -1,0 +1,249 @@
+"""The endpoint gateway: one scoring URI on 127.0.0.1, with Azure ML's rules in front of replicas.
+
+For each request it checks network access and auth (``key``: primary or
+secondary key; ``aml_token``: a signed token that has not expired), picks a
+deployment (the ``azureml-model-deployment`` header, else the ``traffic``
+split), copies a share to the ``mirror_traffic`` deployment (response
+discarded), waits for a concurrency slot (``max_concurrent_requests_per_instance``
+per ready replica, queueing up to ``max_queue_wait_ms``, else 429), forwards to
+the least busy ready replica with ``request_timeout_ms`` (else 408), and retries
+on another replica when a replica's connection fails before it answered.
+
+Status codes follow Azure ML's online endpoints: a non-2xx answer from the model
+becomes 424 with ``ms-azureml-model-error-statuscode`` (the model's body kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any, Callable
+
+from emulator.endpoints import http11, keys
+from emulator.endpoints.replicas import ReplicaSet
+
+#: Azure ML managed online endpoints accept request payloads up to 1.5 MB
+MAX_BODY_BYTES = 1_500_000
+DEPLOYMENT_HEADER = "azureml-model-deployment"
+
+
+def _json(status: int, message: str, code: str | None = None, **extra: Any) -> tuple[int, dict, bytes]:
+    body = {"error": {"code": code or http11.REASONS.get(status, "Error").replace(" ", ""), "message": message}}
+    body["error"].update(extra)
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class WeightedChooser:
+    """Smooth weighted round robin: shares are exact over any window, no randomness."""
+
+    def __init__(self, weights: dict[str, int]):
+        self.weights = {k: v for k, v in weights.items() if v > 0}
+        self.current = {k: 0 for k in self.weights}
+        self.total = sum(self.weights.values())
+
+    def next(self) -> str | None:
+        if not self.total:
+            return None
+        for k, w in self.weights.items():
+            self.current[k] += w
+        best = max(self.current, key=self.current.__getitem__)
+        self.current[best] -= self.total
+        return best
+
+
+class Gateway:
+    """Serves one endpoint. ``config`` is replaced whole on reload; replica sets are swapped in place."""
+
+    def __init__(self, endpoint: dict[str, Any], admin_handler: Callable):
+        self.sets: dict[str, ReplicaSet] = {}
+        self.admin_handler = admin_handler
+        self.requests_served = 0
+        self._mirror_tasks: set[asyncio.Task] = set()
+        self._peers: dict[Any, bool] = {}  # peer -> inside the workspace, per open connection
+        self.configure(endpoint)
+
+    def configure(self, endpoint: dict[str, Any]) -> None:
+        creds = endpoint["credentials"]
+        self.endpoint = endpoint
+        self.name = endpoint["name"]
+        self.auth_mode = endpoint["auth_mode"]
+        self.keys = (creds["primary"], creds["secondary"])
+        self.token_secret = creds["token_secret"]
+        self.admin_key = creds["admin"]
+        self.public = endpoint.get("public_network_access", "enabled") == "enabled"
+        self.traffic = WeightedChooser(endpoint.get("traffic") or {})
+        mirror = {k: v for k, v in (endpoint.get("mirror_traffic") or {}).items() if v}
+        self.mirror_to, self.mirror_share = (next(iter(mirror.items())) if mirror else (None, 0))
+        self.mirror_counter = 0
+
+    # -- connections ----------------------------------------------------------------------------
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            while True:
+                try:
+                    request = await http11.read_request(reader, MAX_BODY_BYTES)
+                except http11.BadRequest as exc:
+                    status, headers, body = _json(exc.status, exc.message + _hint(exc.status))
+                    writer.write(http11.encode_response(status, headers, body, keep_alive=False))
+                    await writer.drain()
+                    break
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                if request is None:
+                    break
+                status, headers, body = await self.dispatch(request, peer)
+                keep = request.keep_alive
+                writer.write(http11.encode_response(status, headers, body, keep_alive=keep))
+                await writer.drain()
+                if not keep:
+                    break
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._peers.pop(peer, None)
+            writer.close()
+
+    # -- one request ----------------------------------------------------------------------------------
+    async def dispatch(self, request: http11.Message, peer: Any) -> tuple[int, dict, bytes]:
+        path = request.path
+        if path.startswith("/.amlemu/"):
+            if not keys.matches_key(request.headers.get("x-amlemu-admin", ""), (self.admin_key,)):
+                return _json(403, "amlemu's control routes need the host's admin key.")
+            return await self.admin_handler(request)
+        if path == "/" and request.method in ("GET", "HEAD"):
+            return 200, {"Content-Type": "text/plain"}, b"Healthy"
+        if path not in ("/score", "/swagger.json"):
+            return _json(404, f"No route {path}: score with POST /score; the OpenAPI document is GET /swagger.json.")
+        if path == "/score" and request.method not in ("POST", "GET"):
+            return _json(405, f"{request.method} is not allowed on /score; send POST (or GET).")
+        if not self.public and not self._inside(peer):
+            return _json(403, f"Endpoint '{self.name}' has public_network_access: disabled; it takes calls only "
+                              "from inside its workspace (the workspace's jobs). Enable public access with "
+                              "`amlemu online-endpoint update --name ... --set public_network_access=enabled`.")
+        denied = self._authenticate(request)
+        if denied:
+            return denied
+        wanted = request.headers.get(DEPLOYMENT_HEADER)
+        if wanted:
+            if wanted not in self.sets:
+                known = ", ".join(sorted(self.sets)) or "none"
+                return _json(404, f"Deployment '{wanted}' (from the {DEPLOYMENT_HEADER} header) is not on endpoint "
+                                  f"'{self.name}'. Deployments: {known}.")
+            name = wanted
+        else:
+            name = self.traffic.next()
+            if name is None or name not in self.sets:
+                return _json(404, f"Endpoint '{self.name}' has no deployment with positive traffic weight. Route "
+                                  f"traffic (`amlemu online-endpoint update --name {self.name} --traffic "
+                                  f"\"<deployment>=100\"`) or name one with the {DEPLOYMENT_HEADER} header.")
+            if path == "/score":
+                self._maybe_mirror(request)
+        return await self.forward(name, request)
+
+    def _inside(self, peer: Any) -> bool:
+        if peer not in self._peers:
+            self._peers[peer] = _from_workspace(peer, self.endpoint)
+        return self._peers[peer]
+
+    def _authenticate(self, request: http11.Message) -> tuple[int, dict, bytes] | None:
+        header = request.headers.get("authorization", "")
+        if not header:
+            how = "get_keys / `amlemu online-endpoint get-credentials`"
+            return _json(401, f"Authorization header missing: send 'Authorization: Bearer <{ 'key' if self.auth_mode == 'key' else 'token'}>' "
+                              f"(from {how}).")
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            return _json(401, "Authorization header must be 'Bearer <key or token>'.")
+        credential = credential.strip()
+        if self.auth_mode == "key":
+            if not keys.matches_key(credential, self.keys):
+                return _json(401, "The key is not valid for this endpoint (wrong, or regenerated). Get the current "
+                                  "keys with get_keys / `amlemu online-endpoint get-credentials`.")
+            return None
+        problem = keys.check_token(credential, self.name, self.token_secret)
+        return _json(401, f"Token rejected: {problem}.") if problem else None
+
+    def _maybe_mirror(self, request: http11.Message) -> None:
+        if not self.mirror_to or self.mirror_to not in self.sets:
+            return
+        self.mirror_counter += self.mirror_share
+        if self.mirror_counter < 100:
+            return
+        self.mirror_counter -= 100
+        task = asyncio.create_task(self.forward(self.mirror_to, request, mirror=True))
+        self._mirror_tasks.add(task)
+        task.add_done_callback(self._mirror_tasks.discard)
+
+    async def forward(self, name: str, request: http11.Message, mirror: bool = False) -> tuple[int, dict, bytes]:
+        replica_set = self.sets[name]
+        settings = replica_set.deployment["request_settings"]
+        if not await replica_set.slots.acquire(settings["max_queue_wait_ms"] / 1000):
+            return _json(429, f"Too many pending requests for deployment '{name}': "
+                              f"max_concurrent_requests_per_instance is {settings['max_concurrent_requests_per_instance']} "
+                              f"and the request waited {settings['max_queue_wait_ms']} ms. Retry, or raise "
+                              "request_settings / instance_count.")
+        try:
+            return await asyncio.wait_for(self._send(replica_set, request, mirror),
+                                          settings["request_timeout_ms"] / 1000)
+        except asyncio.TimeoutError:
+            return _json(408, f"Request timeout: deployment '{name}' did not answer within request_timeout_ms "
+                              f"({settings['request_timeout_ms']} ms).")
+        finally:
+            replica_set.slots.release()
+
+    async def _send(self, replica_set: ReplicaSet, request: http11.Message, mirror: bool) -> tuple[int, dict, bytes]:
+        headers = {k: v for k, v in request.headers.items()
+                   if k in ("content-type", "accept", "x-ms-client-request-id")}
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        headers["x-request-id"] = request_id
+        tried: set[str] = set()
+        started = time.monotonic()
+        while True:
+            replica = replica_set.pick(tried)
+            if replica is None:
+                if time.monotonic() - started < 30 and replica_set.replicas and not tried:
+                    await asyncio.sleep(0.05)  # replicas restarting: wait for one within the timeout
+                    continue
+                if tried and time.monotonic() - started < 30:
+                    tried.clear()
+                    await asyncio.sleep(0.05)
+                    continue
+                return _json(503, f"Deployment '{replica_set.name}' has no ready replica.")
+            replica.in_flight += 1
+            try:
+                response = await replica.send(request.method, request.target, headers, request.body)
+            except (ConnectionError, OSError, asyncio.IncompleteReadError):
+                tried.add(replica.name)
+                replica_set.mark_failed(replica)
+                continue  # the replica failed before answering: try another one
+            finally:
+                replica.in_flight -= 1
+            break
+        self.requests_served += 1
+        if mirror:
+            return 200, {}, b""
+        out = {"Content-Type": response.headers.get("content-type", "application/json"),
+               DEPLOYMENT_HEADER: replica_set.name, "x-request-id": request_id}
+        if response.status >= 300:
+            out["ms-azureml-model-error-statuscode"] = str(response.status)
+            out["ms-azureml-model-error-reason"] = "model_error"
+            for header in ("x-ms-run-function-failed",):
+                if header in response.headers:
+                    out[header] = response.headers[header]
+            return 424, out, response.body
+        return response.status, out, response.body
+
+
+def _hint(status: int) -> str:
+    if status == 413:
+        return f" (Azure ML online endpoints accept request bodies up to {MAX_BODY_BYTES} bytes)."
+    return ""
+
+
+def _from_workspace(peer: Any, endpoint: dict[str, Any]) -> bool:
+    from emulator.endpoints.network import caller_in_workspace
+
+    return caller_in_workspace(peer, endpoint)

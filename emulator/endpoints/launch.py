@@ -1,0 +1,155 @@
+"""How a deployment's replica starts: its environment, model folder, code and scoring server.
+
+The replica is ``python -m emulator.serving`` (the scoring server) with the
+environment variables of ``azureml-inference-server-http``: ``AZUREML_MODEL_DIR``
+laid out as ``azureml-models/<name>/<version>``, ``AML_APP_ROOT`` (the code
+snapshot) and ``AZUREML_ENTRY_SCRIPT``. It runs on the runtime the deployment was
+created with: a local process (amlemu's interpreter, or a cached virtualenv with
+the environment's packages plus the server's), or a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.metadata as md
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from emulator import config
+from emulator.runtime.base import RunHandle, RunRequest
+
+SERVING_PACKAGES = ("flask", "waitress", "numpy", "onnxruntime")
+CONTAINER_APP = Path("/var/azureml-app")
+_SERVING_SRC = Path(__file__).resolve().parents[1] / "serving"
+
+
+def serving_requirements() -> list[str]:
+    """The scoring server's own packages, pinned to the host's versions."""
+    out = []
+    for name in SERVING_PACKAGES:
+        try:
+            out.append(f"{name}=={md.version(name)}")
+        except md.PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def serving_path() -> Path:
+    """A folder holding only ``emulator/serving`` (for PYTHONPATH in other interpreters and images)."""
+    files = sorted(p for p in _SERVING_SRC.rglob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+    root = config.cache_dir() / "serving" / digest
+    if not (root / ".ready").exists():
+        staging = root.with_name(f".{digest}.{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "emulator").mkdir(parents=True)
+        (staging / "emulator" / "__init__.py").write_text('"""The scoring server only (see emulator.serving)."""\n')
+        shutil.copytree(_SERVING_SRC, staging / "emulator" / "serving",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (staging / ".ready").write_text("")
+        try:
+            staging.rename(root)
+        except OSError:  # another process made it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+class ReplicaLauncher:
+    """Starts and stops the replicas of one deployment on its runtime."""
+
+    blocking_wait = False
+
+    def __init__(self, store, deployment: dict[str, Any], log_dir: Path):
+        self.store = store
+        self.deployment = deployment
+        self.log_dir = log_dir
+        self.runtime_name = deployment.get("runtime") or "process"
+        if self.runtime_name == "auto":
+            from emulator.runtime.engine import engine_answers
+
+            self.runtime_name = "docker" if engine_answers() else "process"
+        self.blocking_wait = self.runtime_name == "docker"
+        self._runtime = None
+        self._prepared = False
+
+    # -- what the replica sees ------------------------------------------------------------
+    def _model_dir(self) -> Path | None:
+        """``.../azureml-models/<name>/<version>``: a link to the registered model's folder."""
+        model = self.deployment.get("model")
+        if not model:
+            return None
+        target = self.store.asset_dir("model", model["name"], model["version"])
+        link_root = self.log_dir.parent / "azureml-models" / model["name"]
+        link_root.mkdir(parents=True, exist_ok=True)
+        link = link_root / model["version"]
+        if not link.exists():
+            try:
+                link.symlink_to(target, target_is_directory=True)
+            except FileExistsError:
+                pass
+        return link
+
+    def _env(self, model_dir: str | None, code: str | None, pythonpath: str | None) -> dict[str, str]:
+        dep = self.deployment
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AMLEMU_", "AZUREML_", "MLFLOW_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        env.update(dep.get("environment_variables") or {})
+        env.update(PYTHONUNBUFFERED="1", AZUREML_DEPLOYMENT_NAME=dep["deployment_name"],
+                   AZUREML_ENDPOINT_NAME=dep["endpoint_name"])
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
+        if model_dir:
+            env["AZUREML_MODEL_DIR"] = model_dir
+        if code:
+            env["AML_APP_ROOT"] = code
+            env["AZUREML_ENTRY_SCRIPT"] = dep["scoring_script"]
+        return env
+
+    # -- process runtime ----------------------------------------------------------------------
+    def _bin_dir(self) -> tuple[Path, str | None]:
+        from emulator.environments.registry import interpreter_bin
+        from emulator.environments.venv import ensure_venv
+
+        resolved = self.deployment.get("environment_resolved") or {}
+        reqs = resolved.get("requirements")
+        if not reqs:
+            return interpreter_bin(), None  # amlemu's interpreter has the server's packages
+        bin_dir = ensure_venv(sorted(set(reqs) | set(serving_requirements())),
+                              log=lambda line: self._event(line))
+        return bin_dir, str(serving_path())
+
+    def _event(self, line: str) -> None:
+        with open(self.log_dir / "deployment.log", "a") as f:
+            f.write(line + "\n")
+
+    async def start(self, name: str, port: int) -> tuple[RunHandle, str, Path]:
+        """Start replica ``name`` listening on ``port``; returns its handle, address and log file."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        if self.runtime_name == "docker":
+            return await self._start_docker(name, port, log_path)
+        if not self._prepared:
+            self._bin, self._pythonpath = await asyncio.to_thread(self._bin_dir)
+            self._model = self._model_dir()
+            self._prepared = True
+        from emulator.runtime.process import ProcessRuntime
+
+        code = self.deployment.get("code")
+        request = RunRequest(
+            command=f"exec python -m emulator.serving --host 127.0.0.1 --port {port}",
+            cwd=Path(code) if code else self.log_dir, log_path=log_path, bin_dir=self._bin,
+            env=self._env(str(self._model) if self._model else None, code, self._pythonpath),
+            labels={"kind": "deployment", "deployment": name}, die_with_parent=True)
+        return ProcessRuntime().start(request), "127.0.0.1", log_path
+
+    # -- docker runtime --------------------------------------------------------------------------
+    async def _start_docker(self, name: str, port: int, log_path: Path) -> tuple[RunHandle, str, Path]:
+        from emulator.endpoints.docker_replica import start_container
+
+        return await asyncio.to_thread(start_container, self, name, port, log_path)
+
+    async def stop(self, handle: RunHandle) -> None:
+        await asyncio.to_thread(handle.stop)

@@ -1,0 +1,351 @@
+"""The replicas of one online deployment: started on a runtime, probed, restarted, scaled.
+
+A :class:`ReplicaSet` owns ``instance_count`` scoring servers
+(:mod:`emulator.serving`) for one generation of a deployment. It answers which
+replica takes the next request (the least busy ready one), caps concurrency with
+``request_settings`` (:class:`Slots`), restarts a replica whose process dies or
+whose liveness probe keeps failing, and, with target-utilization scale settings,
+adds and removes replicas between ``min_instances`` and ``max_instances``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from emulator.endpoints import http11
+from emulator.endpoints.launch import ReplicaLauncher
+from emulator.runtime.base import RunHandle
+
+POLL_S = 0.2
+
+
+class ReplicaFailed(Exception):
+    """A replica could not start: the message holds the reason and its log tail."""
+
+
+class Slots:
+    """At most ``capacity`` requests in flight; others wait in order, up to a deadline."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.used = capacity, 0
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    async def acquire(self, timeout_s: float) -> bool:
+        if self.used < self.capacity and not self._waiters:
+            self.used += 1
+            return True
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        await asyncio.wait({fut}, timeout=timeout_s)
+        if fut.done():
+            return True  # a releasing request handed its slot over
+        fut.cancel()
+        try:
+            self._waiters.remove(fut)
+        except ValueError:
+            pass
+        return False
+
+    def release(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(True)
+                return
+        self.used -= 1
+
+    def resize(self, capacity: int) -> None:
+        self.capacity = capacity
+        while self.used < self.capacity and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self.used += 1
+                fut.set_result(True)
+
+
+@dataclass
+class Replica:
+    name: str
+    port: int
+    handle: RunHandle
+    log_path: Path
+    address: str = "127.0.0.1"
+    ready: bool = False
+    in_flight: int = 0
+    probe_failures: int = 0
+    started_at: float = field(default_factory=time.time)
+    pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+    restarts: int = 0
+
+    async def send(self, method: str, target: str, headers: dict[str, str], body: bytes) -> http11.Message:
+        """One request over a pooled keep-alive connection (a stale pooled one is retried fresh)."""
+        data = http11.encode_request(method, target, headers, body)
+        while self.pool:
+            reader, writer = self.pool.pop()
+            try:
+                writer.write(data)
+                response = await http11.read_response(reader, method)
+            except (ConnectionError, asyncio.IncompleteReadError, OSError):
+                writer.close()
+                continue  # the server closed an idle connection: nothing was processed
+            self._keep(reader, writer, response)
+            return response
+        reader, writer = await asyncio.open_connection(self.address, self.port)
+        try:
+            writer.write(data)
+            response = await http11.read_response(reader, method)
+        except BaseException:
+            writer.close()
+            raise
+        self._keep(reader, writer, response)
+        return response
+
+    def _keep(self, reader, writer, response: http11.Message) -> None:
+        if response.keep_alive and len(self.pool) < 64:
+            self.pool.append((reader, writer))
+        else:
+            writer.close()
+
+    def close_pool(self) -> None:
+        for _, writer in self.pool:
+            writer.close()
+        self.pool.clear()
+
+    def view(self) -> dict[str, Any]:
+        return {"name": self.name, "port": self.port, "pid": self.handle.pid, "ready": self.ready,
+                "in_flight": self.in_flight, "restarts": self.restarts,
+                "log": str(self.log_path)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def probe(address: str, port: int, timeout_s: float) -> bool:
+    """``GET /`` answers 200 within ``timeout_s``."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout_s)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+        line = await asyncio.wait_for(reader.readline(), timeout_s)
+        return line.split(b" ")[1:2] == [b"200"]
+    except (OSError, asyncio.TimeoutError, IndexError):
+        return False
+    finally:
+        writer.close()
+
+
+class ReplicaSet:
+    """The running replicas of one deployment generation."""
+
+    def __init__(self, deployment: dict[str, Any], launcher: ReplicaLauncher,
+                 on_event: Callable[[str], None] = lambda line: None):
+        self.deployment = deployment
+        self.name = deployment["deployment_name"]
+        self.generation = deployment["generation"]
+        self.launcher = launcher
+        self.replicas: list[Replica] = []
+        self.on_event = on_event
+        settings = deployment["request_settings"]
+        self.per_instance = settings["max_concurrent_requests_per_instance"]
+        self.slots = Slots(self.per_instance)
+        self._counter = 0
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self._utilization: list[float] = []
+
+    # -- sizing ---------------------------------------------------------------------------
+    @property
+    def target_count(self) -> int:
+        scale = self.deployment["scale_settings"]
+        if scale["type"] == "target_utilization":
+            return max(scale["min_instances"], min(scale["max_instances"], self.deployment["instance_count"] or 1))
+        return self.deployment["instance_count"]
+
+    def _resize_slots(self) -> None:
+        ready = sum(r.ready for r in self.replicas)
+        self.slots.resize(self.per_instance * max(ready, 1))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the replicas and wait until all are ready; on failure stop them and raise."""
+        try:
+            await asyncio.gather(*(self._add() for _ in range(self.target_count)))
+        except BaseException:
+            await self.stop(drain=False)
+            raise
+        self._tasks.append(asyncio.create_task(self._watch()))
+        if self.deployment["scale_settings"]["type"] == "target_utilization":
+            self._tasks.append(asyncio.create_task(self._autoscale()))
+
+    async def _add(self) -> Replica:
+        self._counter += 1
+        replica = await self._launch(f"{self.name}-{self.generation}-{self._counter}")
+        self.replicas.append(replica)
+        self._resize_slots()
+        return replica
+
+    async def _launch(self, name: str) -> Replica:
+        port = free_port()
+        handle, address, log_path = await self.launcher.start(name, port)
+        replica = Replica(name=name, port=port, handle=handle, log_path=log_path, address=address)
+        readiness = self.deployment["readiness_probe"]
+        deadline = time.monotonic() + readiness["initial_delay"] + readiness["period"] * readiness["failure_threshold"]
+        while True:
+            code = await asyncio.to_thread(handle.wait, 0) if self.launcher.blocking_wait else handle.wait(0)
+            if code is not None:
+                raise ReplicaFailed(f"replica {name} exited with code {code} before it was ready.\n"
+                                    f"Last lines of its log ({log_path}):\n{log_tail(log_path)}")
+            if await probe(address, port, readiness["timeout"]):
+                break
+            if time.monotonic() > deadline:
+                await self.launcher.stop(handle)
+                raise ReplicaFailed(f"replica {name} did not answer its readiness probe (GET /) within "
+                                    f"{deadline:.0f} s.\nLast lines of its log:\n{log_tail(log_path)}")
+            await asyncio.sleep(0.05)
+        replica.ready = True
+        self.on_event(f"replica {name} ready on port {port}")
+        return replica
+
+    async def stop(self, drain: bool = True) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*(self._remove(r, drain) for r in list(self.replicas)), return_exceptions=True)
+
+    async def _remove(self, replica: Replica, drain: bool) -> None:
+        replica.ready = False
+        self._resize_slots()
+        deadline = time.monotonic() + self.deployment["request_settings"]["request_timeout_ms"] / 1000
+        while drain and replica.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if replica in self.replicas:
+            self.replicas.remove(replica)
+        replica.close_pool()
+        await self.launcher.stop(replica.handle)
+
+    async def scale_to(self, count: int) -> None:
+        """Add or remove replicas (new ones serve before old ones are drained)."""
+        while len(self.replicas) < count:
+            await self._add()
+        while len(self.replicas) > count:
+            victim = min(self.replicas, key=lambda r: (r.ready, -r.started_at))
+            await self._remove(victim, drain=True)
+
+    # -- routing -----------------------------------------------------------------------------------
+    def pick(self, exclude: set[str]) -> Replica | None:
+        candidates = [r for r in self.replicas if r.ready and r.name not in exclude]
+        return min(candidates, key=lambda r: r.in_flight) if candidates else None
+
+    def mark_failed(self, replica: Replica) -> None:
+        """A connection to ``replica`` failed: take it out of rotation until the watcher decides."""
+        replica.ready = False
+        replica.close_pool()
+        self._resize_slots()
+
+    # -- health ------------------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        """Restart dead replicas at once; probe live ones on the liveness schedule."""
+        liveness = self.deployment["liveness_probe"]
+        next_probe = time.monotonic() + liveness["initial_delay"]
+        while not self._stopping:
+            await asyncio.sleep(POLL_S)
+            probe_now = time.monotonic() >= next_probe
+            if probe_now:
+                next_probe = time.monotonic() + liveness["period"]
+            for replica in list(self.replicas):
+                code = replica.handle.wait(0) if not self.launcher.blocking_wait else \
+                    await asyncio.to_thread(replica.handle.wait, 0)
+                if code is not None:
+                    await self._restart(replica, f"exited with code {code}")
+                    continue
+                if not replica.ready:
+                    if await probe(replica.address, replica.port, liveness["timeout"]):
+                        replica.ready, replica.probe_failures = True, 0
+                        self._resize_slots()
+                    continue
+                if probe_now:
+                    if await probe(replica.address, replica.port, liveness["timeout"]):
+                        replica.probe_failures = 0
+                    else:
+                        replica.probe_failures += 1
+                        if replica.probe_failures >= liveness["failure_threshold"]:
+                            await self._restart(replica, f"failed {replica.probe_failures} liveness probes")
+
+    async def _restart(self, replica: Replica, reason: str) -> None:
+        self.on_event(f"replica {replica.name} {reason}; restarting it")
+        self.mark_failed(replica)
+        if replica in self.replicas:
+            self.replicas.remove(replica)
+        await self.launcher.stop(replica.handle)
+        try:
+            fresh = await self._launch(replica.name)
+        except ReplicaFailed as exc:
+            self.on_event(f"restart of {replica.name} failed: {exc}")
+            self.replicas.append(replica)  # keep it listed (not ready); the watcher retries
+            replica.handle = _Dead()
+            return
+        fresh.restarts = replica.restarts + 1
+        self.replicas.append(fresh)
+        self._resize_slots()
+
+    async def _autoscale(self) -> None:
+        scale = self.deployment["scale_settings"]
+        low_polls = 0
+        while not self._stopping:
+            samples = []
+            for _ in range(max(1, int(scale["polling_interval"] / 0.1))):
+                await asyncio.sleep(0.1)
+                samples.append(self.slots.used / max(self.slots.capacity, 1))
+            utilization = 100 * sum(samples) / len(samples)
+            count = len(self.replicas)
+            if utilization > scale["target_utilization_percentage"] and count < scale["max_instances"]:
+                self.on_event(f"utilization {utilization:.0f}% > target: scaling out to {count + 1}")
+                low_polls = 0
+                await self.scale_to(count + 1)
+            elif utilization < scale["target_utilization_percentage"] / 2 and count > scale["min_instances"]:
+                low_polls += 1
+                if low_polls >= 3:
+                    self.on_event(f"utilization {utilization:.0f}%: scaling in to {count - 1}")
+                    low_polls = 0
+                    await self.scale_to(count - 1)
+            else:
+                low_polls = 0
+
+    def view(self) -> dict[str, Any]:
+        return {"generation": self.generation, "replicas": [r.view() for r in self.replicas],
+                "in_flight": self.slots.used, "capacity": self.slots.capacity}
+
+
+class _Dead(RunHandle):
+    """Stands in for a replica whose restart failed, so the watcher tries again."""
+
+    pid = 0
+
+    def wait(self, timeout=None):
+        return -1
+
+    def stop(self):
+        pass
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
