@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from emulator.environments.conda import pip_requirements
 from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
+from emulator.environments.venv import READY, ensure_venv, venv_key, venvs_root
 from emulator.errors import ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
 
@@ -50,6 +51,9 @@ def normalize(spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
             raise ValidationError(f"build context {context} has no {dockerfile}. "
                                   "Point build.path at a folder that holds the Dockerfile.")
         spec["build"] = {"path": str(context), "dockerfile_path": dockerfile}
+    if spec.get("image") and build:
+        raise ValidationError("An environment takes 'image' or 'build' (a docker build context), not both, "
+                              "as in Azure ML. Remove one of them.")
     if not spec.get("image") and not build:
         raise ValidationError("An environment needs 'image' (optionally with 'conda_file') or "
                               "'build' (a docker build context). Add one of them.")
@@ -111,16 +115,52 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> dict[st
 def runtime_record(reference: str, body: dict) -> dict[str, Any]:
     conda = body.get("conda_file")
     reqs = (pip_requirements(conda) if conda else None) or None
+    from emulator.runtime.images import base_image
+
     note = []
     if body.get("image"):
-        note.append(f"image {body['image']} cannot be pulled offline; the process runtime runs "
-                    "on the local default environment instead")
+        note.append(f"image {body['image']} cannot be pulled offline; the process runtime runs on the local "
+                    f"default environment instead, the docker runtime on the local base image {base_image()}")
     if body.get("build"):
-        note.append("a docker build context runs on the docker runtime; the process runtime uses "
-                    "the local default environment instead")
+        note.append(f"the docker runtime builds its Dockerfile{_from_note(body['build'], base_image())}; "
+                    "the process runtime uses the local default environment instead")
     note.append("with a cached virtualenv: " + ", ".join(reqs) if reqs else DEFAULT_NOTE)
     return {"reference": reference, "curated": False, "requirements": reqs,
             "image": body.get("image"), "build": body.get("build"), "note": "; ".join(note)}
+
+
+def _from_note(build: dict, base: str) -> str:
+    from emulator.runtime.images import dockerfile_bases
+
+    try:
+        bases = dockerfile_bases((Path(build["path"]) / build["dockerfile_path"]).read_text())
+    except OSError:
+        return f" (not found at {build['path']} any more)"
+    if not bases:
+        return ""
+    return f", with the local base image {base} in place of {', '.join(bases)} where that cannot be pulled (offline)"
+
+
+def prepare(resolved: dict[str, Any], runtime: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Build now what a resolved environment needs on ``runtime`` (``process`` or ``docker``).
+
+    Returns:
+        ``{"runtime", "image" or "venv", "cached"}``; a docker image also names the FROM
+        images the local base stood in for.
+    """
+    if runtime == "docker":
+        from emulator.runtime.images import environment_image
+
+        image = environment_image(resolved, log)
+        summary = {"runtime": "docker", "image": image.tag, "cached": image.cached}
+        if image.stands_in_for:
+            summary["base_stands_in_for"] = list(image.stands_in_for)
+        return summary
+    reqs = resolved.get("requirements")
+    if not reqs:
+        return {"runtime": "process", "venv": str(interpreter_bin().parent), "cached": True}
+    cached = (venvs_root() / venv_key(reqs) / READY).exists()
+    return {"runtime": "process", "venv": str(ensure_venv(reqs, log).parent), "cached": cached}
 
 
 def interpreter_bin() -> Path:

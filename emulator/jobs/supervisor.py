@@ -114,13 +114,13 @@ class Supervisor:
                 self._log("[amlemu] runtime auto: no Docker engine answers; running on the process runtime")
         return name
 
-    def _runtime(self, requirements, run_dir: Path):
+    def _runtime(self, resolved: dict, run_dir: Path):
         if self.runtime_name == "process":
             return get_runtime("process")
         from emulator.runtime.docker import DockerRuntime
-        from emulator.runtime.images import job_image
+        from emulator.runtime.images import environment_image
 
-        image = job_image(requirements, self._log)
+        image = environment_image(resolved, self._log).tag
         inputs = [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"]
         return DockerRuntime(image, mounts=[self.dir, self.store.mlruns_dir], writable=[self.dir, run_dir],
                              readonly=inputs)
@@ -154,7 +154,7 @@ class Supervisor:
             request = RunRequest(command=command, cwd=self.dir / "snapshot",
                                  env=self._environment(experiment_id), log_path=self.log_path,
                                  bin_dir=bin_dir, labels={"workspace": self.store.name, "job": self.name})
-            runtime = self._runtime(reqs, run_dir)
+            runtime = self._runtime(resolved, run_dir)
             if self.cancel_requested:
                 return self._finish("Canceled", error="Canceled by the user.")
             self.handle = runtime.start(request)
