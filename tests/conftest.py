@@ -64,7 +64,40 @@ class Cli:
 
 @pytest.fixture
 def cli(amlemu_home, tmp_path) -> Cli:
-    return Cli(amlemu_home, tmp_path)
+    yield Cli(amlemu_home, tmp_path)
+    stop_endpoint_hosts(amlemu_home)
+
+
+@pytest.fixture(scope="session")
+def iris_model(tmp_path_factory) -> Path:
+    """A folder holding the iris ONNX model (model.onnx, model.json), trained once per session."""
+    folder = tmp_path_factory.mktemp("iris-model")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": (folder / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}
+    subprocess.run([sys.executable, str(SAMPLES / "iris" / "src" / "train.py"), "--C", "0.5",
+                    "--data", str(SAMPLES / "iris" / "data" / "iris.csv")],
+                   cwd=folder, env=env, check=True, capture_output=True)
+    return folder / "outputs"
+
+
+def stop_endpoint_hosts(home: Path) -> None:
+    """End every endpoint host (and so its replicas) started under ``home``."""
+    from emulator.endpoints import service
+    from emulator.store import WorkspaceStore
+
+    for ws in (home / "workspaces").glob("*") if (home / "workspaces").is_dir() else []:
+        store = WorkspaceStore(ws, ws.name)
+        for record in service.records.list_endpoints(store):
+            service.stop_host(store, record["name"])
+
+
+@pytest.fixture
+def ml_client(amlemu_home):
+    """The local backend in a fresh home; endpoint hosts it started are stopped afterwards."""
+    import backends
+
+    client = backends.connect("local")
+    yield client
+    stop_endpoint_hosts(amlemu_home)
 
 
 @pytest.fixture(autouse=True)

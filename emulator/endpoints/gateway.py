@@ -223,6 +223,7 @@ class Gateway:
                 replica.in_flight -= 1
             break
         self.requests_served += 1
+        replica_set.served += 1
         if mirror:
             return 200, {}, b""
         out = {"Content-Type": response.headers.get("content-type", "application/json"),

@@ -63,6 +63,13 @@ class Host:
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> None:
         endpoint = self._endpoint()
+        if any(d.get("runtime") in ("docker", "auto") for d in records.list_deployments(self.store, self.name)):
+            try:  # containers a crashed host left behind
+                from emulator.endpoints.docker_replica import remove_leftovers
+
+                await asyncio.to_thread(remove_leftovers, self.store.name, self.name)
+            except Exception as exc:
+                print(f"could not look for leftover containers: {exc}", file=sys.stderr)
         self.gateway = Gateway(endpoint, self.admin)
         server = None
         for attempt in range(50):  # a previous host may still be releasing the port

@@ -163,7 +163,7 @@ class ReplicaSet:
         self._counter = 0
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
-        self._utilization: list[float] = []
+        self.served = 0  # answered requests (mirrored copies included)
 
     # -- sizing ---------------------------------------------------------------------------
     @property
@@ -324,7 +324,8 @@ class ReplicaSet:
                 low_polls = 0
 
     def view(self) -> dict[str, Any]:
-        return {"generation": self.generation, "replicas": [r.view() for r in self.replicas],
+        return {"generation": self.generation, "served": self.served,
+                "replicas": [r.view() for r in self.replicas],
                 "in_flight": self.slots.used, "capacity": self.slots.capacity}
 
 
