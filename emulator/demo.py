@@ -1,4 +1,4 @@
-"""The end-to-end demo: train iris, register its model, score sample rows with ONNX Runtime.
+"""The end-to-end demo: train iris, register its model, deploy it behind an online endpoint, call it.
 
 Run it with ``./run demo``. It uses the backend the configuration selects
 (the local emulator unless ``AMLEMU_BACKEND`` says otherwise) and the same
@@ -48,16 +48,40 @@ def main() -> int:
         description="iris logistic regression, ONNX"))
     print(f"registered model {model.name}:{model.version} ({model.path})")
 
-    print("\n== 3. load it with ONNX Runtime and predict the sample rows")
-    import numpy as np
-    import onnxruntime as ort
+    print("\n== 3. deploy it behind an online endpoint (key auth, scoring script, 2 replicas)")
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint
 
-    session = ort.InferenceSession(str(Path(model.path) / "model.onnx"), providers=["CPUExecutionProvider"])
-    rows = json.loads((SAMPLES / "sample-request.json").read_text())["data"]
-    labels = session.run(None, {session.get_inputs()[0].name: np.asarray(rows, dtype=np.float32)})[0]
-    names = json.loads((Path(model.path) / "model.json").read_text()).get("class_names") or []
-    for row, label in zip(rows, labels):
-        print(f"  {row} -> {int(label)}" + (f" ({names[int(label)]})" if names else ""))
+    endpoint = ManagedOnlineEndpoint(name="iris-demo-ep", auth_mode="key",
+                                     description="amlemu demo endpoint")
+    ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+    try:
+        ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+            name="blue", endpoint_name="iris-demo-ep", model=model, instance_count=2,
+            environment="azureml:AzureML-sklearn-1.5@latest",
+            code_configuration=CodeConfiguration(code=str(SAMPLES / "score"), scoring_script="score.py"))).result()
+        endpoint.traffic = {"blue": 100}
+        ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+        endpoint = ml_client.online_endpoints.get("iris-demo-ep")
+        print(f"scoring URI {endpoint.scoring_uri}  traffic {endpoint.traffic}")
+
+        print("\n== 4. call the endpoint over HTTP with its key")
+        import urllib.request
+
+        key = ml_client.online_endpoints.get_keys("iris-demo-ep").primary_key
+        body = (SAMPLES / "sample-request.json").read_bytes()
+        request = urllib.request.Request(endpoint.scoring_uri, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            labels = json.loads(response.read())
+            served_by = response.headers["azureml-model-deployment"]
+        rows = json.loads(body)["data"]
+        names = json.loads((Path(model.path) / "model.json").read_text()).get("class_names") or []
+        print(f"answered by deployment '{served_by}':")
+        for row, label in zip(rows, labels):
+            print(f"  {row} -> {int(label)}" + (f" ({names[int(label)]})" if names else ""))
+    finally:
+        ml_client.online_endpoints.begin_delete(name="iris-demo-ep").result()
+        print("\nendpoint iris-demo-ep deleted (nothing left running)")
     print("\ndemo complete")
     return 0
 

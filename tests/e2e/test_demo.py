@@ -7,7 +7,7 @@ import sys
 from tests.conftest import ROOT
 
 
-def test_demo_trains_registers_and_predicts(amlemu_home):
+def test_demo_trains_registers_deploys_and_calls_the_endpoint(amlemu_home):
     env = {**os.environ, "AMLEMU_HOME": str(amlemu_home)}
     proc = subprocess.run([sys.executable, "-m", "emulator.demo"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -17,4 +17,7 @@ def test_demo_trains_registers_and_predicts(amlemu_home):
     assert "registered model iris-demo:1" in out
     assert "[5.1, 3.5, 1.4, 0.2] -> 0 (setosa)" in out
     assert "[7.7, 3.0, 6.1, 2.3] -> 2 (virginica)" in out
+    assert "scoring URI http://127.0.0.1:" in out and "answered by deployment 'blue'" in out
     assert '"accuracy"' in out and "demo complete" in out
+    assert "nothing left running" in out
+    assert not list((amlemu_home / "workspaces" / "default" / "endpoints").glob("*"))
