@@ -11,6 +11,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 MAX_HEAD = 64 * 1024
+#: how long a client may take to send a request body once its head has arrived (then 408)
+BODY_TIMEOUT_S = 10.0
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
            413: "Payload Too Large", 415: "Unsupported Media Type", 424: "Failed Dependency",
@@ -83,12 +85,9 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], limi
     length = headers.get("content-length")
     if length is None:
         return await reader.read() if until_close else b""
-    try:
-        n = int(length)
-        if n < 0:
-            raise ValueError
-    except ValueError:
-        raise BadRequest(400, f"invalid Content-Length {length!r}") from None
+    if not (length.isascii() and length.isdigit()):  # RFC 9110: 1*DIGIT; int() would take "+5", "-5", "1_0"
+        raise BadRequest(400, f"invalid Content-Length {length!r}")
+    n = int(length)
     if limit is not None and n > limit:
         raise BadRequest(413, f"body of {n} bytes is larger than the limit of {limit} bytes")
     return await reader.readexactly(n) if n else b""
@@ -107,7 +106,15 @@ async def read_request(reader: asyncio.StreamReader, body_limit: int) -> Message
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
         raise BadRequest(400, f"malformed request line: {first[:80]!r}")
     msg = Message(method=parts[0].upper(), target=parts[1], version=parts[2], headers=headers)
-    msg.body = await _read_body(reader, headers, body_limit)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):  # a Content-Length larger than the body must not hang
+            msg.body = await _read_body(reader, headers, body_limit)
+    except TimeoutError:
+        raise BadRequest(408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s: send as many bytes "
+                              f"as Content-Length announces ({headers.get('content-length', 'chunked')})") from None
+    except asyncio.IncompleteReadError as exc:
+        raise BadRequest(400, f"the request body ended after {len(exc.partial)} of {exc.expected} announced bytes: "
+                              "the client closed the connection before sending all of it") from None
     return msg
 
 

@@ -1,0 +1,169 @@
+"""The scoring server's routes: a Flask app around one scorer.
+
+Routes, as azureml-inference-server-http defines them::
+
+    GET  /              liveness: 200 "Healthy"
+    GET|POST /score     the scorer's answer (OPTIONS: 200, empty)
+    GET  /swagger.json  the swagger document (?version=2|3|3.1)
+
+Anything else is a JSON 404. Request ids are echoed the way the real server
+echoes them (``x-request-id``, ``x-ms-request-id``, ``x-ms-client-request-id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import uuid
+from typing import Protocol
+
+from flask import Flask, Request, Response, request
+from werkzeug.exceptions import HTTPException
+
+from .errors import ScoringError
+from .messages import error_response, json_response
+from .openapi import SwaggerDocuments
+from .settings import ServerSettings, describe_bytes
+
+logger = logging.getLogger("azmlinfsrv")
+
+ID_HEADER_LIMIT = 100
+ROUTES = "GET /, GET|POST /score and GET /swagger.json"
+
+
+class Scorer(Protocol):
+    """What the routes need from a scorer (the built-in ONNX scorer or a scoring script)."""
+
+    raw_http: bool
+
+    def score(self, request: Request) -> Response:
+        """Answers one ``/score`` request; raises ScoringError for a request it refuses."""
+
+    def service_schemas(self, version: str) -> tuple[dict, dict] | None:
+        """Swagger ``ServiceInput`` and ``ServiceOutput`` for ``version``; None if not offered."""
+
+    def describe(self) -> str:
+        """One line for the start-up log."""
+
+
+def load_scorer(settings: ServerSettings) -> Scorer:
+    """The scorer the settings ask for, loaded and initialised (the script's init() has run).
+
+    Raises:
+        StartupError: nothing servable; the message says what to fix.
+    """
+    if settings.entry_script:
+        from .scoring_script import ScoringScript
+
+        if os.path.isdir(settings.app_root):
+            os.chdir(settings.app_root)
+        sys.path.insert(0, settings.app_root)
+        return ScoringScript(settings.app_root, settings.entry_script).load()
+    from .onnx_scorer import OnnxScorer
+
+    return OnnxScorer.from_model_dir(settings.model_dir, settings.max_rows)
+
+
+def load_app() -> Flask:
+    """Reads the settings from the environment, loads the scorer and builds the app.
+
+    Raises:
+        StartupError: nothing servable; the message says what to fix.
+    """
+    settings = ServerSettings.from_env()
+    scorer = load_scorer(settings)
+    app = create_app(scorer, settings)
+    logger.info("Worker with pid %d ready for serving traffic: %s", os.getpid(), scorer.describe())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return app
+
+
+def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
+    """The WSGI app serving ``scorer``."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    swagger = SwaggerDocuments(scorer.service_schemas, settings,
+                               settings.app_root if settings.entry_script else None)
+
+    @app.get("/")
+    def liveness():
+        return Response("Healthy", mimetype="text/plain")
+
+    @app.route("/score", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
+    def score():
+        if request.method == "OPTIONS" and not scorer.raw_http:
+            return Response("", 200)
+        return scorer.score(request)
+
+    @app.get("/swagger.json")
+    def swagger_json():
+        return json_response(swagger.get(request.args.get("version")))
+
+    @app.before_request
+    def refuse_long_ids():
+        for name in ("x-request-id", "x-ms-request-id", "x-ms-client-request-id"):
+            if len(request.headers.get(name, "")) > ID_HEADER_LIMIT:
+                return error_response(ScoringError(431, "RequestHeaderFieldsTooLarge",
+                                                   f"{name} must not exceed {ID_HEADER_LIMIT} characters"))
+        return None
+
+    @app.after_request
+    def echo_ids(response: Response) -> Response:
+        _echo_request_ids(request.headers, response.headers, settings.server_version)
+        return response
+
+    @app.errorhandler(ScoringError)
+    def scoring_error(error: ScoringError):
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return error_response(ScoringError(error.code or 500, _HTTP_CODES.get(error.code, "HttpError"),
+                                           _http_message(error, settings)))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        logger.exception("Unexpected error while serving %s %s", request.method, request.path)
+        return error_response(ScoringError(500, "InternalServerError",
+                                           f"An unexpected internal error occurred ({type(error).__name__}: "
+                                           f"{error}). Check the logs for more info."))
+
+    return app
+
+
+_HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge", 400: "BadRequest"}
+
+
+def _http_message(error: HTTPException, settings: ServerSettings) -> str:
+    if error.code == 404:
+        return f"{request.path} not found: the scoring server answers {ROUTES}"
+    if error.code == 405:
+        return f"{request.method} is not allowed on {request.path}: the scoring server answers {ROUTES}"
+    if error.code == 413:
+        size = f" of {request.content_length} bytes" if request.content_length else ""
+        return (f"request body{size} is larger than the limit of {describe_bytes(settings.max_request_bytes)}: "
+                "send fewer rows per request (the limit is AMLEMU_MAX_REQUEST_BYTES)")
+    return error.description or error.name
+
+
+def _echo_request_ids(incoming, outgoing, server_version: str) -> None:
+    """Sets the id headers on a response as azureml-inference-server-http sets them."""
+    request_id = incoming.get("x-request-id") or str(uuid.uuid4())
+    legacy = incoming.get("x-ms-request-id", "")
+    client = incoming.get("x-ms-client-request-id", "")
+    if legacy:
+        client = client or legacy
+    else:
+        legacy = client or request_id
+    if len(request_id) <= ID_HEADER_LIMIT:
+        outgoing["x-request-id"] = request_id
+    if len(legacy) <= ID_HEADER_LIMIT and len(client) <= ID_HEADER_LIMIT:
+        outgoing["x-ms-request-id"] = legacy
+        if client:
+            outgoing["x-ms-client-request-id"] = client
+    if server_version:
+        outgoing["x-ms-server-version"] = server_version
+    if "TraceId" in incoming:
+        outgoing["TraceId"] = incoming["TraceId"]
