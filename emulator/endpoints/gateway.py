@@ -186,9 +186,9 @@ class Gateway:
                               f"and the request waited {settings['max_queue_wait_ms']} ms. Retry, or raise "
                               "request_settings / instance_count.")
         try:
-            return await asyncio.wait_for(self._send(replica_set, request, mirror),
-                                          settings["request_timeout_ms"] / 1000)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(settings["request_timeout_ms"] / 1000):  # no extra task, unlike wait_for
+                return await self._send(replica_set, request, mirror)
+        except TimeoutError:
             return _json(408, f"Request timeout: deployment '{name}' did not answer within request_timeout_ms "
                               f"({settings['request_timeout_ms']} ms).")
         finally:

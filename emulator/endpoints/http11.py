@@ -11,6 +11,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 MAX_HEAD = 64 * 1024
+#: a keep-alive connection with no new request (or a request head that never completes) is closed after this
+IDLE_TIMEOUT_S = 120.0
 #: how long a client may take to send a request body once its head has arrived (then 408)
 BODY_TIMEOUT_S = 10.0
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -96,8 +98,9 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], limi
 async def read_request(reader: asyncio.StreamReader, body_limit: int) -> Message | None:
     """The next request on a connection, or None when the client closed it."""
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
+        async with asyncio.timeout(IDLE_TIMEOUT_S):  # an idle or half-sent head does not hold the connection
+            head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, TimeoutError):
         return None
     except asyncio.LimitOverrunError:
         raise BadRequest(431, f"request head larger than {MAX_HEAD} bytes") from None
