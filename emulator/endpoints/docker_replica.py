@@ -11,14 +11,18 @@ and publishes nothing: the gateway reaches it at its address on that network.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from emulator.endpoints.launch import CONTAINER_APP, serving_path, serving_requirements
 from emulator.runtime.base import RunRequest
 from emulator.runtime.engine import LABEL, docker_client
+from emulator.runtime.proctree import is_alive, start_time
 
 SERVING_MOUNT = Path("/opt/amlemu/serving")
+#: the endpoint host that starts the containers (``pid:start``): leftovers are those of a host that is gone
+_HOST = f"{os.getpid()}:{start_time(os.getpid())}"
 
 
 def private_network(workspace: str, endpoint: str) -> str:
@@ -43,6 +47,16 @@ def _image(launcher, log) -> str:
     return environment_image(resolved, log).tag
 
 
+def _readable(path: Path) -> None:
+    """Let the container's non-root user read a read-only mount (store folders are made 0700)."""
+    for root, _, files in os.walk(path):
+        os.chmod(root, os.stat(root).st_mode | 0o055)
+        for file in files:
+            file = os.path.join(root, file)
+            if not os.path.islink(file):
+                os.chmod(file, os.stat(file).st_mode | 0o044)
+
+
 def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any, str, Path]:
     """Start replica ``name`` in a container; returns its handle, the address to reach it, its log."""
     from emulator.runtime.docker import DockerRuntime
@@ -61,24 +75,28 @@ def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any
     endpoint = store.get_asset("online-endpoint", dep["endpoint_name"], "1")
     private = endpoint.get("public_network_access") == "disabled"
     network = private_network(store.name, dep["endpoint_name"]) if private else "bridge"
+    for path in [*remapped, *([Path(code)] if code else [])]:
+        _readable(path)
     runtime = DockerRuntime(launcher._image, mounts=[launcher.log_dir], writable=[launcher.log_dir],
                             readonly=[Path(code)] if code else [], remapped=remapped)
     request = RunRequest(
-        command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port}",
+        # PYTHONPATH in the command: the docker runtime drops the host-side one from ``env``
+        command=f"export PYTHONPATH={SERVING_MOUNT}; exec python -m emulator.serving --host 0.0.0.0 --port {port}",
         cwd=Path(code) if code else Path("/home/aml"), env=env, log_path=log_path,
         labels={"workspace": store.name, "endpoint": dep["endpoint_name"], "deployment": dep["deployment_name"],
-                "replica": name, "kind": "deployment"},
+                "replica": name, "kind": "deployment", "host": _HOST},
         ports=[] if private else [port], network=network)
     handle = runtime.start(request)
     address = handle.address(network) if private else "127.0.0.1"
-    return _ReplicaHandle(handle), address, log_path
+    return _ReplicaHandle(handle, network if private else None), address, log_path
 
 
 class _ReplicaHandle:
-    """A container replica: ``stop`` also removes the container."""
+    """A container replica: ``stop`` also removes the container (and the private network after the last one)."""
 
-    def __init__(self, handle):
+    def __init__(self, handle, private_network: str | None = None):
         self._handle = handle
+        self._network = private_network
         self.pid = handle.pid
 
     def wait(self, timeout=None):
@@ -87,6 +105,18 @@ class _ReplicaHandle:
     def stop(self):
         self._handle.stop()
         self._handle._remove()
+        if self._network:
+            _remove_network_if_unused(self._network)
+
+
+def _remove_network_if_unused(name: str) -> None:
+    for network in docker_client().networks.list(names=[name]):
+        try:
+            network.reload()
+            if not network.containers:
+                network.remove()  # the engine refuses while a container is attached: a racing start is safe
+        except Exception:
+            pass
 
 
 def remove_leftovers(workspace: str, endpoint: str) -> int:
@@ -94,9 +124,16 @@ def remove_leftovers(workspace: str, endpoint: str) -> int:
     client = docker_client()
     found = client.containers.list(all=True, filters={"label": [f"{LABEL}.workspace={workspace}",
                                                                  f"{LABEL}.endpoint={endpoint}"]})
+    # the same workspace and endpoint names under another AMLEMU_HOME: its live host owns those containers
+    found = [c for c in found if not _host_alive(c.labels.get(f"{LABEL}.host", ""))]
     for container in found:
         try:
             container.remove(force=True)
         except Exception:
             pass
     return len(found)
+
+
+def _host_alive(label: str) -> bool:
+    pid, _, started = label.partition(":")
+    return pid.isdigit() and int(pid) != os.getpid() and is_alive(int(pid), started)

@@ -117,6 +117,10 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
         raise ValidationError(f"public_network_access must be 'enabled' or 'disabled', got '{access}'.")
     compute = spec.get("compute") or (existing or {}).get("compute")
     kind = "kubernetes" if compute else "managed"
+    if existing and existing["kind"] == "managed" and compute:
+        raise ValidationError(f"Endpoint '{name}' is a managed online endpoint; it cannot move to compute "
+                              f"'{str(compute).removeprefix('azureml:')}'. Create a KubernetesOnlineEndpoint "
+                              "under a new name for the Kubernetes compute.")
     if compute:
         compute = str(compute).removeprefix("azureml:")
         _kubernetes_compute(store, compute)
@@ -454,7 +458,11 @@ def set_deployment_state(store: WorkspaceStore, endpoint: str, name: str, *, gen
 def delete_deployment_record(store: WorkspaceStore, endpoint: str, name: str) -> None:
     ep = get_endpoint(store, endpoint)
     get_deployment(store, endpoint, name)
-    if ep["traffic"].get(name) or ep["mirror_traffic"].get(name):
+    if ep["mirror_traffic"].get(name):
+        raise ValidationError(f"Deployment '{name}' still gets mirror traffic from endpoint '{endpoint}'. Set its "
+                              f"mirror share to 0 first: `amlemu online-endpoint update --name {endpoint} "
+                              f"--mirror-traffic \"{name}=0\"`.")
+    if ep["traffic"].get(name):
         raise ValidationError(f"Deployment '{name}' still gets traffic from endpoint '{endpoint}'. Set its "
                               f"traffic to 0 first: `amlemu online-endpoint update --name {endpoint} --traffic "
                               "\"<other>=100\"`.")

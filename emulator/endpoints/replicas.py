@@ -201,19 +201,23 @@ class ReplicaSet:
         handle, address, log_path = await self.launcher.start(name, port)
         replica = Replica(name=name, port=port, handle=handle, log_path=log_path, address=address)
         readiness = self.deployment["readiness_probe"]
-        deadline = time.monotonic() + readiness["initial_delay"] + readiness["period"] * readiness["failure_threshold"]
-        while True:
-            code = await asyncio.to_thread(handle.wait, 0) if self.launcher.blocking_wait else handle.wait(0)
-            if code is not None:
-                raise ReplicaFailed(f"replica {name} exited with code {code} before it was ready.\n"
-                                    f"Last lines of its log ({log_path}):\n{log_tail(log_path)}")
-            if await probe(address, port, readiness["timeout"]):
-                break
-            if time.monotonic() > deadline:
-                await self.launcher.stop(handle)
-                raise ReplicaFailed(f"replica {name} did not answer its readiness probe (GET /) within "
-                                    f"{deadline:.0f} s.\nLast lines of its log:\n{log_tail(log_path)}")
-            await asyncio.sleep(0.05)
+        budget = readiness["initial_delay"] + readiness["period"] * readiness["failure_threshold"]
+        deadline = time.monotonic() + budget
+        try:
+            while True:
+                code = await asyncio.to_thread(handle.wait, 0) if self.launcher.blocking_wait else handle.wait(0)
+                if code is not None:
+                    raise ReplicaFailed(f"replica {name} exited with code {code} before it was ready.\n"
+                                        f"Last lines of its log ({log_path}):\n{log_tail(log_path)}")
+                if await probe(address, port, readiness["timeout"]):
+                    break
+                if time.monotonic() > deadline:
+                    raise ReplicaFailed(f"replica {name} did not answer its readiness probe (GET /) within "
+                                        f"{budget} s.\nLast lines of its log:\n{log_tail(log_path)}")
+                await asyncio.sleep(0.05)
+        except BaseException:  # failed, or cancelled because the host stops: leave no replica running
+            await self.launcher.stop(handle)
+            raise
         replica.ready = True
         self.on_event(f"replica {name} ready on port {port}")
         return replica
@@ -285,19 +289,21 @@ class ReplicaSet:
 
     async def _restart(self, replica: Replica, reason: str) -> None:
         self.on_event(f"replica {replica.name} {reason}; restarting it")
+        # it stays listed (not ready) while it restarts, so the autoscaler counts it and never passes
+        # max_instances, and the gateway waits for it instead of answering 503
         self.mark_failed(replica)
-        if replica in self.replicas:
-            self.replicas.remove(replica)
         await self.launcher.stop(replica.handle)
         try:
             fresh = await self._launch(replica.name)
         except ReplicaFailed as exc:
             self.on_event(f"restart of {replica.name} failed: {exc}")
-            self.replicas.append(replica)  # keep it listed (not ready); the watcher retries
-            replica.handle = _Dead()
+            replica.handle = _Dead()  # the watcher retries
+            return
+        if replica not in self.replicas:  # scaled in (or stopped) meanwhile
+            await self.launcher.stop(fresh.handle)
             return
         fresh.restarts = replica.restarts + 1
-        self.replicas.append(fresh)
+        self.replicas[self.replicas.index(replica)] = fresh
         self._resize_slots()
 
     async def _autoscale(self) -> None:
