@@ -18,7 +18,7 @@ from emulator.store import WorkspaceStore, open_store
 # -- views (az ml's JSON shapes) -------------------------------------------------------------------
 def endpoint_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
     view = {"auth_mode": record["auth_mode"],
-            "id": arm_id(store, f"onlineEndpoints/{record['name']}"),
+            "id": arm_id(store, f"onlineEndpoints/{record['name']}").removeprefix("azureml:"),
             "kind": "K8S" if record["kind"] == "kubernetes" else "Managed",
             "location": "local", "mirror_traffic": record.get("mirror_traffic") or {},
             "name": record["name"], "openapi_uri": record.get("openapi_uri"),
@@ -39,7 +39,8 @@ def deployment_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, 
     view = {"app_insights_enabled": False, "endpoint_name": record["endpoint_name"],
             "environment": record.get("environment") if isinstance(record.get("environment"), str) else None,
             "environment_variables": record.get("environment_variables") or {},
-            "id": arm_id(store, f"onlineEndpoints/{record['endpoint_name']}/deployments/{record['deployment_name']}"),
+            "id": arm_id(store, f"onlineEndpoints/{record['endpoint_name']}/deployments/"
+                               f"{record['deployment_name']}").removeprefix("azureml:"),
             "instance_count": record["instance_count"], "instance_type": record.get("instance_type"),
             "liveness_probe": record["liveness_probe"],
             "model": f"azureml:{model['name']}:{model['version']}" if model else None,
@@ -55,7 +56,7 @@ def deployment_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, 
 
 
 def compute_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
-    return {"id": arm_id(store, f"computes/{record['name']}"), "name": record["name"], "type": record["type"],
+    return {"id": arm_id(store, f"computes/{record['name']}").removeprefix("azureml:"), "name": record["name"], "type": record["type"],
             "namespace": record.get("namespace"), "provisioning_state": record.get("provisioning_state"),
             "properties": record.get("properties") or {}, "resourceGroup": "amlemu"}
 

@@ -89,9 +89,24 @@ class Host:
         host_file(self.store, self.name).write_text(json.dumps(
             {"pid": os.getpid(), "start": start_time(os.getpid()), "port": endpoint["port"]}))
         await self.reload()
+        watchdog = asyncio.create_task(self._watch_store())
         await self.stopped.wait()
+        watchdog.cancel()
         server.close()
         await asyncio.gather(*(s.stop(drain=True) for s in self.gateway.sets.values()), return_exceptions=True)
+
+    async def _watch_store(self) -> None:
+        """Stop when the workspace or the endpoint is gone (deleted under a running host)."""
+        while not self.stopped.is_set():
+            await asyncio.sleep(2)
+            try:
+                gone = not self.store.db_path.exists() or not records.list_endpoints(self.store) or \
+                    self.name not in {e["name"] for e in records.list_endpoints(self.store)}
+            except Exception:
+                gone = True
+            if gone:
+                print(f"endpoint '{self.name}' or its workspace is gone; stopping", file=sys.stderr)
+                self.stopped.set()
 
     # -- control routes ---------------------------------------------------------------------------------
     async def admin(self, request: http11.Message) -> tuple[int, dict, bytes]:

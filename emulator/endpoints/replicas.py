@@ -274,18 +274,28 @@ class ReplicaSet:
                 if code is not None:
                     await self._restart(replica, f"exited with code {code}")
                     continue
-                if not replica.ready:
-                    if await probe(replica.address, replica.port, liveness["timeout"]):
-                        replica.ready, replica.probe_failures = True, 0
-                        self._resize_slots()
-                    continue
-                if probe_now:
-                    if await probe(replica.address, replica.port, liveness["timeout"]):
-                        replica.probe_failures = 0
-                    else:
-                        replica.probe_failures += 1
-                        if replica.probe_failures >= liveness["failure_threshold"]:
-                            await self._restart(replica, f"failed {replica.probe_failures} liveness probes")
+                if not replica.ready or probe_now:
+                    await self._probe(replica, probe_now, liveness)
+
+    async def _probe(self, replica: Replica, scheduled: bool, liveness: dict[str, int]) -> None:
+        """A replica out of rotation is probed at once; others on the schedule. Failing
+        ``readiness_probe.failure_threshold`` probes takes it out of rotation, failing
+        ``liveness_probe.failure_threshold`` restarts it."""
+        if await probe(replica.address, replica.port, liveness["timeout"]):
+            replica.probe_failures = 0
+            if not replica.ready:
+                replica.ready = True
+                self._resize_slots()
+            return
+        if not scheduled:
+            return
+        replica.probe_failures += 1
+        if replica.ready and replica.probe_failures >= self.deployment["readiness_probe"]["failure_threshold"]:
+            self.on_event(f"replica {replica.name} failed {replica.probe_failures} readiness probes; "
+                          "out of rotation")
+            self.mark_failed(replica)
+        if replica.probe_failures >= liveness["failure_threshold"]:
+            await self._restart(replica, f"failed {replica.probe_failures} liveness probes")
 
     async def _restart(self, replica: Replica, reason: str) -> None:
         self.on_event(f"replica {replica.name} {reason}; restarting it")

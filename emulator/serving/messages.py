@@ -20,11 +20,10 @@ from .errors import BadRequest, ScoringError
 def json_response(text: str, status: int = 200, *, run_function_failed: bool = False,
                   exec_ms: float | None = None) -> Response:
     """An answer whose body is already-serialised JSON."""
-    response = Response(text, status=status, mimetype="application/json")
-    response.headers["x-ms-run-function-failed"] = "True" if run_function_failed else "False"
+    headers = [("x-ms-run-function-failed", "True" if run_function_failed else "False")]
     if exec_ms is not None:
-        response.headers["x-ms-run-fn-exec-ms"] = f"{exec_ms:.3f}"
-    return response
+        headers.append(("x-ms-run-fn-exec-ms", f"{exec_ms:.3f}"))
+    return Response(text, status=status, headers=headers, mimetype="application/json")
 
 
 def error_response(error: ScoringError) -> Response:

@@ -117,6 +117,8 @@ class ModelInput:
             problem = self._find_problem(value, ())
             if problem:
                 raise BadRequest(problem[0], f"{where}: {problem[1]}")
+            if array is None:
+                raise BadRequest("InvalidInputShape", f"{where} does not fit {self.describe()}")
         return self._convert(array, where)
 
     # -- the fast path ------------------------------------------------------------------------------

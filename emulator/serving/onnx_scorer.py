@@ -64,6 +64,8 @@ class OnnxScorer:
         inputs: the model's input signature.
     """
 
+    raw_http = False  # OPTIONS /score is answered by the server, as for an undecorated run()
+
     def __init__(self, model_path: str, max_rows: int):
         options = ort.SessionOptions()
         # The server already runs requests in parallel threads; one thread per run avoids
@@ -118,7 +120,7 @@ class OnnxScorer:
             output = self.session.run(self._output_names, feeds)[0]
         except Exception as exc:
             name = type(exc).__name__
-            status, code = (400, "ModelInputInvalid") if name in ("InvalidArgument", "InvalidGraph") \
+            status, code = (400, "ModelInputInvalid") if name == "InvalidArgument" \
                 else (500, "ModelRunFailed")
             raise ScoringError(status, code, f"ONNX Runtime could not run the model: {exc}") from None
         if isinstance(output, np.ndarray):

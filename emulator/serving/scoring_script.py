@@ -87,7 +87,7 @@ class ScoringScript:
             module.init()
         except BaseException as exc:
             raise self._failed("init() of", exc) from None
-        logger.info("Users's init has completed successfully")
+        logger.info("User's init has completed successfully")
         return self
 
     def describe(self) -> str:

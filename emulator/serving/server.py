@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import uuid
-from typing import Protocol
+from typing import Callable, Protocol
 
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
@@ -101,19 +101,6 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
     def swagger_json():
         return json_response(swagger.get(request.args.get("version")))
 
-    @app.before_request
-    def refuse_long_ids():
-        for name in ("x-request-id", "x-ms-request-id", "x-ms-client-request-id"):
-            if len(request.headers.get(name, "")) > ID_HEADER_LIMIT:
-                return error_response(ScoringError(431, "RequestHeaderFieldsTooLarge",
-                                                   f"{name} must not exceed {ID_HEADER_LIMIT} characters"))
-        return None
-
-    @app.after_request
-    def echo_ids(response: Response) -> Response:
-        _echo_request_ids(request.headers, response.headers, settings.server_version)
-        return response
-
     @app.errorhandler(ScoringError)
     def scoring_error(error: ScoringError):
         return error_response(error)
@@ -130,6 +117,7 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
                                            f"An unexpected internal error occurred ({type(error).__name__}: "
                                            f"{error}). Check the logs for more info."))
 
+    app.wsgi_app = RequestIds(app.wsgi_app, settings.server_version)
     return app
 
 
@@ -148,22 +136,44 @@ def _http_message(error: HTTPException, settings: ServerSettings) -> str:
     return error.description or error.name
 
 
-def _echo_request_ids(incoming, outgoing, server_version: str) -> None:
-    """Sets the id headers on a response as azureml-inference-server-http sets them."""
-    request_id = incoming.get("x-request-id") or str(uuid.uuid4())
-    legacy = incoming.get("x-ms-request-id", "")
-    client = incoming.get("x-ms-client-request-id", "")
-    if legacy:
-        client = client or legacy
-    else:
-        legacy = client or request_id
-    if len(request_id) <= ID_HEADER_LIMIT:
-        outgoing["x-request-id"] = request_id
-    if len(legacy) <= ID_HEADER_LIMIT and len(client) <= ID_HEADER_LIMIT:
-        outgoing["x-ms-request-id"] = legacy
+class RequestIds:
+    """WSGI middleware: request id headers as azureml-inference-server-http sets them.
+
+    ``x-request-id`` is echoed (or generated); ``x-ms-request-id`` and
+    ``x-ms-client-request-id`` are echoed, each filling in for the other, and an id
+    longer than 100 characters is refused with 431. Done below Flask, on the WSGI
+    environ, because it runs on every request.
+    """
+
+    def __init__(self, app: Callable, server_version: str = ""):
+        self.app = app
+        self.server_version = server_version
+
+    def __call__(self, environ: dict, start_response: Callable):
+        get = environ.get
+        request_id = get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
+        legacy = get("HTTP_X_MS_REQUEST_ID", "")
+        client = get("HTTP_X_MS_CLIENT_REQUEST_ID", "")
+        for name, value in (("x-request-id", request_id), ("x-ms-request-id", legacy),
+                            ("x-ms-client-request-id", client)):
+            if len(value) > ID_HEADER_LIMIT:
+                error = ScoringError(431, "RequestHeaderFieldsTooLarge",
+                                     f"{name} must not exceed {ID_HEADER_LIMIT} characters")
+                return error_response(error)(environ, start_response)
+        if legacy:
+            client = client or legacy
+        else:
+            legacy = client or request_id
+        extra = [("x-request-id", request_id), ("x-ms-request-id", legacy)]
         if client:
-            outgoing["x-ms-client-request-id"] = client
-    if server_version:
-        outgoing["x-ms-server-version"] = server_version
-    if "TraceId" in incoming:
-        outgoing["TraceId"] = incoming["TraceId"]
+            extra.append(("x-ms-client-request-id", client))
+        if self.server_version:
+            extra.append(("x-ms-server-version", self.server_version))
+        if "HTTP_TRACEID" in environ:
+            extra.append(("TraceId", environ["HTTP_TRACEID"]))
+
+        def start(status: str, headers: list, exc_info=None):
+            headers.extend(extra)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)

@@ -96,11 +96,15 @@ def _load_in_worker(load_app: AppLoader, failed) -> Callable:
 
 def _die_with_parent() -> None:
     """A worker whose supervisor is killed gets SIGTERM instead of holding the port as an orphan."""
-    if sys.platform.startswith("linux"):
-        parent = os.getppid()
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGTERM)
+    except (AttributeError, OSError):  # a libc without prctl: the supervisor's own shutdown still stops us
+        return
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # -- waitress -------------------------------------------------------------------------------------------
