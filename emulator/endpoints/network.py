@@ -17,7 +17,7 @@ from typing import Any
 
 
 def _socket_inode(peer: Any, server_port: int | None) -> str | None:
-    host, port = peer[0], peer[1]
+    port = peer[1]
     want_local = f"{port:04X}"
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:

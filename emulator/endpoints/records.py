@@ -15,7 +15,7 @@ from typing import Any
 
 from emulator import config
 from emulator.endpoints import keys
-from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
+from emulator.errors import ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
 
 ENDPOINT = "online-endpoint"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Callable
 from emulator.endpoints import http11
 from emulator.endpoints.launch import ReplicaLauncher
 from emulator.runtime.base import RunHandle
+from emulator.runtime.logs import log_tail
 
 POLL_S = 0.2
 
@@ -355,14 +355,3 @@ class _Dead(RunHandle):
 
     def stop(self):
         pass
-
-
-def log_tail(path: Path, lines: int = 20) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import http.client
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 
 from emulator.endpoints import keys, records
 from emulator.endpoints.host import host_file
-from emulator.errors import EmulatorError, ResourceNotFound, ValidationError
+from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime.proctree import is_alive, kill_tree
 from emulator.store import WorkspaceStore
 

@@ -20,24 +20,13 @@ from emulator.environments.registry import interpreter_bin
 from emulator.environments.venv import ensure_venv
 from emulator.jobs.spec import input_texts, render_command
 from emulator.runtime import RunRequest, get_runtime
+from emulator.runtime.logs import log_tail
 from emulator.runtime.proctree import kill_tree, start_time
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 from emulator.tracking import filestore
 
-LOG_TAIL_LINES = 20
 _STATUS_TO_RUN = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
 def end_tracking(store: WorkspaceStore, name: str, status: str) -> None:

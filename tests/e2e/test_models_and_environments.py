@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from tests.conftest import SAMPLES
 from tests.e2e.test_cli_bad_input import assert_rejected
 from tests.e2e.test_cli_jobs import write
 
