@@ -21,7 +21,7 @@ from typing import Any
 from emulator import config
 from emulator.runtime.base import RunHandle, RunRequest
 
-SERVING_PACKAGES = ("flask", "waitress", "numpy", "onnxruntime")
+SERVING_PACKAGES = ("flask", "waitress", "granian", "numpy", "onnxruntime")
 CONTAINER_APP = Path("/var/azureml-app")
 _SERVING_SRC = Path(__file__).resolve().parents[1] / "serving"
 
@@ -74,6 +74,11 @@ class ReplicaLauncher:
         self.blocking_wait = self.runtime_name == "docker"
         self._runtime = None
         self._prepared = False
+
+    @property
+    def threads(self) -> int:
+        """Server threads per replica: the requests the gateway lets in at once (Azure's default is 1)."""
+        return max(1, int(self.deployment["request_settings"]["max_concurrent_requests_per_instance"]))
 
     # -- what the replica sees ------------------------------------------------------------
     def _model_dir(self) -> Path | None:
@@ -139,7 +144,7 @@ class ReplicaLauncher:
 
         code = self.deployment.get("code")
         request = RunRequest(
-            command=f"exec python -m emulator.serving --host 127.0.0.1 --port {port}",
+            command=f"exec python -m emulator.serving --host 127.0.0.1 --port {port} --threads {self.threads}",
             cwd=Path(code) if code else self.log_dir, log_path=log_path, bin_dir=self._bin,
             env=self._env(str(self._model) if self._model else None, code, self._pythonpath),
             labels={"kind": "deployment", "deployment": name}, die_with_parent=True)
