@@ -77,8 +77,11 @@ class ReplicaLauncher:
 
     @property
     def threads(self) -> int:
-        """Server threads per replica: the requests the gateway lets in at once (Azure's default is 1)."""
-        return max(1, int(self.deployment["request_settings"]["max_concurrent_requests_per_instance"]))
+        """Requests a replica works on at once: ``WORKER_COUNT`` as azureml-inference-server-http reads it
+        (default 1, one sync worker). Requests the gateway lets in beyond it
+        (``max_concurrent_requests_per_instance``) wait in the replica's queue, as on Azure."""
+        value = (self.deployment.get("environment_variables") or {}).get("WORKER_COUNT", "1")
+        return max(1, int(value)) if str(value).isdigit() else 1
 
     # -- what the replica sees ------------------------------------------------------------
     def _model_dir(self) -> Path | None:
