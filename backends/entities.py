@@ -40,6 +40,16 @@ def job_to_spec(job: Any) -> dict[str, Any]:
     from azure.ai.ml.entities._builders.command import Command
 
     base = _base_path(job)  # before _to_job(), which forgets where a YAML file came from
+    from azure.ai.ml.entities import PipelineJob, SweepJob
+
+    if isinstance(job, SweepJob):
+        from backends.sweep_entities import sweep_to_spec
+
+        return sweep_to_spec(job, base)
+    if isinstance(job, PipelineJob):
+        from backends.pipeline_entities import pipeline_to_spec
+
+        return pipeline_to_spec(job, base)
     if isinstance(job, Command):
         job = job._to_job()
     if not isinstance(job, CommandJob):
@@ -88,7 +98,15 @@ def job_to_spec(job: Any) -> dict[str, Any]:
 
 
 def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
-    """A ``CommandJob`` from an engine record, with status, id and creation context."""
+    """A ``CommandJob`` (``SweepJob``, ``PipelineJob``) from an engine record, with status, id and creation context."""
+    if record["type"] == "sweep":
+        from backends.sweep_entities import record_to_sweep_job
+
+        return record_to_sweep_job(store, record)
+    if record["type"] == "pipeline":
+        from backends.pipeline_entities import record_to_pipeline_job
+
+        return record_to_pipeline_job(store, record)
     from azure.ai.ml import Input, Output
     from azure.ai.ml.entities import CommandJob
 

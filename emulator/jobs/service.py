@@ -55,11 +55,23 @@ def _resolve_compute(store: WorkspaceStore, compute: str | None) -> str | None:
     return name
 
 
-def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
+           parent_job_name: str | None = None) -> dict[str, Any]:
     """Validate a command job, record it, snapshot its code and start its supervisor.
 
     Everything is checked before the first write: bad input leaves nothing behind.
+    Sweep and pipeline jobs go to their own orchestrators (``emulator.sweeps``,
+    ``emulator.pipelines``), which submit their trials and steps back here as child jobs.
     """
+    kind = (data.get("type") or "command") if isinstance(data, dict) else "command"
+    if kind == "sweep":
+        from emulator.sweeps.service import submit_sweep
+
+        return submit_sweep(store, data, Path(base_path))
+    if kind == "pipeline":
+        from emulator.pipelines.service import submit_pipeline
+
+        return submit_pipeline(store, data, Path(base_path))
     spec = normalize_command_job(data, Path(base_path))
     spec["compute"] = _resolve_compute(store, spec["compute"])
     spec["environment_resolved"] = environments.resolve(store, spec["environment"], Path(base_path))
@@ -84,7 +96,7 @@ def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict
         for sub in ("artifacts/user_logs", "artifacts/system_logs", "outputs"):
             (staging / sub).mkdir(parents=True, exist_ok=True)
         store.insert_job({"name": name, "type": "command", "experiment_name": spec["experiment_name"],
-                          "parent_job_name": None, "status": "NotStarted", "spec": spec,
+                          "parent_job_name": parent_job_name, "status": "NotStarted", "spec": spec,
                           "created_at": time.time()})
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -94,14 +106,16 @@ def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict
     return store.get_job(name)
 
 
-def _start_supervisor(store: WorkspaceStore, name: str) -> None:
+def _start_supervisor(store: WorkspaceStore, name: str, module: str = "emulator.jobs.supervisor") -> None:
+    """Start the detached process that runs job ``name`` (``module``: a command job's supervisor,
+    or a sweep's or pipeline's orchestrator) and record it; the job moves to Queued."""
     for child in list(_children):
         if child.poll() is not None:
             _children.remove(child)
     err = open(store.job_dir(name) / "artifacts" / "system_logs" / "supervisor.txt", "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator.jobs.supervisor", str(store.root), name],
+            [sys.executable, "-m", module, str(store.root), name],
             stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
             close_fds=True, cwd=store.root)
     except OSError as exc:
