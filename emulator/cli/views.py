@@ -40,6 +40,14 @@ def job_tracking(store: WorkspaceStore, job: dict) -> dict:
 
 
 def job_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> dict[str, Any]:
+    if job["type"] == "sweep":
+        from emulator.sweeps.views import sweep_view
+
+        return sweep_view(store, job, tracking=tracking)
+    if job["type"] == "pipeline":
+        from emulator.pipelines.views import pipeline_view
+
+        return pipeline_view(store, job, tracking=tracking)
     spec = job["spec"]
     inputs = {k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
               for k, v in spec["inputs"].items()}
