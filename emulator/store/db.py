@@ -6,11 +6,14 @@ without losing anything. Write paths that read-then-write run inside
 ``BEGIN IMMEDIATE`` so two writers never interleave.
 
 Jobs have their own table (their status moves); versioned assets (models,
-environments) and named resources (computes, endpoints) share ``assets``.
+environments) and named resources (computes, endpoints) share ``assets``. The
+nodes of compute clusters and instances have their own table (``nodes``): which
+job holds each one, and since when it is idle (see :mod:`emulator.compute.nodes`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -49,6 +52,17 @@ CREATE TABLE IF NOT EXISTS assets (
     updated_at REAL NOT NULL,
     PRIMARY KEY (kind, name, version)
 );
+CREATE TABLE IF NOT EXISTS nodes (
+    compute TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    job_name TEXT,
+    job_rank INTEGER,
+    created_at REAL NOT NULL,
+    idle_since REAL,
+    PRIMARY KEY (compute, node_id)
+);
+CREATE INDEX IF NOT EXISTS nodes_by_job ON nodes(job_name);
 CREATE TABLE IF NOT EXISTS experiments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT UNIQUE NOT NULL,
@@ -72,7 +86,11 @@ class WorkspaceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "store.db"
         self._local = threading.local()
-        self._connection().executescript(SCHEMA)  # idempotent; executescript commits by itself
+        # Several processes may open a new workspace at once: switching it to WAL needs the database
+        # to itself (SQLite answers "database is locked" without waiting), so first opens take turns.
+        with open(self.root / ".store.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._connection().executescript(SCHEMA)  # idempotent; executescript commits by itself
 
     # -- connections ---------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
