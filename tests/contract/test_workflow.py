@@ -121,3 +121,36 @@ def test_environments(ml_client, tmp_path):
     assert env2.version == "2" and env2.conda_file["dependencies"][1] == {"pip": ["six"]}
     assert ml_client.environments.get("ctx-env", label="latest").version == "2"
     assert [e.version for e in ml_client.environments.list(name="ctx-env")] == ["2", "1"]
+
+
+def test_deploy_and_call_an_online_endpoint(ml_client, iris_model):
+    """The tutorial's last steps: endpoint, deployment, traffic, invoke, keys, logs, delete."""
+    import requests
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint
+
+    model = ml_client.models.create_or_update(Model(name="iris-served", path=str(iris_model)))
+    endpoint = ManagedOnlineEndpoint(name="contract-ep", auth_mode="key")
+    assert isinstance(ml_client.online_endpoints.begin_create_or_update(endpoint), LROPoller)
+    try:
+        deployment = ManagedOnlineDeployment(
+            name="blue", endpoint_name="contract-ep", model=model, instance_count=1,
+            environment="azureml:AzureML-sklearn-1.5@latest",
+            code_configuration=CodeConfiguration(code=str(SAMPLES / "iris" / "score"), scoring_script="score.py"))
+        ml_client.online_deployments.begin_create_or_update(deployment).result()
+        endpoint.traffic = {"blue": 100}
+        ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+        answer = ml_client.online_endpoints.invoke(endpoint_name="contract-ep",
+                                                   request_file=str(SAMPLES / "iris" / "sample-request.json"))
+        assert json.loads(answer) == [0, 1, 2]
+        live = ml_client.online_endpoints.get("contract-ep")
+        assert live.traffic == {"blue": 100} and live.scoring_uri
+        key = ml_client.online_endpoints.get_keys("contract-ep").primary_key
+        rows = json.loads((SAMPLES / "iris" / "sample-request.json").read_text())
+        response = requests.post(live.scoring_uri, json=rows, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        assert response.status_code == 200 and response.json() == [0, 1, 2]
+        assert ml_client.online_deployments.get(name="blue", endpoint_name="contract-ep").provisioning_state == "Succeeded"
+        assert isinstance(ml_client.online_deployments.get_logs(name="blue", endpoint_name="contract-ep", lines=20), str)
+    finally:
+        ml_client.online_endpoints.begin_delete(name="contract-ep").result()
+    with pytest.raises(ResourceNotFoundError):
+        ml_client.online_endpoints.get("contract-ep")
