@@ -40,7 +40,8 @@ def job_to_spec(job: Any) -> dict[str, Any]:
     from azure.ai.ml.entities._builders.command import Command
 
     base = _base_path(job)  # before _to_job(), which forgets where a YAML file came from
-    from azure.ai.ml.entities import PipelineJob, SweepJob
+    from azure.ai.ml.entities import PipelineJob
+    from azure.ai.ml.sweep import SweepJob
 
     if isinstance(job, SweepJob):
         from backends.sweep_entities import sweep_to_spec
