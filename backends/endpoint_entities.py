@@ -91,12 +91,3 @@ def record_to_deployment(record: dict[str, Any]):
     entity = cls(**common)
     entity._system_data = _system_data(record["created_at"], modified_at=record.get("updated_at"))
     return entity
-
-
-def record_to_compute(record: dict[str, Any]):
-    from azure.ai.ml.entities import KubernetesCompute
-
-    entity = KubernetesCompute(name=record["name"], namespace=record["namespace"],
-                               description=record.get("description"), properties=record.get("properties") or {})
-    entity._provisioning_state = record.get("provisioning_state", "Succeeded")
-    return entity

@@ -41,9 +41,10 @@ def job_to_spec(job: Any) -> dict[str, Any]:
 
     base = _base_path(job)  # before _to_job(), which forgets where a YAML file came from
     from azure.ai.ml.entities import PipelineJob
+    from azure.ai.ml.entities._builders.sweep import Sweep
     from azure.ai.ml.sweep import SweepJob
 
-    if isinstance(job, SweepJob):
+    if isinstance(job, (SweepJob, Sweep)):  # Sweep: what command(...)(x=Choice(...)).sweep(...) returns
         from backends.sweep_entities import sweep_to_spec
 
         return sweep_to_spec(job, base)
@@ -56,8 +57,6 @@ def job_to_spec(job: Any) -> dict[str, Any]:
     if not isinstance(job, CommandJob):
         raise NotEmulated(f"{type(job).__name__} ({getattr(job, 'type', '?')} jobs)",
                           "Only command jobs are emulated so far.")
-    if job.distribution is not None:
-        raise NotEmulated("distributed jobs (distribution=...)", "Run with instance_count=1 locally.")
     inputs: dict[str, Any] = {}
     for key, value in (job.inputs or {}).items():
         if isinstance(value, Input):
@@ -89,6 +88,8 @@ def job_to_spec(job: Any) -> dict[str, Any]:
         "environment": environment, "environment_variables": dict(job.environment_variables or {}),
         "inputs": inputs, "outputs": outputs,
         "resources": {"instance_count": resources.instance_count} if resources and resources.instance_count else {},
+        "distribution": {k: v for k, v in vars(job.distribution).items() if v is not None}
+        if job.distribution is not None else None,
     }
     if limits is not None and getattr(limits, "timeout", None):
         spec["limits"] = {"timeout": limits.timeout}
@@ -109,7 +110,7 @@ def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
 
         return record_to_pipeline_job(store, record)
     from azure.ai.ml import Input, Output
-    from azure.ai.ml.entities import CommandJob
+    from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
 
     spec = record["spec"]
     inputs = {k: v["value"] if v["type"] == "literal" else Input(type=v["type"], path=v["path"], mode=v["mode"])
@@ -127,7 +128,8 @@ def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
         tags=spec["tags"], properties=properties, experiment_name=record["experiment_name"],
         compute=spec["compute"], command=spec["command"], code=spec["code"], environment=env,
         environment_variables=spec["environment_variables"], inputs=inputs, outputs=outputs,
-        status=record["status"], parent_job_name=record.get("parent_job_name"),
+        resources=JobResourceConfiguration(instance_count=spec["resources"].get("instance_count", 1)),
+        distribution=spec.get("distribution"), status=record["status"], parent_job_name=record.get("parent_job_name"),
         creation_context=_system_data(record["created_at"], spec.get("created_by")),
         id=arm_id(store, f"jobs/{record['name']}"))
 

@@ -18,8 +18,9 @@ from azure.ai.ml.exceptions import DeploymentException, JobException, Validation
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.core.polling import LROPoller, NoPolling
 
-from backends import base, endpoint_entities, entities
+from backends import base, compute_entities, endpoint_entities, entities
 from emulator import config, errors
+from emulator.compute import service as computes
 from emulator.endpoints import service as endpoints
 from emulator.environments import registry as environment_registry
 from emulator.jobs import service
@@ -183,48 +184,50 @@ class LocalEnvironmentOperations(_Operations, base.EnvironmentOperations):
 
 
 class LocalComputeOperations(_Operations, base.ComputeOperations):
-    """Attached Kubernetes inference clusters; other compute types are not emulated yet."""
+    """``ml_client.compute``: compute clusters, compute instances and attached Kubernetes clusters."""
 
     @sdk_errors
     def begin_create_or_update(self, compute, **kwargs) -> LROPoller:
-        from emulator.compute import kubernetes
+        record = computes.create_or_update(self._store, compute_entities.compute_to_spec(compute))
+        return done(compute_entities.record_to_compute(self._store, record))
 
-        spec = dict(compute._to_dict())
-        return done(endpoint_entities.record_to_compute(kubernetes.create_or_update(self._store, spec)))
+    @sdk_errors
+    def begin_update(self, compute, **kwargs) -> LROPoller:
+        computes.get(self._store, compute.name)  # update needs an existing compute
+        return self.begin_create_or_update(compute)
 
     @sdk_errors
     def get(self, name: str, **kwargs):
-        from emulator.compute import kubernetes
-
-        return endpoint_entities.record_to_compute(kubernetes.get(self._store, name))
+        return compute_entities.record_to_compute(self._store, computes.get(self._store, name))
 
     @sdk_errors
-    def list(self, **kwargs):
-        from emulator.compute import kubernetes
-
-        return [endpoint_entities.record_to_compute(r) for r in kubernetes.list_computes(self._store)]
+    def list(self, *, compute_type: str | None = None, **kwargs):
+        return [compute_entities.record_to_compute(self._store, r) for r in computes.list_computes(self._store)
+                if compute_type is None or r["type"] == compute_type.lower()]
 
     @sdk_errors
-    def begin_delete(self, name: str, **kwargs) -> LROPoller:
-        from emulator.compute import kubernetes
-
-        kubernetes.delete(self._store, name)
+    def begin_delete(self, name: str, *, action: str = "Delete", **kwargs) -> LROPoller:
+        computes.delete(self._store, name)
         return done(None)
 
-    def _unsupported(self, method: str):
-        raise errors.NotEmulated(f"ml_client.compute.{method}", "Only attached Kubernetes computes are emulated so far.")
+    @sdk_errors
+    def begin_start(self, name: str, **kwargs) -> LROPoller:
+        computes.start(self._store, name)
+        return done(None)
 
-    def begin_start(self, name: str, **kwargs):
-        self._unsupported("begin_start")
+    @sdk_errors
+    def begin_stop(self, name: str, **kwargs) -> LROPoller:
+        computes.stop(self._store, name)
+        return done(None)
 
-    def begin_stop(self, name: str, **kwargs):
-        self._unsupported("begin_stop")
+    @sdk_errors
+    def begin_restart(self, name: str, **kwargs) -> LROPoller:
+        computes.restart(self._store, name)
+        return done(None)
 
-    def begin_restart(self, name: str, **kwargs):
-        self._unsupported("begin_restart")
-
+    @sdk_errors
     def list_nodes(self, name: str, **kwargs):
-        self._unsupported("list_nodes")
+        return [compute_entities.node_info(n) for n in computes.list_nodes(self._store, name)]
 
 
 class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):

@@ -55,12 +55,6 @@ def deployment_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, 
     return view
 
 
-def compute_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
-    return {"id": arm_id(store, f"computes/{record['name']}").removeprefix("azureml:"), "name": record["name"], "type": record["type"],
-            "namespace": record.get("namespace"), "provisioning_state": record.get("provisioning_state"),
-            "properties": record.get("properties") or {}, "resourceGroup": "amlemu"}
-
-
 # -- helpers ------------------------------------------------------------------------------------------------
 def parse_traffic(text: str, flag: str) -> dict[str, int]:
     """``"blue=90 green=10"`` (az ml's form) as a dict."""
@@ -203,43 +197,6 @@ def deployment_logs(args):
     sys.stdout.write(service.get_logs(open_store(), args.endpoint_name, args.name, args.lines, args.container))
 
 
-# -- compute (Kubernetes inference clusters) -------------------------------------------------------------------
-def compute_create(args):
-    from emulator.compute import kubernetes
-
-    store = open_store()
-    data, _ = _spec(args, ("name", "namespace"))
-    if getattr(args, "type", None):
-        data["type"] = args.type
-    return compute_view(store, kubernetes.create_or_update(store, data))
-
-
-def compute_show(args):
-    from emulator.compute import kubernetes
-
-    store = open_store()
-    return compute_view(store, kubernetes.get(store, args.name))
-
-
-def compute_list(args):
-    from emulator.compute import kubernetes
-
-    store = open_store()
-    return [compute_view(store, r) for r in kubernetes.list_computes(store)]
-
-
-def compute_delete(args):
-    from emulator.compute import kubernetes
-
-    kubernetes.delete(open_store(), args.name)
-
-
-def compute_unsupported(args):
-    from emulator.errors import NotEmulated
-
-    raise NotEmulated(f"az ml compute {args.verb}", "Only attached Kubernetes computes are emulated so far.")
-
-
 def register(groups, common) -> None:
     verb = verbs(groups, "online-endpoint", "online endpoints: scoring URIs with auth and traffic rules", common)
     for name, help_ in (("create", "create an endpoint"), ("update", "update traffic, mirror traffic, tags")):
@@ -306,22 +263,3 @@ def register(groups, common) -> None:
     p.add_argument("-l", "--lines", type=int, default=100)
     p.add_argument("-c", "--container", choices=["inference-server", "storage-initializer"])
     p.add_argument("--local", action="store_true")
-
-    verb = verbs(groups, "compute", "computes (attached Kubernetes inference clusters so far)", common)
-    for name in ("create", "attach"):
-        p = verb(name, compute_create, f"{name} a compute (type kubernetes)")
-        p.add_argument("-f", "--file")
-        p.add_argument("-n", "--name")
-        p.add_argument("-t", "--type")
-        p.add_argument("--namespace")
-        p.add_argument("--resource-id", help="accepted; the cluster is emulated locally")
-        p.add_argument("--set", action="append", metavar="PATH=VALUE")
-        p.add_argument("--no-wait", action="store_true")
-    for name, handler in (("show", compute_show), ("delete", compute_delete), ("detach", compute_delete)):
-        p = verb(name, handler, f"{name} a compute")
-        p.add_argument("-n", "--name", required=True)
-        p.add_argument("-y", "--yes", action="store_true")
-    verb("list", compute_list, "list computes")
-    for name in ("start", "stop", "restart", "list-nodes"):
-        p = verb(name, compute_unsupported, "not emulated yet")
-        p.add_argument("-n", "--name")

@@ -37,7 +37,8 @@ def show(args):
 def list_(args):
     store = open_store()
     limit = None if args.all_results else args.max_results
-    return [job_view(store, j, tracking=False) for j in service.list_jobs(store, args.parent_job_name, limit)]
+    children = args.parent_job_name is not None  # a sweep's trials: with their metrics, to compare them
+    return [job_view(store, j, tracking=children) for j in service.list_jobs(store, args.parent_job_name, limit)]
 
 
 def stream_(args):

@@ -33,12 +33,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emulator.cli import endpoint, environment, job, model, system
+    from emulator.cli import compute, endpoint, environment, job, model, system
 
     parser = argparse.ArgumentParser(
         prog="amlemu", description="Azure ML on your machine: the `az ml` commands, emulated locally.")
     groups = parser.add_subparsers(dest="group", metavar="<group>")
-    for module in (job, model, environment, endpoint, system):
+    for module in (job, model, environment, endpoint, compute, system):
         module.register(groups, _common)
     return parser
 

@@ -81,6 +81,10 @@ def validated(kind: str, data: dict[str, Any], file: str | None, sets: list[str]
     """``data`` if the fast path vouches for it, else the SDK's reading of ``file``."""
     if _fast_ok(kind, data) or not file:
         return data
+    if kind == "job" and data.get("type") == "pipeline":  # clearer than the SDK's list of every step type
+        from emulator.pipelines.spec import check_steps
+
+        check_steps(data)
     entity = sdk_load(kind, file, sets)
     from backends.entities import job_to_spec
 

@@ -64,6 +64,7 @@ def job_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> dict
         "creation_context": _context(job["created_at"], spec.get("created_by")),
         "description": spec["description"],
         "display_name": spec["display_name"],
+        "distribution": spec.get("distribution"),
         "environment": spec["environment"] if isinstance(spec["environment"], str) else spec["environment_resolved"]["reference"],
         "environment_variables": spec["environment_variables"],
         "experiment_name": job["experiment_name"],

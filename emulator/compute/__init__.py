@@ -1,1 +1,3 @@
-"""Computes: attached Kubernetes inference clusters (``kubernetes``); clusters and instances come next."""
+"""Computes: clusters (``clusters``), instances (``instances``), their nodes and queue (``nodes``),
+VM sizes (``sizes``), multi-node processes (``distribution``) and attached Kubernetes clusters
+(``kubernetes``); ``service`` is the entry point the front doors call."""

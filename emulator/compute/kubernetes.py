@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from emulator.errors import NotEmulated, ResourceNotFound, ValidationError
+from emulator.errors import NotEmulated, ValidationError
 from emulator.store import WorkspaceStore
 
 KIND = "compute"
@@ -38,15 +38,15 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, A
 
 
 def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
-    try:
-        return store.get_asset(KIND, name, _V)
-    except ResourceNotFound:
-        raise ResourceNotFound(f"Compute '{name}' not found in workspace '{store.name}'. List computes with "
-                               "`amlemu compute list`.") from None
+    from emulator.compute import service
+
+    return service.get(store, name)
 
 
 def list_computes(store: WorkspaceStore) -> list[dict[str, Any]]:
-    return store.list_assets(KIND)
+    from emulator.compute import service
+
+    return service.list_computes(store)
 
 
 def delete(store: WorkspaceStore, name: str) -> None:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from emulator.compute import service as compute
 from emulator.environments import registry as environments
 from emulator.errors import ResourceNotFound, ValidationError
 from emulator.jobs.naming import generate_job_name
@@ -74,6 +75,7 @@ def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
         return submit_pipeline(store, data, Path(base_path))
     spec = normalize_command_job(data, Path(base_path))
     spec["compute"] = _resolve_compute(store, spec["compute"])
+    compute.placement(store, spec["compute"], spec["resources"]["instance_count"])
     spec["environment_resolved"] = environments.resolve(store, spec["environment"], Path(base_path))
     spec["runtime"] = check_runtime(config.runtime_name())
     name = spec["name"] or generate_job_name()
@@ -129,18 +131,24 @@ def _start_supervisor(store: WorkspaceStore, name: str, module: str = "emulator.
                      pid_start=proctree.start_time(proc.pid))
 
 
-def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
-    """Notice a lost job: active, but its supervisor is gone. Marks it Failed."""
+def lost_reason(job: dict[str, Any]) -> str | None:
+    """Why an active job is lost (its supervisor is gone), or None while it is not."""
     if job["status"] not in ACTIVE:
-        return job
+        return None
     if job["pid"]:
         if proctree.is_alive(job["pid"], job["pid_start"]):
-            return job
-        reason = (f"The job's supervisor process (pid {job['pid']}) ended unexpectedly while the job "
-                  f"was {job['status']}; the job was lost. Submit it again.")
-    elif time.time() - job["created_at"] > UNSTARTED_GRACE_S:
-        reason = "The job was recorded but its supervisor never started; submit it again."
-    else:
+            return None
+        return (f"The job's supervisor process (pid {job['pid']}) ended unexpectedly while the job "
+                f"was {job['status']}; the job was lost. Submit it again.")
+    if time.time() - job["created_at"] > UNSTARTED_GRACE_S:
+        return "The job was recorded but its supervisor never started; submit it again."
+    return None
+
+
+def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
+    """Notice a lost job: active, but its supervisor is gone. Marks it Failed."""
+    reason = lost_reason(job)
+    if reason is None:
         return job
     status = "Failed"
     if job["status"] == "CancelRequested":  # SIGTERM may land before the supervisor can catch it
@@ -153,6 +161,10 @@ def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
             proctree.kill_tree(job["run_pid"], grace=1.0)
 
         end_tracking(store, job["name"], status)
+        if job["type"] != "command":  # a lost sweep or pipeline orchestrator: its child jobs go with it
+            for child in store.list_jobs(job["name"]):
+                if child["status"] in ACTIVE:
+                    cancel(store, child["name"])
     return store.get_job(job["name"])
 
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from emulator.compute.distribution import normalize as normalize_distribution
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.naming import NAME_PATTERN
 
@@ -138,10 +139,9 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
         outputs[key] = {"type": value.get("type", "uri_folder"), "mode": value.get("mode", "rw_mount")}
     # check every reference now, with placeholders, so a bad one records nothing
     render_command(command, {k: "" for k in inputs}, {k: "" for k in outputs})
-    resources = data.get("resources") or {}
-    if int(resources.get("instance_count") or 1) > 1 or data.get("distribution"):
-        raise NotEmulated("multi-node (distributed) jobs",
-                          "Multi-node jobs come with compute clusters; run with instance_count: 1.")
+    resources = dict(data.get("resources") or {})
+    resources["instance_count"], distribution = normalize_distribution(data.get("distribution"),
+                                                                       resources.get("instance_count"))
     env_vars = data.get("environment_variables") or {}
     if not isinstance(env_vars, dict):
         raise ValidationError("environment_variables must be a mapping of NAME: value.")
@@ -162,6 +162,7 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
         "inputs": inputs,
         "outputs": outputs,
         "resources": resources,
+        "distribution": distribution,
         "limits": {"timeout": limits.get("timeout")} if limits.get("timeout") else {},
     }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -16,8 +17,10 @@ import time
 from pathlib import Path
 
 from emulator import config
+from emulator.compute import distribution, nodes, sizes
 from emulator.environments.registry import interpreter_bin
 from emulator.environments.venv import ensure_venv
+from emulator.errors import NotEmulated
 from emulator.jobs.spec import input_texts, render_command
 from emulator.runtime import RunRequest, get_runtime
 from emulator.runtime.logs import log_tail
@@ -43,18 +46,28 @@ class Supervisor:
         self.dir = store.job_dir(name)
         self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
         self.cancel_requested = False
-        self.handle = None
+        self.handles: list = []  # one per process (several for a distributed job)
+        self.compute = self._compute_record()  # a cluster or instance: the job holds its nodes
+        self.nodes: list[dict] = []
+
+    def _compute_record(self) -> dict | None:
+        from emulator.compute import service as computes
+
+        name = self.spec.get("compute")
+        record = computes.get(self.store, name) if name else None
+        return record if record and record["type"] in ("amlcompute", "computeinstance") else None
 
     def _on_sigterm(self, *_):
         self.cancel_requested = True
-        if self.handle is not None:  # no Popen.wait here: the main thread holds its lock
-            kill_tree(self.handle.pid)
+        for handle in self.handles:  # no Popen.wait here: the main thread holds its lock
+            kill_tree(handle.pid)
 
     def _log(self, line: str) -> None:
         with open(self.log_path, "a") as f:
             f.write(line + "\n")
 
-    def _finish(self, status: str, *, exit_code: int | None = None, error: str | None = None) -> None:
+    def _finish(self, status: str, *, exit_code: int | None = None, error: str | None = None,
+                lost_nodes: tuple[str, ...] = ()) -> None:
         snapshot = self.dir / "snapshot"
         for folder in ("outputs", "logs"):  # Azure uploads ./outputs and ./logs as job artifacts
             src = snapshot / folder
@@ -67,6 +80,8 @@ class Supervisor:
                     shutil.move(src, dst)
         self.store.update_job(self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(),
                               exit_code=exit_code, error=error)
+        if self.compute is not None:  # after the status: a terminal job is never granted its nodes again
+            nodes.release(self.store, self.compute["name"], self.name, lost_nodes)
         end_tracking(self.store, self.name, status)
 
     def _environment(self, experiment_id: int) -> dict[str, str]:
@@ -111,16 +126,77 @@ class Supervisor:
 
         image = environment_image(resolved, self._log).tag
         inputs = [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"]
-        return DockerRuntime(image, mounts=[self.dir, self.store.mlruns_dir], writable=[self.dir, run_dir],
-                             readonly=inputs)
+        home = [self._instance_home()] if self._instance_home() else []
+        return DockerRuntime(image, mounts=[self.dir, self.store.mlruns_dir, *home],
+                             writable=[self.dir, run_dir, *home], readonly=inputs)
+
+    def _instance_home(self) -> Path | None:
+        """A compute instance's persistent home folder: its jobs' HOME."""
+        is_instance = self.compute is not None and self.compute["type"] == "computeinstance"
+        return Path(self.compute["home"]) if is_instance else None
+
+    def _hold_nodes(self) -> bool:
+        """Wait (Queued) until the job holds its nodes; False if it was canceled meanwhile."""
+        if self.compute is None:
+            return True
+        self.nodes = nodes.wait_for_nodes(self.store, self.compute, self.name, lambda: self.cancel_requested) or []
+        if not self.nodes:
+            self._finish("Canceled", error="Canceled by the user while it waited for compute "
+                                           f"'{self.compute['name']}'.")
+        return bool(self.nodes)
+
+    def _requests(self, command: str, env: dict[str, str], bin_dir: Path | None) -> list[RunRequest]:
+        """One run request per process; a distributed job's processes log to std_log_process_<rank>.txt."""
+        processes = distribution.plan(len(self.nodes) or 1, self.spec.get("distribution"))
+        home = self._instance_home()
+        if home and self.runtime_name == "docker":  # the docker runtime keeps the host's HOME out
+            command = f"export HOME={shlex.quote(str(home))}; {command}"
+        elif home:
+            env = {**env, "HOME": str(home)}
+        requests = []
+        for process in processes:
+            log = self.log_path
+            if len(processes) > 1:
+                log = self.log_path.with_name(f"std_log_process_{process.rank}.txt")
+            labels = {"workspace": self.store.name, "job": self.name}
+            requests.append(RunRequest(command=command, cwd=self.dir / "snapshot", env={**env, **process.env},
+                                       log_path=log, bin_dir=bin_dir, labels=labels))
+        if len(processes) > 1:  # `job stream` follows process 0, as az ml job stream does
+            if self.log_path.exists():
+                os.replace(self.log_path, requests[0].log_path)
+            self.log_path.symlink_to(requests[0].log_path.name)
+        self.processes, self.requests = processes, requests
+        return requests
+
+    def _start(self, runtime, requests: list[RunRequest]) -> None:
+        size = sizes.lookup(self.compute["size"]) if self.compute else None
+        if size and size.gpus and self.runtime_name == "docker":
+            raise NotEmulated(f"GPUs in docker containers ({size.name})",
+                              "Run GPU jobs on the process runtime (AMLEMU_RUNTIME=process), which sees this "
+                              "machine's GPUs.")
+        limits = sizes.container_limits(size) if size else None
+        for request in requests:
+            handle = runtime.start(request)
+            self.handles.append(handle)
+            if self.cancel_requested:  # SIGTERM landed while this process was starting: nothing killed it
+                kill_tree(handle.pid)
+            if limits and self.runtime_name == "docker":  # the node's size bounds the container
+                try:
+                    handle.container.update(**limits)
+                except Exception as exc:  # e.g. an engine without memory-swap accounting: say so, run on
+                    self._log(f"[amlemu] the node size's limits were not applied to the container: {exc}")
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)
+        if not self._hold_nodes():
+            return
         me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
         if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"),
                                      status="Preparing", **me):
             if self.store.get_job(self.name)["status"] == "CancelRequested":
                 self._finish("Canceled", error="Canceled by the user before it started.")
+            elif self.compute is not None:
+                nodes.release(self.store, self.compute["name"], self.name)
             return
         try:
             experiment_id = self.store.experiment_id(self.job["experiment_name"])
@@ -140,42 +216,78 @@ class Supervisor:
             for path in outputs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
-            request = RunRequest(command=command, cwd=self.dir / "snapshot",
-                                 env=self._environment(experiment_id), log_path=self.log_path,
-                                 bin_dir=bin_dir, labels={"workspace": self.store.name, "job": self.name})
+            requests = self._requests(command, self._environment(experiment_id), bin_dir)
             runtime = self._runtime(resolved, run_dir)
             if self.cancel_requested:
                 return self._finish("Canceled", error="Canceled by the user.")
-            self.handle = runtime.start(request)
+            self._start(runtime, requests)
+            # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes)
+            started = {} if self.compute else {"started_at": time.time()}
             self.store.update_job(self.name, only_if_status=("Preparing",), status="Running",
-                                  started_at=time.time(), run_pid=self.handle.pid)
+                                  run_pid=self.handles[0].pid, **started)
         except Exception as exc:  # preparation failed: the job fails with the reason
+            self._stop_running()
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             self._log(f"[amlemu] preparing the job failed: {message}")
             return self._finish("Failed", error=message)
         self._wait()
 
+    def _first_exit(self, timeout: float | None) -> tuple[int, int | None]:
+        """(index, exit code) of the first process to fail, or of the last one to end; code None at timeout."""
+        if len(self.handles) == 1:
+            return 0, self.handles[0].wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pending, last = list(range(len(self.handles))), 0
+        while pending:
+            for index in list(pending):
+                code = self.handles[index].wait(0)
+                if code is None:
+                    continue
+                pending.remove(index)
+                if code != 0:
+                    return index, code
+                last = index
+            if pending and deadline is not None and time.monotonic() > deadline:
+                return pending[0], None
+            time.sleep(0.05)
+        return last, 0
+
     def _wait(self) -> None:
         timeout = self.spec.get("limits", {}).get("timeout")
-        code = self.handle.wait(float(timeout) if timeout else None)
+        index, code = self._first_exit(float(timeout) if timeout else None)
+        self._stop_running()  # one process failing (or the timeout) stops the others
         if code is None:  # limits.timeout passed
-            self.handle.stop()
             return self._finish("Failed", error=f"The job ran past limits.timeout ({timeout} s) and was "
                                                  "stopped. Raise the limit or speed the job up.")
         if self.cancel_requested:
             return self._finish("Canceled", exit_code=code, error="Canceled by the user.")
         if code == 0:
             return self._finish("Completed", exit_code=0)
-        if code < 0:
+        process, log = self.processes[index], self.requests[index].log_path
+        node = self.nodes[process.node_index]["node_id"] if self.nodes else None
+        where = f" (process {process.rank} on node {node})" if node else ""
+        lost: tuple[str, ...] = ()
+        if code < 0 and node:  # killed from outside: the node is lost, and replaced in the pool
+            reason = f"Node {node} was lost: the job's process {process.rank} on it was killed by signal " \
+                     f"{signal.Signals(-code).name}."
+            lost = (node,)
+        elif code < 0:
             reason = f"The job's process was killed by signal {signal.Signals(-code).name}."
         elif code > 128 and code - 128 in signal.Signals._value2member_map_:
-            reason = (f"The job's command exited with code {code} (killed by signal "
+            reason = (f"The job's command{where} exited with code {code} (killed by signal "
                       f"{signal.Signals(code - 128).name}; on the docker runtime: the container was stopped).")
         else:
-            reason = f"The job's command exited with code {code}."
-        tail = log_tail(self.log_path)
-        self._finish("Failed", exit_code=code,
-                     error=reason + (f" Last lines of user_logs/std_log.txt:\n{tail}" if tail else ""))
+            reason = f"The job's command{where} exited with code {code}."
+        if len(self.handles) > 1:
+            reason += " The job's other processes were stopped."
+        tail = log_tail(log)
+        self._finish("Failed", exit_code=code, lost_nodes=lost,
+                     error=reason + (f" Last lines of user_logs/{log.name}:\n{tail}" if tail else ""))
+
+    def _stop_running(self) -> None:
+        for handle in self.handles:
+            if handle.wait(0) is None:  # a finished process's pid may belong to someone else by now
+                handle.stop()
 
 
 def main(argv: list[str]) -> None:

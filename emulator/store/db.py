@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs(created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);  -- compute queues read the waiting jobs
 CREATE TABLE IF NOT EXISTS assets (
     kind TEXT NOT NULL,
     name TEXT NOT NULL,

@@ -81,4 +81,4 @@ def test_bad_model_paths(cli, tmp_path):
 
 
 def test_not_emulated_verbs_say_so(cli):
-    assert_rejected(cli, ["compute", "start", "--name", "dev-box"], "not emulated yet")
+    assert_rejected(cli, ["compute", "create", "--name", "vm", "--type", "virtualmachine"], "not emulated yet")

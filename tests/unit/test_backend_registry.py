@@ -93,10 +93,19 @@ def test_unknown_backend_from_env_rejected(env):
         backends.connect()
 
 
-def test_local_compute_start_not_emulated(env):
+def test_local_compute_type_not_emulated(env):
+    from azure.ai.ml.entities import VirtualMachineCompute
+
     with pytest.raises(NotEmulated, match="not emulated yet") as info:
+        backends.connect().compute.begin_create_or_update(VirtualMachineCompute(name="vm", resource_id="/x"))
+    assert "compute of type 'virtualmachine'" in str(info.value)
+
+
+def test_local_compute_missing_is_sdk_not_found(env):
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with pytest.raises(ResourceNotFoundError, match="Compute 'cpu-cluster' not found"):
         backends.connect().compute.begin_start("cpu-cluster")
-    assert "ml_client.compute.begin_start" in str(info.value)
 
 
 def test_local_online_endpoint_missing_is_sdk_not_found(env):

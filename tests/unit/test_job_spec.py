@@ -136,9 +136,12 @@ def test_data_asset_input_not_emulated(tmp_path):
         normalize_command_job(job(inputs={"data": {"type": "uri_folder", "path": "azureml:mydata:1"}}), tmp_path)
 
 
-def test_multi_node_not_emulated(tmp_path):
-    with pytest.raises(NotEmulated, match="multi-node"):
-        normalize_command_job(job(resources={"instance_count": 2}), tmp_path)
+def test_multi_node_spec_normalized(tmp_path):
+    spec = normalize_command_job(job(resources={"instance_count": 2}, distribution={"type": "PyTorch"}), tmp_path)
+    assert spec["resources"]["instance_count"] == 2
+    assert spec["distribution"] == {"type": "pytorch", "process_count_per_instance": 1}
+    with pytest.raises(ValidationError, match="instance_count must be"):
+        normalize_command_job(job(resources={"instance_count": 0}), tmp_path)
 
 
 def test_bad_reference_in_command_rejected_at_validation(tmp_path):

@@ -1,0 +1,199 @@
+"""azure-ai-ml ``PipelineJob`` entities to and from the engine's pipeline specs and records.
+
+In: a ``PipelineJob`` from ``load_job`` (CLI v2 YAML, with inline or ``file:`` command
+components) or from the ``@pipeline`` DSL with ``command()`` / ``load_component`` steps
+becomes the pipeline YAML shape the engine validates, every path absolute, every
+binding a ``${{parent...}}`` string. Out: a record becomes a ``PipelineJob`` with status,
+id, creation context and its steps as ``command`` nodes.
+
+Limits of the record → entity direction (best effort): steps carry their command,
+code, environment, compute, inputs and outputs, not the component's metadata
+(name, version, input declarations); each step's child job and status are in the
+job's ``properties`` as ``amlemu.steps.<step>.job_name`` / ``.status``; use
+``ml_client.jobs.list(parent_job_name=...)`` for the child jobs themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from backends.entities import _is_local, _system_data, environment_to_spec
+from emulator.cli.views import arm_id
+from emulator.errors import NotEmulated
+from emulator.store import WorkspaceStore
+
+LITERAL_TYPES = ("string", "integer", "number", "boolean")
+
+
+def _input(value: Any, base: Path, default: Any = None) -> Any:
+    """One input as YAML: a literal, a data mapping with an absolute path, or a binding string."""
+    from azure.ai.ml import Input
+
+    if value is None:
+        return default
+    binding = getattr(value, "_data_binding", None)
+    if binding is not None:  # PipelineInput / NodeOutput from the DSL
+        return binding()
+    if isinstance(value, Input) or isinstance(value, dict):
+        kind = value.get("type") or "uri_folder"
+        if kind in LITERAL_TYPES:
+            return value.get("default", value.get("value"))
+        path = value.get("path")
+        if isinstance(path, str) and _is_local(path) and "${{" not in path:
+            path = str((base / path).resolve())
+        return {k: v for k, v in {"type": kind, "path": path, "mode": value.get("mode")}.items() if v is not None}
+    return value
+
+
+def _output(value: Any, declared: Any = None) -> Any:
+    """One output as YAML: ``{type, mode}`` or a ``${{parent.outputs.<name>}}`` binding string."""
+    binding = getattr(value, "_data_binding", None)
+    if binding is not None:  # PipelineOutput from the DSL
+        return binding()
+    if isinstance(value, str):
+        return value
+    source = value if value is not None else declared
+    if source is None:
+        return {"type": "uri_folder"}
+    return {k: v for k, v in {"type": source.get("type") or "uri_folder", "mode": source.get("mode")}.items() if v}
+
+
+def _component_default(port: Any) -> Any:
+    default = getattr(port, "default", None) if port is not None else None
+    if default is None:
+        return None
+    kind = getattr(port, "type", None)
+    try:  # azure-ai-ml keeps YAML defaults as strings ('3'); the declared type says what they are
+        return {"integer": int, "number": float}.get(kind, lambda v: v)(default)
+    except (TypeError, ValueError):
+        return default
+
+
+def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
+    from azure.ai.ml.entities import CommandComponent, Environment
+    from azure.ai.ml.entities._builders.command import Command
+
+    if not isinstance(node, Command):
+        kind = getattr(node, "type", None) or type(node).__name__
+        raise NotEmulated(f"{kind} steps in pipeline jobs (step '{step}')",
+                          "Pipeline steps are emulated as command jobs only so far: use command() or a "
+                          "command component.")
+    component = node.component
+    if isinstance(component, str):
+        raise NotEmulated(f"registered components in pipeline steps (step '{step}': component {component})",
+                          "Use the component's YAML file instead (component: ./train.yml, or "
+                          "load_component('train.yml') in Python), or inline its command in the step.")
+    if not isinstance(component, CommandComponent):
+        raise NotEmulated(f"{type(component).__name__} in pipeline step '{step}'")
+    if node.distribution is not None:
+        raise NotEmulated(f"distributed steps (distribution=..., step '{step}')", "Run the step on one node.")
+    component_base = Path(component.base_path or base)
+    code = component.code
+    if code is not None and not isinstance(code, (str, Path)):
+        raise NotEmulated(f"code given as a Code asset (step '{step}')", "Pass a local folder path as code.")
+    if code and _is_local(code):
+        code = str((component_base / code).resolve())
+    environment = node.environment or component.environment
+    if isinstance(environment, Environment):
+        environment = {k: v for k, v in environment_to_spec(environment).items()
+                       if k in ("image", "conda_file", "build")}
+    declared_in, declared_out = component.inputs or {}, component.outputs or {}
+    inputs = {}
+    for key in {**declared_in, **(node.inputs or {})}:
+        port = (node.inputs or {}).get(key)
+        value = _input(getattr(port, "_data", None), base, _component_default(declared_in.get(key)))
+        if value is not None:
+            inputs[key] = value
+    outputs = {key: _output(getattr((node.outputs or {}).get(key), "_data", None), declared_out.get(key))
+               for key in {**declared_out, **(node.outputs or {})}}
+    limits = getattr(node, "limits", None)
+    resources = node.resources
+    spec = {
+        "type": "command", "display_name": node.display_name, "description": node.description,
+        "tags": dict(node.tags or {}) or None, "compute": node.compute, "command": component.command,
+        "code": code, "environment": environment,
+        "environment_variables": dict(node.environment_variables or {}) or None,
+        "inputs": inputs, "outputs": outputs,
+        "resources": {"instance_count": resources.instance_count} if resources and resources.instance_count else None,
+        "limits": {"timeout": limits.timeout} if limits is not None and getattr(limits, "timeout", None) else None,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def pipeline_to_spec(job: Any, base: Path) -> dict[str, Any]:
+    """A ``PipelineJob`` as a pipeline-job YAML dict with absolute paths (steps inline)."""
+    settings = job.settings
+    spec = {
+        "type": "pipeline", "name": job.name, "display_name": job.display_name,
+        "description": job.description, "tags": dict(job.tags or {}),
+        "properties": dict(job.properties or {}), "experiment_name": job.experiment_name,
+        "compute": job.compute,
+        "settings": {k: v for k, v in {
+            "default_compute": getattr(settings, "default_compute", None),
+            "default_datastore": getattr(settings, "default_datastore", None),
+            "continue_on_step_failure": getattr(settings, "continue_on_step_failure", None),
+            "force_rerun": getattr(settings, "force_rerun", None),
+            "on_init": getattr(settings, "on_init", None),
+            "on_finalize": getattr(settings, "on_finalize", None)}.items() if v is not None},
+        "inputs": {k: _input(getattr(v, "_data", v), base) for k, v in (job.inputs or {}).items()},
+        "outputs": {k: _output(getattr(v, "_data", v)) for k, v in (job.outputs or {}).items()},
+        "jobs": {step: _step_to_spec(step, node, base) for step, node in (job.jobs or {}).items()},
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def record_to_pipeline_job(store: WorkspaceStore, record: dict[str, Any]):
+    """A ``PipelineJob`` from an engine record, with status, id, creation context and steps."""
+    from azure.ai.ml import Input, Output, command
+    from azure.ai.ml.entities import PipelineJob, PipelineJobSettings
+
+    from emulator.pipelines.service import step_jobs
+
+    spec = record["spec"]
+    children = step_jobs(store, record)
+
+    def as_input(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value.get("type") == "literal":
+                return value["value"]
+            return Input(type=value["type"], path=value["path"], mode=value.get("mode"))
+        return value
+
+    bound = {(out["step"], out["output"]): key for key, out in spec["outputs"].items()}
+    steps = {}
+    for step, node in spec["jobs"].items():
+        job = node["job"]
+        environment = job.get("environment")
+        node = command(
+            name=step, display_name=job.get("display_name") or step, command=job["command"], code=job.get("code"),
+            environment=environment if isinstance(environment, str) else None, compute=job.get("compute"),
+            environment_variables=job.get("environment_variables"),
+            inputs={k: as_input(v) for k, v in (job.get("inputs") or {}).items()},
+            outputs={k: Output(type=v["type"], mode=v["mode"]) for k, v in job.get("outputs", {}).items()})
+        for key in job.get("outputs", {}):
+            if (step, key) in bound:  # bound after construction, as the DSL does
+                setattr(node.outputs, key, f"${{{{parent.outputs.{bound[(step, key)]}}}}}")
+        steps[step] = node
+    properties = dict(spec["properties"])
+    for step in spec["jobs"]:
+        child = children.get(step)
+        properties[f"amlemu.steps.{step}.job_name"] = child["name"] if child else ""
+        properties[f"amlemu.steps.{step}.status"] = child["status"] if child else "NotStarted"
+    if record.get("error"):
+        properties["amlemu.error"] = record["error"]
+    settings = spec["settings"]
+    return PipelineJob(
+        name=record["name"], display_name=spec["display_name"], description=spec["description"],
+        tags=spec["tags"], properties=properties, experiment_name=record["experiment_name"],
+        compute=spec.get("compute"),
+        settings=PipelineJobSettings(default_compute=settings.get("default_compute"),
+                                     default_datastore=settings.get("default_datastore"),
+                                     continue_on_step_failure=settings["continue_on_step_failure"]),
+        inputs={k: as_input(v) for k, v in spec["inputs"].items()},
+        outputs={k: Output(type=v["type"], mode=v["mode"],
+                           path=str(store.job_dir(record["name"]) / "outputs" / k))
+                 for k, v in spec["outputs"].items()},
+        jobs=steps, status=record["status"],
+        creation_context=_system_data(record["created_at"], spec.get("created_by")),
+        id=arm_id(store, f"jobs/{record['name']}"))

@@ -1,0 +1,177 @@
+"""Sweep jobs between azure-ai-ml entities and the engine's plain records.
+
+``sweep_to_spec`` takes a ``SweepJob`` (``load_job`` of a ``type: sweep`` YAML, or built by hand)
+or the ``Sweep`` node that ``command(...)(C=Uniform(...)).sweep(...)`` returns, and gives the
+CLI v2 YAML-shaped dict that ``emulator.sweeps.spec`` validates. ``record_to_sweep_job`` gives a
+``SweepJob`` back, with status, id, creation context and the best trial in its properties.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from emulator.errors import NotEmulated
+from emulator.store import WorkspaceStore
+
+_LITERALS = ("string", "integer", "number", "boolean")
+
+
+def _public(obj: Any) -> dict[str, Any]:
+    """An SDK object's public attributes (a sweep distribution, a policy ...), None dropped."""
+    if isinstance(obj, dict):
+        return {k: v for k, v in obj.items() if v is not None}
+    return {k: v for k, v in vars(obj).items() if not k.startswith("_") and v is not None}
+
+
+def _is_local(path: Any) -> bool:
+    from backends.entities import _is_local
+
+    return _is_local(path)
+
+
+def _input(value: Any, base: Path) -> Any:
+    from azure.ai.ml import Input
+
+    if isinstance(value, Input):
+        if value.type in _LITERALS:
+            return value.default
+        value = {"type": value.type, "path": value.path, "mode": value.mode}
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if v is not None}
+        if value.get("type") in _LITERALS:
+            return value.get("default", value.get("value"))
+        path = value.get("path")
+        if isinstance(path, str) and path.startswith("file:"):
+            path = path[len("file:"):].removeprefix("//")
+        if _is_local(path):
+            value["path"] = str((base / str(path)).resolve())
+        return value
+    return value
+
+
+def sweep_to_spec(job: Any, base: Path) -> dict[str, Any]:
+    """A sweep job entity as a ``type: sweep`` YAML dict with absolute local paths."""
+    from azure.ai.ml import Output
+    from azure.ai.ml.entities import Environment
+    from azure.ai.ml.entities._builders.sweep import Sweep
+
+    from backends.entities import environment_to_spec
+
+    if isinstance(job, Sweep):
+        job = job._to_job()  # ${{inputs.x}} of swept inputs become ${{search_space.x}}
+    trial = job.trial
+    if trial is None:
+        raise NotEmulated("a sweep job without a trial", "Give the sweep a trial command.")
+    distribution = getattr(trial, "distribution", None)
+    if distribution is not None and not isinstance(distribution, dict):
+        distribution = {k: v for k, v in vars(distribution).items() if v is not None}
+    environment = trial.environment
+    if isinstance(environment, Environment):
+        environment = {k: v for k, v in environment_to_spec(environment).items()
+                       if k in ("image", "conda_file", "build")}
+    code = trial.code
+    if code is not None and not isinstance(code, (str, Path)):
+        raise NotEmulated("trial code given as a Code asset", "Pass a local folder path as code.")
+    code = str(code) if code is not None else None
+    if code and _is_local(code):
+        code = str((base / code).resolve())
+    resources = getattr(trial, "resources", None)
+    instance_count = getattr(resources, "instance_count", None) if resources is not None else None
+    outputs = {}
+    for key, value in (job.outputs or {}).items():
+        if isinstance(value, Output):
+            outputs[key] = {"type": value.type or "uri_folder", "mode": value.mode or "rw_mount"}
+        elif isinstance(value, dict):
+            outputs[key] = {"type": value.get("type") or "uri_folder", "mode": value.get("mode") or "rw_mount"}
+    sampling = job.sampling_algorithm
+    sampling = sampling if isinstance(sampling, str) else _public(sampling) if sampling is not None else None
+    limits = None
+    if job.limits is not None:
+        limits = {k: getattr(job.limits, k, None) for k in
+                  ("max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout")}
+        limits = {k: v for k, v in limits.items() if v is not None}
+    spec = {
+        "type": "sweep", "name": job.name, "display_name": job.display_name, "description": job.description,
+        "tags": dict(job.tags or {}), "properties": dict(job.properties or {}),
+        "experiment_name": job.experiment_name, "compute": job.compute,
+        "trial": {k: v for k, v in {
+            "command": trial.command, "code": code, "environment": environment,
+            "environment_variables": dict(trial.environment_variables or {}) or None,
+            "resources": {"instance_count": instance_count} if instance_count else None,
+            "distribution": distribution or None}.items() if v is not None},
+        "inputs": {k: _input(v, base) for k, v in (job.inputs or {}).items()},
+        "outputs": outputs,
+        "search_space": {k: _public(v) for k, v in (job.search_space or {}).items()},
+        "objective": _public(job.objective) if job.objective is not None else None,
+        "sampling_algorithm": sampling,
+        "early_termination": _public(job.early_termination) if job.early_termination is not None else None,
+        "limits": limits,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def _distribution(expr: dict[str, Any]):
+    from azure.ai.ml import sweep
+
+    classes = {"choice": sweep.Choice, "randint": sweep.Randint, "uniform": sweep.Uniform,
+               "quniform": sweep.QUniform, "loguniform": sweep.LogUniform, "qloguniform": sweep.QLogUniform,
+               "normal": sweep.Normal, "qnormal": sweep.QNormal, "lognormal": sweep.LogNormal,
+               "qlognormal": sweep.QLogNormal}
+    return classes[expr["type"]](**{k: v for k, v in expr.items() if k != "type"})
+
+
+def _policy(policy: dict[str, Any] | None):
+    if policy is None:
+        return None
+    from azure.ai.ml import sweep
+
+    cls = {"bandit": sweep.BanditPolicy, "median_stopping": sweep.MedianStoppingPolicy,
+           "truncation_selection": sweep.TruncationSelectionPolicy}[policy["type"]]
+    return cls(**{k: v for k, v in policy.items() if k != "type"})
+
+
+def _sampling(algo: dict[str, Any]):
+    from azure.ai.ml import sweep
+
+    if algo["type"] == "random":
+        return sweep.RandomSamplingAlgorithm(seed=algo.get("seed"),
+                                             rule=algo["rule"] if algo.get("rule") != "random" else None)
+    return sweep.GridSamplingAlgorithm() if algo["type"] == "grid" else sweep.BayesianSamplingAlgorithm()
+
+
+def record_to_sweep_job(store: WorkspaceStore, record: dict[str, Any]):
+    """A ``SweepJob`` from an engine record: status, id, creation context, best trial in properties."""
+    from azure.ai.ml import Input, Output
+    from azure.ai.ml.entities import CommandJob
+    from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
+
+    from backends.entities import _system_data
+    from emulator.cli.views import arm_id
+
+    spec = record["spec"]
+    trial = spec["trial"]
+    inputs = {k: v["value"] if v["type"] == "literal" else Input(type=v["type"], path=v["path"], mode=v["mode"])
+              for k, v in spec["inputs"].items()}
+    outputs = {k: Output(type=v["type"], mode=v["mode"]) for k, v in spec["outputs"].items()}
+    env = trial["environment"]
+    properties = dict(spec["properties"])
+    if record.get("error"):
+        properties["amlemu.error"] = record["error"]
+    limits = spec["limits"]
+    return SweepJob(
+        name=record["name"], display_name=spec["display_name"], description=spec["description"],
+        tags=spec["tags"], properties=properties, experiment_name=record["experiment_name"],
+        compute=spec["compute"], inputs=inputs, outputs=outputs,
+        trial=CommandJob(command=trial["command"], code=trial["code"], environment=env if isinstance(env, str) else None,
+                         environment_variables=trial["environment_variables"]),
+        search_space={k: _distribution(v) for k, v in spec["search_space"].items()},
+        objective=Objective(goal=spec["objective"]["goal"], primary_metric=spec["objective"]["primary_metric"]),
+        sampling_algorithm=_sampling(spec["sampling_algorithm"]),
+        early_termination=_policy(spec["early_termination"]),
+        limits=SweepJobLimits(max_total_trials=limits["max_total_trials"],
+                              max_concurrent_trials=limits["max_concurrent_trials"],
+                              timeout=limits["timeout"], trial_timeout=limits["trial_timeout"]),
+        status=record["status"],
+        creation_context=_system_data(record["created_at"], spec.get("created_by")),
+        id=arm_id(store, f"jobs/{record['name']}"))

@@ -1,0 +1,101 @@
+"""Wall time of a sweep of 40 trials of 0.5 s, 4 at a time, against the ideal 40 x 0.5 / 4 = 5 s.
+
+The sweep goes through the engine as ``amlemu job create`` sends it (``service.submit``): a
+detached orchestrator, each trial a child command job with its own supervisor and process. The
+wall time is the sweep's record: from submission to its end (Completed). Each trial sleeps
+0.5 s and logs its metric; by default it appends the metric to its MLflow run's file as
+``mlflow.log_metric`` does, without importing MLflow (about 1.5 s of CPU per trial on this
+machine class, which would measure MLflow's import, not the sweep); ``--mlflow`` uses
+``mlflow.log_metric`` itself.
+
+Usage: ./run bench sweep_wall_time [--trials 40] [--concurrency 4] [--seconds 0.5] [--mlflow]
+       [--compute NAME]   (a compute cluster to run the trials on, once clusters exist)
+Target (issue 5): within 1.15x of the ideal on a 4-node cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BARE = '''\
+import os, sys, time
+from urllib.parse import unquote, urlparse
+time.sleep(float(sys.argv[1]))
+run = os.path.join(unquote(urlparse(os.environ["MLFLOW_TRACKING_URI"]).path), os.environ["MLFLOW_EXPERIMENT_ID"],
+                   os.environ["MLFLOW_RUN_ID"])
+with open(os.path.join(run, "metrics", "accuracy"), "a") as f:
+    f.write(f"{int(time.time() * 1000)} {float(sys.argv[2])} 0\\n")
+'''
+WITH_MLFLOW = '''\
+import sys, time
+import mlflow
+time.sleep(float(sys.argv[1]))
+mlflow.log_metric("accuracy", float(sys.argv[2]))
+'''
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--mlflow", action="store_true", help="log with mlflow.log_metric (imports MLflow)")
+    parser.add_argument("--compute", help="run the trials on this compute cluster")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="amlemu-sweep-bench-"))
+    os.environ["AMLEMU_HOME"] = str(work / "home")
+    from emulator.jobs import service
+    from emulator.store import open_store
+
+    (work / "src").mkdir()
+    (work / "src" / "trial.py").write_text(WITH_MLFLOW if args.mlflow else BARE)
+    store = open_store()
+    data = {
+        "type": "sweep", "name": "bench",
+        "trial": {"code": "./src", "command": f"python trial.py {args.seconds} ${{{{search_space.x}}}}",
+                  "environment": "azureml:AzureML-sklearn-1.5@latest"},
+        "search_space": {"x": {"type": "uniform", "min_value": 0, "max_value": 1}},
+        "sampling_algorithm": {"type": "random", "seed": 1},
+        "objective": {"goal": "maximize", "primary_metric": "accuracy"},
+        "limits": {"max_total_trials": args.trials, "max_concurrent_trials": args.concurrency},
+    }
+    if args.compute:
+        data["compute"] = args.compute
+    job = service.submit(store, data, work)
+    job = service.wait(store, job["name"], timeout=600)
+    for child in service._children:  # reap the orchestrator, so its CPU time (and its reaped trials') counts
+        child.wait()
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if job["status"] != "Completed":
+        print(f"the sweep ended {job['status']}: {job['error']}", file=sys.stderr)
+        return 1
+    trials = store.list_jobs("bench")
+    wall = job["ended_at"] - job["created_at"]
+    ideal = args.trials * args.seconds / args.concurrency
+    trial_walls = [t["ended_at"] - t["created_at"] for t in trials]
+    runs = [t["ended_at"] - t["started_at"] for t in trials if t["started_at"]]
+    print(f"sweep of {args.trials} trials of {args.seconds} s, {args.concurrency} at a time "
+          f"({'mlflow.log_metric' if args.mlflow else 'metric appended without MLflow'}; "
+          f"compute: {args.compute or 'local'}; {os.cpu_count()} cores)")
+    print(f"  wall time           {wall:6.2f} s")
+    print(f"  ideal               {ideal:6.2f} s")
+    print(f"  ratio               {wall / ideal:6.2f} x   (target <= 1.15 x on a 4-node cluster)")
+    print(f"  per trial, submit to end: median {statistics.median(trial_walls):.3f} s, "
+          f"max {max(trial_walls):.3f} s; running: median {statistics.median(runs):.3f} s")
+    print(f"  CPU (orchestrator, supervisors, trials): {cpu.ru_utime + cpu.ru_stime:.2f} s, "
+          f"{(cpu.ru_utime + cpu.ru_stime) / args.trials * 1000:.0f} ms per trial")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""``amlemu compute ...``: clusters, instances and attached Kubernetes clusters, as ``az ml compute`` spells them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from emulator.cli.common import verbs
+from emulator.cli.views import arm_id, iso
+from emulator.cli.yamlfile import apply_sets, load_yaml_file
+from emulator.compute import service, sizes
+from emulator.store import WorkspaceStore, open_store
+
+
+# -- views (az ml's JSON shapes: the SDK entities' own dump) ---------------------------------------------------
+def _created_on(ts: float | None) -> str | None:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f%z") if ts else None
+
+
+def compute_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
+    view: dict[str, Any] = {"name": record["name"],
+                            "id": arm_id(store, f"computes/{record['name']}").removeprefix("azureml:"),
+                            "type": record["type"], "description": record.get("description")}
+    if record["type"] == "kubernetes":
+        view.update(namespace=record.get("namespace"), provisioning_state=record.get("provisioning_state"),
+                    properties=record.get("properties") or {}, resourceGroup="amlemu")
+        return {k: v for k, v in view.items() if v is not None}
+    view.update(location=record.get("location") or "local", tags=record.get("tags") or None,
+                created_on=_created_on(record.get("created_on")),
+                provisioning_state=record.get("provisioning_state", "Succeeded"), size=record["size"])
+    if record["type"] == "amlcompute":
+        view.update(tier=record["tier"], min_instances=record["min_instances"], max_instances=record["max_instances"],
+                    idle_time_before_scale_down=record["idle_time_before_scale_down"],
+                    ssh_public_access_enabled=False, enable_node_public_ip=True)
+    else:
+        operation = record.get("last_operation")
+        view.update(state=record["state"],
+                    last_operation={**operation, "operation_time": iso(operation["operation_time"])}
+                    if operation else None,
+                    enable_node_public_ip=True, enable_sso=True, enable_root_access=True,
+                    release_quota_on_stop=False, enable_os_patching=False,
+                    state_history=[{"state": h["state"], "time": iso(h["time"])}  # amlemu's extra
+                                   for h in record.get("state_history") or []])
+    return {k: v for k, v in view.items() if v is not None}
+
+
+# -- verbs --------------------------------------------------------------------------------------------------------
+_FLAGS = ("name", "type", "size", "tier", "description", "namespace", "min_instances", "max_instances",
+          "idle_time_before_scale_down")
+
+
+def _spec(args) -> dict[str, Any]:
+    data, _ = load_yaml_file(getattr(args, "file", None))
+    for flag in _FLAGS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            data[flag] = value.lower() if flag == "type" else value
+    return apply_sets(data, getattr(args, "set", None))
+
+
+def create(args):
+    store = open_store()
+    return compute_view(store, service.create_or_update(store, _spec(args)))
+
+
+def update(args):
+    store = open_store()
+    record = service.get(store, args.name)
+    current = {k: v for k, v in compute_view(store, record).items()
+               if k in ("name", "type", "size", "tier", "description", "min_instances", "max_instances",
+                        "idle_time_before_scale_down", "tags", "location")}
+    return compute_view(store, service.create_or_update(store, {**current, **_spec(args)}))
+
+
+def show(args):
+    store = open_store()
+    return compute_view(store, service.get(store, args.name))
+
+
+def list_(args):
+    store = open_store()
+    wanted = (args.type or "").lower()
+    return [compute_view(store, r) for r in service.list_computes(store) if not wanted or r["type"] == wanted]
+
+
+def delete(args):
+    service.delete(open_store(), args.name)
+
+
+def start(args):
+    service.start(open_store(), args.name)
+
+
+def stop(args):
+    service.stop(open_store(), args.name)
+
+
+def restart(args):
+    service.restart(open_store(), args.name)
+
+
+def list_nodes(args):
+    return service.list_nodes(open_store(), args.name)
+
+
+def list_sizes(args):
+    return [sizes.size_view(s) for s in sizes.SIZES.values()]
+
+
+def register(groups, common) -> None:
+    verb = verbs(groups, "compute", "compute clusters, compute instances and attached Kubernetes clusters", common)
+    for name, help_ in (("create", "create a compute (type amlcompute, computeinstance or kubernetes)"),
+                        ("attach", "attach a Kubernetes cluster (type kubernetes)")):
+        p = verb(name, create, help_)
+        p.add_argument("-f", "--file")
+        p.add_argument("-n", "--name")
+        p.add_argument("-t", "--type", help="amlcompute, computeinstance or kubernetes")
+        p.add_argument("--size", help="VM size, e.g. Standard_DS3_v2 (`amlemu compute list-sizes`)")
+        p.add_argument("--tier", help="dedicated or low_priority")
+        p.add_argument("--min-instances", dest="min_instances", type=int)
+        p.add_argument("--max-instances", dest="max_instances", type=int)
+        p.add_argument("--idle-time-before-scale-down", dest="idle_time_before_scale_down", type=int)
+        p.add_argument("--description")
+        p.add_argument("--namespace")
+        p.add_argument("--resource-id", help="accepted; the cluster is emulated locally")
+        p.add_argument("--set", action="append", metavar="PATH=VALUE")
+        p.add_argument("--no-wait", action="store_true")
+    p = verb("update", update, "change a cluster's scale settings")
+    p.add_argument("-n", "--name", required=True)
+    p.add_argument("--min-instances", dest="min_instances", type=int)
+    p.add_argument("--max-instances", dest="max_instances", type=int)
+    p.add_argument("--idle-time-before-scale-down", dest="idle_time_before_scale_down", type=int)
+    p.add_argument("--description")
+    p.add_argument("--set", action="append", metavar="PATH=VALUE")
+    p.add_argument("--no-wait", action="store_true")
+    for name, handler, help_ in (("show", show, "show a compute"), ("delete", delete, "delete a compute"),
+                                 ("detach", delete, "detach a Kubernetes compute"),
+                                 ("start", start, "start a stopped compute instance"),
+                                 ("stop", stop, "stop a running compute instance"),
+                                 ("restart", restart, "restart a running compute instance"),
+                                 ("list-nodes", list_nodes, "the nodes of a cluster (or instance): state, current job")):
+        p = verb(name, handler, help_)
+        p.add_argument("-n", "--name", required=True)
+        p.add_argument("-y", "--yes", action="store_true")
+        p.add_argument("--no-wait", action="store_true")
+    verb("list", list_, "list computes").add_argument("-t", "--type")
+    verb("list-sizes", list_sizes, "the VM sizes amlemu knows: cores, memory, GPUs").add_argument("-l", "--location")

@@ -1,0 +1,153 @@
+"""Computes of a workspace: clusters, instances and attached Kubernetes clusters.
+
+One record per compute (``assets`` kind ``compute``), whatever its type; the front
+doors (CLI, Python client) call this module, which hands each type to its own:
+:mod:`clusters`, :mod:`instances`, :mod:`kubernetes`. :func:`placement` is what a
+job submission asks before it records a job on a compute.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from emulator.compute import clusters, instances, kubernetes, nodes, sizes
+from emulator.errors import NotEmulated, ResourceNotFound, ValidationError
+from emulator.store import WorkspaceStore
+from emulator.store.db import ACTIVE
+
+KIND, V = "compute", "1"
+TYPES = ("amlcompute", "computeinstance", "kubernetes")
+_NAMES = {"amlcompute": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,14}[a-zA-Z0-9]$"), "2-16"),
+          "computeinstance": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"), "3-24")}
+
+
+def _existing(store: WorkspaceStore, name: str) -> dict[str, Any] | None:
+    try:
+        return store.get_asset(KIND, name, V)
+    except ResourceNotFound:
+        return None
+
+
+def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
+    record = _existing(store, name)
+    if record is None:
+        raise ResourceNotFound(f"Compute '{name}' not found in workspace '{store.name}'. List computes with "
+                               "`amlemu compute list`.")
+    return record
+
+
+def list_computes(store: WorkspaceStore) -> list[dict[str, Any]]:
+    return store.list_assets(KIND)
+
+
+def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, Any]:
+    """Create a compute from its CLI YAML shape (or update a cluster's scale settings)."""
+    compute_type = str(spec.get("type") or "").lower()
+    if compute_type not in TYPES:
+        raise NotEmulated(f"compute of type '{compute_type or '?'}'",
+                          "amlemu emulates type amlcompute (clusters), computeinstance and kubernetes (attached).")
+    name = str(spec.get("name") or "")
+    existing = _existing(store, name) if name else None
+    if existing and existing["type"] != compute_type:
+        raise ValidationError(f"Compute '{name}' already exists (type {existing['type']}); pick another name "
+                              "or delete it first.")
+    if compute_type == "kubernetes":
+        return kubernetes.create_or_update(store, spec)
+    pattern, length = _NAMES[compute_type]
+    if not pattern.match(name):
+        raise ValidationError(f"Compute name {name!r} is not valid for type {compute_type}: {length} letters, digits "
+                              "and '-', starting with a letter and not ending with '-'.")
+    if compute_type == "amlcompute":
+        return clusters.create_or_update(store, name, spec, existing)
+    return instances.create(store, name, spec, existing)
+
+
+def active_jobs(store: WorkspaceStore, name: str) -> list[str]:
+    """Jobs waiting for or running on compute ``name``, oldest first (lost ones are marked Failed first)."""
+    from emulator.jobs.service import refresh
+
+    rows = store.query(f"SELECT * FROM jobs WHERE status IN ({','.join('?' * len(ACTIVE))}) "
+                       "AND json_extract(spec, '$.compute') = ? ORDER BY created_at", (*ACTIVE, name))
+    jobs = [refresh(store, {**dict(r), "spec": None}) for r in rows]
+    return [j["name"] for j in jobs if j["status"] in ACTIVE]
+
+
+def delete(store: WorkspaceStore, name: str) -> None:
+    """Delete a compute; refused while jobs wait for or run on it (they would be lost)."""
+    record = get(store, name)
+    if record["type"] == "kubernetes":
+        return kubernetes.delete(store, name)
+    busy = active_jobs(store, name)
+    if busy:
+        raise ValidationError(f"Compute '{name}' has active job(s) {', '.join(busy[:5])}"
+                              f"{' ...' if len(busy) > 5 else ''}; deleting it would lose them. Cancel them "
+                              f"(`amlemu job cancel --name {busy[0]}`) or wait for them to end, then delete it.")
+    with store.transaction() as db:
+        nodes.drop(db, name)
+        db.execute("DELETE FROM assets WHERE kind = ? AND name = ?", (KIND, name))
+    if record["type"] == "computeinstance":
+        instances.remove_home(store, name)
+
+
+def _instance(store: WorkspaceStore, name: str, verb: str) -> dict[str, Any]:
+    record = get(store, name)
+    if record["type"] != "computeinstance":
+        raise ValidationError(f"'{verb}' applies to compute instances; '{name}' is a {record['type']}"
+                              + (" that scales itself between min_instances and max_instances."
+                                 if record["type"] == "amlcompute" else "."))
+    return record
+
+
+def start(store: WorkspaceStore, name: str) -> dict[str, Any]:
+    return instances.transition(store, _instance(store, name, "start"), "start", [])
+
+
+def stop(store: WorkspaceStore, name: str) -> dict[str, Any]:
+    return instances.transition(store, _instance(store, name, "stop"), "stop", active_jobs(store, name))
+
+
+def restart(store: WorkspaceStore, name: str) -> dict[str, Any]:
+    return instances.transition(store, _instance(store, name, "restart"), "restart", active_jobs(store, name))
+
+
+def list_nodes(store: WorkspaceStore, name: str) -> list[dict[str, Any]]:
+    record = get(store, name)
+    if record["type"] == "kubernetes":
+        raise ValidationError(f"Compute '{name}' is an attached Kubernetes cluster; list-nodes applies to compute "
+                              "clusters and instances.")
+    return nodes.list_nodes(store, record)
+
+
+def placement(store: WorkspaceStore, name: str | None, instance_count: int) -> dict[str, Any] | None:
+    """Check that a job asking for ``instance_count`` nodes can run on compute ``name``.
+
+    Returns the compute record, or None when the job runs on this machine with no compute.
+
+    Raises:
+        ValidationError: a stopped instance, more nodes than the compute can have, a GPU size here.
+    """
+    if name is None:
+        if instance_count > 1:
+            raise ValidationError(f"resources.instance_count is {instance_count}, but the job has no compute: a "
+                                  "multi-node job runs on a compute cluster. Create one (`amlemu compute create "
+                                  "--name cpu-cluster --type amlcompute --max-instances 4`) and set "
+                                  "compute: azureml:cpu-cluster.")
+        return None
+    record = get(store, name)
+    if record["type"] == "kubernetes":
+        return record
+    if record["type"] == "computeinstance":
+        if record["state"] != "Running":
+            raise ValidationError(f"Compute instance '{name}' is {record['state']}; a job can run on it only while "
+                                  f"it is Running. Start it with `amlemu compute start --name {name}`.")
+        if instance_count > 1:
+            raise ValidationError(f"Compute instance '{name}' is one node, and the job asks for "
+                                  f"resources.instance_count {instance_count}; use a compute cluster.")
+    elif instance_count > record["max_instances"]:
+        raise ValidationError(f"The job asks for {instance_count} nodes (resources.instance_count), but compute "
+                              f"cluster '{name}' has max_instances {record['max_instances']}. Lower instance_count "
+                              f"or raise max_instances (`amlemu compute update --name {name} --max-instances "
+                              f"{instance_count}`).")
+    sizes.check_gpus(name, sizes.lookup(record["size"]))
+    return record

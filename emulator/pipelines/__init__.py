@@ -1,0 +1,1 @@
+"""Pipeline jobs: steps run as child command jobs, in dependency order, by a detached orchestrator."""

@@ -1,0 +1,78 @@
+"""Pipeline job submission, and the step → child job mapping reads use.
+
+A pipeline job is a parent job run by a detached orchestrator
+(:mod:`emulator.pipelines.orchestrator`), started and watched exactly as a command
+job's supervisor is (``emulator.jobs.service``), so reads notice a lost orchestrator
+and ``cancel`` reaches it. Its steps are child command jobs.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from emulator import config
+from emulator.environments import registry as environments
+from emulator.jobs import service as jobs
+from emulator.jobs.naming import generate_job_name
+from emulator.pipelines.spec import in_step, normalize_pipeline_job
+from emulator.runtime.base import check_runtime
+from emulator.store import WorkspaceStore
+
+ORCHESTRATOR = "emulator.pipelines.orchestrator"
+#: the child job property naming the pipeline step it runs
+STEP_PROPERTY = "amlemu.pipeline_step"
+
+
+def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+    """Validate a pipeline job, record it and start its orchestrator.
+
+    Every step is checked as the command job it becomes (fields, code, command references,
+    compute, environment) and every binding against what it names, before the first write:
+    bad input leaves nothing behind.
+    """
+    spec = normalize_pipeline_job(data, Path(base_path))
+    spec["runtime"] = check_runtime(config.runtime_name())
+    for step, node in spec["jobs"].items():
+        with in_step(step):
+            jobs._resolve_compute(store, node["job"].get("compute"))
+            environments.resolve(store, node["job"].get("environment"), Path(base_path))
+    name = spec["name"] or generate_job_name()
+    spec["name"] = name
+    spec["experiment_name"] = spec["experiment_name"] or Path.cwd().name or "Default"
+    spec["display_name"] = spec["display_name"] or name
+    spec["created_by"] = getpass.getuser()
+
+    jobs_root = store.root / "jobs"
+    jobs_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=jobs_root))
+    try:
+        for sub in ("artifacts/user_logs", "artifacts/system_logs", "outputs"):
+            (staging / sub).mkdir(parents=True, exist_ok=True)
+        store.insert_job({"name": name, "type": "pipeline", "experiment_name": spec["experiment_name"],
+                          "parent_job_name": None, "status": "NotStarted", "spec": spec,
+                          "created_at": time.time()})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.replace(staging, store.job_dir(name))
+    jobs._start_supervisor(store, name, module=ORCHESTRATOR)
+    return store.get_job(name)
+
+
+def step_jobs(store: WorkspaceStore, pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The child job of each step that has started, by step name (refreshed, as reads are).
+
+    Steps that have no child job did not start (Azure ML shows them NotStarted).
+    """
+    children = {}
+    for child in jobs.list_jobs(store, parent_job_name=pipeline["name"]):
+        step = child["spec"].get("properties", {}).get(STEP_PROPERTY)
+        if step and step not in children:  # newest first: a step has one child job
+            children[step] = child
+    return children

@@ -1,0 +1,1 @@
+"""Sweep jobs: hyperparameter search over child command jobs, run by a detached orchestrator."""

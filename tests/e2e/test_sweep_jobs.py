@@ -1,0 +1,285 @@
+"""Sweep jobs end to end: real trials (child command jobs) logging to MLflow, via the CLI and the SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+
+TRIAL = '''\
+"""A tiny trial: accuracy = f(x, kernel), logged `steps` times (`bad_steps` if poor), `sleep` s apart."""
+import argparse, time
+import mlflow
+
+p = argparse.ArgumentParser()
+p.add_argument("--x", type=float, default=0.0)
+p.add_argument("--kernel", default="linear")
+p.add_argument("--steps", type=int, default=1)
+p.add_argument("--sleep", type=float, default=0.0)
+p.add_argument("--metric", default="accuracy")
+p.add_argument("--bad_steps", type=int, default=0, help="steps when the score is below 0.5")
+p.add_argument("--marker", default="")
+a = p.parse_args()
+score = 1 - (a.x - 0.3) ** 2 + (0.1 if a.kernel == "rbf" else 0.0)
+steps = a.bad_steps if a.bad_steps and score < 0.5 else a.steps
+for step in range(steps):
+    mlflow.log_metric(a.metric, score, step=step)
+    time.sleep(a.sleep)
+print("done", score)
+'''
+ENV = "azureml:AzureML-sklearn-1.5@latest"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def sweep_yml(tmp_path: Path, command: str, search_space: str, *, name="sweep.yml", extra: str = "",
+              limits: str = "max_total_trials: 4\n  max_concurrent_trials: 2", sampling: str = "random") -> Path:
+    write(tmp_path / "src" / "trial.py", TRIAL)
+    return write(tmp_path / name, (
+        "$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json\n"
+        "type: sweep\n"
+        f"trial:\n  code: ./src\n  command: {command}\n  environment: {ENV}\n"
+        f"sampling_algorithm: {sampling}\n"
+        f"search_space:\n{search_space}"
+        "objective:\n  goal: maximize\n  primary_metric: accuracy\n"
+        f"limits:\n  {limits}\n"
+        "experiment_name: sweeps\n" + extra))
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"still waiting for {what} after {timeout} s")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if text in cmdline and state != "Z":
+                found.append(int(entry))
+    return found
+
+
+def test_cli_sweep_runs_trials_and_reports_the_best(cli, tmp_path):
+    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}} --kernel ${{search_space.kernel}}",
+                     "  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n"
+                     "  kernel:\n    type: choice\n    values: [linear, rbf]\n",
+                     sampling="\n  type: random\n  seed: 7",
+                     limits="max_total_trials: 5\n  max_concurrent_trials: 3")
+    out = cli.run("job", "create", "--file", str(spec), "--name", "sw1", "--stream").stdout
+    job = json.loads(out[out.rindex("\n{\n") + 1:])
+    assert job["type"] == "sweep" and job["status"] == "Completed"
+    assert job["sampling_algorithm"] == {"type": "random", "seed": 7, "rule": "random"}
+    assert job["objective"] == {"goal": "maximize", "primary_metric": "accuracy"}
+    assert job["limits"]["max_total_trials"] == 5
+    assert job["search_space"]["kernel"] == {"type": "choice", "values": ["linear", "rbf"]}
+    assert "trial.py --x ${{search_space.x}}" in job["trial"]["command"]
+    assert "trial sw1_4 submitted" in out and "sweep Completed" in out  # the progress log was streamed
+
+    trials = cli.json("job", "list", "--parent-job-name", "sw1")
+    assert sorted(t["name"] for t in trials) == [f"sw1_{i}" for i in range(5)]
+    assert all(t["status"] == "Completed" and t["parent_job_name"] == "sw1" for t in trials)
+    by_name = {t["name"]: t for t in trials}
+    for t in trials:  # the sampled values are the trial's inputs and rendered into its command
+        params = json.loads(t["properties"]["hyperparameters"])
+        assert t["inputs"]["x"] == params["x"] and t["inputs"]["kernel"] == params["kernel"]
+        assert t["command"] == f"python trial.py --x {params['x']} --kernel {params['kernel']}"
+        expected = 1 - (params["x"] - 0.3) ** 2 + (0.1 if params["kernel"] == "rbf" else 0)
+        assert t["metrics"]["accuracy"] == pytest.approx(expected)
+    best = max(trials, key=lambda t: t["metrics"]["accuracy"])
+    props = job["properties"]
+    assert props["best_child_run_id"] == best["name"]
+    assert float(props["score"]) == pytest.approx(best["metrics"]["accuracy"])
+    assert json.loads(props["best_child_run_hyperparameters"]) == json.loads(by_name[best["name"]]["properties"]["hyperparameters"])
+    assert {t["name"] for t in job["trials"]} == set(by_name)
+
+    # the same seed samples the same points
+    cli.run("job", "create", "--file", str(spec), "--name", "sw2", "--stream")
+    again = cli.json("job", "list", "--parent-job-name", "sw2")
+    assert sorted(t["properties"]["hyperparameters"] for t in again) == \
+        sorted(t["properties"]["hyperparameters"] for t in trials)
+    assert [j["name"] for j in cli.json("job", "list")] == ["sw2", "sw1"]  # trials are children, not listed on top
+
+
+def test_sdk_sweep_through_create_or_update(ml_client, tmp_path, monkeypatch):
+    from azure.ai.ml import command
+    from azure.ai.ml.sweep import Choice, MedianStoppingPolicy, SweepJob, Uniform
+
+    write(tmp_path / "src" / "trial.py", TRIAL)
+    monkeypatch.chdir(tmp_path)
+    job = command(code="./src", command="python trial.py --x ${{inputs.x}} --kernel ${{inputs.kernel}} --steps 2",
+                  inputs={"x": 0.5, "kernel": "linear"}, environment="AzureML-sklearn-1.5@latest")
+    sweep = job(x=Uniform(min_value=0.0, max_value=1.0), kernel=Choice(["linear", "rbf"])).sweep(
+        sampling_algorithm="random", primary_metric="accuracy", goal="Maximize",
+        early_termination_policy=MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=5))
+    sweep.set_limits(max_total_trials=4, max_concurrent_trials=2)
+    sweep.experiment_name = "sdk-sweeps"
+    created = ml_client.jobs.create_or_update(sweep)
+    assert isinstance(created, SweepJob) and created.status in ("Queued", "Running", "NotStarted")
+    ml_client.jobs.stream(created.name)
+    done = ml_client.jobs.get(created.name)
+    assert isinstance(done, SweepJob) and done.status == "Completed"
+    assert done.objective.primary_metric == "accuracy" and done.limits.max_concurrent_trials == 2
+    trials = ml_client.jobs.list(parent_job_name=created.name)
+    assert len(trials) == 4 and all(t.status == "Completed" for t in trials)
+
+    import mlflow
+
+    mlflow.set_tracking_uri(ml_client.workspaces.get().mlflow_tracking_uri)
+    scores = {t.name: mlflow.get_run(t.name).data.metrics["accuracy"] for t in trials}
+    assert done.properties["best_child_run_id"] == max(scores, key=scores.get)
+    run = mlflow.get_run(done.properties["best_child_run_id"])
+    assert run.data.tags["mlflow.parentRunId"] == created.name
+
+
+def test_bandit_policy_cancels_a_bad_trial(cli, tmp_path):
+    # grid order: the good trial (x=0.3) runs first and ends; the bad one (x=-2) would report for a
+    # minute, but the bandit policy stops it at its first report, far outside 1.0 / (1 + 0.1)
+    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}} --steps 3 --sleep 0.2 --bad_steps 300",
+                     "  x:\n    type: choice\n    values: [0.3, -2.0]\n",
+                     sampling="grid", limits="max_total_trials: 5\n  max_concurrent_trials: 1",
+                     extra="early_termination:\n  type: bandit\n  slack_factor: 0.1\n  evaluation_interval: 1\n")
+    proc = cli.run("job", "create", "--file", str(spec), "--name", "bandit1", "--stream")
+    job = cli.json("job", "show", "--name", "bandit1")
+    assert job["status"] == "Completed" and job["properties"]["best_child_run_id"] == "bandit1_0"
+    assert job["properties"]["total_trials"] == "2"  # the grid has 2 points: max_total_trials 5 is capped
+    good, bad = (cli.json("job", "show", "--name", f"bandit1_{i}") for i in (0, 1))
+    assert good["status"] == "Completed" and "early_terminated_by" not in good["properties"]
+    assert bad["status"] == "Canceled"
+    assert bad["properties"]["early_terminated_by"] == "BanditPolicy"
+    assert bad["error"]["message"].startswith("Early terminated by BanditPolicy at interval")
+    assert len(bad["metrics"]) == 1 and bad["metrics"]["accuracy"] < 0
+    assert "bandit1_1 stopped: Early terminated by BanditPolicy" in proc.stdout
+    assert [t.get("early_terminated_by") for t in job["trials"]] == [None, "BanditPolicy"]
+
+
+def test_a_metric_never_logged_fails_the_sweep_naming_it(cli, tmp_path):
+    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}} --metric loss",
+                     "  x:\n    type: choice\n    values: [0.1, 0.2]\n",
+                     limits="max_total_trials: 2\n  max_concurrent_trials: 2")
+    proc = cli.run("job", "create", "--file", str(spec), "--name", "nometric", "--stream", check=False)
+    assert proc.returncode != 0
+    job = cli.json("job", "show", "--name", "nometric")
+    assert job["status"] == "Failed"
+    message = job["error"]["message"]
+    assert "No trial logged the primary metric 'accuracy'" in message and "The trials logged: loss" in message
+    assert "mlflow.log_metric('accuracy', value)" in message
+    assert all(t["status"] == "Completed" for t in cli.json("job", "list", "--parent-job-name", "nometric"))
+
+
+def test_a_bad_search_space_is_refused_and_nothing_recorded(cli, tmp_path):
+    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}}",
+                     "  x:\n    type: loguniform\n    min_value: 2\n    max_value: -2\n")
+    proc = cli.run("job", "create", "--file", str(spec), check=False)
+    assert proc.returncode != 0
+    assert "search_space.x (loguniform): min_value (2) must be less than max_value (-2)" in proc.stderr
+    grid = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}}",
+                     "  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n", name="grid.yml",
+                     sampling="grid")
+    proc = cli.run("job", "create", "--file", str(grid), check=False)
+    assert proc.returncode != 0 and "Grid sampling takes only choice parameters; x (uniform)" in proc.stderr
+    assert cli.json("job", "list") == []
+    jobs_dir = cli.home / "workspaces" / "default" / "jobs"
+    assert not jobs_dir.exists() or list(jobs_dir.iterdir()) == []
+
+
+def engine_sweep(tmp_path: Path, command: str, values: list, limits: dict) -> dict:
+    """A sweep as the engine takes it (a dict): the SDK floors timeouts under 60 s to 60, as Azure does."""
+    write(tmp_path / "src" / "trial.py", TRIAL)
+    return {"type": "sweep", "trial": {"code": "./src", "command": command, "environment": ENV},
+            "search_space": {"x": {"type": "choice", "values": values}}, "sampling_algorithm": "grid",
+            "objective": {"goal": "maximize", "primary_metric": "accuracy"}, "limits": limits}
+
+
+def test_trial_timeout_cancels_the_slow_trial_and_timeout_the_sweep(store, tmp_path):
+    from emulator.jobs import service
+
+    slow = "python trial.py --x ${{search_space.x}} --steps 2 --sleep 0.05 --bad_steps 600"
+    tt = service.submit(store, {**engine_sweep(tmp_path, slow, [0.3, -2.0], {"max_total_trials": 2,
+                        "max_concurrent_trials": 2, "trial_timeout": 6}), "name": "tt"}, tmp_path)
+    whole = service.submit(store, {**engine_sweep(tmp_path, slow, [-2.0, -3.0, -4.0], {
+        "max_total_trials": 3, "max_concurrent_trials": 1, "timeout": 4}), "name": "to"}, tmp_path)
+    tt, whole = service.wait(store, tt["name"], timeout=60), service.wait(store, whole["name"], timeout=60)
+    assert tt["status"] == "Completed" and tt["spec"]["properties"]["best_child_run_id"] == "tt_0"
+    fast, slow = store.get_job("tt_0"), store.get_job("tt_1")
+    assert fast["status"] == "Completed"
+    assert slow["status"] == "Canceled" and slow["spec"]["properties"]["canceled_by"] == "limits.trial_timeout"
+    assert "limits.trial_timeout (6 s)" in slow["error"]
+    assert whole["status"] == "Canceled" and "limits.timeout (4 s)" in whole["error"]
+    trials = store.list_jobs("to")
+    assert len(trials) == 1 and trials[0]["status"] == "Canceled"  # the sweep's active trial went with it
+    assert "ran past limits.timeout" in trials[0]["error"]
+
+
+def test_cancelling_a_sweep_stops_every_trial_and_leaves_no_process(cli, tmp_path):
+    marker = f"sweep-cancel-{os.getpid()}-{time.time_ns()}"
+    spec = sweep_yml(tmp_path, f"python trial.py --x ${{{{search_space.x}}}} --steps 600 --sleep 0.1 --marker {marker}",
+                     "  x:\n    type: choice\n    values: [0.1, 0.2, 0.3, 0.4]\n",
+                     limits="max_total_trials: 4\n  max_concurrent_trials: 2")
+    sweep = cli.json("job", "create", "--file", str(spec), "--name", "tocancel")
+    assert sweep["status"] in ("Queued", "Running")
+    home = str(cli.home)
+    wait_for(lambda: len(processes_mentioning(marker)) >= 2, "two trial processes to run")
+    running = [t for t in cli.json("job", "list", "--parent-job-name", "tocancel") if t["status"] != "Completed"]
+    assert len(running) == 2  # max_concurrent_trials
+    assert len(processes_mentioning(home)) >= 3  # the orchestrator and two trial supervisors, at least
+    cli.run("job", "cancel", "--name", "tocancel")
+    done = wait_for(lambda: (j := cli.json("job", "show", "--name", "tocancel"))["status"] in ("Canceled", "Failed")
+                    and j, "the sweep to end")
+    assert done["status"] == "Canceled"
+    trials = cli.json("job", "list", "--parent-job-name", "tocancel")
+    assert len(trials) == 2 and all(t["status"] == "Canceled" for t in trials)  # no trial started after the cancel
+    wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(home), "every process to end")
+
+
+def test_the_iris_sample_sweep_runs(cli):
+    job = cli.json("job", "create", "--file", str(SAMPLES / "iris" / "sweep.yml"), "--name", "iris-sweep",
+                   "--set", "limits.max_total_trials=2", "--stream")
+    assert job["status"] == "Completed"
+    trials = cli.json("job", "list", "--parent-job-name", "iris-sweep")
+    assert len(trials) == 2 and all(t["metrics"]["accuracy"] > 0.5 for t in trials)
+    best = job["properties"]["best_child_run_id"]
+    assert max(trials, key=lambda t: (t["metrics"]["accuracy"], -int(t["name"].rsplit("_", 1)[1])))["name"] == best
+    assert any(a == "outputs/model.onnx" for a in cli.json("job", "show", "--name", best)["artifacts"])
+
+
+def test_a_killed_orchestrator_fails_the_sweep_and_stops_its_trials(cli, tmp_path):
+    import signal
+
+    marker = f"sweep-lost-{os.getpid()}-{time.time_ns()}"
+    spec = sweep_yml(tmp_path, f"python trial.py --x ${{{{search_space.x}}}} --steps 600 --sleep 0.1 --marker {marker}",
+                     "  x:\n    type: choice\n    values: [0.1, 0.2, 0.3]\n",
+                     limits="max_total_trials: 3\n  max_concurrent_trials: 2")
+    cli.json("job", "create", "--file", str(spec), "--name", "lost")
+    wait_for(lambda: len(processes_mentioning(marker)) >= 2, "two trial processes to run")
+    orchestrator = [pid for pid in processes_mentioning("emulator.sweeps.orchestrator")
+                    if str(cli.home) in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert len(orchestrator) == 1
+    os.kill(orchestrator[0], signal.SIGKILL)  # as a machine restart would
+    wait_for(lambda: not processes_mentioning("emulator.sweeps.orchestrator " + str(cli.home)), "the orchestrator to die")
+    job = cli.json("job", "show", "--name", "lost")  # the read notices the lost orchestrator
+    assert job["status"] == "Failed" and "ended unexpectedly" in job["error"]["message"]
+    trials = wait_for(lambda: (ts := cli.json("job", "list", "--parent-job-name", "lost"))
+                      and all(t["status"] in ("Canceled", "Failed") for t in ts) and ts, "the trials to end")
+    assert len(trials) == 2
+    wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(cli.home)),
+             "every process to end")
