@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from emulator.compute import service as compute
 from emulator.environments import registry as environments
@@ -78,33 +78,57 @@ def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
     compute.placement(store, spec["compute"], spec["resources"]["instance_count"])
     spec["environment_resolved"] = environments.resolve(store, spec["environment"], Path(base_path))
     spec["runtime"] = check_runtime(config.runtime_name())
-    name = spec["name"] or generate_job_name()
-    spec["name"] = name
-    spec["experiment_name"] = spec["experiment_name"] or Path.cwd().name or "Default"
-    spec["display_name"] = spec["display_name"] or name
-    spec["created_by"] = getpass.getuser()
+    name_job(spec)
 
+    def fill(staging: Path) -> None:
+        snapshot_code(spec["code"], staging / "snapshot")
+        (staging / "outputs").mkdir()
+
+    return record_and_start(store, spec, "command", fill, parent_job_name)
+
+
+def name_job(spec: dict[str, Any]) -> str:
+    """Fill in a new job's name, experiment, display name and creator."""
+    name = spec["name"] = spec.get("name") or generate_job_name()
+    spec["experiment_name"] = spec.get("experiment_name") or Path.cwd().name or "Default"
+    spec["display_name"] = spec.get("display_name") or name
+    spec["created_by"] = getpass.getuser()
+    return name
+
+
+def snapshot_code(code: str | None, snapshot: Path) -> None:
+    """Copy a job's code folder (or file) to ``snapshot``, as Azure snapshots it at submit."""
+    if code and Path(code).is_dir():
+        shutil.copytree(code, snapshot, ignore=_snapshot_ignore, symlinks=True)
+        return
+    snapshot.mkdir()
+    if code:
+        shutil.copy2(code, snapshot)
+
+
+def record_and_start(store: WorkspaceStore, spec: dict[str, Any], job_type: str, fill: Callable[[Path], None],
+                     parent_job_name: str | None = None, module: str = "emulator.jobs.supervisor") -> dict[str, Any]:
+    """Record a validated job and start its process.
+
+    The job's folder is built in a staging folder (``fill`` adds what the job type needs), the
+    record is inserted, and only then is the folder moved into place: a failure leaves nothing.
+    """
+    name = spec["name"]
     jobs_root = store.root / "jobs"
     jobs_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=jobs_root))
     try:
-        snapshot = staging / "snapshot"
-        if spec["code"] and Path(spec["code"]).is_dir():
-            shutil.copytree(spec["code"], snapshot, ignore=_snapshot_ignore, symlinks=True)
-        else:
-            snapshot.mkdir()
-            if spec["code"]:
-                shutil.copy2(spec["code"], snapshot)
-        for sub in ("artifacts/user_logs", "artifacts/system_logs", "outputs"):
+        fill(staging)
+        for sub in ("artifacts/user_logs", "artifacts/system_logs"):
             (staging / sub).mkdir(parents=True, exist_ok=True)
-        store.insert_job({"name": name, "type": "command", "experiment_name": spec["experiment_name"],
+        store.insert_job({"name": name, "type": job_type, "experiment_name": spec["experiment_name"],
                           "parent_job_name": parent_job_name, "status": "NotStarted", "spec": spec,
                           "created_at": time.time()})
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     os.replace(staging, store.job_dir(name))
-    _start_supervisor(store, name)
+    _start_supervisor(store, name, module)
     return store.get_job(name)
 
 

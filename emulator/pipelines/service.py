@@ -8,18 +8,12 @@ and ``cancel`` reaches it. Its steps are child command jobs.
 
 from __future__ import annotations
 
-import getpass
-import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from emulator import config
 from emulator.environments import registry as environments
 from emulator.jobs import service as jobs
-from emulator.jobs.naming import generate_job_name
 from emulator.pipelines.spec import in_step, normalize_pipeline_job
 from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
@@ -42,27 +36,9 @@ def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path
         with in_step(step):
             jobs._resolve_compute(store, node["job"].get("compute"))
             environments.resolve(store, node["job"].get("environment"), Path(base_path))
-    name = spec["name"] or generate_job_name()
-    spec["name"] = name
-    spec["experiment_name"] = spec["experiment_name"] or Path.cwd().name or "Default"
-    spec["display_name"] = spec["display_name"] or name
-    spec["created_by"] = getpass.getuser()
-
-    jobs_root = store.root / "jobs"
-    jobs_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=jobs_root))
-    try:
-        for sub in ("artifacts/user_logs", "artifacts/system_logs", "outputs"):
-            (staging / sub).mkdir(parents=True, exist_ok=True)
-        store.insert_job({"name": name, "type": "pipeline", "experiment_name": spec["experiment_name"],
-                          "parent_job_name": None, "status": "NotStarted", "spec": spec,
-                          "created_at": time.time()})
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    os.replace(staging, store.job_dir(name))
-    jobs._start_supervisor(store, name, module=ORCHESTRATOR)
-    return store.get_job(name)
+    jobs.name_job(spec)
+    return jobs.record_and_start(store, spec, "pipeline", lambda staging: (staging / "outputs").mkdir(),
+                                 module=ORCHESTRATOR)
 
 
 def step_jobs(store: WorkspaceStore, pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
