@@ -102,6 +102,15 @@ def render_command(command: str, inputs: dict[str, Any], outputs: dict[str, Any]
     return _REF.sub(sub, command)
 
 
+def job_header(data: dict[str, Any], job_type: str, name: str | None) -> dict[str, Any]:
+    """The fields every job type shares, normalised (tags and properties as strings)."""
+    return {"type": job_type, "name": name, "display_name": data.get("display_name"),
+            "description": data.get("description"),
+            "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+            "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
+            "experiment_name": data.get("experiment_name"), "compute": data.get("compute")}
+
+
 def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
     """Validate a command job (CLI v2 YAML shape) and resolve everything local.
 
@@ -147,14 +156,7 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
         raise ValidationError("environment_variables must be a mapping of NAME: value.")
     limits = data.get("limits") or {}
     return {
-        "type": "command",
-        "name": name,
-        "display_name": data.get("display_name"),
-        "description": data.get("description"),
-        "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
-        "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
-        "experiment_name": data.get("experiment_name"),
-        "compute": data.get("compute"),
+        **job_header(data, "command", name),
         "command": command,
         "code": code,
         "environment": data.get("environment"),

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
 from emulator.jobs.naming import NAME_PATTERN
-from emulator.jobs.spec import normalize_command_job, normalize_input
+from emulator.jobs.spec import job_header, normalize_command_job, normalize_input
 from emulator.pipelines import bindings
 from emulator.pipelines.graph import StepGraph
 
@@ -211,14 +211,7 @@ def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> dict[str, A
             f"that produces it: outputs: {{<output>: ${{{{parent.outputs.{unbound[0]}}}}}}}.")
     StepGraph(needs).check_acyclic()
     return {
-        "type": "pipeline",
-        "name": name,
-        "display_name": data.get("display_name"),
-        "description": data.get("description"),
-        "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
-        "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
-        "experiment_name": data.get("experiment_name"),
-        "compute": data.get("compute"),
+        **job_header(data, "pipeline", name),
         "settings": settings,
         "inputs": inputs,
         "outputs": {k: {**v, "step": output_sources[k].step, "output": output_sources[k].name}

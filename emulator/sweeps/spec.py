@@ -13,7 +13,7 @@ from typing import Any
 
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.naming import NAME_PATTERN
-from emulator.jobs.spec import normalize_command_job
+from emulator.jobs.spec import job_header, normalize_command_job
 from emulator.sweeps import space as spaces
 from emulator.sweeps.bayesian import SUPPORTED as BAYESIAN_TYPES
 from emulator.sweeps.policies import POLICY_NAMES
@@ -204,14 +204,7 @@ def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]
     }
     checked = normalize_command_job({k: v for k, v in template.items() if v is not None}, base_path)
     return {
-        "type": "sweep",
-        "name": name,
-        "display_name": data.get("display_name"),
-        "description": data.get("description"),
-        "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
-        "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
-        "experiment_name": data.get("experiment_name"),
-        "compute": data.get("compute"),
+        **job_header(data, "sweep", name),
         "trial": {"command": command, "code": checked["code"], "environment": checked["environment"],
                   "environment_variables": checked["environment_variables"], "resources": checked["resources"],
                   "distribution": checked.get("distribution")},
