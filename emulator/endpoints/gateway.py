@@ -118,7 +118,8 @@ class Gateway:
         if path not in ("/score", "/swagger.json"):
             return _json(404, f"No route {path}: score with POST /score; the OpenAPI document is GET /swagger.json.")
         if path == "/score" and request.method not in ("POST", "GET"):
-            return _json(405, f"{request.method} is not allowed on /score; send POST (or GET).")
+            status, headers, body = _json(405, f"{request.method} is not allowed on /score; send POST (or GET).")
+            return status, {**headers, "Allow": "GET, POST"}, body
         if not self.public and not self._inside(peer):
             return _json(403, f"Endpoint '{self.name}' has public_network_access: disabled; it takes calls only "
                               "from inside its workspace (the workspace's jobs). Enable public access with "

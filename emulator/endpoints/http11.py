@@ -19,7 +19,7 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
            405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
            413: "Payload Too Large", 415: "Unsupported Media Type", 424: "Failed Dependency",
            429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+           501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class BadRequest(Exception):
@@ -108,7 +108,14 @@ async def read_request(reader: asyncio.StreamReader, body_limit: int) -> Message
     parts = first.split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
         raise BadRequest(400, f"malformed request line: {first[:80]!r}")
-    msg = Message(method=parts[0].upper(), target=parts[1], version=parts[2], headers=headers)
+    target = parts[1]
+    if target.startswith(("http://", "https://")):  # absolute form (RFC 9112 3.2.2): keep path and query
+        target = "/" + target.split("://", 1)[1].partition("/")[2]
+    coding = headers.get("transfer-encoding", "").strip().lower()
+    if coding and coding not in ("chunked", "identity"):
+        raise BadRequest(501, f"Transfer-Encoding '{headers['transfer-encoding']}' is not supported; send the body "
+                              "with Content-Length (or Transfer-Encoding: chunked)")
+    msg = Message(method=parts[0].upper(), target=target, version=parts[2], headers=headers)
     try:
         async with asyncio.timeout(BODY_TIMEOUT_S):  # a Content-Length larger than the body must not hang
             msg.body = await _read_body(reader, headers, body_limit)

@@ -235,6 +235,8 @@ CASES = [
         "invalid Content-Length '5, 7'"),
     raw("content-length-over-limit", 413, SCORE + "Content-Length: 1600000\r\n\r\n", "body of 1600000 bytes",
         "limit of 1500000 bytes"),
+    raw("transfer-encoding-gzip", 501, SCORE + "Transfer-Encoding: gzip\r\n\r\n", "Transfer-Encoding 'gzip'",
+        "not supported"),
     raw("chunk-size-not-hex", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
         "malformed chunked body"),
     raw("chunks-over-limit", 413, SCORE + "Transfer-Encoding: chunked\r\n\r\n200000\r\n", "larger than the limit"),
@@ -447,3 +449,15 @@ def test_openapi_document_needs_the_key(workspace):
     assert missing.status_code == 401 and "Authorization header missing" in missing.json()["error"]["message"]
     wrong = requests.get(workspace.iris.openapi_uri, headers={"Authorization": "Bearer nope"}, timeout=10)
     assert wrong.status_code == 401 and "key is not valid" in wrong.json()["error"]["message"]
+
+
+def test_absolute_form_target_and_allow_header(workspace):
+    """RFC 9112: a server accepts an absolute-form target; a 405 names the allowed methods."""
+    uri, key = workspace.iris.uri, workspace.iris.credential
+    port = int(uri.split(":")[2].split("/")[0])
+    request = (f"POST {uri} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(VALID)}\r\nConnection: close\r\n\r\n")
+    answer = _send_raw(port, request.encode() + VALID, half_close=False, timeout=10)
+    assert answer.status == 200, answer.body
+    put = requests.put(uri, data=VALID, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert put.status_code == 405 and put.headers["Allow"] == "GET, POST"
