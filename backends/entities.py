@@ -48,6 +48,10 @@ def job_to_spec(job: Any) -> dict[str, Any]:
         from backends.sweep_entities import sweep_to_spec
 
         return sweep_to_spec(job, base)
+    if getattr(job, "type", None) == "automl":
+        from backends.automl_entities import automl_to_spec
+
+        return automl_to_spec(job, base)
     if isinstance(job, PipelineJob):
         from backends.pipeline_entities import pipeline_to_spec
 
@@ -109,6 +113,10 @@ def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
         from backends.pipeline_entities import record_to_pipeline_job
 
         return record_to_pipeline_job(store, record)
+    if record["type"] == "automl":
+        from backends.automl_entities import record_to_automl_job
+
+        return record_to_automl_job(store, record)
     from azure.ai.ml import Input, Output
     from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
 

@@ -8,8 +8,12 @@ wall time is the sweep's record: from submission to its end (Completed). Each tr
 machine class, which would measure MLflow's import, not the sweep); ``--mlflow`` uses
 ``mlflow.log_metric`` itself.
 
+``--cluster`` creates a compute cluster of ``--concurrency`` warm nodes (min_instances =
+max_instances) and runs the trials on it. The load average is printed with the figures: on a
+small machine shared with other work it moves them by tenths.
+
 Usage: ./run bench sweep_wall_time [--trials 40] [--concurrency 4] [--seconds 0.5] [--mlflow]
-       [--compute NAME]   (a compute cluster to run the trials on, once clusters exist)
+       [--cluster | --compute NAME]
 Target (issue 5): within 1.15x of the ideal on a 4-node cluster.
 """
 
@@ -21,7 +25,6 @@ import resource
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,15 +54,22 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--mlflow", action="store_true", help="log with mlflow.log_metric (imports MLflow)")
     parser.add_argument("--compute", help="run the trials on this compute cluster")
+    parser.add_argument("--cluster", action="store_true",
+                        help="create a cluster of --concurrency warm nodes and run the trials on it")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="amlemu-sweep-bench-"))
     os.environ["AMLEMU_HOME"] = str(work / "home")
+    from emulator.compute import service as computes
     from emulator.jobs import service
     from emulator.store import open_store
 
     (work / "src").mkdir()
     (work / "src" / "trial.py").write_text(WITH_MLFLOW if args.mlflow else BARE)
     store = open_store()
+    if args.cluster:
+        args.compute = "bench-cluster"
+        computes.create_or_update(store, {"name": args.compute, "type": "amlcompute", "size": "Standard_DS3_v2",
+                                          "min_instances": args.concurrency, "max_instances": args.concurrency})
     data = {
         "type": "sweep", "name": "bench",
         "trial": {"code": "./src", "command": f"python trial.py {args.seconds} ${{{{search_space.x}}}}",
@@ -84,14 +94,24 @@ def main() -> int:
     ideal = args.trials * args.seconds / args.concurrency
     trial_walls = [t["ended_at"] - t["created_at"] for t in trials]
     runs = [t["ended_at"] - t["started_at"] for t in trials if t["started_at"]]
+    # a slot's idle time: from a trial's end to the start of the next one to start (after the first wave)
+    starts = sorted(t["started_at"] for t in trials)[args.concurrency:]
+    ends = sorted(t["ended_at"] for t in trials)[:len(starts)]
+    gaps = [start - end for start, end in zip(starts, ends)]
+    first = min(t["started_at"] for t in trials) - job["created_at"]
+    overlap = max(sum(1 for t in trials if t["started_at"] <= u["started_at"] < t["ended_at"]) for u in trials)
     print(f"sweep of {args.trials} trials of {args.seconds} s, {args.concurrency} at a time "
           f"({'mlflow.log_metric' if args.mlflow else 'metric appended without MLflow'}; "
-          f"compute: {args.compute or 'local'}; {os.cpu_count()} cores)")
+          f"compute: {args.compute or 'local'}; {os.cpu_count()} cores; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     print(f"  wall time           {wall:6.2f} s")
     print(f"  ideal               {ideal:6.2f} s")
     print(f"  ratio               {wall / ideal:6.2f} x   (target <= 1.15 x on a 4-node cluster)")
     print(f"  per trial, submit to end: median {statistics.median(trial_walls):.3f} s, "
           f"max {max(trial_walls):.3f} s; running: median {statistics.median(runs):.3f} s")
+    print(f"  sweep submitted to first trial running: {first:.3f} s; a slot idle between trials: "
+          f"median {statistics.median(gaps) * 1000:.0f} ms, max {max(gaps) * 1000:.0f} ms; "
+          f"at most {overlap} trials running at once")
     print(f"  CPU (orchestrator, supervisors, trials): {cpu.ru_utime + cpu.ru_stime:.2f} s, "
           f"{(cpu.ru_utime + cpu.ru_stime) / args.trials * 1000:.0f} ms per trial")
     return 0

@@ -48,6 +48,10 @@ def job_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> dict
         from emulator.pipelines.views import pipeline_view
 
         return pipeline_view(store, job, tracking=tracking)
+    if job["type"] == "automl":
+        from emulator.automl.views import automl_view
+
+        return automl_view(store, job, tracking=tracking)
     spec = job["spec"]
     inputs = {k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
               for k, v in spec["inputs"].items()}

@@ -123,10 +123,14 @@ def _schedule(db: sqlite3.Connection, name: str, now: float) -> list[str]:
 
 
 class GrantBell:
-    """A FIFO in a waiting job's folder that the scheduler rings when it grants the job its nodes."""
+    """A FIFO in a waiting job's folder that the scheduler rings when it grants the job its nodes.
 
-    def __init__(self, job_dir: Path):
-        self.path = Path(job_dir) / ".node-grant"
+    ``name`` gives another bell in the same folder (a sweep rings ``.trial-slot-bell`` when it gives a
+    prepared trial its slot: see :mod:`emulator.jobs.supervisor`).
+    """
+
+    def __init__(self, job_dir: Path, name: str = ".node-grant"):
+        self.path = Path(job_dir) / name
 
     def __enter__(self) -> "GrantBell":
         self.path.unlink(missing_ok=True)
@@ -143,9 +147,9 @@ class GrantBell:
         self.path.unlink(missing_ok=True)
 
     @staticmethod
-    def ring(job_dir: Path) -> None:
+    def ring(job_dir: Path, name: str = ".node-grant") -> None:
         try:  # no bell (the job is not waiting yet, or any more): the job finds its grant when it looks
-            fd = os.open(Path(job_dir) / ".node-grant", os.O_WRONLY | os.O_NONBLOCK)
+            fd = os.open(Path(job_dir) / name, os.O_WRONLY | os.O_NONBLOCK)
         except OSError:
             return
         try:

@@ -73,6 +73,10 @@ def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
         from emulator.pipelines.service import submit_pipeline
 
         return submit_pipeline(store, data, Path(base_path))
+    if kind == "automl":
+        from emulator.automl.service import submit_automl
+
+        return submit_automl(store, data, Path(base_path))
     spec = normalize_command_job(data, Path(base_path))
     spec["compute"] = _resolve_compute(store, spec["compute"])
     compute.placement(store, spec["compute"], spec["resources"]["instance_count"])

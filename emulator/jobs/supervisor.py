@@ -3,6 +3,11 @@
 Run as ``python -m emulator.jobs.supervisor <workspace-dir> <job-name>``. It
 imports nothing heavy (no azure-ai-ml, no MLflow) so a job starts fast.
 SIGTERM (sent by ``cancel``) stops the job's process tree and records Canceled.
+
+A sweep's trial is prepared as soon as it is submitted, then waits at its *slot gate* before its
+command starts: the sweep may submit the next trials ahead of a free slot, and gives a trial its
+slot (:func:`open_trial_slot`) only when fewer than ``max_concurrent_trials`` trials run. A gated
+trial ends Canceled, having started nothing, when it is canceled or its sweep ends or is lost.
 """
 
 from __future__ import annotations
@@ -24,12 +29,20 @@ from emulator.errors import NotEmulated
 from emulator.jobs.spec import input_texts, render_command
 from emulator.runtime import RunRequest, get_runtime
 from emulator.runtime.logs import log_tail
-from emulator.runtime.proctree import kill_tree, start_time
+from emulator.runtime.proctree import is_alive, kill_tree, start_time
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 from emulator.tracking import filestore
 
 _STATUS_TO_RUN = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
+SLOT_FLAG, SLOT_BELL = ".trial-slot", ".trial-slot-bell"  # in a sweep trial's job folder
+SWEEP_CHECK_S = 0.5  # how often a gated trial checks that its sweep still lives
+
+
+def open_trial_slot(job_dir: Path) -> None:
+    """Give a sweep's trial its slot: it starts its command (now, or once prepared)."""
+    (Path(job_dir) / SLOT_FLAG).touch()
+    nodes.GrantBell.ring(job_dir, SLOT_BELL)  # after the flag: a trial that looks finds it
 
 
 def end_tracking(store: WorkspaceStore, name: str, status: str) -> None:
@@ -135,6 +148,10 @@ class Supervisor:
         is_instance = self.compute is not None and self.compute["type"] == "computeinstance"
         return Path(self.compute["home"]) if is_instance else None
 
+    def _is_sweep_trial(self) -> bool:
+        parent = self.job["parent_job_name"]
+        return bool(parent) and self.store.get_job(parent)["type"] == "sweep"
+
     def _hold_nodes(self) -> bool:
         """Wait (Queued) until the job holds its nodes; False if it was canceled meanwhile."""
         if self.compute is None:
@@ -144,6 +161,23 @@ class Supervisor:
             self._finish("Canceled", error="Canceled by the user while it waited for compute "
                                            f"'{self.compute['name']}'.")
         return bool(self.nodes)
+
+    def _wait_for_slot(self) -> str | None:
+        """A sweep's trial waits for its slot; None once it has it, else why it will not run."""
+        sweep = self.job["parent_job_name"]
+        next_check = 0.0
+        with nodes.GrantBell(self.dir, SLOT_BELL) as bell:  # before the flag is looked at: no ring is missed
+            while not self.cancel_requested:
+                if (self.dir / SLOT_FLAG).exists():
+                    return None
+                if time.monotonic() >= next_check:  # a lost sweep never opens the gate
+                    parent = self.store.get_job(sweep)
+                    if parent["status"] not in ACTIVE or not (parent["pid"] and is_alive(parent["pid"],
+                                                                                         parent["pid_start"])):
+                        return f"Canceled: its sweep {sweep} ended or was lost before the trial got its slot."
+                    next_check = time.monotonic() + SWEEP_CHECK_S
+                bell.wait(0.1)
+        return "Canceled by the user."
 
     def _requests(self, command: str, env: dict[str, str], bin_dir: Path | None) -> list[RunRequest]:
         """One run request per process; a distributed job's processes log to std_log_process_<rank>.txt."""
@@ -218,11 +252,14 @@ class Supervisor:
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
             requests = self._requests(command, self._environment(experiment_id), bin_dir)
             runtime = self._runtime(resolved, run_dir)
-            if self.cancel_requested:
-                return self._finish("Canceled", error="Canceled by the user.")
+            gated = self._is_sweep_trial()
+            why = self._wait_for_slot() if gated else None
+            if why or self.cancel_requested:
+                return self._finish("Canceled", error=why or "Canceled by the user.")
             self._start(runtime, requests)
-            # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes)
-            started = {} if self.compute else {"started_at": time.time()}
+            # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes); a
+            # sweep's trial starts when its command does, so its sweep's concurrency shows in the records
+            started = {} if self.compute and not gated else {"started_at": time.time()}
             self.store.update_job(self.name, only_if_status=("Preparing",), status="Running",
                                   run_pid=self.handles[0].pid, **started)
         except Exception as exc:  # preparation failed: the job fails with the reason

@@ -5,7 +5,13 @@ Run as ``python -m emulator.sweeps.orchestrator <workspace-dir> <sweep-name>`` (
 
 * submits trials ``<sweep>_0``, ``<sweep>_1``, ... through ``emulator.jobs.service.submit`` with
   ``parent_job_name=<sweep>``, their inputs carrying the sampled values and
-  ``${{search_space.x}}`` rendered, keeping at most ``max_concurrent_trials`` of them active;
+  ``${{search_space.x}}`` rendered, keeping at most ``max_concurrent_trials`` of them running: a
+  trial's supervisor waits at its slot gate (:func:`emulator.jobs.supervisor.open_trial_slot`)
+  until the sweep gives it a slot;
+* prepares the next trials ahead (submits them, their supervisors get ready at the gate) when the
+  running ones are expected to end within ``PREPARE_AHEAD_S``, from the run times of the trials
+  that completed, so a slot is refilled the moment it frees (not for ``bayesian`` sampling, which
+  samples from the results of the trials that ended);
 * reads each trial's primary metric from its MLflow run as it is logged, applies the early
   termination policy (:mod:`emulator.sweeps.policies`) and ``limits.trial_timeout``, cancelling
   the trials they stop and recording why;
@@ -24,6 +30,7 @@ import getpass
 import json
 import os
 import signal
+import statistics
 import sys
 import time
 import traceback
@@ -32,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.jobs import service as jobs
-from emulator.jobs.supervisor import end_tracking
+from emulator.jobs.supervisor import end_tracking, open_trial_slot
 from emulator.runtime.proctree import start_time
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE, TERMINAL
@@ -43,6 +50,7 @@ from emulator.tracking import filestore
 
 POLL_S = 0.02
 STOP_GRACE_S = 30.0  # how long stopped trials get to record their end
+PREPARE_AHEAD_S = 1.0  # submit a trial this long before a slot is expected to free (start-up takes 0.1-0.3 s)
 
 
 @dataclass
@@ -58,6 +66,7 @@ class Trial:
     run_dir: Path | None = None
     parent_tagged: bool = False
     error: str | None = None
+    started_at: float | None = None
 
 
 def make_sampler(spec: dict[str, Any]):
@@ -99,7 +108,9 @@ class Orchestrator:
         self.policy = self.spec["early_termination"]
         self.limits = self.spec["limits"]
         self.trials: dict[str, Trial] = {}
-        self.active: list[str] = []
+        self.active: list[str] = []  # submitted, not ended, in submission order
+        self.slotted: set[str] = set()  # the trials given a slot (running, or starting)
+        self.run_times: list[float] = []  # of the completed trials
         self.exhausted = False
         self.cancel_requested = False
 
@@ -155,6 +166,7 @@ class Orchestrator:
                     concurrency, note = cap, f" (max_concurrent_trials unset: capped at this machine's {cap} cores)"
         self.concurrency = min(concurrency, total)
         algo = spec["sampling_algorithm"]
+        self.prepare_ahead = algo["type"] != "bayesian"  # TPE samples from the results of ended trials
         seed = f", seed {algo['seed']}" if algo.get("seed") is not None else ""
         policy = (f"{POLICY_NAMES[self.policy['type']]} (evaluation_interval {self.policy['evaluation_interval']}, "
                   f"delay_evaluation {self.policy['delay_evaluation']})" if self.policy else "none")
@@ -187,7 +199,8 @@ class Orchestrator:
 
     # -- trials ------------------------------------------------------------------------------
     def _fill(self) -> None:
-        while (len(self.active) < self.concurrency and not self.exhausted and not self.cancel_requested):
+        self._open_slots()
+        while self._wants_trial() and not self.exhausted and not self.cancel_requested:
             if len(self.trials) >= self.total:
                 self.exhausted = True
                 break
@@ -197,8 +210,32 @@ class Orchestrator:
                 self.log(f"the search space is exhausted after {len(self.trials)} trial(s)")
                 break
             self._submit(len(self.trials), params)
+            self._open_slots()
         if len(self.trials) >= self.total:
             self.exhausted = True
+
+    def _open_slots(self) -> None:
+        """Give slots to waiting trials, oldest first, while fewer than max_concurrent_trials run."""
+        running = sum(1 for name in self.active if name in self.slotted)
+        for name in self.active:
+            if running >= self.concurrency:
+                return
+            if name not in self.slotted:
+                open_trial_slot(self.store.job_dir(name))
+                self.slotted.add(name)
+                running += 1
+
+    def _wants_trial(self) -> bool:
+        """Whether to submit a trial now: a slot is free, or one is expected to free soon."""
+        ahead = len(self.active) - self.concurrency  # submitted trials beyond the slots
+        if ahead < 0:
+            return True
+        if not self.prepare_ahead or not self.run_times:
+            return False
+        expected, now = statistics.median(self.run_times), time.time()
+        ending = sum(1 for name in self.active if name in self.slotted and self.trials[name].started_at
+                     and now - self.trials[name].started_at >= expected - PREPARE_AHEAD_S)
+        return ahead < ending
 
     def _submit(self, index: int, params: dict[str, Any]) -> None:
         spec, trial = self.spec, self.spec["trial"]
@@ -227,9 +264,11 @@ class Orchestrator:
             state = self.trials[name]
             record = jobs.get(self.store, name)
             state.status = record["status"]
+            if name in self.slotted and record["status"] not in ("NotStarted", "Queued", "Preparing"):
+                state.started_at = record["started_at"]  # a trial waiting at its gate has not started
             self._read_metric(state, record)
-            if (trial_timeout and record["started_at"] and state.stop_reason is None
-                    and record["status"] not in TERMINAL and time.time() - record["started_at"] > trial_timeout):
+            if (trial_timeout and state.started_at and state.stop_reason is None
+                    and record["status"] not in TERMINAL and time.time() - state.started_at > trial_timeout):
                 self._stop(state, "limits.trial_timeout",
                            f"Canceled: the trial ran past the sweep's limits.trial_timeout ({trial_timeout} s).")
             if record["status"] in TERMINAL:
@@ -263,6 +302,8 @@ class Orchestrator:
     def _finished(self, state: Trial, record: dict) -> None:
         self.active.remove(state.name)
         state.status, state.error = record["status"], record["error"]
+        if record["status"] == "Completed" and record["started_at"]:
+            self.run_times.append(record["ended_at"] - record["started_at"])
         state.values = [v for _, v, _ in filestore.metric_history(state.run_dir, self.metric)]
         if state.stop_reason and record["status"] == "Canceled":
             spec = record["spec"]

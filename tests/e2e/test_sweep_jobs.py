@@ -283,3 +283,85 @@ def test_a_killed_orchestrator_fails_the_sweep_and_stops_its_trials(cli, tmp_pat
     assert len(trials) == 2
     wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(cli.home)),
              "every process to end")
+
+
+SLEEPER = '''\
+"""A trial without MLflow's import: sleeps argv[1] s, then appends accuracy = 1 / (1 + s) to its run."""
+import os, sys, time
+from urllib.parse import unquote, urlparse
+time.sleep(float(sys.argv[1]))
+run = os.path.join(unquote(urlparse(os.environ["MLFLOW_TRACKING_URI"]).path), os.environ["MLFLOW_EXPERIMENT_ID"],
+                   os.environ["MLFLOW_RUN_ID"])
+with open(os.path.join(run, "metrics", "accuracy"), "a") as f:
+    f.write(f"{int(time.time() * 1000)} {1 / (1 + float(sys.argv[1]))} 0\\n")
+'''
+
+
+def sleeper_sweep(tmp_path: Path, name: str, seconds: list[float], concurrency: int, marker: str) -> dict:
+    write(tmp_path / "src" / "sleeper.py", SLEEPER)
+    return {"type": "sweep", "name": name, "trial": {"code": "./src", "environment": ENV,
+                                                     "command": f"python sleeper.py ${{{{search_space.s}}}} {marker}"},
+            "search_space": {"s": {"type": "choice", "values": seconds}}, "sampling_algorithm": "grid",
+            "objective": {"goal": "maximize", "primary_metric": "accuracy"},
+            "limits": {"max_total_trials": len(seconds), "max_concurrent_trials": concurrency}}
+
+
+def test_trials_prepared_ahead_never_exceed_max_concurrent_trials(store, tmp_path):
+    from emulator.jobs import service
+
+    sweep = service.submit(store, sleeper_sweep(tmp_path, "ahead", [0.3 + i / 100 for i in range(8)], 2, "ahead"),
+                           tmp_path)
+    assert service.wait(store, sweep["name"], timeout=60)["status"] == "Completed"
+    trials = store.list_jobs("ahead")
+    assert len(trials) == 8 and all(t["status"] == "Completed" for t in trials)
+    for u in trials:  # running at once, from the records: never above max_concurrent_trials
+        assert sum(1 for t in trials if t["started_at"] <= u["started_at"] < t["ended_at"]) <= 2
+    # and the sweep did submit trials ahead of a free slot (they waited at their gate, prepared)
+    assert any(sum(1 for t in trials if t is not u and t["created_at"] <= u["created_at"] < t["ended_at"]) >= 2
+               for u in trials)
+
+
+def _gated_trial(store, sweep: str) -> dict:
+    """Wait until the sweep's first trial completed, its second runs and its third waits at its gate."""
+    def gated():
+        trials = {t["name"]: t for t in store.list_jobs(sweep)}
+        third = trials.get(f"{sweep}_2")
+        return (third and third["status"] == "Preparing" and trials[f"{sweep}_1"]["status"] == "Running"
+                and (store.job_dir(third["name"]) / ".trial-slot-bell").exists() and third)
+    return wait_for(gated, "the third trial to wait at its gate")
+
+
+def test_a_trial_waiting_for_its_slot_is_canceled_with_its_sweep(store, tmp_path):
+    from emulator.jobs import service
+
+    marker = f"gate-cancel-{os.getpid()}-{time.time_ns()}"
+    service.submit(store, sleeper_sweep(tmp_path, "gatecancel", [0.2, 60.0, 61.0], 1, marker), tmp_path)
+    _gated_trial(store, "gatecancel")
+    assert len(processes_mentioning(marker)) == 1  # only the running trial's command
+    service.cancel(store, "gatecancel")
+    assert service.wait(store, "gatecancel", timeout=60)["status"] == "Canceled"
+    third = wait_for(lambda: (t := store.get_job("gatecancel_2"))["status"] == "Canceled" and t, "the gated trial")
+    assert third["started_at"] is None and third["run_pid"] is None
+    assert store.get_job("gatecancel_1")["status"] == "Canceled"
+    wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)),
+             "every process to end")
+
+
+def test_a_trial_waiting_for_its_slot_ends_when_its_orchestrator_is_lost(store, tmp_path):
+    import signal
+
+    from emulator.jobs import service
+
+    marker = f"gate-lost-{os.getpid()}-{time.time_ns()}"
+    service.submit(store, sleeper_sweep(tmp_path, "gatelost", [0.2, 60.0, 61.0], 1, marker), tmp_path)
+    _gated_trial(store, "gatelost")
+    os.kill(store.get_job("gatelost")["pid"], signal.SIGKILL)
+    # nobody reads the sweep: the gated trial notices on its own, and starts nothing
+    third = wait_for(lambda: (t := store.get_job("gatelost_2"))["status"] == "Canceled" and t, "the gated trial",
+                     timeout=15)
+    assert "ended or was lost" in third["error"] and third["started_at"] is None
+    assert len(processes_mentioning(marker)) == 1
+    assert service.get(store, "gatelost")["status"] == "Failed"  # the read fails the sweep, cancels its trial
+    wait_for(lambda: store.get_job("gatelost_1")["status"] == "Canceled", "the running trial to be canceled")
+    wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)),
+             "every process to end")

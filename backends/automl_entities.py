@@ -1,0 +1,103 @@
+"""AutoML jobs between azure-ai-ml entities (``ClassificationJob``, ``RegressionJob``) and the engine's records.
+
+``automl_to_spec`` takes what ``automl.classification(...)`` / ``automl.regression(...)`` or
+``load_job`` of a ``type: automl`` YAML gives, and returns the CLI v2 YAML-shaped dict that
+:mod:`emulator.automl.spec` validates; ``record_to_automl_job`` gives the SDK's job back with its
+status, id, creation context and the best trial in its properties.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from emulator.errors import NotEmulated
+from emulator.store import WorkspaceStore
+
+
+def _value(obj: Any) -> Any:
+    return getattr(obj, "value", obj)
+
+
+def _data(value: Any, base: Path) -> Any:
+    """An Input (or its dict) as a YAML input with an absolute local path."""
+    from backends.entities import _is_local
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        value = {"type": value.type, "path": value.path}
+    value = {k: v for k, v in value.items() if v is not None}
+    path = value.get("path")
+    if isinstance(path, str) and path.startswith("file:"):
+        path = path[len("file:"):].removeprefix("//")
+    if _is_local(path):
+        value["path"] = str((base / str(path)).resolve())
+    return value
+
+
+def automl_to_spec(job: Any, base: Path) -> dict[str, Any]:
+    """A tabular AutoML job entity as a ``type: automl`` YAML dict with absolute local paths."""
+    source = getattr(job, "_source_path", None)
+    if source:  # load_job gives AutoML jobs the current directory as base_path; Azure reads from the YAML's folder
+        base = Path(source).resolve().parent
+    task = str(_value(getattr(job, "task_type", None)) or "").lower()
+    if task not in ("classification", "regression"):
+        raise NotEmulated(f"AutoML task '{task}'", "amlemu runs AutoML classification and regression.")
+    limits = training = None
+    if job.limits is not None:
+        limits = {k: getattr(job.limits, k, None) for k in
+                  ("max_trials", "max_concurrent_trials", "timeout_minutes", "trial_timeout_minutes", "exit_score")}
+    if job.training is not None:
+        t = job.training
+        training = {"enable_onnx_compatible_models": t.enable_onnx_compatible_models,
+                    "enable_model_explainability": t.enable_model_explainability,
+                    "allowed_training_algorithms": [_value(a) for a in t.allowed_training_algorithms or []] or None,
+                    "blocked_training_algorithms": [_value(a) for a in t.blocked_training_algorithms or []] or None}
+    spec = {
+        "type": "automl", "task": task, "name": job.name, "display_name": job.display_name,
+        "description": job.description, "tags": dict(job.tags or {}), "properties": dict(job.properties or {}),
+        "experiment_name": job.experiment_name, "compute": job.compute,
+        "primary_metric": _value(job.primary_metric), "target_column_name": job.target_column_name,
+        "weight_column_name": job.weight_column_name,
+        "training_data": _data(job.training_data, base), "validation_data": _data(job.validation_data, base),
+        "test_data": _data(job.test_data, base), "n_cross_validations": _value(job.n_cross_validations),
+        "validation_data_size": job.validation_data_size, "positive_label": getattr(job, "positive_label", None),
+        "limits": {k: v for k, v in limits.items() if v is not None} if limits else None,
+        "training": {k: v for k, v in training.items() if v is not None} if training else None,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def record_to_automl_job(store: WorkspaceStore, record: dict[str, Any]):
+    """A ``ClassificationJob`` or ``RegressionJob`` from an engine record (best effort)."""
+    from azure.ai.ml import Input, automl
+
+    from backends.entities import _system_data
+    from emulator.cli.views import arm_id
+
+    spec = record["spec"]
+    inputs = {k: Input(type=v["type"], path=v["path"]) for k, v in spec["inputs"].items()}
+    validation = spec["validation"]
+    factory = automl.classification if spec["task"] == "classification" else automl.regression
+    properties = dict(spec["properties"])
+    if record.get("error"):
+        properties["amlemu.error"] = record["error"]
+    job = factory(training_data=inputs["training_data"], validation_data=inputs.get("validation_data"),
+                  target_column_name=spec["target_column_name"], primary_metric=spec["primary_metric"],
+                  n_cross_validations=validation.get("folds"), validation_data_size=validation.get("size"),
+                  compute=spec["compute"], experiment_name=record["experiment_name"], name=record["name"],
+                  display_name=spec["display_name"], description=spec["description"], tags=spec["tags"],
+                  properties=properties)
+    limits = spec["limits"]
+    job.set_limits(max_trials=limits["max_trials"], max_concurrent_trials=limits["max_concurrent_trials"],
+                   timeout_minutes=limits["timeout_minutes"], trial_timeout_minutes=limits["trial_timeout_minutes"],
+                   exit_score=limits["exit_score"])
+    training = spec["training"]
+    job.set_training(enable_onnx_compatible_models=training["enable_onnx_compatible_models"],
+                     allowed_training_algorithms=training["allowed_training_algorithms"] or None,
+                     blocked_training_algorithms=training["blocked_training_algorithms"] or None)
+    job._status = record["status"]
+    job._creation_context = _system_data(record["created_at"], spec.get("created_by"))
+    job._id = arm_id(store, f"jobs/{record['name']}")
+    return job

@@ -1,0 +1,254 @@
+"""The AutoML orchestrator: runs one trial per (algorithm, setting) as child command jobs, picks the best.
+
+Run as ``python -m emulator.automl.orchestrator <workspace-dir> <automl-job-name>`` (started by
+:mod:`emulator.automl.service` as a sweep's orchestrator is). It
+
+* plans the trials: the first setting of every selected algorithm, then the second ..., up to
+  ``limits.max_trials`` (:func:`plan`);
+* submits them as child command jobs ``<job>_0``, ``<job>_1`` ... on the job's cluster, at most
+  ``limits.max_concurrent_trials`` at a time; each runs ``automl_trial.py``
+  (:mod:`emulator.automl.trial`) and logs Azure's metrics with MLflow;
+* cancels a trial past ``limits.trial_timeout_minutes``; stops starting trials once one reaches
+  ``limits.exit_score``; past ``limits.timeout_minutes`` cancels the active trials and ends with
+  the best finished one (as Azure ends an experiment that times out);
+* ends ``Completed`` with ``best_child_run_id``, ``score``, ``run_algorithm`` and
+  ``run_preprocessor`` in its properties, ``Failed`` when no trial produced the primary metric,
+  ``Canceled`` on cancel.
+
+Progress goes to the job's ``user_logs/std_log.txt``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulator.automl.service import TRIAL_ENVIRONMENT, TRIAL_SCRIPT
+from emulator.automl.trial import ALGORITHMS
+from emulator.jobs import service as jobs
+from emulator.jobs.supervisor import end_tracking
+from emulator.runtime.proctree import start_time
+from emulator.store import WorkspaceStore
+from emulator.store.db import ACTIVE, TERMINAL
+from emulator.tracking import filestore
+
+POLL_S = 0.1
+
+
+def plan(task: str, algorithms: list[str], max_trials: int) -> list[tuple[str, dict[str, Any]]]:
+    """(algorithm, settings) per trial: every algorithm's first setting, then every second one ..."""
+    catalogue = ALGORITHMS[task]
+    out: list[tuple[str, dict[str, Any]]] = []
+    depth = max(len(catalogue[a]) for a in algorithms)
+    for level in range(depth):
+        out += [(a, catalogue[a][level]) for a in algorithms if level < len(catalogue[a])]
+    return out[:max_trials]
+
+
+@dataclass
+class Trial:
+    name: str
+    index: int
+    algorithm: str
+    settings: dict[str, Any]
+    status: str = "NotStarted"
+    score: float | None = None
+    error: str | None = None
+    tagged: bool = False
+    stopping: bool = False  # canceled by limits.trial_timeout_minutes
+
+
+class AutoMLOrchestrator:
+    def __init__(self, store: WorkspaceStore, name: str):
+        self.store, self.name = store, name
+        self.job = store.get_job(name)
+        self.spec = self.job["spec"]
+        self.dir = store.job_dir(name)
+        self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
+        self.metric, self.goal = self.spec["primary_metric"], self.spec["goal"]
+        self.limits = self.spec["limits"]
+        self.trials: dict[str, Trial] = {}
+        self.active: list[str] = []
+        self.cancel_requested = False
+        self.stop_note: str | None = None  # why no more trials start (exit score, timeout)
+
+    def _on_sigterm(self, *_):
+        self.cancel_requested = True
+
+    def log(self, line: str) -> None:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+        with open(self.log_path, "a") as f:
+            f.write(f"[{stamp}][amlemu automl] {line}\n")
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
+        if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"), status="Running",
+                                     started_at=time.time(), **me):
+            if self.store.get_job(self.name)["status"] == "CancelRequested":
+                self._record_end("Canceled", "Canceled by the user before it started.")
+            return
+        try:
+            self._prepare()
+            self._loop()
+        except Exception as exc:
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self.log(f"the AutoML job failed: {message}")
+            with open(self.dir / "artifacts" / "system_logs" / "supervisor.txt", "a") as f:
+                traceback.print_exc(file=f)
+            self._stop_active("its AutoML job failed")
+            self._conclude(forced=("Failed", f"The AutoML job failed: {message}"))
+
+    def _prepare(self) -> None:
+        spec = self.spec
+        experiment_id = self.store.experiment_id(self.job["experiment_name"])
+        filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
+        filestore.create_run(self.store.mlruns_dir, experiment_id, self.name, run_name=spec["display_name"],
+                             artifact_dir=self.dir / "artifacts",
+                             user=spec.get("created_by") or getpass.getuser(), tags=spec["tags"])
+        self.plan = plan(spec["task"], spec["training"]["algorithms"], self.limits["max_trials"])
+        self.concurrency = min(self.limits["max_concurrent_trials"], len(self.plan))
+        self.deadline = time.monotonic() + 60.0 * self.limits["timeout_minutes"]
+        self.log(f"AutoML {spec['task']} {self.name} on {spec['compute']}: {spec['goal']} {self.metric}; "
+                 f"{len(self.plan)} trial(s), {self.concurrency} at a time; algorithms: "
+                 f"{', '.join(spec['training']['algorithms'])}")
+
+    def _loop(self) -> None:
+        while True:
+            if self.cancel_requested:
+                self.log("cancel requested: stopping the active trials")
+                self._stop_active("its AutoML job was canceled")
+                return self._conclude(forced=("Canceled", "Canceled by the user."))
+            if self.stop_note is None and time.monotonic() > self.deadline:
+                self.stop_note = f"limits.timeout_minutes ({self.limits['timeout_minutes']}) reached"
+                self.log(f"{self.stop_note}: stopping the active trials")
+                self._stop_active("its AutoML job ran past limits.timeout_minutes")
+            self._poll()
+            if self.stop_note is None:
+                while len(self.active) < self.concurrency and len(self.trials) < len(self.plan):
+                    self._submit(len(self.trials))
+            if not self.active and (self.stop_note or len(self.trials) >= len(self.plan)):
+                return self._conclude()
+            for child in list(jobs._children):  # reap finished trial supervisors
+                if child.poll() is not None:
+                    jobs._children.remove(child)
+            time.sleep(POLL_S)
+
+    def _submit(self, index: int) -> None:
+        spec = self.spec
+        algorithm, settings = self.plan[index]
+        name = f"{self.name}_{index}"
+        config = {k: spec[k] for k in ("task", "target_column_name", "weight_column_name", "primary_metric",
+                                       "validation")}
+        config.update(algorithm=algorithm, settings=settings,
+                      enable_onnx_compatible_models=spec["training"]["enable_onnx_compatible_models"])
+        command = f"python {TRIAL_SCRIPT} --training_data ${{{{inputs.training_data}}}}"
+        if "validation_data" in spec["inputs"]:
+            command += " --validation_data ${{inputs.validation_data}}"
+        data = {
+            "type": "command", "name": name, "display_name": f"{name} {algorithm}",
+            "experiment_name": self.job["experiment_name"], "compute": spec["compute"], "command": command,
+            "code": str(self.dir / "trial_code"), "environment": TRIAL_ENVIRONMENT,
+            "environment_variables": {"AMLEMU_AUTOML_TRIAL": json.dumps(config)},
+            "inputs": {k: dict(v) for k, v in spec["inputs"].items()},
+            "properties": {"run_algorithm": algorithm, "run_preprocessor": "StandardScalerWrapper",
+                           "hyperparameters": json.dumps(settings)},
+        }
+        jobs.submit(self.store, data, Path(spec.get("base_path") or self.dir), parent_job_name=self.name)
+        self.trials[name] = Trial(name, index, algorithm, settings)
+        self.active.append(name)
+        self.log(f"trial {name} submitted: {algorithm} {json.dumps(settings)}")
+
+    def _poll(self) -> None:
+        trial_timeout = self.limits["trial_timeout_minutes"]
+        for name in list(self.active):
+            state = self.trials[name]
+            record = jobs.get(self.store, name)
+            run_dir = self.store.mlflow_run_dir(record["experiment_name"], name)
+            if not state.tagged and (run_dir / "tags").is_dir():
+                (run_dir / "tags" / "mlflow.parentRunId").write_text(self.name)
+                state.tagged = True
+            if (trial_timeout and record["started_at"] and record["status"] not in TERMINAL and not state.stopping
+                    and time.time() - record["started_at"] > 60.0 * trial_timeout):
+                state.stopping = True
+                self.log(f"trial {name} ran past limits.trial_timeout_minutes ({trial_timeout}): canceling it")
+                jobs.cancel(self.store, name)
+            if record["status"] not in TERMINAL:
+                continue
+            self.active.remove(name)
+            state.status, state.error = record["status"], record["error"]
+            history = filestore.metric_history(run_dir, self.metric)
+            state.score = history[-1][1] if history else None
+            shown = f"{self.metric}={state.score:.6g}" if state.score is not None else f"no {self.metric}"
+            self.log(f"trial {name} ({state.algorithm}) {state.status}: {shown}"
+                     + (f" ({state.error})" if state.error and state.status != "Completed" else ""))
+            exit_score = self.limits["exit_score"]
+            if (exit_score is not None and state.score is not None and self.stop_note is None
+                    and (state.score >= exit_score if self.goal == "maximize" else state.score <= exit_score)):
+                self.stop_note = f"trial {name} reached limits.exit_score ({exit_score})"
+                self.log(f"{self.stop_note}: no more trials start")
+
+    def _stop_active(self, reason: str) -> None:
+        for name in list(self.active):
+            self.log(f"trial {name} stopped: {reason}")
+            jobs.cancel(self.store, name)
+        deadline = time.monotonic() + 30.0
+        while self.active and time.monotonic() < deadline:
+            self._poll()
+            time.sleep(POLL_S)
+
+    def _conclude(self, forced: tuple[str, str] | None = None) -> None:
+        scored = [t for t in self.trials.values() if t.score is not None and t.status == "Completed"]
+        spec = self.store.get_job(self.name)["spec"]
+        props = spec["properties"]
+        props.update(primary_metric=self.metric, total_trials=str(len(self.trials)))
+        if self.stop_note:
+            props["stopped_because"] = self.stop_note
+        if scored:
+            sign = 1 if self.goal == "maximize" else -1
+            best = max(scored, key=lambda t: (sign * t.score, -t.index))
+            props.update(best_child_run_id=best.name, score=str(best.score), run_algorithm=best.algorithm,
+                         run_preprocessor="StandardScalerWrapper", best_metric_status="Succeeded",
+                         model_path=f"azureml://jobs/{best.name}/outputs/artifacts/paths/outputs/")
+            best_run = self.store.mlflow_run_dir(self.job["experiment_name"], best.name)
+            if (best_run / "metrics").is_dir():  # the parent run shows the best trial's metrics, as on Azure
+                shutil.copytree(best_run / "metrics", self.store.mlflow_run_dir(self.job["experiment_name"], self.name)
+                                / "metrics", dirs_exist_ok=True)
+            self.log(f"best trial {best.name}: {best.algorithm} {json.dumps(best.settings)}, "
+                     f"{self.metric}={best.score:.6g}")
+        if forced:
+            status, error = forced
+        elif scored:
+            status, error = "Completed", None
+        elif self.trials:
+            first = min(self.trials.values(), key=lambda t: t.index)
+            status, error = "Failed", (f"No trial produced the primary metric {self.metric}. The first, {first.name} "
+                                       f"({first.algorithm}), ended {first.status}: {first.error}")
+        else:
+            status, error = "Failed", "No trial was started."
+        self.log(f"AutoML job {status}" + (f": {error}" if error else ""))
+        self.store.update_job(self.name, spec=spec)
+        self._record_end(status, error)
+
+    def _record_end(self, status: str, error: str | None) -> None:
+        self.store.update_job(self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(), error=error)
+        end_tracking(self.store, self.name, status)
+
+
+def main(argv: list[str]) -> None:
+    root, name = Path(argv[0]), argv[1]
+    AutoMLOrchestrator(WorkspaceStore(root, root.name), name).run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
