@@ -20,15 +20,11 @@ Progress goes to the job's ``user_logs/std_log.txt``.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
-import os
 import shutil
-import signal
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +32,9 @@ from typing import Any
 from emulator.automl.service import TRIAL_ENVIRONMENT, TRIAL_SCRIPT
 from emulator.automl.trial import ALGORITHMS
 from emulator.jobs import service as jobs
-from emulator.jobs.supervisor import end_tracking
-from emulator.runtime.proctree import start_time
+from emulator.jobs.orchestrator import ParentOrchestrator
 from emulator.store import WorkspaceStore
-from emulator.store.db import ACTIVE, TERMINAL
+from emulator.store.db import TERMINAL
 from emulator.tracking import filestore
 
 POLL_S = 0.1
@@ -68,46 +63,16 @@ class Trial:
     stopping: bool = False  # canceled by limits.trial_timeout_minutes
 
 
-class AutoMLOrchestrator:
+class AutoMLOrchestrator(ParentOrchestrator):
+    kind = "AutoML job"
+
     def __init__(self, store: WorkspaceStore, name: str):
-        self.store, self.name = store, name
-        self.job = store.get_job(name)
-        self.spec = self.job["spec"]
-        self.dir = store.job_dir(name)
-        self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
+        super().__init__(store, name)
         self.metric, self.goal = self.spec["primary_metric"], self.spec["goal"]
         self.limits = self.spec["limits"]
         self.trials: dict[str, Trial] = {}
         self.active: list[str] = []
-        self.cancel_requested = False
         self.stop_note: str | None = None  # why no more trials start (exit score, timeout)
-
-    def _on_sigterm(self, *_):
-        self.cancel_requested = True
-
-    def log(self, line: str) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-        with open(self.log_path, "a") as f:
-            f.write(f"[{stamp}][amlemu automl] {line}\n")
-
-    def run(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
-        if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"), status="Running",
-                                     started_at=time.time(), **me):
-            if self.store.get_job(self.name)["status"] == "CancelRequested":
-                self._record_end("Canceled", "Canceled by the user before it started.")
-            return
-        try:
-            self._prepare()
-            self._loop()
-        except Exception as exc:
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            self.log(f"the AutoML job failed: {message}")
-            with open(self.dir / "artifacts" / "system_logs" / "supervisor.txt", "a") as f:
-                traceback.print_exc(file=f)
-            self._stop_active("its AutoML job failed")
-            self._conclude(forced=("Failed", f"The AutoML job failed: {message}"))
 
     def _prepare(self) -> None:
         spec = self.spec
@@ -240,9 +205,6 @@ class AutoMLOrchestrator:
         self.store.update_job(self.name, spec=spec)
         self._record_end(status, error)
 
-    def _record_end(self, status: str, error: str | None) -> None:
-        self.store.update_job(self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(), error=error)
-        end_tracking(self.store, self.name, status)
 
 
 def main(argv: list[str]) -> None:

@@ -25,24 +25,21 @@ trial before the sweep is recorded Canceled.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import os
-import signal
 import statistics
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emulator.jobs import service as jobs
-from emulator.jobs.supervisor import end_tracking, open_trial_slot
-from emulator.runtime.proctree import start_time
+from emulator.jobs.supervisor import open_trial_slot
+from emulator.jobs.orchestrator import ParentOrchestrator
 from emulator.store import WorkspaceStore
-from emulator.store.db import ACTIVE, TERMINAL
+from emulator.store.db import TERMINAL
 from emulator.sweeps import space as spaces
 from emulator.sweeps.policies import POLICY_NAMES, decide
 from emulator.sweeps.spec import render_search_space
@@ -96,13 +93,11 @@ def _fmt_params(params: dict[str, Any]) -> str:
                     for k, v in params.items())
 
 
-class Orchestrator:
+class Orchestrator(ParentOrchestrator):
+    kind = "sweep"
+
     def __init__(self, store: WorkspaceStore, name: str):
-        self.store, self.name = store, name
-        self.job = store.get_job(name)
-        self.spec = self.job["spec"]
-        self.dir = store.job_dir(name)
-        self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
+        super().__init__(store, name)
         self.metric = self.spec["objective"]["primary_metric"]
         self.goal = self.spec["objective"]["goal"]
         self.policy = self.spec["early_termination"]
@@ -112,37 +107,8 @@ class Orchestrator:
         self.slotted: set[str] = set()  # the trials given a slot (running, or starting)
         self.run_times: list[float] = []  # of the completed trials
         self.exhausted = False
-        self.cancel_requested = False
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def _on_sigterm(self, *_):
-        self.cancel_requested = True
-
-    def log(self, line: str) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-        with open(self.log_path, "a") as f:
-            f.write(f"[{stamp}][amlemu sweep] {line}\n")
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def run(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
-        if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"), status="Running",
-                                     started_at=time.time(), **me):
-            if self.store.get_job(self.name)["status"] == "CancelRequested":
-                self._record_end("Canceled", "Canceled by the user before it started.")
-            return
-        try:
-            self._prepare()
-            self._loop()
-        except Exception as exc:  # a bug or a vanished resource: stop the trials, fail with the reason
-            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            self.log(f"the sweep failed: {message}")
-            with open(self.dir / "artifacts" / "system_logs" / "supervisor.txt", "a") as f:
-                traceback.print_exc(file=f)
-            self._stop_active(f"Canceled: its sweep failed ({message}).")
-            self._conclude(forced=("Failed", f"The sweep failed: {message}"))
-
     def _prepare(self) -> None:
         spec = self.spec
         experiment_id = self.store.experiment_id(self.job["experiment_name"])
@@ -388,9 +354,6 @@ class Orchestrator:
         self.store.update_job(self.name, spec=spec)
         self._record_end(status, error)
 
-    def _record_end(self, status: str, error: str | None) -> None:
-        self.store.update_job(self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(), error=error)
-        end_tracking(self.store, self.name, status)
 
 
 def main(argv: list[str]) -> None:
