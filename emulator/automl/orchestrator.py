@@ -206,11 +206,5 @@ class AutoMLOrchestrator(ParentOrchestrator):
         self._record_end(status, error)
 
 
-
-def main(argv: list[str]) -> None:
-    root, name = Path(argv[0]), argv[1]
-    AutoMLOrchestrator(WorkspaceStore(root, root.name), name).run()
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    AutoMLOrchestrator.main(sys.argv[1:])

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 import traceback
+from pathlib import Path
 
 from emulator.jobs.supervisor import end_tracking
 from emulator.runtime.proctree import start_time
@@ -32,6 +33,12 @@ class ParentOrchestrator:
         self.dir = store.job_dir(name)
         self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
         self.cancel_requested = False
+
+    @classmethod
+    def main(cls, argv: list[str]) -> None:
+        """``python -m <module> <workspace-dir> <job-name>``: run the orchestrator of that job."""
+        root, name = Path(argv[0]), argv[1]
+        cls(WorkspaceStore(root, root.name), name).run()
 
     def _on_sigterm(self, *_):
         self.cancel_requested = True

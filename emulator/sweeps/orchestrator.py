@@ -355,11 +355,5 @@ class Orchestrator(ParentOrchestrator):
         self._record_end(status, error)
 
 
-
-def main(argv: list[str]) -> None:
-    root, name = Path(argv[0]), argv[1]
-    Orchestrator(WorkspaceStore(root, root.name), name).run()
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    Orchestrator.main(sys.argv[1:])
