@@ -26,7 +26,6 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from emulator.automl.service import TRIAL_ENVIRONMENT, TRIAL_SCRIPT
@@ -70,8 +69,6 @@ class AutoMLOrchestrator(ParentOrchestrator):
         super().__init__(store, name)
         self.metric, self.goal = self.spec["primary_metric"], self.spec["goal"]
         self.limits = self.spec["limits"]
-        self.trials: dict[str, Trial] = {}
-        self.active: list[str] = []
         self.stop_note: str | None = None  # why no more trials start (exit score, timeout)
 
     def _prepare(self) -> None:
@@ -129,10 +126,7 @@ class AutoMLOrchestrator(ParentOrchestrator):
             "properties": {"run_algorithm": algorithm, "run_preprocessor": "StandardScalerWrapper",
                            "hyperparameters": json.dumps(settings)},
         }
-        jobs.submit(self.store, data, Path(spec.get("base_path") or self.dir), parent_job_name=self.name)
-        self.trials[name] = Trial(name, index, algorithm, settings)
-        self.active.append(name)
-        self.log(f"trial {name} submitted: {algorithm} {json.dumps(settings)}")
+        self._submit_child(data, Trial(name, index, algorithm, settings), f"{algorithm} {json.dumps(settings)}")
 
     def _poll(self) -> None:
         trial_timeout = self.limits["trial_timeout_minutes"]

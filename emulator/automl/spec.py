@@ -14,8 +14,7 @@ from typing import Any
 
 from emulator.automl.trial import ALGORITHMS, PRIMARY_METRICS, UNAVAILABLE, table_files
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.naming import NAME_PATTERN
-from emulator.jobs.spec import job_header, normalize_input
+from emulator.jobs.spec import check_job_fields, job_header, normalize_input
 
 TASKS = ("classification", "regression")
 AUTOML_JOB_FIELDS = {
@@ -153,14 +152,7 @@ def normalize_automl_job(data: dict[str, Any], base_path: Path) -> dict[str, Any
     Raises:
         ValidationError: naming the field that is wrong and how to fix it.
     """
-    unknown = set(data) - AUTOML_JOB_FIELDS
-    if unknown:
-        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the AutoML job; valid fields: "
-                              f"{', '.join(sorted(AUTOML_JOB_FIELDS - {'$schema'}))}.")
-    name = data.get("name")
-    if name is not None and not NAME_PATTERN.fullmatch(str(name)):
-        raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
-                              "starting with a letter or digit, at most 255 characters.")
+    name = check_job_fields(data, AUTOML_JOB_FIELDS, "AutoML job")
     task = str(getattr(data.get("task"), "value", data.get("task")) or "").lower()
     if task not in TASKS:
         other = " (forecasting, image and NLP tasks are not emulated yet)" if task else ""

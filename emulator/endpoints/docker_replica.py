@@ -80,8 +80,7 @@ def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any
     runtime = DockerRuntime(launcher._image, mounts=[launcher.log_dir], writable=[launcher.log_dir],
                             readonly=[Path(code)] if code else [], remapped=remapped)
     request = RunRequest(
-        # PYTHONPATH in the command: the docker runtime drops the host-side one from ``env``
-        command=f"export PYTHONPATH={SERVING_MOUNT}; exec python -m emulator.serving --host 0.0.0.0 --port {port} "
+        command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port} "
                 f"--threads {launcher.threads}",
         cwd=Path(code) if code else Path("/home/aml"), env=env, log_path=log_path,
         labels={"workspace": store.name, "endpoint": dep["endpoint_name"], "deployment": dep["deployment_name"],

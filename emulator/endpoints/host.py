@@ -100,9 +100,10 @@ class Host:
         while not self.stopped.is_set():
             await asyncio.sleep(2)
             try:
-                gone = not self.store.db_path.exists() or not records.list_endpoints(self.store) or \
-                    self.name not in {e["name"] for e in records.list_endpoints(self.store)}
-            except Exception:
+                gone = not self.store.db_path.exists()
+                if not gone:
+                    records.get_endpoint(self.store, self.name)
+            except Exception:  # the record (or the whole workspace) was deleted
                 gone = True
             if gone:
                 print(f"endpoint '{self.name}' or its workspace is gone; stopping", file=sys.stderr)

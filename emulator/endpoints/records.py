@@ -210,9 +210,8 @@ def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> dict[str,
 
 
 def list_deployments(store: WorkspaceStore, endpoint: str) -> list[dict[str, Any]]:
-    rows = store.query("SELECT name FROM assets WHERE kind = ? AND name LIKE ? ORDER BY created_at",
-                       (DEPLOYMENT, f"{endpoint}/%"))
-    return [store.get_asset(DEPLOYMENT, r["name"], _V) for r in rows]
+    mine = [d for d in store.list_assets(DEPLOYMENT) if d["endpoint_name"] == endpoint]  # one query, not N+1
+    return sorted(mine, key=lambda d: d["created_at"])
 
 
 def deployment_dir(store: WorkspaceStore, endpoint: str, name: str) -> Path:

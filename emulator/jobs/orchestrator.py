@@ -15,6 +15,7 @@ import signal
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from emulator.jobs.supervisor import end_tracking
 from emulator.runtime.proctree import start_time
@@ -33,6 +34,8 @@ class ParentOrchestrator:
         self.dir = store.job_dir(name)
         self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
         self.cancel_requested = False
+        self.trials: dict = {}  # child name -> the subclass's record of it
+        self.active: list[str] = []  # submitted, not ended, in submission order
 
     @classmethod
     def main(cls, argv: list[str]) -> None:
@@ -66,6 +69,16 @@ class ParentOrchestrator:
                 traceback.print_exc(file=f)
             self._stop_active(f"Canceled: its {self.kind} failed ({message}).")
             self._conclude(forced=("Failed", f"The {self.kind} failed: {message}"))
+
+    def _submit_child(self, data: dict[str, Any], trial: Any, note: str) -> None:
+        """Submit a child command job (``trial.name``) and start tracking it."""
+        from emulator.jobs import service as jobs
+
+        jobs.submit(self.store, {k: v for k, v in data.items() if v is not None},
+                    Path(self.spec.get("base_path") or self.dir), parent_job_name=self.name)
+        self.trials[trial.name] = trial
+        self.active.append(trial.name)
+        self.log(f"trial {trial.name} submitted: {note}")
 
     def _record_end(self, status: str, error: str | None) -> None:
         self.store.update_job(self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(), error=error)

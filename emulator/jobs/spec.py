@@ -111,26 +111,32 @@ def job_header(data: dict[str, Any], job_type: str, name: str | None) -> dict[st
             "experiment_name": data.get("experiment_name"), "compute": data.get("compute")}
 
 
+def check_job_fields(data: dict[str, Any], allowed: set[str], what: str) -> str | None:
+    """Refuse unknown fields and a malformed name, for any job type; returns the name (or None)."""
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the {what}. Remove or rename "
+                              f"them; valid fields: {', '.join(sorted(allowed - {'$schema'}))}.")
+    name = data.get("name")
+    if name is not None and not NAME_PATTERN.fullmatch(str(name)):
+        raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
+                              "starting with a letter or digit, at most 255 characters.")
+    return name
+
+
 def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
     """Validate a command job (CLI v2 YAML shape) and resolve everything local.
 
     Raises:
         ValidationError: naming the field that is wrong and how to fix it.
     """
-    unknown = set(data) - COMMAND_JOB_FIELDS
-    if unknown:
-        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the command job. "
-                              f"Remove or rename them; valid fields: {', '.join(sorted(COMMAND_JOB_FIELDS - {'$schema'}))}.")
+    name = check_job_fields(data, COMMAND_JOB_FIELDS, "command job")
     if data.get("type", "command") != "command":
         raise NotEmulated(f"{data['type']} jobs", "Only command jobs are emulated so far.")
     command = data.get("command")
     if not command or not isinstance(command, str):
         raise ValidationError("The job has no 'command'. Add the command line to run, "
                               "e.g. command: python train.py")
-    name = data.get("name")
-    if name is not None and not NAME_PATTERN.fullmatch(str(name)):
-        raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
-                              "starting with a letter or digit, at most 255 characters.")
     code = data.get("code")
     if code:
         code = str(code)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -183,9 +182,7 @@ class Supervisor:
         """One run request per process; a distributed job's processes log to std_log_process_<rank>.txt."""
         processes = distribution.plan(len(self.nodes) or 1, self.spec.get("distribution"))
         home = self._instance_home()
-        if home and self.runtime_name == "docker":  # the docker runtime keeps the host's HOME out
-            command = f"export HOME={shlex.quote(str(home))}; {command}"
-        elif home:
+        if home:
             env = {**env, "HOME": str(home)}
         requests = []
         for process in processes:

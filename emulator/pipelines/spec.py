@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
-from emulator.jobs.naming import NAME_PATTERN
-from emulator.jobs.spec import job_header, normalize_command_job, normalize_input
+from emulator.jobs.spec import check_job_fields, job_header, normalize_command_job, normalize_input
 from emulator.pipelines import bindings
 from emulator.pipelines.graph import StepGraph
 
@@ -167,14 +166,7 @@ def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> dict[str, A
         ValidationError: naming the field, step or binding that is wrong and how to fix it.
         NotEmulated: a step shape amlemu does not run (sweep or parallel steps, components by reference).
     """
-    unknown = set(data) - PIPELINE_JOB_FIELDS
-    if unknown:
-        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the pipeline job. Remove or "
-                              f"rename them; valid fields: {', '.join(sorted(PIPELINE_JOB_FIELDS - {'$schema'}))}.")
-    name = data.get("name")
-    if name is not None and not NAME_PATTERN.fullmatch(str(name)):
-        raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
-                              "starting with a letter or digit, at most 255 characters.")
+    name = check_job_fields(data, PIPELINE_JOB_FIELDS, "pipeline job")
     settings = _settings(data)
     inputs = {k: normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
     outputs, output_sources = _pipeline_outputs(data)

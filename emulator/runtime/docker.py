@@ -101,7 +101,8 @@ class DockerRuntime(Runtime):
         volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in self.readonly}
         volumes.update({str(src): {"bind": str(dst), "mode": "ro"} for src, dst in self.remapped.items()})
         volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in self.mounts})
-        env = {k: v for k, v in request.env.items() if k not in _HOST_ONLY}
+        # the host's own PATH, HOME, PYTHONPATH ... mean nothing in the image; values a request sets on purpose stay
+        env = {k: v for k, v in request.env.items() if k not in _HOST_ONLY or v != os.environ.get(k)}
         log = shlex.quote(str(request.log_path))
         command = f"exec >> {log} 2>&1; {request.command}"
         network = {"network": request.network} if request.network else {"network_mode": "none"}

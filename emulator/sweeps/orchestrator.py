@@ -102,8 +102,6 @@ class Orchestrator(ParentOrchestrator):
         self.goal = self.spec["objective"]["goal"]
         self.policy = self.spec["early_termination"]
         self.limits = self.spec["limits"]
-        self.trials: dict[str, Trial] = {}
-        self.active: list[str] = []  # submitted, not ended, in submission order
         self.slotted: set[str] = set()  # the trials given a slot (running, or starting)
         self.run_times: list[float] = []  # of the completed trials
         self.exhausted = False
@@ -218,11 +216,7 @@ class Orchestrator(ParentOrchestrator):
             "resources": trial["resources"], "distribution": trial.get("distribution"),
             "properties": {"hyperparameters": json.dumps(params)},
         }
-        jobs.submit(self.store, {k: v for k, v in data.items() if v is not None},
-                    Path(spec.get("base_path") or self.dir), parent_job_name=self.name)
-        self.trials[name] = Trial(name, index, params)
-        self.active.append(name)
-        self.log(f"trial {name} submitted: {_fmt_params(params)}")
+        self._submit_child(data, Trial(name, index, params), _fmt_params(params))
 
     def _poll(self) -> None:
         trial_timeout = self.limits["trial_timeout"]

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.naming import NAME_PATTERN
-from emulator.jobs.spec import job_header, normalize_command_job
+from emulator.jobs.spec import check_job_fields, job_header, normalize_command_job
 from emulator.sweeps import space as spaces
 from emulator.sweeps.bayesian import SUPPORTED as BAYESIAN_TYPES
 from emulator.sweeps.policies import POLICY_NAMES
@@ -155,14 +154,7 @@ def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]
     Raises:
         ValidationError: naming the field that is wrong and how to fix it.
     """
-    unknown = set(data) - SWEEP_JOB_FIELDS
-    if unknown:
-        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the sweep job. Remove or rename "
-                              f"them; valid fields: {', '.join(sorted(SWEEP_JOB_FIELDS - {'$schema'}))}.")
-    name = data.get("name")
-    if name is not None and not NAME_PATTERN.fullmatch(str(name)):
-        raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
-                              "starting with a letter or digit, at most 255 characters.")
+    name = check_job_fields(data, SWEEP_JOB_FIELDS, "sweep job")
     search_space = spaces.validate_space(data.get("search_space"))
     objective = _objective(data.get("objective"))
     sampling = _sampling(data.get("sampling_algorithm"))
