@@ -12,7 +12,6 @@ from emulator.errors import NotEmulated
 from emulator.pipelines.spec import normalize_pipeline_job
 from tests.conftest import SAMPLES
 
-azure_ml = pytest.importorskip("azure.ai.ml")
 logging.getLogger("azure.ai.ml").setLevel(logging.ERROR)
 
 ENV = "azureml:AzureML-sklearn-1.5@latest"

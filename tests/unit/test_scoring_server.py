@@ -254,7 +254,7 @@ SCHEMA_SCRIPT = """\
 
 @pytest.fixture(scope="module")
 def schema_server(tmp_path_factory):
-    pytest.importorskip("inference_schema")
+    import inference_schema  # noqa: F401 - a test dependency: missing, the tests fail rather than skip
     code = _code_dir(tmp_path_factory, "schema", {"schema_score.py": SCHEMA_SCRIPT})
     yield from _start(tmp_path_factory, "schema", {"AML_APP_ROOT": str(code),
                                                    "AZUREML_ENTRY_SCRIPT": "schema_score.py"})
