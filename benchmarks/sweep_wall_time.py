@@ -56,6 +56,8 @@ def main() -> int:
     parser.add_argument("--compute", help="run the trials on this compute cluster")
     parser.add_argument("--cluster", action="store_true",
                         help="create a cluster of --concurrency warm nodes and run the trials on it")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print each trial's submit, start and end, in seconds from the sweep's submission")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="amlemu-sweep-bench-"))
     os.environ["AMLEMU_HOME"] = str(work / "home")
@@ -112,6 +114,12 @@ def main() -> int:
     print(f"  sweep submitted to first trial running: {first:.3f} s; a slot idle between trials: "
           f"median {statistics.median(gaps) * 1000:.0f} ms, max {max(gaps) * 1000:.0f} ms; "
           f"at most {overlap} trials running at once")
+    if args.timeline:
+        t0 = job["created_at"]
+        for t in sorted(trials, key=lambda t: t["created_at"]):
+            print(f"    {t['name']:>10}  submitted {t['created_at'] - t0:6.3f}  started {t['started_at'] - t0:6.3f}  "
+                  f"ended {t['ended_at'] - t0:6.3f}")
+        print(f"    {'sweep':>10}  ended {wall:6.3f}")
     print(f"  CPU (orchestrator, supervisors, trials): {cpu.ru_utime + cpu.ru_stime:.2f} s, "
           f"{(cpu.ru_utime + cpu.ru_stime) / args.trials * 1000:.0f} ms per trial")
     return 0

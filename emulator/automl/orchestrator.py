@@ -101,10 +101,8 @@ class AutoMLOrchestrator(ParentOrchestrator):
                     self._submit(len(self.trials))
             if not self.active and (self.stop_note or len(self.trials) >= len(self.plan)):
                 return self._conclude()
-            for child in list(jobs._children):  # reap finished trial supervisors
-                if child.poll() is not None:
-                    jobs._children.remove(child)
-            time.sleep(POLL_S)
+            jobs.reap_children()
+            self.pause(POLL_S)
 
     def _submit(self, index: int) -> None:
         spec = self.spec

@@ -17,7 +17,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from emulator.jobs.supervisor import end_tracking
+from emulator.compute.nodes import GrantBell
+from emulator.jobs.supervisor import CHILD_BELL, end_tracking
 from emulator.runtime.proctree import start_time
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
@@ -36,6 +37,14 @@ class ParentOrchestrator:
         self.cancel_requested = False
         self.trials: dict = {}  # child name -> the subclass's record of it
         self.active: list[str] = []  # submitted, not ended, in submission order
+        self.bell: GrantBell | None = None
+
+    def pause(self, seconds: float) -> None:
+        """Sleep until the next poll, or until a child ends."""
+        if self.bell is None:
+            time.sleep(seconds)
+        else:
+            self.bell.wait(seconds)
 
     @classmethod
     def main(cls, argv: list[str]) -> None:
@@ -60,8 +69,9 @@ class ParentOrchestrator:
                 self._record_end("Canceled", "Canceled by the user before it started.")
             return
         try:
-            self._prepare()
-            self._loop()
+            with GrantBell(self.dir, CHILD_BELL) as self.bell:  # each child rings it as it ends
+                self._prepare()
+                self._loop()
         except Exception as exc:  # a bug or a vanished resource: stop the children, fail with the reason
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             self.log(f"the {self.kind} failed: {message}")
@@ -75,7 +85,7 @@ class ParentOrchestrator:
         from emulator.jobs import service as jobs
 
         jobs.submit(self.store, {k: v for k, v in data.items() if v is not None},
-                    Path(self.spec.get("base_path") or self.dir), parent_job_name=self.name)
+                    Path(self.spec.get("base_path") or self.dir), parent_job_name=self.name, fork=True)
         self.trials[trial.name] = trial
         self.active.append(trial.name)
         self.log(f"trial {trial.name} submitted: {note}")

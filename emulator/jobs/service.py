@@ -23,6 +23,7 @@ from typing import Any, Callable
 from emulator.compute import service as compute
 from emulator.environments import registry as environments
 from emulator.errors import ResourceNotFound, ValidationError
+from emulator.jobs import forking
 from emulator.jobs.naming import generate_job_name
 from emulator.jobs.spec import normalize_command_job
 from emulator import config
@@ -34,7 +35,7 @@ from emulator.store.db import ACTIVE, TERMINAL
 LOCAL_COMPUTES = {None, "", "local", "azureml:local"}
 #: a job still without a supervisor this long after submission was lost at submit time
 UNSTARTED_GRACE_S = 60.0
-_children: list[subprocess.Popen] = []  # reaped on each submit
+_children: list[subprocess.Popen | forking.ForkedChild] = []  # reaped on each submit
 
 
 def _snapshot_ignore(folder: str, names: list[str]) -> set[str]:
@@ -57,12 +58,13 @@ def _resolve_compute(store: WorkspaceStore, compute: str | None) -> str | None:
 
 
 def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
-           parent_job_name: str | None = None) -> dict[str, Any]:
+           parent_job_name: str | None = None, fork: bool = False) -> dict[str, Any]:
     """Validate a command job, record it, snapshot its code and start its supervisor.
 
     Everything is checked before the first write: bad input leaves nothing behind.
     Sweep and pipeline jobs go to their own orchestrators (``emulator.sweeps``,
-    ``emulator.pipelines``), which submit their trials and steps back here as child jobs.
+    ``emulator.pipelines``), which submit their trials and steps back here as child jobs,
+    with ``fork``: the supervisor is forked from the orchestrator (:mod:`emulator.jobs.forking`).
     """
     kind = (data.get("type") or "command") if isinstance(data, dict) else "command"
     if kind == "sweep":
@@ -88,7 +90,7 @@ def submit(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
         snapshot_code(spec["code"], staging / "snapshot")
         (staging / "outputs").mkdir()
 
-    return record_and_start(store, spec, "command", fill, parent_job_name)
+    return record_and_start(store, spec, "command", fill, parent_job_name, fork=fork)
 
 
 def name_job(spec: dict[str, Any]) -> str:
@@ -111,7 +113,8 @@ def snapshot_code(code: str | None, snapshot: Path) -> None:
 
 
 def record_and_start(store: WorkspaceStore, spec: dict[str, Any], job_type: str, fill: Callable[[Path], None],
-                     parent_job_name: str | None = None, module: str = "emulator.jobs.supervisor") -> dict[str, Any]:
+                     parent_job_name: str | None = None, module: str = "emulator.jobs.supervisor",
+                     fork: bool = False) -> dict[str, Any]:
     """Record a validated job and start its process.
 
     The job's folder is built in a staging folder (``fill`` adds what the job type needs), the
@@ -132,31 +135,40 @@ def record_and_start(store: WorkspaceStore, spec: dict[str, Any], job_type: str,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     os.replace(staging, store.job_dir(name))
-    _start_supervisor(store, name, module)
+    _start_supervisor(store, name, module, fork)
     return store.get_job(name)
 
 
-def _start_supervisor(store: WorkspaceStore, name: str, module: str = "emulator.jobs.supervisor") -> None:
+def _start_supervisor(store: WorkspaceStore, name: str, module: str = "emulator.jobs.supervisor",
+                      fork: bool = False) -> None:
     """Start the detached process that runs job ``name`` (``module``: a command job's supervisor,
-    or a sweep's or pipeline's orchestrator) and record it; the job moves to Queued."""
-    for child in list(_children):
-        if child.poll() is not None:
-            _children.remove(child)
-    err = open(store.job_dir(name) / "artifacts" / "system_logs" / "supervisor.txt", "ab")
+    or a sweep's or pipeline's orchestrator) and record it; the job moves to Queued. With
+    ``fork`` (from a single-threaded orchestrator), it is forked rather than started anew."""
+    reap_children()
+    log_path = store.job_dir(name) / "artifacts" / "system_logs" / "supervisor.txt"
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module, str(store.root), name],
-            stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
-            close_fds=True, cwd=store.root)
+        if fork and forking.can_fork():
+            proc = forking.fork_main(store, module, name, log_path)
+        else:
+            with open(log_path, "ab") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", module, str(store.root), name],
+                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
+                    close_fds=True, cwd=store.root)
     except OSError as exc:
         store.update_job(name, only_if_status=("NotStarted",), status="Failed", ended_at=time.time(),
                          error=f"Could not start the job's supervisor: {exc}")
         return
-    finally:
-        err.close()
     _children.append(proc)
     store.update_job(name, only_if_status=("NotStarted",), status="Queued", pid=proc.pid,
                      pid_start=proctree.start_time(proc.pid))
+
+
+def reap_children() -> None:
+    """Reap the supervisors and orchestrators this process started that have ended."""
+    for child in list(_children):
+        if child.poll() is not None:
+            _children.remove(child)
 
 
 def lost_reason(job: dict[str, Any]) -> str | None:

@@ -35,6 +35,7 @@ from emulator.tracking import filestore
 
 _STATUS_TO_RUN = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 SLOT_FLAG, SLOT_BELL = ".trial-slot", ".trial-slot-bell"  # in a sweep trial's job folder
+CHILD_BELL = ".child-ended-bell"  # in a parent job's folder: its children ring it as they end
 SWEEP_CHECK_S = 0.5  # how often a gated trial checks that its sweep still lives
 
 
@@ -94,6 +95,8 @@ class Supervisor:
                               exit_code=exit_code, error=error)
         if self.compute is not None:  # after the status: a terminal job is never granted its nodes again
             nodes.release(self.store, self.compute["name"], self.name, lost_nodes)
+        if self.job["parent_job_name"]:  # after the nodes: the parent's next child can have them
+            nodes.GrantBell.ring(self.store.job_dir(self.job["parent_job_name"]), CHILD_BELL)
         end_tracking(self.store, self.name, status)
 
     def _environment(self, experiment_id: int) -> dict[str, str]:
@@ -222,8 +225,9 @@ class Supervisor:
         if not self._hold_nodes():
             return
         me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
+        gated = self._is_sweep_trial()  # it stays Queued until its sweep gives it a slot
         if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"),
-                                     status="Preparing", **me):
+                                     status="Queued" if gated else "Preparing", **me):
             if self.store.get_job(self.name)["status"] == "CancelRequested":
                 self._finish("Canceled", error="Canceled by the user before it started.")
             elif self.compute is not None:
@@ -249,7 +253,6 @@ class Supervisor:
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
             requests = self._requests(command, self._environment(experiment_id), bin_dir)
             runtime = self._runtime(resolved, run_dir)
-            gated = self._is_sweep_trial()
             why = self._wait_for_slot() if gated else None
             if why or self.cancel_requested:
                 return self._finish("Canceled", error=why or "Canceled by the user.")
@@ -257,7 +260,7 @@ class Supervisor:
             # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes); a
             # sweep's trial starts when its command does, so its sweep's concurrency shows in the records
             started = {} if self.compute and not gated else {"started_at": time.time()}
-            self.store.update_job(self.name, only_if_status=("Preparing",), status="Running",
+            self.store.update_job(self.name, only_if_status=("Queued", "Preparing"), status="Running",
                                   run_pid=self.handles[0].pid, **started)
         except Exception as exc:  # preparation failed: the job fails with the reason
             self._stop_running()

@@ -95,7 +95,8 @@ class PipelineOrchestrator:
                 "experiment_name": self.job["experiment_name"],
                 "properties": {**(node.get("properties") or {}), STEP_PROPERTY: step}}
         try:
-            child = jobs.submit(self.store, data, Path(self.spec["base_path"]), parent_job_name=self.name)
+            child = jobs.submit(self.store, data, Path(self.spec["base_path"]), parent_job_name=self.name,
+                                fork=True)
         except EmulatorError as exc:  # e.g. its environment was deleted since the pipeline was submitted
             self._log(f"Step '{step}' could not be submitted: {exc.message}")
             return self._step_failed(step, f"Step '{step}' could not be submitted: {exc.message}")

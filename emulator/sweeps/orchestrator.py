@@ -8,10 +8,11 @@ Run as ``python -m emulator.sweeps.orchestrator <workspace-dir> <sweep-name>`` (
   ``${{search_space.x}}`` rendered, keeping at most ``max_concurrent_trials`` of them running: a
   trial's supervisor waits at its slot gate (:func:`emulator.jobs.supervisor.open_trial_slot`)
   until the sweep gives it a slot;
-* prepares the next trials ahead (submits them, their supervisors get ready at the gate) when the
-  running ones are expected to end within ``PREPARE_AHEAD_S``, from the run times of the trials
-  that completed, so a slot is refilled the moment it frees (not for ``bayesian`` sampling, which
-  samples from the results of the trials that ended);
+* prepares the next trials ahead (submits them, their supervisors get ready at the gate), so a
+  slot is refilled the moment it frees: the second wave once the first one runs, then each trial
+  when the running ones are expected to end within ``PREPARE_AHEAD_S``, from the run times of
+  the trials that completed (not for ``bayesian`` sampling, which samples from the results of
+  the trials that ended);
 * reads each trial's primary metric from its MLflow run as it is logged, applies the early
   termination policy (:mod:`emulator.sweeps.policies`) and ``limits.trial_timeout``, cancelling
   the trials they stop and recording why;
@@ -156,10 +157,8 @@ class Orchestrator(ParentOrchestrator):
             self._fill()
             if not self.active and self.exhausted:
                 return self._conclude()
-            for child in list(jobs._children):  # reap finished trial supervisors
-                if child.poll() is not None:
-                    jobs._children.remove(child)
-            time.sleep(POLL_S)
+            jobs.reap_children()
+            self.pause(POLL_S)
 
     # -- trials ------------------------------------------------------------------------------
     def _fill(self) -> None:
@@ -194,8 +193,11 @@ class Orchestrator(ParentOrchestrator):
         ahead = len(self.active) - self.concurrency  # submitted trials beyond the slots
         if ahead < 0:
             return True
-        if not self.prepare_ahead or not self.run_times:
+        if not self.prepare_ahead:
             return False
+        if not self.run_times:  # no run time known yet: prepare the next wave once this one runs
+            return ahead < self.concurrency and all(self.trials[name].started_at for name in self.active
+                                                    if name in self.slotted)
         expected, now = statistics.median(self.run_times), time.time()
         ending = sum(1 for name in self.active if name in self.slotted and self.trials[name].started_at
                      and now - self.trials[name].started_at >= expected - PREPARE_AHEAD_S)
