@@ -47,7 +47,8 @@ def automl_to_spec(job: Any, base: Path) -> dict[str, Any]:
     limits = training = None
     if job.limits is not None:
         limits = {k: getattr(job.limits, k, None) for k in
-                  ("max_trials", "max_concurrent_trials", "timeout_minutes", "trial_timeout_minutes", "exit_score")}
+                  ("max_trials", "max_concurrent_trials", "timeout_minutes", "trial_timeout_minutes", "exit_score",
+                   "enable_early_termination", "max_cores_per_trial", "max_nodes")}
     if job.training is not None:
         t = job.training
         training = {"enable_onnx_compatible_models": t.enable_onnx_compatible_models,
@@ -92,7 +93,8 @@ def record_to_automl_job(store: WorkspaceStore, record: dict[str, Any]):
     limits = spec["limits"]
     job.set_limits(max_trials=limits["max_trials"], max_concurrent_trials=limits["max_concurrent_trials"],
                    timeout_minutes=limits["timeout_minutes"], trial_timeout_minutes=limits["trial_timeout_minutes"],
-                   exit_score=limits["exit_score"])
+                   exit_score=limits["exit_score"], enable_early_termination=limits.get("enable_early_termination", True),
+                   max_cores_per_trial=limits.get("max_cores_per_trial"), max_nodes=limits.get("max_nodes"))
     training = spec["training"]
     job.set_training(enable_onnx_compatible_models=training["enable_onnx_compatible_models"],
                      allowed_training_algorithms=training["allowed_training_algorithms"] or None,

@@ -1,5 +1,5 @@
 """Computes: azure-ai-ml entities (``AmlCompute``, ``ComputeInstance``, ``KubernetesCompute``) to
-YAML-shaped specs and back, and nodes as ``AmlComputeNodeInfo``."""
+YAML-shaped specs and back, nodes as ``AmlComputeNodeInfo``, sizes as ``VmSize`` and quota usage as ``Usage``."""
 
 from __future__ import annotations
 
@@ -45,3 +45,17 @@ def node_info(node: dict[str, Any]):
     info.node_id, info.private_ip_address = node["node_id"], node["private_ip_address"]
     info.node_state, info.run_id = node["node_state"], node.get("current_job_name")
     return info
+
+
+def vm_size(view: dict[str, Any]):
+    """One ``list-sizes`` entry as the SDK's ``VmSize``."""
+    from azure.ai.ml.entities import VmSize
+
+    return VmSize(**view)
+
+
+def usage(entry: dict[str, Any]):
+    """One ``list-usage`` entry as the SDK's ``Usage`` (its ``name`` a ``UsageName``)."""
+    from azure.ai.ml.entities import Usage, UsageName
+
+    return Usage(**{**entry, "name": UsageName(**entry["name"])})

@@ -229,6 +229,16 @@ class LocalComputeOperations(_Operations, base.ComputeOperations):
     def list_nodes(self, name: str, **kwargs):
         return [compute_entities.node_info(n) for n in computes.list_nodes(self._store, name)]
 
+    @sdk_errors
+    def list_sizes(self, *, location: str | None = None, compute_type: str | None = None, **kwargs):
+        """The VM sizes amlemu knows (the same in every ``location``); ``compute_type`` as Azure filters it."""
+        return [compute_entities.vm_size(v) for v in computes.list_sizes(compute_type)]
+
+    @sdk_errors
+    def list_usage(self, *, location: str | None = None, **kwargs):
+        """Quota usage per VM family and in total, from the nodes that exist now; see ``computes.list_usage``."""
+        return [compute_entities.usage(u) for u in computes.list_usage(self._store, location)]
+
 
 class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
     """``ml_client.online_endpoints``; ``local=True`` is accepted (everything here is local)."""

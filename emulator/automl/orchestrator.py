@@ -3,13 +3,14 @@
 Run as ``python -m emulator.automl.orchestrator <workspace-dir> <automl-job-name>`` (started by
 :mod:`emulator.automl.service` as a sweep's orchestrator is). It
 
-* plans the trials: the first setting of every selected algorithm, then the second ..., up to
-  ``limits.max_trials`` (:func:`plan`);
+* plans the trials: the first setting of every selected algorithm, then the second ..., then
+  settings sampled from each algorithm's search space, up to ``limits.max_trials`` (:func:`plan`);
 * submits them as child command jobs ``<job>_0``, ``<job>_1`` ... on the job's cluster, at most
   ``limits.max_concurrent_trials`` at a time; each runs ``automl_trial.py``
   (:mod:`emulator.automl.trial`) and logs Azure's metrics with MLflow;
 * cancels a trial past ``limits.trial_timeout_minutes``; stops starting trials once one reaches
-  ``limits.exit_score``; past ``limits.timeout_minutes`` cancels the active trials and ends with
+  ``limits.exit_score``, or, with ``limits.enable_early_termination`` (the default), once the
+  last 20 trials to end did not improve on the best score (Azure's rule); past ``limits.timeout_minutes`` cancels the active trials and ends with
   the best finished one (as Azure ends an experiment that times out);
 * ends ``Completed`` with ``best_child_run_id``, ``score``, ``run_algorithm`` and
   ``run_preprocessor`` in its properties, ``Failed`` when no trial produced the primary metric,
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
+import random
 import shutil
 import sys
 import time
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emulator.automl.service import TRIAL_ENVIRONMENT, TRIAL_SCRIPT
-from emulator.automl.trial import ALGORITHMS
+from emulator.automl.trial import ALGORITHMS, SEARCH_SPACES
 from emulator.jobs import service as jobs
 from emulator.jobs.orchestrator import ParentOrchestrator
 from emulator.store import WorkspaceStore
@@ -37,16 +40,53 @@ from emulator.store.db import TERMINAL
 from emulator.tracking import filestore
 
 POLL_S = 0.1
+#: Azure: with limits.enable_early_termination (the default), the job stops when the score has not
+#: improved over the last 20 iterations
+EARLY_TERMINATION_WINDOW = 20
 
 
 def plan(task: str, algorithms: list[str], max_trials: int) -> list[tuple[str, dict[str, Any]]]:
-    """(algorithm, settings) per trial: every algorithm's first setting, then every second one ..."""
+    """(algorithm, settings) per trial, up to ``max_trials``: every algorithm's first setting, then
+    every second one ..., then settings sampled from each algorithm's search space in turn (seeded,
+    so a job's plan is the same every time; no setting twice) until the spaces run out."""
     catalogue = ALGORITHMS[task]
     out: list[tuple[str, dict[str, Any]]] = []
     depth = max(len(catalogue[a]) for a in algorithms)
     for level in range(depth):
         out += [(a, catalogue[a][level]) for a in algorithms if level < len(catalogue[a])]
+    def key(algorithm: str, settings: dict[str, Any]) -> tuple[str, str]:  # None: the estimator's default
+        return algorithm, json.dumps({k: v for k, v in settings.items() if v is not None}, sort_keys=True)
+
+    seen = {key(a, settings) for a, settings in out}
+    rng = random.Random(f"amlemu-automl-{task}")
+    spaces = {a: SEARCH_SPACES[task][a] for a in algorithms}
+    sizes = {a: math.prod(len(values) for values in space.values()) for a, space in spaces.items()}
+    left = [a for a in algorithms if sizes[a] > sum(1 for b, _ in seen if b == a)]
+    while len(out) < max_trials and left:
+        for algorithm in list(left):
+            if len(out) >= max_trials:
+                break
+            for _ in range(50):  # a few draws find an unseen setting while the space is not nearly used up
+                settings = {k: rng.choice(values) for k, values in spaces[algorithm].items()}
+                if key(algorithm, settings) not in seen:
+                    seen.add(key(algorithm, settings))
+                    out.append((algorithm, settings))
+                    break
+            else:
+                left.remove(algorithm)
     return out[:max_trials]
+
+
+def stalled(scores: list[float | None], goal: str, window: int) -> bool:
+    """Whether none of the last ``window`` trials to end (``scores`` in the order they ended, None for
+    a trial without the metric) improved on the best score before it."""
+    best, since = None, 0
+    for score in scores:
+        if score is not None and (best is None or (score > best if goal == "maximize" else score < best)):
+            best, since = score, 0
+        else:
+            since += 1
+    return since >= window
 
 
 @dataclass
@@ -69,7 +109,8 @@ class AutoMLOrchestrator(ParentOrchestrator):
         super().__init__(store, name)
         self.metric, self.goal = self.spec["primary_metric"], self.spec["goal"]
         self.limits = self.spec["limits"]
-        self.stop_note: str | None = None  # why no more trials start (exit score, timeout)
+        self.stop_note: str | None = None  # why no more trials start (exit score, timeout, early termination)
+        self.ended_scores: list[float | None] = []  # the primary metric of each trial, in the order they ended
 
     def _prepare(self) -> None:
         spec = self.spec
@@ -149,6 +190,12 @@ class AutoMLOrchestrator(ParentOrchestrator):
             shown = f"{self.metric}={state.score:.6g}" if state.score is not None else f"no {self.metric}"
             self.log(f"trial {name} ({state.algorithm}) {state.status}: {shown}"
                      + (f" ({state.error})" if state.error and state.status != "Completed" else ""))
+            self.ended_scores.append(state.score)
+            if (self.limits.get("enable_early_termination", True) and self.stop_note is None
+                    and stalled(self.ended_scores, self.goal, EARLY_TERMINATION_WINDOW)):
+                self.stop_note = (f"early termination: {self.metric} did not improve over the last "
+                                  f"{EARLY_TERMINATION_WINDOW} trials (limits.enable_early_termination)")
+                self.log(f"{self.stop_note}: no more trials start")
             exit_score = self.limits["exit_score"]
             if (exit_score is not None and state.score is not None and self.stop_note is None
                     and (state.score >= exit_score if self.goal == "maximize" else state.score <= exit_score)):

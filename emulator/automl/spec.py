@@ -99,7 +99,14 @@ def _limits(data: Any) -> dict[str, Any]:
                               f"({max_trials}); lower it.")
     out = {"max_trials": max_trials, "max_concurrent_trials": concurrent,
            "timeout_minutes": _int("limits.timeout_minutes", data.get("timeout_minutes", DEFAULT_TIMEOUT_MINUTES), 1),
-           "trial_timeout_minutes": None, "exit_score": None}
+           "trial_timeout_minutes": None, "exit_score": None,
+           "enable_early_termination": data.get("enable_early_termination", True)}
+    if not isinstance(out["enable_early_termination"], bool):
+        raise ValidationError("limits.enable_early_termination must be true or false; got "
+                              f"{out['enable_early_termination']!r}.")
+    for key in ("max_cores_per_trial", "max_nodes"):  # kept and shown; one trial runs on one node here
+        if key in data:
+            out[key] = _int(f"limits.{key}", data[key], -1 if key == "max_cores_per_trial" else 1)
     if data.get("trial_timeout_minutes") is not None:
         out["trial_timeout_minutes"] = _int("limits.trial_timeout_minutes", data["trial_timeout_minutes"], 1)
     if data.get("exit_score") is not None:

@@ -49,6 +49,34 @@ REGRESSION_ALGORITHMS: dict[str, list[dict[str, Any]]] = {
     "SGD": [{"random_state": 0}],
 }
 ALGORITHMS = {"classification": CLASSIFICATION_ALGORITHMS, "regression": REGRESSION_ALGORITHMS}
+#: where the trials beyond the settings above come from: each algorithm's hyperparameters and the
+#: values they are sampled from (:func:`emulator.automl.orchestrator.plan`)
+_FORESTS = {"n_estimators": [10, 25, 50, 100, 200], "max_depth": [None, 3, 5, 8, 12],
+            "min_samples_leaf": [1, 2, 4, 8], "max_features": ["sqrt", "log2", None], "random_state": [0]}
+_BOOSTING = {"n_estimators": [25, 50, 100, 200], "learning_rate": [0.01, 0.05, 0.1, 0.2, 0.5],
+             "max_depth": [1, 2, 3, 5], "subsample": [0.6, 0.8, 1.0], "random_state": [0]}
+_NEIGHBOURS = {"n_neighbors": [1, 3, 5, 7, 10, 15, 25], "weights": ["uniform", "distance"], "p": [1, 2]}
+_TREE = {"max_depth": [None, 2, 3, 4, 6, 8, 12], "min_samples_leaf": [1, 2, 4, 8, 16], "random_state": [0]}
+SEARCH_SPACES: dict[str, dict[str, dict[str, list[Any]]]] = {
+    "classification": {
+        "LogisticRegression": {"C": [0.001, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0], "max_iter": [500],
+                               "class_weight": [None, "balanced"]},
+        "RandomForest": _FORESTS, "GradientBoosting": _BOOSTING, "KNN": _NEIGHBOURS, "ExtremeRandomTrees": _FORESTS,
+        "DecisionTree": {**_TREE, "criterion": ["gini", "entropy"]},
+        "SVM": {"C": [0.1, 0.3, 1.0, 3.0, 10.0], "kernel": ["rbf", "linear", "poly"], "probability": [True],
+                "random_state": [0]},
+        "SGD": {"loss": ["log_loss", "modified_huber"], "alpha": [1e-5, 1e-4, 1e-3, 1e-2], "random_state": [0]},
+        "BernoulliNaiveBayes": {"alpha": [0.01, 0.1, 0.5, 1.0, 2.0]},
+        "MultinomialNaiveBayes": {"alpha": [0.01, 0.1, 0.5, 1.0, 2.0]},
+    },
+    "regression": {
+        "ElasticNet": {"alpha": [0.001, 0.01, 0.1, 0.5, 1.0], "l1_ratio": [0.1, 0.2, 0.5, 0.8, 1.0]},
+        "RandomForest": _FORESTS, "GradientBoosting": _BOOSTING, "KNN": _NEIGHBOURS,
+        "DecisionTree": _TREE, "ExtremeRandomTrees": _FORESTS,
+        "LassoLars": {"alpha": [0.0001, 0.001, 0.01, 0.1, 1.0]},
+        "SGD": {"alpha": [1e-5, 1e-4, 1e-3, 1e-2], "penalty": ["l2", "l1", "elasticnet"], "random_state": [0]},
+    },
+}
 #: Azure ML algorithms amlemu knows by name but does not run (their packages are not required)
 UNAVAILABLE = {"classification": {"LightGBM", "XGBoostClassifier", "LinearSVM"},
                "regression": {"LightGBM", "XGBoostRegressor"}}

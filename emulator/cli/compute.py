@@ -8,7 +8,7 @@ from typing import Any
 from emulator.cli.common import verbs
 from emulator.cli.views import arm_id, iso
 from emulator.cli.yamlfile import apply_sets, load_yaml_file
-from emulator.compute import service, sizes
+from emulator.compute import service
 from emulator.store import WorkspaceStore, open_store
 
 
@@ -104,7 +104,12 @@ def list_nodes(args):
 
 
 def list_sizes(args):
-    return [sizes.size_view(s) for s in sizes.SIZES.values()]
+    return service.list_sizes()
+
+
+def list_usage(args):
+    """As ``az ml compute list-usage`` prints it: each ``Usage``'s own dump (snake_case, like ``list-sizes``)."""
+    return service.list_usage(open_store(), args.location)
 
 
 def register(groups, common) -> None:
@@ -145,3 +150,5 @@ def register(groups, common) -> None:
         p.add_argument("--no-wait", action="store_true")
     verb("list", list_, "list computes").add_argument("-t", "--type")
     verb("list-sizes", list_sizes, "the VM sizes amlemu knows: cores, memory, GPUs").add_argument("-l", "--location")
+    verb("list-usage", list_usage, "vCPU quota usage per VM family and in total, from the nodes that exist now"
+         ).add_argument("-l", "--location")

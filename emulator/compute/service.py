@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from emulator import config
 from emulator.compute import clusters, instances, kubernetes, nodes, sizes
 from emulator.errors import NotEmulated, ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
@@ -151,3 +152,67 @@ def placement(store: WorkspaceStore, name: str | None, instance_count: int) -> d
                               f"{instance_count}`).")
     sizes.check_gpus(name, sizes.lookup(record["size"]))
     return record
+
+
+# -- sizes and quota usage ------------------------------------------------------------------------------------
+WORKSPACE_LOCATION = "local"  # what the local workspace reports as its region
+# amlemu's quotas (fixed, not Azure's per-subscription numbers, and not enforced: a cluster may scale past them)
+FAMILY_VCPU_LIMIT = 100      # dedicated vCPUs per VM family
+REGIONAL_VCPU_LIMIT = 100    # dedicated vCPUs over all families, and low-priority vCPUs
+CLUSTER_LIMIT = 200          # clusters and instances
+
+
+def list_sizes(compute_type: str | None = None) -> list[dict[str, Any]]:
+    """The VM sizes, as ``list-sizes`` shows them; ``compute_type`` (case-insensitive) keeps those it supports."""
+    views = [sizes.size_view(s) for s in sizes.SIZES.values()]
+    if not compute_type:
+        return views
+    return [v for v in views if compute_type.lower() in (t.lower() for t in v["supported_compute_types"])]
+
+
+def _usage(tail: str, kind: str, name: str, current: int, limit: int, location: str) -> dict[str, Any]:
+    return {"id": f"/subscriptions/{config.SUBSCRIPTION_ID}/usages{tail}", "aml_workspace_location": location,
+            "type": f"Microsoft.MachineLearningServices/{kind}/usages", "unit": "Count", "current_value": current,
+            "limit": limit, "name": {"value": name, "localized_value": name}}
+
+
+def _family_label(family: str) -> str:
+    """``standardDSv2Family`` -> ``Standard DSv2 Family``."""
+    return f"Standard {family.removeprefix('standard').removesuffix('Family')} Family"
+
+
+def list_usage(store: WorkspaceStore, location: str | None = None) -> list[dict[str, Any]]:
+    """Quota usage as Azure's ``usages`` list (``Usage`` fields, snake_case), from the nodes that exist now.
+
+    A node counts the cores of its compute's size: dedicated nodes toward their VM family and the regional
+    dedicated total, low-priority cluster nodes toward the regional low-priority total. Clusters and instances
+    count toward ``Clusters``; attached Kubernetes computes toward nothing. Every family amlemu knows is
+    listed, used or not, as on Azure. Everything runs on this machine, so ``location`` (default: the
+    workspace's, ``local``) only labels the entries. Limits are amlemu's fixed quotas (``FAMILY_VCPU_LIMIT``,
+    ``REGIONAL_VCPU_LIMIT``, ``CLUSTER_LIMIT``), reported but not enforced.
+    """
+    location = location or WORKSPACE_LOCATION
+    managed = [r for r in list_computes(store) if r["type"] in ("amlcompute", "computeinstance")]
+    for record in managed:
+        nodes.sync(store, record["name"])  # frees, tops up and scales down first, as list-nodes does
+    counts = {r["compute"]: r["n"] for r in store.query("SELECT compute, COUNT(*) AS n FROM nodes GROUP BY compute")}
+    families = dict.fromkeys(s.family for s in sizes.SIZES.values())
+    by_family, low_priority = {family: 0 for family in families}, 0
+    for record in managed:
+        size = sizes.lookup(record["size"])
+        cores = size.cores * counts.get(record["name"], 0)
+        if record.get("tier") == "low_priority":
+            low_priority += cores
+        else:
+            by_family[size.family] = by_family.get(size.family, 0) + cores
+    usage = [_usage("", "totalCores", "Clusters", len(managed), CLUSTER_LIMIT, location),
+             _usage("", "dedicatedCores", "Total Cluster Dedicated Regional vCPUs", sum(by_family.values()),
+                    REGIONAL_VCPU_LIMIT, location),
+             _usage("", "lowPriorityCores", "Total Cluster LowPriority Regional vCPUs", low_priority,
+                    REGIONAL_VCPU_LIMIT, location)]
+    for family, cores in by_family.items():
+        label = f"{_family_label(family)} Cluster Dedicated vCPUs"
+        entry = _usage(f"/{label.replace(' ', '_')}", "vmFamily", family, cores, FAMILY_VCPU_LIMIT, location)
+        entry["name"]["localized_value"] = label
+        usage.append(entry)
+    return usage

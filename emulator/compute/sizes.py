@@ -1,8 +1,8 @@
 """Azure VM sizes: cores, memory and GPUs of the sizes compute clusters and instances use.
 
 Locally a size is informational (``compute show``, ``list-sizes``), becomes container
-limits on the docker runtime (capped at what this machine has), and decides whether a
-job needs GPUs this machine lacks.
+limits on the docker runtime (capped at what this machine has, GPUs passed through),
+and decides whether a job needs GPUs this machine lacks.
 """
 
 from __future__ import annotations
@@ -96,17 +96,26 @@ def check_gpus(compute_name: str, size: VmSize) -> None:
             f"(e.g. {DEFAULT_SIZE}) for local runs, or run on Azure ML with AMLEMU_BACKEND=azure.")
 
 
-def container_limits(size: VmSize) -> dict[str, int]:
-    """Docker limits for one node of ``size``, capped at this machine's cores and memory."""
+def node_limits(size: VmSize) -> dict:
+    """One node of ``size`` as run-request limits (``cpu_limit``, ``memory_limit``, ``gpus``).
+
+    Cores and memory are capped at this machine's; GPUs are not (:func:`check_gpus` says when
+    this machine lacks them).
+    """
     cores = min(float(size.cores), float(os.cpu_count() or 1))
     memory = size.memory_gb * 2**30
     try:
         memory = min(memory, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError):
         pass
-    period = 100_000
-    return {"cpu_period": period, "cpu_quota": int(cores * period), "mem_limit": int(memory),
-            "memswap_limit": int(memory)}
+    return {"cpu_limit": cores, "memory_limit": int(memory), "gpus": size.gpus}
+
+
+def container_limits(size: VmSize) -> dict:
+    """The docker options for one node of ``size``: what the docker runtime sets at creation."""
+    from emulator.runtime.docker import limit_options
+
+    return limit_options(**node_limits(size))
 
 
 def size_view(size: VmSize) -> dict:

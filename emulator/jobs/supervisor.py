@@ -24,7 +24,6 @@ from emulator import config
 from emulator.compute import distribution, nodes, sizes
 from emulator.environments.registry import interpreter_bin
 from emulator.environments.venv import ensure_venv
-from emulator.errors import NotEmulated
 from emulator.jobs.spec import input_texts, render_command
 from emulator.runtime import RunRequest, get_runtime
 from emulator.runtime.logs import log_tail
@@ -204,21 +203,20 @@ class Supervisor:
 
     def _start(self, runtime, requests: list[RunRequest]) -> None:
         size = sizes.lookup(self.compute["size"]) if self.compute else None
-        if size and size.gpus and self.runtime_name == "docker":
-            raise NotEmulated(f"GPUs in docker containers ({size.name})",
-                              "Run GPU jobs on the process runtime (AMLEMU_RUNTIME=process), which sees this "
-                              "machine's GPUs.")
-        limits = sizes.container_limits(size) if size else None
+        if size and size.gpus:  # checked at submit too, but GPUs can go between submit and start
+            sizes.check_gpus(self.compute["name"], size)
+        if size and self.runtime_name == "docker":  # each node's container has the node's cores, memory, GPUs
+            limits = sizes.node_limits(size)
+            for request in requests:
+                for field, value in limits.items():
+                    setattr(request, field, value)
         for request in requests:
             handle = runtime.start(request)
             self.handles.append(handle)
             if self.cancel_requested:  # SIGTERM landed while this process was starting: nothing killed it
                 kill_tree(handle.pid)
-            if limits and self.runtime_name == "docker":  # the node's size bounds the container
-                try:
-                    handle.container.update(**limits)
-                except Exception as exc:  # e.g. an engine without memory-swap accounting: say so, run on
-                    self._log(f"[amlemu] the node size's limits were not applied to the container: {exc}")
+            for warning in handle.warnings:  # e.g. an engine without swap accounting: say so, run on
+                self._log(warning)
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)

@@ -19,6 +19,11 @@ class RunRequest:
     publishes them on 127.0.0.1); ``network`` is the docker network to join
     (None: no network for jobs); ``die_with_parent`` ends a process-runtime run
     when the process that started it dies (replicas die with their endpoint host).
+
+    ``cpu_limit`` (cores), ``memory_limit`` (bytes) and ``gpus`` are what one node of the
+    compute's VM size has. The docker runtime sets them on the container when it creates
+    it, and fails the run if the engine cannot honour them. The process runtime ignores them:
+    a process shares this machine's cores, memory and GPUs.
     """
 
     command: str
@@ -30,12 +35,16 @@ class RunRequest:
     ports: list[int] = field(default_factory=list)
     network: str | None = None
     die_with_parent: bool = False
+    cpu_limit: float | None = None
+    memory_limit: int | None = None
+    gpus: int = 0
 
 
 class RunHandle(ABC):
-    """A started run."""
+    """A started run. ``warnings`` say what of the request the runtime could only approximate."""
 
     pid: int
+    warnings: tuple[str, ...] = ()
 
     @abstractmethod
     def wait(self, timeout: float | None = None) -> int | None:

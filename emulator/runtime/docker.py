@@ -4,7 +4,9 @@ The job folder, the tracking store and the inputs are mounted at the same paths
 as on the host, so commands, ``MLFLOW_TRACKING_URI`` and input paths read the
 same inside and out. The container runs as the image's non-root user ``aml``,
 publishes only the ports a request names (on 127.0.0.1), is labelled (workspace,
-job, kind) and removed when it ends.
+job, kind) and removed when it ends. A request's node limits (cores, memory, GPUs)
+are set when the container is created; one the engine cannot honour fails the run
+before its command starts, except swap accounting, which only warns.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import os
 import shlex
 from pathlib import Path
 
+from emulator.errors import EmulatorError
 from emulator.runtime.base import RunHandle, RunRequest, Runtime
 from emulator.runtime.engine import LABEL, docker_client
 
 CONTAINER_USER = "1000:1000"
+CPU_PERIOD = 100_000  # microseconds: the CFS period a container's CPU quota is a share of
 _HOST_ONLY = ("PATH", "VIRTUAL_ENV", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "LANG", "PYTHONPATH")
 
 
@@ -31,9 +35,82 @@ def _open_up(path: Path) -> None:
                 pass
 
 
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except Exception:
+        pass  # already gone
+
+
+class EngineRefused(EmulatorError):
+    """The Docker engine cannot give a container what its request asks (limits, GPUs)."""
+
+
+_CGROUP_FIX = ("Use a Docker engine with the cgroup cpu and memory controllers (a cgroup v1 kernel needs "
+               "cgroup_enable=memory swapaccount=1 on its command line; rootless Docker needs cgroup v2), or "
+               "run the job on the process runtime (AMLEMU_RUNTIME=process), where a node's size is not enforced.")
+_GPU_FIX = ("Install the NVIDIA Container Toolkit and configure the engine for it (`sudo nvidia-ctk runtime "
+            "configure --runtime=docker`, then restart Docker), or run the job on the process runtime "
+            "(AMLEMU_RUNTIME=process), which sees this machine's GPUs.")
+
+
+def limit_options(cpu_limit: float | None = None, memory_limit: int | None = None, gpus: int = 0) -> dict:
+    """A node's cores, memory (bytes) and GPUs as ``containers.run`` keyword arguments; none for none.
+
+    CPU is a CFS quota (not ``nano_cpus``): an engine without CFS drops a quota with a warning,
+    which :meth:`DockerRuntime.start` turns into a clear failure. Swap is capped at the memory,
+    as on an Azure node, which has no swap.
+    """
+    options: dict = {}
+    if cpu_limit:
+        options.update(cpu_period=CPU_PERIOD, cpu_quota=int(cpu_limit * CPU_PERIOD))
+    if memory_limit:
+        options.update(mem_limit=int(memory_limit), memswap_limit=int(memory_limit))
+    if gpus:
+        import docker
+
+        options["device_requests"] = [docker.types.DeviceRequest(count=gpus, capabilities=[["gpu"]])]
+    return options
+
+
+def run_options(request: RunRequest) -> dict:
+    """The ``containers.run`` keyword arguments a request decides (all but the image and the volumes)."""
+    # the host's own PATH, HOME, PYTHONPATH ... mean nothing in the image; values a request sets on purpose stay
+    env = {k: v for k, v in request.env.items() if k not in _HOST_ONLY or v != os.environ.get(k)}
+    log = shlex.quote(str(request.log_path))
+    network = {"network": request.network} if request.network else {"network_mode": "none"}
+    return dict(
+        command=["/bin/bash", "-c", f"exec >> {log} 2>&1; {request.command}"], detach=True,
+        working_dir=str(request.cwd), environment=env, user=CONTAINER_USER, **network,
+        ports={f"{p}/tcp": ("127.0.0.1", p) for p in request.ports},  # published on loopback only
+        labels={f"{LABEL}.{k}": v for k, v in {"kind": "job", **request.labels}.items()},
+        **limit_options(request.cpu_limit, request.memory_limit, request.gpus))
+
+
+def check_limits(request: RunRequest, host_config: dict) -> list[str]:
+    """Warnings for limits the engine relaxed at creation; EngineRefused for ones it dropped.
+
+    An engine without a cgroup controller creates the container anyway, with that limit
+    zeroed (swap: -1) and only a warning; ``host_config`` (the created container's) shows it.
+    """
+    dropped = []
+    if request.cpu_limit and not host_config.get("CpuQuota"):
+        dropped.append(f"cpu_quota ({request.cpu_limit:g} cores)")
+    if request.memory_limit and not host_config.get("Memory"):
+        dropped.append(f"mem_limit ({request.memory_limit / 2**30:.1f} GiB)")
+    if dropped:
+        raise EngineRefused(f"The Docker engine dropped the container's {' and '.join(dropped)}: it cannot "
+                            f"bound a container by a node's size. {_CGROUP_FIX}")
+    if request.memory_limit and host_config.get("MemorySwap") != request.memory_limit:
+        return ["[amlemu] the Docker engine does not account swap (memswap_limit was dropped): the job's "
+                "container may swap beyond the node's memory, which an Azure node cannot."]
+    return []
+
+
 class DockerHandle(RunHandle):
-    def __init__(self, container):
+    def __init__(self, container, warnings: tuple[str, ...] | list[str] = ()):
         self.container = container
+        self.warnings = tuple(warnings)
         container.reload()
         self.pid = container.attrs["State"]["Pid"]
 
@@ -75,10 +152,7 @@ class DockerHandle(RunHandle):
         return self.container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
 
     def _remove(self) -> None:
-        try:
-            self.container.remove(force=True)
-        except Exception:
-            pass
+        _remove(self.container)
 
 
 class DockerRuntime(Runtime):
@@ -95,20 +169,28 @@ class DockerRuntime(Runtime):
         self.remapped = dict(remapped or {})
 
     def start(self, request: RunRequest) -> DockerHandle:
+        """Create the container with the request's limits, check the engine kept them, then start it."""
+        import docker
+
         client = docker_client()
         for path in self.writable:
             _open_up(path)
         volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in self.readonly}
         volumes.update({str(src): {"bind": str(dst), "mode": "ro"} for src, dst in self.remapped.items()})
         volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in self.mounts})
-        # the host's own PATH, HOME, PYTHONPATH ... mean nothing in the image; values a request sets on purpose stay
-        env = {k: v for k, v in request.env.items() if k not in _HOST_ONLY or v != os.environ.get(k)}
-        log = shlex.quote(str(request.log_path))
-        command = f"exec >> {log} 2>&1; {request.command}"
-        network = {"network": request.network} if request.network else {"network_mode": "none"}
-        container = client.containers.run(
-            self.image, ["/bin/bash", "-c", command], detach=True, working_dir=str(request.cwd),
-            environment=env, volumes=volumes, user=CONTAINER_USER, **network,
-            ports={f"{p}/tcp": ("127.0.0.1", p) for p in request.ports},  # published on loopback only
-            labels={f"{LABEL}.{k}": v for k, v in {"kind": "job", **request.labels}.items()})
-        return DockerHandle(container)
+        # create, check, start (what containers.run does, less the pull): nothing runs without its limits
+        container = client.containers.create(self.image, volumes=volumes, **run_options(request))
+        try:
+            warnings = check_limits(request, container.attrs["HostConfig"])
+            container.start()
+        except docker.errors.APIError as exc:
+            _remove(container)
+            if not request.gpus:
+                raise
+            raise EngineRefused(f"The Docker engine could not give the container {request.gpus} GPU"
+                                f"{'s' if request.gpus != 1 else ''} (device_requests, as `docker run --gpus "
+                                f"{request.gpus}`): {exc.explanation or exc}. {_GPU_FIX}") from exc
+        except BaseException:
+            _remove(container)
+            raise
+        return DockerHandle(container, warnings)

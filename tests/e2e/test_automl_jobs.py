@@ -164,3 +164,25 @@ def test_cli_yaml_run(cli, tmp_path):
                       "--set", "primary_metric=r2_score", check=False)
     assert refused.returncode != 0 and "primary_metric" in refused.stderr  # azure-ai-ml's own schema check
     assert len(cli.json("job", "list")) == 1  # the refused job left nothing behind
+
+
+def test_early_termination_stops_after_20_trials_without_improvement(ml_client, store, tmp_path):
+    rows = [f"{x},{x % 7},{'low' if x < 100 else 'high'}" for x in [*range(20), *range(100, 120)]]
+    (tmp_path / "separable.csv").write_text("x,noise,label\n" + "\n".join(rows) + "\n")
+    cluster(ml_client)
+    job = automl.classification(compute="cpu-cluster", experiment_name="stall",
+                                training_data=Input(type="uri_file", path=str(tmp_path / "separable.csv")),
+                                target_column_name="label", primary_metric="accuracy", n_cross_validations=2)
+    job.set_limits(max_trials=40, max_concurrent_trials=2)  # enable_early_termination: Azure's default, on
+    name = ml_client.jobs.create_or_update(job).name
+    ml_client.jobs.stream(name)
+    done = ml_client.jobs.get(name)
+    assert done.status == "Completed" and done.limits.enable_early_termination is True
+    # every model separates the classes: the first trial's 1.0 is never beaten, so the 21st to end stops it
+    assert done.properties["stopped_because"] == (
+        "early termination: accuracy did not improve over the last 20 trials (limits.enable_early_termination)")
+    assert done.properties["total_trials"] in ("21", "22")  # the one still running when the 21st ended finishes
+    assert float(done.properties["score"]) == 1.0
+    trials = store.list_jobs(name)
+    algorithms = {t["spec"]["properties"]["run_algorithm"] for t in trials}
+    assert len(algorithms) == 10  # every classifier, then settings sampled from their search spaces

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from emulator.automl.orchestrator import plan
+from emulator.automl.orchestrator import plan, stalled
 from emulator.automl.spec import normalize_automl_job, primary_metric, select_algorithms
 from emulator.errors import NotEmulated, ValidationError
 from tests.conftest import SAMPLES
@@ -74,6 +75,8 @@ def test_unknown_algorithm_is_refused():
     ({"timeout_minutes": 0}, "limits.timeout_minutes must be at least 1"),
     ({"max_trials": 2.5}, "limits.max_trials must be an integer"),
     ({"max_trial": 3}, "limits has unknown field"),
+    ({"enable_early_termination": "yes"}, "limits.enable_early_termination must be true or false; got 'yes'"),
+    ({"max_nodes": 0}, "limits.max_nodes must be at least 1"),
 ])
 def test_bad_limits(limits, message):
     with pytest.raises(ValidationError, match=message):
@@ -116,4 +119,23 @@ def test_plan_goes_breadth_first_and_honours_max_trials():
     trials = plan("classification", ["LogisticRegression", "KNN"], 4)
     assert [a for a, _ in trials] == ["LogisticRegression", "KNN", "LogisticRegression", "KNN"]
     assert trials[0][1] != trials[2][1]
-    assert len(plan("regression", ["ElasticNet"], 10)) == 2  # every setting once, no more
+    assert len(plan("regression", ["ElasticNet"], 10)) == 10  # the two set ones, then eight sampled
+
+
+def test_plan_samples_new_settings_once_the_catalogue_is_used_up():
+    trials = plan("regression", ["ElasticNet"], 1000)
+    assert len(trials) == 25  # 5 alphas x 5 l1_ratios, each once
+    assert len({json.dumps(s, sort_keys=True) for _, s in trials}) == 25
+    assert plan("classification", ["KNN", "SVM"], 30) == plan("classification", ["KNN", "SVM"], 30)  # seeded
+    assert [a for a, _ in plan("classification", ["KNN", "SVM"], 6)][:3] == ["KNN", "SVM", "KNN"]
+
+
+@pytest.mark.parametrize("scores, goal, expected", [
+    ([0.9] + [0.9] * 20, "maximize", True),            # a tie is no improvement
+    ([0.9] + [0.9] * 19, "maximize", False),           # only 19 since the best
+    ([0.5] * 10 + [0.6] + [0.1] * 19, "maximize", False),
+    ([0.5] + [None] * 20, "maximize", True),           # trials without the metric improve nothing
+    ([0.5] + [0.4] * 20, "minimize", False), ([0.5] + [0.6] * 20, "minimize", True),
+])
+def test_stalled_is_no_improvement_over_the_window(scores, goal, expected):
+    assert stalled(scores, goal, 20) is expected

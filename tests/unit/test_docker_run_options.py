@@ -1,0 +1,105 @@
+"""How the docker runtime turns a run request into container options: limits and GPUs set at creation."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from emulator.compute import sizes
+from emulator.errors import ValidationError
+from emulator.runtime.base import RunRequest
+from emulator.runtime.docker import DockerRuntime, EngineRefused, check_limits, run_options
+
+LIMIT_KEYS = {"cpu_period", "cpu_quota", "nano_cpus", "mem_limit", "memswap_limit", "device_requests"}
+GiB = 2**30
+
+
+def request(tmp_path, **fields) -> RunRequest:
+    return RunRequest(command="echo hi", cwd=tmp_path, env={"A": "1"}, log_path=tmp_path / "log.txt",
+                      labels={"job": "j1"}, **fields)
+
+
+def test_a_plain_request_sets_no_limits(tmp_path):
+    options = run_options(request(tmp_path))
+    assert not LIMIT_KEYS & options.keys()
+    assert options["network_mode"] == "none" and options["environment"] == {"A": "1"}
+    assert options["labels"] == {"com.amlemu.kind": "job", "com.amlemu.job": "j1"}
+    assert options["command"][-1].endswith("2>&1; echo hi") and options["working_dir"] == str(tmp_path)
+
+
+def test_cores_and_memory_become_cpu_quota_and_mem_limit(tmp_path):
+    options = run_options(request(tmp_path, cpu_limit=1.5, memory_limit=2 * GiB))
+    assert (options["cpu_period"], options["cpu_quota"]) == (100_000, 150_000)
+    assert options["mem_limit"] == options["memswap_limit"] == 2 * GiB  # an Azure node has no swap
+    assert "device_requests" not in options
+
+
+def test_a_gpu_size_passes_its_gpus_through_when_this_machine_has_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(sizes, "host_gpu_count", lambda: 2)
+    size = sizes.lookup("Standard_NC12s_v3")  # 2 x V100
+    sizes.check_gpus("gpu-cluster", size)
+    limits = sizes.node_limits(size)
+    assert limits["gpus"] == 2 and limits["cpu_limit"] > 0 and limits["memory_limit"] > 0
+    (device,) = run_options(request(tmp_path, **limits))["device_requests"]
+    assert isinstance(device, docker.types.DeviceRequest)
+    assert (device.count, device.capabilities) == (2, [["gpu"]])
+    assert "device_requests" not in sizes.container_limits(sizes.lookup("Standard_DS3_v2"))
+
+
+def test_a_gpu_size_on_a_machine_with_fewer_gpus_is_refused_clearly(monkeypatch):
+    monkeypatch.setattr(sizes, "host_gpu_count", lambda: 1)
+    with pytest.raises(ValidationError) as info:
+        sizes.check_gpus("gpu-cluster", sizes.lookup("Standard_NC12s_v3"))
+    message = info.value.message
+    assert "Standard_NC12s_v3 (2 x NVIDIA Tesla V100)" in message and "this machine has 1 GPU," in message
+    assert "Use a CPU size" in message and "AMLEMU_BACKEND=azure" in message
+
+
+def test_limits_the_engine_dropped_fail_and_dropped_swap_warns(tmp_path):
+    limited = request(tmp_path, cpu_limit=2, memory_limit=GiB)
+    kept = {"CpuQuota": 200_000, "CpuPeriod": 100_000, "Memory": GiB, "MemorySwap": GiB}
+    assert check_limits(limited, kept) == []
+    assert check_limits(request(tmp_path), {"CpuQuota": 0, "Memory": 0, "MemorySwap": 0}) == []
+    (warning,) = check_limits(limited, {**kept, "MemorySwap": -1})
+    assert "swap" in warning and "memswap_limit" in warning
+    with pytest.raises(EngineRefused, match=r"dropped the container's mem_limit \(1.0 GiB\).*cgroup.*"
+                                            r"AMLEMU_RUNTIME=process"):
+        check_limits(limited, {**kept, "Memory": 0, "MemorySwap": -1})
+    with pytest.raises(EngineRefused, match=r"cpu_quota \(2 cores\)"):
+        check_limits(limited, {**kept, "CpuQuota": 0})
+
+
+class FakeContainer:
+    """Stands for a created container whose engine has no GPU runtime."""
+
+    def __init__(self, host_config):
+        self.attrs = {"HostConfig": host_config}
+        self.removed = False
+
+    def start(self):
+        raise docker.errors.APIError("500 Server Error", explanation='could not select device driver "" with '
+                                                                     "capabilities: [[gpu]]")
+
+    def remove(self, force=False):
+        self.removed = True
+
+
+def test_an_engine_without_a_gpu_runtime_fails_the_run_and_leaves_no_container(tmp_path, monkeypatch):
+    created = {}
+
+    class Containers:
+        def create(self, image, **options):
+            created.update(options, container=FakeContainer({"DeviceRequests": options["device_requests"]}))
+            return created["container"]
+
+    class Client:
+        containers = Containers()
+
+    monkeypatch.setattr("emulator.runtime.docker.docker_client", Client)
+    runtime = DockerRuntime("amlemu/job:test", mounts=[], writable=[])
+    with pytest.raises(EngineRefused) as info:
+        runtime.start(request(tmp_path, gpus=1))
+    assert "1 GPU (device_requests, as `docker run --gpus 1`)" in info.value.message
+    assert "could not select device driver" in info.value.message
+    assert "NVIDIA Container Toolkit" in info.value.message and "AMLEMU_RUNTIME=process" in info.value.message
+    assert created["container"].removed
