@@ -36,8 +36,11 @@ from emulator.store.db import TERMINAL
 WAITING = ("NotStarted", "Queued")
 SYNC_EVERY_S = 2.0  # a waiting job re-runs the scheduler this often (lost holders, scale-down)
 POLL_MAX_S = 0.5    # and checks the store for its grant at least this often, bell or not
+# the jobs waiting for nodes: command jobs only (a sweep, pipeline or AutoML job on a cluster holds
+# no node itself, as on Azure: its children do)
 _QUEUE = ("SELECT name, status, pid, pid_start, created_at, "
-          "COALESCE(json_extract(spec, '$.resources.instance_count'), 1) AS count FROM jobs WHERE status IN ('NotStarted', 'Queued') AND json_extract(spec, '$.compute') = ? "
+          "COALESCE(json_extract(spec, '$.resources.instance_count'), 1) AS count FROM jobs "
+          "WHERE type = 'command' AND status IN ('NotStarted', 'Queued') AND json_extract(spec, '$.compute') = ? "
           "AND name NOT IN (SELECT job_name FROM nodes WHERE compute = ? AND job_name IS NOT NULL) "
           "ORDER BY created_at, name")
 

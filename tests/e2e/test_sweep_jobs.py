@@ -368,3 +368,34 @@ def test_a_trial_waiting_for_its_slot_ends_when_its_orchestrator_is_lost(store, 
     wait_for(lambda: store.get_job("gatelost_1")["status"] == "Canceled", "the running trial to be canceled")
     wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)),
              "every process to end")
+
+
+def test_a_sweep_on_a_cluster_fans_its_trials_over_the_nodes(ml_client, store, tmp_path):
+    from azure.ai.ml.entities import AmlCompute
+
+    from emulator.jobs import service
+
+    ml_client.compute.begin_create_or_update(AmlCompute(name="cpu-cluster", size="Standard_DS3_v2",
+                                                        min_instances=0, max_instances=2)).result()
+    # max_concurrent_trials (4) is above the cluster's max_instances (2): the nodes bound the sweep
+    spec = {**sleeper_sweep(tmp_path, "fan", [1.0, 1.01, 1.02, 1.03, 1.04], 4, "fan"), "compute": "azureml:cpu-cluster"}
+    service.submit(store, spec, tmp_path)
+    seen: dict[str, set[str]] = {}  # node -> the trials it ran
+    most = 0
+    while service.get(store, "fan")["status"] not in ("Completed", "Failed", "Canceled"):
+        nodes = ml_client.compute.list_nodes("cpu-cluster")
+        assert len(nodes) <= 2  # never above max_instances
+        busy = [n for n in nodes if n.current_job_name]
+        most = max(most, len(busy))
+        for node in busy:
+            seen.setdefault(node.node_id, set()).add(node.current_job_name)
+        time.sleep(0.05)
+    sweep = service.get(store, "fan")
+    assert sweep["status"] == "Completed" and sweep["spec"]["properties"]["best_child_run_id"] == "fan_0"
+    trials = store.list_jobs("fan")
+    assert sorted(t["name"] for t in trials) == [f"fan_{i}" for i in range(5)]
+    assert all(t["status"] == "Completed" and t["spec"]["compute"] == "cpu-cluster" for t in trials)
+    assert most == 2 and len(seen) == 2  # both nodes worked, each on trials of the sweep
+    assert set().union(*seen.values()) == {f"fan_{i}" for i in range(5)}
+    for u in trials:  # running at once, from the records: never above the node count
+        assert sum(1 for t in trials if t["started_at"] <= u["started_at"] < t["ended_at"]) <= 2
