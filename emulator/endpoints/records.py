@@ -29,6 +29,8 @@ REQUEST_DEFAULTS = {"request_timeout_ms": 5000, "max_concurrent_requests_per_ins
                     "max_queue_wait_ms": 500}
 PROBE_DEFAULTS = {"initial_delay": 10, "period": 10, "timeout": 2, "success_threshold": 1,
                   "failure_threshold": 30}
+PROBE_MINIMUMS = {"initial_delay": 0, "period": 1, "timeout": 1, "success_threshold": 1,
+                  "failure_threshold": 1}  # as Kubernetes' probes, which Azure's become
 SCALE_DEFAULTS = {"polling_interval": 1, "target_utilization_percentage": 70}
 ENDPOINT_FIELDS = {"$schema", "name", "description", "tags", "properties", "auth_mode", "traffic",
                    "mirror_traffic", "public_network_access", "compute", "kind", "identity", "location"}
@@ -227,7 +229,9 @@ def _positive_int(value: Any, field: str, minimum: int = 1) -> int:
     return value
 
 
-def _settings(spec: dict, field: str, defaults: dict[str, int], minimum: int = 0) -> dict[str, int]:
+def _settings(spec: dict, field: str, defaults: dict[str, int], minimum: int | dict[str, int] = 0) -> dict[str, int]:
+    """``spec[field]`` with ``defaults`` filled in; ``minimum``: one for every setting, or per setting."""
+    least = minimum if isinstance(minimum, dict) else dict.fromkeys(defaults, minimum)
     given = spec.get(field) or {}
     if not isinstance(given, dict):
         raise ValidationError(f"'{field}' must be a mapping of {', '.join(defaults)}.")
@@ -235,7 +239,7 @@ def _settings(spec: dict, field: str, defaults: dict[str, int], minimum: int = 0
     if unknown:
         raise ValidationError(f"Unknown setting(s) in '{field}': {', '.join(sorted(unknown))}. "
                               f"Allowed: {', '.join(defaults)}.")
-    return {k: _positive_int(given[k], f"{field}.{k}", minimum) if given.get(k) is not None else v
+    return {k: _positive_int(given[k], f"{field}.{k}", least[k]) if given.get(k) is not None else v
             for k, v in defaults.items()}
 
 
@@ -400,8 +404,8 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
         environment_variables={str(k): str(v) for k, v in (merged.get("environment_variables") or {}).items()},
         instance_count=count, instance_type=spec.get("instance_type", previous.get("instance_type")),
         request_settings=requests,
-        liveness_probe=_settings({**previous, **spec}, "liveness_probe", PROBE_DEFAULTS),
-        readiness_probe=_settings({**previous, **spec}, "readiness_probe", PROBE_DEFAULTS),
+        liveness_probe=_settings({**previous, **spec}, "liveness_probe", PROBE_DEFAULTS, PROBE_MINIMUMS),
+        readiness_probe=_settings({**previous, **spec}, "readiness_probe", PROBE_DEFAULTS, PROBE_MINIMUMS),
         scale_settings=scale, description=spec.get("description", previous.get("description")),
         tags=dict(spec.get("tags") or previous.get("tags") or {}),
         runtime=check_runtime(config.runtime_name()),
