@@ -1,4 +1,4 @@
-"""What a parent job's orchestrator (sweep, AutoML) shares: start, log, failure, end.
+"""What a parent job's orchestrator (sweep, AutoML, pipeline) shares: start, log, failure, end.
 
 A parent job runs in a detached process started like a command job's supervisor
 (:func:`emulator.jobs.service.record_and_start`); its children are command jobs.
