@@ -19,7 +19,6 @@ All nodes are this machine: the master address is 127.0.0.1 and ports are free l
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +78,8 @@ def normalize(distribution: Any, instance_count: Any) -> tuple[int, dict[str, An
 
 def free_port() -> int:
     """A TCP port nobody listens on now, on the loopback address."""
+    import socket
+
     with socket.socket() as sock:
         sock.bind((MASTER_ADDR, 0))
         return sock.getsockname()[1]

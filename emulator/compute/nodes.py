@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import select
 import sqlite3
 import time
@@ -53,7 +52,7 @@ def pool_limits(record: dict[str, Any]) -> tuple[int, int, float]:
 
 
 def _new_node(db: sqlite3.Connection, compute: str, now: float) -> str:
-    node_id = f"tvmps_{secrets.token_hex(16)}_d"  # Azure's dedicated-node id shape
+    node_id = f"tvmps_{os.urandom(16).hex()}_d"  # Azure's dedicated-node id shape
     db.execute("INSERT INTO nodes (compute, node_id, state, created_at, idle_since) VALUES (?, ?, 'idle', ?, ?)",
                (compute, node_id, now, now))
     return node_id

@@ -7,7 +7,6 @@ and decides whether a job needs GPUs this machine lacks.
 
 from __future__ import annotations
 
-import difflib
 import glob
 import os
 from dataclasses import dataclass
@@ -74,6 +73,8 @@ def lookup(name: str | None) -> VmSize:
     if key in SIZES:
         return SIZES[key]
     names = [s.name for s in SIZES.values()]
+    import difflib
+
     close = difflib.get_close_matches(str(name), names, n=4, cutoff=0.6) or \
         [n for n in names if n.lower().startswith(key.rstrip("_v0123456789")[:11])][:4]
     hint = f" Close matches: {', '.join(close)}." if close else ""

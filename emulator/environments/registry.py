@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 from emulator.environments.conda import pip_requirements
 from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
@@ -26,6 +25,8 @@ def _load_conda_file(value: Any, base_path: Path) -> dict | None:
         raise ValidationError(f"conda_file '{value}' not found (looked at {path}). "
                               "Fix the path; it is relative to the YAML file.")
     try:
+        import yaml  # here: a job's supervisor, which never reads YAML, starts without it
+
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ValidationError(f"conda_file {path} is not valid YAML: {exc}")
