@@ -220,10 +220,12 @@ class Supervisor:
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        if not self._hold_nodes():
+        # a sweep's trial is prepared first, stays Queued until its sweep gives it a slot, then takes
+        # its node: a slot freed is a node freed, and the node is all the trial still waits for
+        gated = self._is_sweep_trial()
+        if not gated and not self._hold_nodes():
             return
         me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
-        gated = self._is_sweep_trial()  # it stays Queued until its sweep gives it a slot
         if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"),
                                      status="Queued" if gated else "Preparing", **me):
             if self.store.get_job(self.name)["status"] == "CancelRequested":
@@ -249,12 +251,15 @@ class Supervisor:
             for path in outputs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
-            requests = self._requests(command, self._environment(experiment_id), bin_dir)
+            env = self._environment(experiment_id)
             runtime = self._runtime(resolved, run_dir)
-            why = self._wait_for_slot() if gated else None
-            if why or self.cancel_requested:
-                return self._finish("Canceled", error=why or "Canceled by the user.")
-            self._start(runtime, requests)
+            if gated:
+                why = self._wait_for_slot()
+                if why or self.cancel_requested:
+                    return self._finish("Canceled", error=why or "Canceled by the user.")
+                if not self._hold_nodes():
+                    return
+            self._start(runtime, self._requests(command, env, bin_dir))
             # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes); a
             # sweep's trial starts when its command does, so its sweep's concurrency shows in the records
             started = {} if self.compute and not gated else {"started_at": time.time()}
