@@ -195,6 +195,9 @@ def drop(db: sqlite3.Connection, compute: str) -> None:
 def wait_for_nodes(store: WorkspaceStore, record: dict[str, Any], job_name: str,
                    stop: Callable[[], bool]) -> list[dict[str, Any]] | None:
     """Block until ``job_name`` holds its nodes (returned in rank order); None when ``stop()`` turns true."""
+    held = held_by(store, job_name)  # granted already (e.g. a sweep's trial, queued while it waited for its slot)
+    if held:
+        return held
     delay, last_sync = 0.02, float("-inf")
     with GrantBell(store.job_dir(job_name)) as bell:
         while not stop():

@@ -49,6 +49,7 @@ from emulator.tracking import filestore
 POLL_S = 0.02
 STOP_GRACE_S = 30.0  # how long stopped trials get to record their end
 PREPARE_AHEAD_S = 1.0  # submit a trial this long before a slot is expected to free (start-up takes 0.1-0.3 s)
+SETTLE_S = 0.1  # but not before the running trial has been running this long
 
 
 @dataclass
@@ -195,13 +196,15 @@ class Orchestrator(ParentOrchestrator):
             return True
         if not self.prepare_ahead:
             return False
+        now = time.time()
+        # a trial counts once past its own start-up: preparing the next one (about 50 ms of CPU) would
+        # slow it on a small machine
+        running = [self.trials[name].started_at for name in self.active if name in self.slotted]
+        settled = [now - start for start in running if start and now - start >= SETTLE_S]
         if not self.run_times:  # no run time known yet: prepare the next wave once this one runs
-            return ahead < self.concurrency and all(self.trials[name].started_at for name in self.active
-                                                    if name in self.slotted)
-        expected, now = statistics.median(self.run_times), time.time()
-        ending = sum(1 for name in self.active if name in self.slotted and self.trials[name].started_at
-                     and now - self.trials[name].started_at >= expected - PREPARE_AHEAD_S)
-        return ahead < ending
+            return ahead < self.concurrency and len(settled) == len(running)
+        expected = statistics.median(self.run_times)
+        return ahead < sum(1 for elapsed in settled if elapsed >= expected - PREPARE_AHEAD_S)
 
     def _submit(self, index: int, params: dict[str, Any]) -> None:
         spec, trial = self.spec, self.spec["trial"]
