@@ -86,6 +86,9 @@ def fork_main(store: WorkspaceStore, module: str, name: str, log_path: Path) -> 
         os.dup2(log, 2)
         os.close(null)
         os.close(log)
+        # the parent's sys.stdout/stderr may not be fds 1 and 2 (a test runner's capture): rebind them
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
         os.chdir(store.root)
         setproctitle.setproctitle(title)
         main([str(store.root), name])

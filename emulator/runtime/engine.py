@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from emulator.errors import EmulatorError
 
 _client = None
@@ -30,6 +32,16 @@ def docker_client():
             raise DockerUnavailable(NO_ENGINE.format(detail=type(exc).__name__)) from None
         _client = client
     return _client
+
+
+def _forget_client() -> None:
+    global _client
+    _client = None
+
+
+# a forked process (a parent job forks its children's supervisors) must not share the parent's
+# connection to the engine: two processes on one socket interleave their requests
+os.register_at_fork(after_in_child=_forget_client)
 
 
 def engine_answers() -> bool:

@@ -101,3 +101,26 @@ def test_system_prune_removes_only_what_amlemu_created(docker_cli):
                 c.remove(force=True)
             except docker.errors.NotFound:
                 pass
+
+
+def test_a_sweep_s_trials_run_in_containers(docker_cli, tmp_path):
+    # the trials' supervisors are forked from the sweep's orchestrator, which has talked to the engine
+    # (each gets a client of its own: emulator.runtime.engine forgets the parent's at fork); three at once
+    from tests.e2e.test_sweep_jobs import SLEEPER
+
+    write(tmp_path / "src" / "sleeper.py", SLEEPER)
+    spec = write(tmp_path / "sweep.yml", (
+        "type: sweep\n"
+        "trial:\n  code: ./src\n  command: python sleeper.py ${{search_space.s}} in-docker\n"
+        "  environment: azureml:AzureML-sklearn-1.5@latest\n"
+        "sampling_algorithm: grid\n"
+        "search_space:\n  s:\n    type: choice\n    values: [0.2, 0.3, 0.4]\n"
+        "objective:\n  goal: maximize\n  primary_metric: accuracy\n"
+        "limits:\n  max_total_trials: 3\n  max_concurrent_trials: 3\n"))
+    sweep = docker_cli.json("job", "create", "--file", str(spec), "--name", "dockersweep", "--stream")
+    assert sweep["status"] == "Completed"
+    trials = docker_cli.json("job", "list", "--parent-job-name", "dockersweep")
+    assert len(trials) == 3 and all(t["status"] == "Completed" for t in trials)
+    assert sweep["properties"]["best_child_run_id"] == "dockersweep_0"  # accuracy = 1 / (1 + s): the shortest
+    for trial in trials:
+        assert job_containers(trial["name"]) == []
