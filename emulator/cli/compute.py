@@ -40,7 +40,8 @@ def compute_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any
                     enable_node_public_ip=True, enable_sso=True, enable_root_access=True,
                     release_quota_on_stop=False, enable_os_patching=False,
                     state_history=[{"state": h["state"], "time": iso(h["time"])}  # amlemu's extra
-                                   for h in record.get("state_history") or []])
+                                   for h in record.get("state_history") or []],
+                    concurrent_jobs=record.get("concurrent_jobs", 1))  # amlemu's extra
     return {k: v for k, v in view.items() if v is not None}
 
 

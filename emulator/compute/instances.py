@@ -3,8 +3,11 @@
 States move ``Creating -> Running``, ``Running -> Stopping -> Stopped``,
 ``Stopped -> Starting -> Running``, ``Running -> Restarting -> Running``; each move
 is recorded (``state_history``) and the last verb is ``last_operation``, as Azure
-shows it. Locally every move completes at once. A running instance has one node
-(:mod:`emulator.compute.nodes`), so its jobs run one at a time; a stopped one has none.
+shows it. Locally every move completes at once. A running instance runs one job at a time
+(the others wait ``Queued``), or, with the setting ``AMLEMU_INSTANCE_CONCURRENT_JOBS`` (a number,
+or ``cores``: one job per vCPU of its size, Azure's rule), that many; a stopped one runs none.
+The count is taken when the instance is created, started or restarted (``concurrent_jobs`` in
+``compute show``); each concurrent job holds one of its job slots (:mod:`emulator.compute.nodes`).
 The home folder (``<workspace>/computes/<name>/home``) outlives stop and start and
 is ``HOME`` for the instance's jobs (mounted at the same path on the docker runtime).
 """
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from emulator import config
 from emulator.compute import nodes, sizes
 from emulator.errors import ResourceExists, ValidationError
 from emulator.store import WorkspaceStore
@@ -33,6 +37,18 @@ VERBS = {"start": ("Stopped", "Starting", "Running", "Start"),
 
 def home_dir(store: WorkspaceStore, name: str) -> Path:
     return store.root / "computes" / name / "home"
+
+
+def concurrent_jobs(size: sizes.VmSize) -> int:
+    """How many jobs an instance of ``size`` runs at once: AMLEMU_INSTANCE_CONCURRENT_JOBS (default 1)."""
+    value = (config.setting("instance_concurrent_jobs") or "1").strip().lower()
+    if value == "cores":
+        return size.cores
+    if not value.isdigit() or int(value) < 1:
+        raise ValidationError(f"AMLEMU_INSTANCE_CONCURRENT_JOBS is {value!r}; set it to a whole number of at least 1 "
+                              "(1 by default: one job at a time) or to 'cores' (one job per vCPU of the instance's "
+                              "size, as Azure ML runs them).")
+    return int(value)
 
 
 def _moved(body: dict[str, Any], states: list[str], operation: str) -> dict[str, Any]:
@@ -56,7 +72,8 @@ def create(store: WorkspaceStore, name: str, spec: dict[str, Any], existing: dic
     body = _moved({"type": "computeinstance", "size": size.name, "description": spec.get("description"),
                    "tags": dict(spec.get("tags") or {}), "location": spec.get("location") or "local",
                    "provisioning_state": "Succeeded", "created_on": time.time(),
-                   "home": str(home_dir(store, name))}, ["Creating", "Running"], "Create")
+                   "home": str(home_dir(store, name)), "concurrent_jobs": concurrent_jobs(size)},
+                  ["Creating", "Running"], "Create")
     store.put_asset(KIND, name, V, body)
     record = store.get_asset(KIND, name, V)
     nodes.sync(store, name)
@@ -74,6 +91,8 @@ def transition(store: WorkspaceStore, record: dict[str, Any], verb: str, active_
                               f"would stop them. Cancel them (`amlemu job cancel --name {active_jobs[0]}`) or wait "
                               f"for them to end, then {verb} it.")
     body = {k: v for k, v in record.items() if k not in ("name", "version", "created_at", "updated_at")}
+    if after == "Running":  # a (re)started instance takes the setting as it is now
+        body["concurrent_jobs"] = concurrent_jobs(sizes.lookup(body["size"]))
     store.put_asset(KIND, name, V, _moved(body, [during, after], operation))
     record = store.get_asset(KIND, name, V)
     if verb == "restart":  # a restarted instance comes back on a fresh node

@@ -46,8 +46,9 @@ _QUEUE = ("SELECT name, status, pid, pid_start, created_at, "
 
 def pool_limits(record: dict[str, Any]) -> tuple[int, int, float]:
     """(minimum, maximum, idle seconds before scale-down) of a compute's node pool."""
-    if record["type"] == "computeinstance":
-        return (1, 1, float("inf")) if record["state"] == "Running" else (0, 0, 0.0)
+    if record["type"] == "computeinstance":  # one job slot per concurrent job (see emulator.compute.instances)
+        slots = int(record.get("concurrent_jobs") or 1)
+        return (slots, slots, float("inf")) if record["state"] == "Running" else (0, 0, 0.0)
     return int(record["min_instances"]), int(record["max_instances"]), float(record["idle_time_before_scale_down"])
 
 

@@ -200,7 +200,10 @@ def list_usage(store: WorkspaceStore, location: str | None = None) -> list[dict[
     by_family, low_priority = {family: 0 for family in families}, 0
     for record in managed:
         size = sizes.lookup(record["size"])
-        cores = size.cores * counts.get(record["name"], 0)
+        machines = counts.get(record["name"], 0)
+        if record["type"] == "computeinstance":  # one VM, however many job slots it has
+            machines = min(machines, 1)
+        cores = size.cores * machines
         if record.get("tier") == "low_priority":
             low_priority += cores
         else:

@@ -329,3 +329,31 @@ def test_instance_home_is_home_on_docker_too(ml_client, store, monkeypatch):
     assert ml_client.jobs.wait(job.name).status == "Completed"
     home = store.root / "computes" / "dev-box" / "home"
     assert (home / "where.txt").read_text().strip() == str(home)
+
+
+def test_an_instance_runs_as_many_jobs_at_once_as_configured(ml_client, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMLEMU_INSTANCE_CONCURRENT_JOBS", "2")
+    ml_client.compute.begin_create_or_update(ComputeInstance(name="dev-box")).result()
+    assert service_compute(store, "dev-box")["concurrent_jobs"] == 2
+    gate = tmp_path / "gate"
+    held = [ml_client.jobs.create_or_update(job_on("dev-box", f"while [ ! -e {gate} ]; do sleep 0.05; done"))
+            for _ in range(3)]
+    until(lambda: [service.get(store, j.name)["status"] for j in held] == ["Running", "Running", "Queued"],
+          "two jobs to run and the third to wait")
+    gate.touch()
+    assert all(ml_client.jobs.wait(j.name).status == "Completed" for j in held)
+    (usage,) = [u for u in ml_client.compute.list_usage() if u.name.value == "standardDSv2Family"]
+    assert usage.current_value == 4  # still one Standard_DS3_v2 VM (4 cores), two job slots on it
+    monkeypatch.setenv("AMLEMU_INSTANCE_CONCURRENT_JOBS", "cores")  # Azure's rule: one job per vCPU
+    ml_client.compute.begin_restart("dev-box").result()
+    assert service_compute(store, "dev-box")["concurrent_jobs"] == 4
+    monkeypatch.setenv("AMLEMU_INSTANCE_CONCURRENT_JOBS", "many")
+    with pytest.raises(Exception, match="AMLEMU_INSTANCE_CONCURRENT_JOBS is 'many'; set it to a whole number"):
+        ml_client.compute.begin_create_or_update(ComputeInstance(name="dev-box-2")).result()
+    assert [c.name for c in ml_client.compute.list()] == ["dev-box"]  # nothing recorded
+
+
+def service_compute(store, name):
+    from emulator.compute import service as computes
+
+    return computes.get(store, name)
