@@ -21,7 +21,6 @@ Progress goes to the job's ``user_logs/std_log.txt``.
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
 import random
@@ -114,17 +113,22 @@ class AutoMLOrchestrator(ParentOrchestrator):
 
     def _prepare(self) -> None:
         spec = self.spec
-        experiment_id = self.store.experiment_id(self.job["experiment_name"])
-        filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
-        filestore.create_run(self.store.mlruns_dir, experiment_id, self.name, run_name=spec["display_name"],
-                             artifact_dir=self.dir / "artifacts",
-                             user=spec.get("created_by") or getpass.getuser(), tags=spec["tags"])
+        self.start_tracking()
         self.plan = plan(spec["task"], spec["training"]["algorithms"], self.limits["max_trials"])
         self.concurrency = min(self.limits["max_concurrent_trials"], len(self.plan))
-        self.deadline = time.monotonic() + 60.0 * self.limits["timeout_minutes"]
+        self.deadline = time.monotonic() + 60.0 * self.limits["timeout_minutes"] - self.elapsed()
         self.log(f"AutoML {spec['task']} {self.name} on {spec['compute']}: {spec['goal']} {self.metric}; "
                  f"{len(self.plan)} trial(s), {self.concurrency} at a time; algorithms: "
                  f"{', '.join(spec['training']['algorithms'])}")
+
+    def _resume(self) -> None:
+        """Take up the trials recorded before the orchestrator was lost: the plan is the same, those
+        still running are watched, and those that ended are read as they ended (first poll)."""
+        for record in self.children_to_resume():
+            index = int(record["name"].rsplit("_", 1)[1])
+            algorithm, settings = self.plan[index]
+            self.trials[record["name"]] = Trial(record["name"], index, algorithm, settings)
+            self.active.append(record["name"])
 
     def _loop(self) -> None:
         while True:
@@ -150,7 +154,7 @@ class AutoMLOrchestrator(ParentOrchestrator):
         algorithm, settings = self.plan[index]
         name = f"{self.name}_{index}"
         config = {k: spec[k] for k in ("task", "target_column_name", "weight_column_name", "primary_metric",
-                                       "validation")}
+                                       "validation", "featurization") if k in spec}
         config.update(algorithm=algorithm, settings=settings,
                       enable_onnx_compatible_models=spec["training"]["enable_onnx_compatible_models"])
         command = f"python {TRIAL_SCRIPT} --training_data ${{{{inputs.training_data}}}}"

@@ -5,11 +5,17 @@ A parent job runs in a detached process started like a command job's supervisor
 Subclasses fill in ``_prepare`` (set up, plan), ``_loop`` (submit and watch the
 children), ``_stop_active`` (cancel the running children with a reason) and
 ``_conclude`` (record the outcome, ``forced`` when the orchestrator itself failed).
+
+A sweep's or AutoML job's orchestrator that was lost (killed, or the machine restarted) is
+started again by the next read of the job (:func:`emulator.jobs.service.refresh`); it finds
+the job ``Running`` and calls ``_resume`` after ``_prepare`` to take up the children already
+recorded: those still running are watched, those that ended are counted, and the plan goes on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import os
 import signal
 import time
@@ -22,6 +28,10 @@ from emulator.jobs.supervisor import CHILD_BELL, end_tracking
 from emulator.runtime.proctree import start_time
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
+from emulator.tracking import filestore
+
+#: the error of a child the lost orchestrator recorded but never started
+NEVER_STARTED = "Canceled: its parent job's orchestrator was lost before the job started."
 
 
 class ParentOrchestrator:
@@ -38,6 +48,38 @@ class ParentOrchestrator:
         self.trials: dict = {}  # child name -> the subclass's record of it
         self.active: list[str] = []  # submitted, not ended, in submission order
         self.bell: GrantBell | None = None
+        self.resuming = False
+
+    def elapsed(self) -> float:
+        """Seconds since the job started (before any restart of its orchestrator)."""
+        return time.time() - (self.job["started_at"] or time.time())
+
+    def start_tracking(self) -> None:
+        """The job's own MLflow run (kept as it is when the orchestrator resumes)."""
+        experiment_id = self.store.experiment_id(self.job["experiment_name"])
+        filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
+        if self.resuming and self.store.mlflow_run_dir(self.job["experiment_name"], self.name).is_dir():
+            return
+        filestore.create_run(self.store.mlruns_dir, experiment_id, self.name, run_name=self.spec["display_name"],
+                             artifact_dir=self.dir / "artifacts",
+                             user=self.spec.get("created_by") or getpass.getuser(), tags=self.spec["tags"])
+
+    def children_to_resume(self) -> list[dict[str, Any]]:
+        """The children recorded before the orchestrator was lost, in submission order.
+
+        A child recorded but never started (its supervisor was to be started by the lost
+        orchestrator) is canceled; the subclass decides whether such a child counts.
+        """
+        from emulator.jobs import service as jobs
+
+        children = sorted(self.store.list_jobs(self.name), key=lambda c: (c["created_at"], c["name"]))
+        for child in children:
+            if child["status"] == "NotStarted" and not child["pid"]:
+                self.store.update_job(child["name"], only_if_status=("NotStarted",), status="Canceled",
+                                      ended_at=time.time(), error=NEVER_STARTED)
+        self.log(f"the {self.kind}'s orchestrator was lost and restarted: resuming with {len(children)} "
+                 "child job(s) already submitted")
+        return [jobs.get(self.store, c["name"]) for c in children]
 
     def pause(self, seconds: float) -> None:
         """Sleep until the next poll, or until a child ends."""
@@ -63,14 +105,21 @@ class ParentOrchestrator:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
-        if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"), status="Running",
-                                     started_at=time.time(), **me):
+        # Running already: its orchestrator was lost and a read restarted this one (jobs.service.refresh)
+        self.resuming = self.job["status"] == "Running"
+        if self.resuming:
+            if not self.store.update_job(self.name, only_if_status=("Running",), **me):
+                return
+        elif not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"), status="Running",
+                                       started_at=time.time(), **me):
             if self.store.get_job(self.name)["status"] == "CancelRequested":
                 self._record_end("Canceled", "Canceled by the user before it started.")
             return
         try:
             with GrantBell(self.dir, CHILD_BELL) as self.bell:  # each child rings it as it ends
                 self._prepare()
+                if self.resuming:
+                    self._resume()
                 self._loop()
         except Exception as exc:  # a bug or a vanished resource: stop the children, fail with the reason
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -99,6 +148,10 @@ class ParentOrchestrator:
         raise NotImplementedError
 
     def _loop(self) -> None:
+        raise NotImplementedError
+
+    def _resume(self) -> None:
+        """Take up the children recorded before the orchestrator was lost (resumable kinds only)."""
         raise NotImplementedError
 
     def _stop_active(self, reason: str) -> None:

@@ -9,6 +9,7 @@ so nothing stays ``Running`` forever.
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import os
 import shutil
@@ -36,6 +37,9 @@ LOCAL_COMPUTES = {None, "", "local", "azureml:local"}
 #: a job still without a supervisor this long after submission was lost at submit time
 UNSTARTED_GRACE_S = 60.0
 _children: list[subprocess.Popen | forking.ForkedChild] = []  # reaped on each submit
+#: parent jobs whose lost orchestrator is restarted (and resumes) on the next read: type -> module
+RESUMABLE = {"sweep": "emulator.sweeps.orchestrator", "automl": "emulator.automl.orchestrator"}
+MAX_RESUMES = 3
 
 
 def _snapshot_ignore(folder: str, names: list[str]) -> set[str]:
@@ -186,10 +190,16 @@ def lost_reason(job: dict[str, Any]) -> str | None:
 
 
 def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
-    """Notice a lost job: active, but its supervisor is gone. Marks it Failed."""
+    """Notice a lost job: active, but its supervisor is gone. A sweep or AutoML job gets a new
+    orchestrator, which resumes it; any other lost job is marked Failed."""
     reason = lost_reason(job)
     if reason is None:
         return job
+    if job["type"] in RESUMABLE and job["status"] == "Running":
+        resumed = _resume(store, job)
+        if resumed is not None:
+            return resumed
+        reason += f" Its orchestrator was restarted {MAX_RESUMES} times already."
     status = "Failed"
     if job["status"] == "CancelRequested":  # SIGTERM may land before the supervisor can catch it
         status, reason = "Canceled", "Canceled by the user."
@@ -205,6 +215,35 @@ def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
             for child in store.list_jobs(job["name"]):
                 if child["status"] in ACTIVE:
                     cancel(store, child["name"])
+    return store.get_job(job["name"])
+
+
+def _resume(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any] | None:
+    """Start a new orchestrator for a lost sweep or AutoML job; None once it was restarted MAX_RESUMES times.
+
+    Readers take turns (a lock file in the job's folder), so one lost orchestrator gets one
+    successor; the others find it alive.
+    """
+    folder = store.job_dir(job["name"])
+    with open(folder / ".resume.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = store.get_job(job["name"])
+        if current["status"] != "Running" or lost_reason(current) is None:
+            return current  # ended, or resumed by another reader meanwhile
+        lock.seek(0)
+        count = len(lock.read())  # one character per restart
+        if count >= MAX_RESUMES:
+            return None
+        lock.write(".")
+        lock.flush()
+        log = folder / "artifacts" / "system_logs" / "supervisor.txt"
+        with open(log, "ab") as err:
+            proc = subprocess.Popen([sys.executable, "-m", RESUMABLE[job["type"]], str(store.root), job["name"]],
+                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
+                                    close_fds=True, cwd=store.root)
+        _children.append(proc)
+        store.update_job(job["name"], only_if_status=("Running",), pid=proc.pid,
+                         pid_start=proctree.start_time(proc.pid))
     return store.get_job(job["name"])
 
 

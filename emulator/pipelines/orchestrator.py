@@ -12,7 +12,6 @@ pipeline's ``user_logs/std_log.txt``.
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import sys
@@ -27,7 +26,6 @@ from emulator.pipelines.graph import StepGraph
 from emulator.pipelines.service import STEP_PROPERTY
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
-from emulator.tracking import filestore
 
 #: how long a canceled step may take to stop before the pipeline stops waiting for it
 STEP_STOP_TIMEOUT_S = 60.0
@@ -56,12 +54,7 @@ class PipelineOrchestrator(ParentOrchestrator):
     # -- the parent job's lifecycle (emulator.jobs.orchestrator) ----------------------
     def _prepare(self) -> None:
         os.environ["AMLEMU_RUNTIME"] = self.spec.get("runtime") or "process"  # as when it was submitted
-        experiment = self.job["experiment_name"]
-        experiment_id = self.store.experiment_id(experiment)
-        filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, experiment)
-        filestore.create_run(self.store.mlruns_dir, experiment_id, self.name, run_name=self.spec["display_name"],
-                             artifact_dir=self.dir / "artifacts",
-                             user=self.spec.get("created_by") or getpass.getuser(), tags=self.spec["tags"])
+        self.start_tracking()
         waves = " | ".join(", ".join(wave) for wave in self.graph.levels())
         self.log(f"Pipeline {self.name}: {len(self.graph.steps)} steps, in dependency order: {waves}")
 

@@ -26,7 +26,6 @@ trial before the sweep is recorded Canceled.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import statistics
@@ -66,6 +65,7 @@ class Trial:
     parent_tagged: bool = False
     error: str | None = None
     started_at: float | None = None
+    never_ran: bool = False  # canceled before its command started, when the orchestrator was lost
 
 
 def make_sampler(spec: dict[str, Any]):
@@ -107,15 +107,12 @@ class Orchestrator(ParentOrchestrator):
         self.slotted: set[str] = set()  # the trials given a slot (running, or starting)
         self.run_times: list[float] = []  # of the completed trials
         self.exhausted = False
+        self.rerun: list[dict[str, Any]] = []  # hyperparameters of trials that never ran (see _resume)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def _prepare(self) -> None:
         spec = self.spec
-        experiment_id = self.store.experiment_id(self.job["experiment_name"])
-        filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
-        filestore.create_run(self.store.mlruns_dir, experiment_id, self.name, run_name=spec["display_name"],
-                             artifact_dir=self.dir / "artifacts",
-                             user=spec.get("created_by") or getpass.getuser(), tags=spec["tags"])
+        self.start_tracking()
         self.sampler = make_sampler(spec)
         total = self.limits["max_total_trials"]
         size = getattr(self.sampler, "size", None)
@@ -140,7 +137,33 @@ class Orchestrator(ParentOrchestrator):
                  f"up to {total} trial(s), {self.concurrency} at a time{note}; early termination: {policy}")
         if size is not None:
             self.log(f"search space size: {size}")
-        self.deadline = time.monotonic() + float(self.limits["timeout"])
+        self.deadline = time.monotonic() + float(self.limits["timeout"]) - self.elapsed()
+
+    def _resume(self) -> None:
+        """Take up the trials recorded before the orchestrator was lost.
+
+        The sampler is advanced past them (seeded random and grid sampling then go on as they
+        would have; bayesian sampling is told their results as they are read). A trial that ended
+        is counted as it ended; one still running or waiting at its gate is watched again; one
+        canceled before it ever started (at its gate, or never started) does not count toward
+        ``max_total_trials``: the sweep runs its hyperparameters again, as a new trial.
+        """
+        for record in self.children_to_resume():
+            params = json.loads(record["spec"]["properties"].get("hyperparameters") or "{}")
+            self.sampler.next()  # the sample this trial took
+            state = Trial(record["name"], int(record["name"].rsplit("_", 1)[1]), params)
+            self.trials[state.name] = state
+            if record["status"] == "Canceled" and not record["run_pid"]:
+                state.never_ran = True
+                self.rerun.append(params)
+            self.active.append(state.name)
+            if record["status"] not in ("NotStarted", "Queued", "Preparing"):
+                self.slotted.add(state.name)
+            if record["status"] in TERMINAL:
+                continue
+            state.run_dir = self.store.mlflow_run_dir(record["experiment_name"], state.name)
+            state.values = [v for _, v, _ in filestore.metric_history(state.run_dir, self.metric)]
+            state.evaluated = len(state.values)  # the lost orchestrator judged those intervals
 
     def _loop(self) -> None:
         while True:
@@ -165,18 +188,22 @@ class Orchestrator(ParentOrchestrator):
     def _fill(self) -> None:
         self._open_slots()
         while self._wants_trial() and not self.exhausted and not self.cancel_requested:
-            if len(self.trials) >= self.total:
+            if self._counted() >= self.total:
                 self.exhausted = True
                 break
-            params = self.sampler.next()
+            params = self.rerun.pop(0) if self.rerun else self.sampler.next()
             if params is None:
                 self.exhausted = True
                 self.log(f"the search space is exhausted after {len(self.trials)} trial(s)")
                 break
             self._submit(len(self.trials), params)
             self._open_slots()
-        if len(self.trials) >= self.total:
+        if self._counted() >= self.total:
             self.exhausted = True
+
+    def _counted(self) -> int:
+        """The trials that count toward max_total_trials (not those that never ran: see _resume)."""
+        return sum(1 for t in self.trials.values() if not t.never_ran)
 
     def _open_slots(self) -> None:
         """Give slots to waiting trials, oldest first, while fewer than max_concurrent_trials run."""
