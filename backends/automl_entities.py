@@ -36,6 +36,20 @@ def _data(value: Any, base: Path) -> Any:
     return value
 
 
+def _featurization(settings: Any) -> dict[str, Any] | None:
+    """``job.featurization`` (``TabularFeaturizationSettings``) as the YAML ``featurization`` section."""
+    if settings is None:
+        return None
+    params = {key: [{"fields": list(t.fields or []), "parameters": dict(t.parameters or {})} for t in entries or []]
+              for key, entries in (settings.transformer_params or {}).items()}
+    out = {"mode": _value(settings.mode),
+           "blocked_transformers": [_value(t) for t in settings.blocked_transformers or []] or None,
+           "column_name_and_types": dict(settings.column_name_and_types or {}) or None,
+           "transformer_params": params or None, "dataset_language": settings.dataset_language,
+           "enable_dnn_featurization": settings.enable_dnn_featurization}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def automl_to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A tabular AutoML job entity as a ``type: automl`` YAML dict with absolute local paths."""
     source = getattr(job, "_source_path", None)
@@ -66,6 +80,7 @@ def automl_to_spec(job: Any, base: Path) -> dict[str, Any]:
         "validation_data_size": job.validation_data_size, "positive_label": getattr(job, "positive_label", None),
         "limits": {k: v for k, v in limits.items() if v is not None} if limits else None,
         "training": {k: v for k, v in training.items() if v is not None} if training else None,
+        "featurization": _featurization(getattr(job, "featurization", None)),
     }
     return {k: v for k, v in spec.items() if v is not None}
 
@@ -99,6 +114,15 @@ def record_to_automl_job(store: WorkspaceStore, record: dict[str, Any]):
     job.set_training(enable_onnx_compatible_models=training["enable_onnx_compatible_models"],
                      allowed_training_algorithms=training["allowed_training_algorithms"] or None,
                      blocked_training_algorithms=training["blocked_training_algorithms"] or None)
+    featurization = spec.get("featurization")
+    if featurization:
+        from azure.ai.ml.automl import ColumnTransformer
+
+        job.set_featurization(
+            mode=featurization["mode"], blocked_transformers=featurization["blocked_transformers"] or None,
+            column_name_and_types=featurization["column_name_and_types"] or None,
+            transformer_params={key: [ColumnTransformer(**entry) for entry in entries]
+                                for key, entries in featurization["transformer_params"].items()} or None)
     job._status = record["status"]
     job._creation_context = _system_data(record["created_at"], spec.get("created_by"))
     job._id = arm_id(store, f"jobs/{record['name']}")

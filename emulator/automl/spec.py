@@ -12,7 +12,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from emulator.automl.trial import ALGORITHMS, PRIMARY_METRICS, UNAVAILABLE, table_files
+from emulator.automl.trial import (ALGORITHMS, BLOCKABLE_TRANSFORMERS, FEATURE_TYPES, IMPUTER_STRATEGIES,
+                                   PRIMARY_METRICS, UNAVAILABLE, table_files)
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.spec import check_job_fields, job_header, normalize_input
 
@@ -29,6 +30,9 @@ TRAINING_FIELDS = {"enable_onnx_compatible_models", "allowed_training_algorithms
                    "enable_model_explainability", "enable_stack_ensemble", "enable_vote_ensemble",
                    "enable_dnn_training", "training_mode", "stack_ensemble_settings",
                    "ensemble_model_download_timeout"}
+FEATURIZATION_FIELDS = {"mode", "blocked_transformers", "column_name_and_types", "transformer_params",
+                        "dataset_language", "enable_dnn_featurization", "type"}
+FEATURIZATION_MODES = ("auto", "off", "custom")
 MAX_TRIALS = 1000
 DEFAULT_TIMEOUT_MINUTES = 6 * 24 * 60  # Azure ML's default experiment timeout (6 days)
 
@@ -116,8 +120,8 @@ def _limits(data: Any) -> dict[str, Any]:
     return out
 
 
-def _data(name: str, value: Any, base_path: Path, target: str) -> dict[str, Any]:
-    """A training or validation input: an MLTable folder or a CSV file holding the target column."""
+def _data(name: str, value: Any, base_path: Path, target: str) -> tuple[dict[str, Any], list[str]]:
+    """A training or validation input (an MLTable folder or a CSV file holding the target column), and its header."""
     if isinstance(value, dict) and value.get("type") not in (None, "mltable", "uri_file"):
         raise ValidationError(f"{name} must be an mltable folder or a uri_file CSV; got type {value['type']!r}.")
     data = normalize_input(name, value, base_path)
@@ -132,7 +136,75 @@ def _data(name: str, value: Any, base_path: Path, target: str) -> dict[str, Any]
     if target not in header:
         raise ValidationError(f"target_column_name '{target}' is not a column of {name} ({files[0]}: "
                               f"{', '.join(header) or 'no header'}). Fix target_column_name or the data.")
-    return {"type": data["type"], "path": data["path"], "mode": "ro_mount"}
+    return {"type": data["type"], "path": data["path"], "mode": "ro_mount"}, header
+
+
+def _canonical(where: str, name: Any, known: tuple[str, ...]) -> str:
+    """``name`` as Azure spells it among ``known`` (``one_hot_encoder`` and ``OneHotEncoder`` are one name)."""
+    spelled = {_key(k): k for k in known}
+    if _key(name) not in spelled:
+        raise ValidationError(f"{where} has {getattr(name, 'value', name)!r}; use one of {', '.join(known)}.")
+    return spelled[_key(name)]
+
+
+def _featurization(data: Any, columns: list[str], target: str) -> dict[str, Any]:
+    """The ``featurization`` section: mode, blocked transformers, column types and imputer parameters.
+
+    ``columns`` is the training data's header: every column named must be a feature column of it.
+    """
+    data = {k: v for k, v in (data or {}).items() if v is not None}
+    unknown = set(data) - FEATURIZATION_FIELDS
+    if unknown:
+        raise ValidationError(f"featurization has unknown field(s) {', '.join(sorted(unknown))}; use "
+                              f"{', '.join(sorted(FEATURIZATION_FIELDS - {'type'}))}.")
+    mode = str(getattr(data.get("mode"), "value", data.get("mode")) or "auto").lower()
+    if mode not in FEATURIZATION_MODES:
+        raise ValidationError(f"featurization.mode must be {', '.join(FEATURIZATION_MODES)}; got {data['mode']!r}.")
+    blocked = [_canonical("featurization.blocked_transformers", t, BLOCKABLE_TRANSFORMERS)
+               for t in data.get("blocked_transformers") or []]
+    types = data.get("column_name_and_types") or {}
+    if not isinstance(types, dict):
+        raise ValidationError("featurization.column_name_and_types must map column names to Numeric, Categorical, "
+                              f"Text or DateTime; got {types!r}.")
+    features = [c for c in columns if c != target]
+
+    def check_column(where: str, column: Any) -> str:
+        if column not in features:
+            why = "is the target column" if column == target else "is not a column of training_data"
+            raise ValidationError(f"{where} names {column!r}, which {why}; use one of {', '.join(features)}.")
+        return str(column)
+
+    types = {check_column("featurization.column_name_and_types", c):
+             _canonical(f"featurization.column_name_and_types.{c}", t, FEATURE_TYPES) for c, t in types.items()}
+    if "DateTime" in types.values():
+        raise NotEmulated("featurization column type DateTime", "Set the column to Categorical or Text, or derive "
+                                                                 "numeric parts (year, month, ...) in the data.")
+    params: dict[str, list[dict[str, Any]]] = {}
+    for key, entries in (data.get("transformer_params") or {}).items():
+        name = _canonical("featurization.transformer_params", key, ("Imputer", "TfIdf", "HashOneHotEncoder"))
+        if name != "Imputer":
+            raise NotEmulated(f"featurization.transformer_params {name}", "Only Imputer parameters are used by "
+                                                                          "amlemu; remove the others.")
+        for entry in entries or []:
+            fields = getattr(entry, "fields", None) if not isinstance(entry, dict) else entry.get("fields")
+            given = (getattr(entry, "parameters", None) if not isinstance(entry, dict) else entry.get("parameters"))
+            given = {k: v for k, v in (given or {}).items() if v is not None}
+            strategies = sorted({s for kinds in IMPUTER_STRATEGIES.values() for s in kinds})
+            if set(given) - {"strategy"} or given.get("strategy", "mean") not in strategies:
+                raise ValidationError(f"featurization.transformer_params Imputer parameters {given!r} are not "
+                                      f"used by amlemu; give {{strategy: {' | '.join(strategies)}}}.")
+            if not fields:
+                raise ValidationError("featurization.transformer_params Imputer entries need fields: the "
+                                      "columns to impute.")
+            params.setdefault(name, []).append(
+                {"fields": [check_column("featurization.transformer_params Imputer", f) for f in fields],
+                 "parameters": given})
+    if mode == "off" and (blocked or types or params):
+        raise ValidationError("featurization mode off does not featurize, so blocked_transformers, "
+                              "column_name_and_types and transformer_params have no effect: remove them, or use "
+                              "mode auto or custom.")
+    return {"mode": mode, "blocked_transformers": blocked, "column_name_and_types": types,
+            "transformer_params": params}
 
 
 def _validation(data: dict[str, Any]) -> dict[str, Any]:
@@ -181,9 +253,11 @@ def normalize_automl_job(data: dict[str, Any], base_path: Path) -> dict[str, Any
                               f"{', '.join(sorted(TRAINING_FIELDS))}.")
     algorithms = select_algorithms(task, training.get("allowed_training_algorithms"),
                                    training.get("blocked_training_algorithms"))
-    inputs = {"training_data": _data("training_data", data["training_data"], base_path, str(target))}
+    training_data, columns = _data("training_data", data["training_data"], base_path, str(target))
+    inputs = {"training_data": training_data}
     if data.get("validation_data") is not None:
-        inputs["validation_data"] = _data("validation_data", data["validation_data"], base_path, str(target))
+        inputs["validation_data"] = _data("validation_data", data["validation_data"], base_path, str(target))[0]
+    featurization = _featurization(data.get("featurization"), columns, str(target))
     return {
         **job_header(data, "automl", name),
         "task": task,
@@ -202,5 +276,6 @@ def normalize_automl_job(data: dict[str, Any], base_path: Path) -> dict[str, Any
                                                      for a in training.get("blocked_training_algorithms") or []],
                      "enable_onnx_compatible_models": bool(training.get("enable_onnx_compatible_models")),
                      "enable_model_explainability": bool(training.get("enable_model_explainability"))},
+        "featurization": featurization,
         "outputs": {},
     }

@@ -6,11 +6,14 @@ environment, where ``emulator`` may not be importable (the docker runtime). The 
 the spec validation import the same catalogue and metric tables from here, so both sides agree.
 
 The trial reads its settings from ``AMLEMU_AUTOML_TRIAL`` (JSON: task, algorithm, settings,
-target column, primary metric, validation scheme, onnx flag) and its data paths from the
-command line; it logs every metric of its task with MLflow (Azure's names, e.g. ``accuracy``,
-``AUC_weighted``), and writes ``outputs/model.pkl``, ``outputs/model.json`` and, with
-``enable_onnx_compatible_models``, ``outputs/model.onnx`` (input ``input``, float32, opset 17,
-no ZipMap), the model refitted on all the training data as Azure does after cross-validation.
+target column, primary metric, validation scheme, featurization, onnx flag) and its data paths
+from the command line; it featurizes the columns (:func:`plan_featurization`: a ColumnTransformer
+in front of the algorithm), logs every metric of its task with MLflow (Azure's names, e.g.
+``accuracy``, ``AUC_weighted``), and writes ``outputs/model.pkl``, ``outputs/model.json``,
+``outputs/featurization_summary.json`` and, with ``enable_onnx_compatible_models``,
+``outputs/model.onnx`` (opset 17, no ZipMap; input ``input``, float32, for all-numeric features,
+else one input per column), the model refitted on all the training data as Azure does after
+cross-validation. A config without ``featurization`` (a job recorded before it existed) is mode off.
 """
 
 from __future__ import annotations
@@ -92,8 +95,6 @@ PRIMARY_METRICS = {
 
 def _estimator(task: str, algorithm: str, settings: dict[str, Any]):
     from sklearn import ensemble, linear_model, naive_bayes, neighbors, svm, tree
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     classes = {
         "classification": {
@@ -108,8 +109,7 @@ def _estimator(task: str, algorithm: str, settings: dict[str, Any]):
             "DecisionTree": tree.DecisionTreeRegressor, "ExtremeRandomTrees": ensemble.ExtraTreesRegressor,
             "LassoLars": linear_model.LassoLars, "SGD": linear_model.SGDRegressor},
     }
-    scaler = MinMaxScaler() if algorithm == "MultinomialNaiveBayes" else StandardScaler()  # MultinomialNB needs x >= 0
-    return Pipeline([("scaler", scaler), ("model", classes[task][algorithm](**settings))])
+    return classes[task][algorithm](**settings)
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -212,14 +212,211 @@ def read_table(path: str | Path):
 
 
 def split_xy(frame, target: str, weight: str | None = None):
+    """The feature columns and the target; rows without a target value are left out, as Azure does."""
     if target not in frame.columns:
         raise ValueError(f"target_column_name '{target}' is not a column (columns: {', '.join(frame.columns)}).")
-    features = frame.drop(columns=[c for c in (target, weight) if c])
-    text = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
-    if text:
-        raise ValueError(f"Column(s) {', '.join(text)} are not numeric; amlemu's AutoML featurizes numeric columns "
-                         "only. Encode them in the data, or drop them.")
-    return features.astype("float32"), frame[target], list(features.columns)
+    frame = frame[frame[target].notna()]
+    return frame.drop(columns=[c for c in (target, weight) if c]), frame[target]
+
+
+# -- featurization ------------------------------------------------------------------------------
+#: the column purposes ``column_name_and_types`` may set, as Azure spells them
+FEATURE_TYPES = ("Numeric", "Categorical", "Text", "DateTime")
+#: Azure's blockable transformers; amlemu uses OneHotEncoder, LabelEncoder (for categorical columns when
+#: OneHotEncoder is blocked) and TfIdf, and accepts the others as no-ops
+BLOCKABLE_TRANSFORMERS = ("TextTargetEncoder", "OneHotEncoder", "CatTargetEncoder", "TfIdf", "WoETargetEncoder",
+                          "LabelEncoder", "WordEmbedding", "NaiveBayes", "CountVectorizer", "HashOneHotEncoder")
+IMPUTER_STRATEGIES = {"Numeric": ("mean", "median", "most_frequent"), "Categorical": ("most_frequent",)}
+#: a string column with more distinct values than this is text (several words a value) or an ID (one word)
+MAX_CATEGORIES = 100
+
+
+def detect_type(series) -> tuple[str, str | None]:
+    """Azure-style column purpose of one feature column: ``(type, why it is dropped or None)``.
+
+    Numbers are Numeric; booleans and strings with at most :data:`MAX_CATEGORIES` distinct values
+    (repeating ones) are Categorical; other strings are Text when their values hold several words,
+    else an ID (every value unique, Azure's ``Hashes``) that is dropped.
+    """
+    values = series.dropna()
+    if values.empty:
+        return "Ignore", "AllNaN: every value is missing"
+    if series.dtype.kind in "iuf":
+        return "Numeric", None
+    if series.dtype.kind == "b":
+        return "Categorical", None
+    distinct = values.nunique()
+    if distinct < len(values) and distinct <= MAX_CATEGORIES:
+        return "Categorical", None
+    if values.astype(str).str.split().str.len().mean() >= 2:
+        return "Text", None
+    if distinct == len(values):
+        return "Hashes", "every value is unique (an ID), so it carries no pattern to learn"
+    return "Text", None
+
+
+def plan_featurization(features, featurization: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Which treatment each feature column gets, from the training data and the job's featurization.
+
+    Returns:
+        One entry per column: ``name``, ``type`` (Numeric, Categorical, Text, Hashes, Ignore),
+        ``dropped`` (why, or None), ``imputer`` (strategy) and ``encoder`` (OneHotEncoder,
+        LabelEncoder, TfIdf or None).
+
+    Raises:
+        ValueError: with mode ``off``, a non-numeric column or missing values; a column forced to a
+            type its values do not fit; a blocked or unusable transformer setting.
+    """
+    settings = featurization or {"mode": "off"}
+    if settings.get("mode") == "off":
+        bad = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
+        if bad:
+            raise ValueError(f"Column(s) {', '.join(bad)} are not numeric; with featurization mode off amlemu's "
+                             "AutoML takes numeric columns only. Use featurization mode auto (the default) to "
+                             "encode them, or encode or drop them in the data.")
+        missing = [c for c in features.columns if features[c].isna().any()]
+        if missing:
+            raise ValueError(f"Column(s) {', '.join(missing)} have missing values; with featurization mode off "
+                             "they are not imputed. Use featurization mode auto (the default), or fill them in "
+                             "the data.")
+        return [{"name": c, "type": "Numeric", "dropped": None, "imputer": None, "encoder": None}
+                for c in features.columns]
+    forced = settings.get("column_name_and_types") or {}
+    blocked = set(settings.get("blocked_transformers") or [])
+    strategies = {field: (entry.get("parameters") or {}).get("strategy", "mean")
+                  for entry in (settings.get("transformer_params") or {}).get("Imputer", [])
+                  for field in entry.get("fields") or []}
+    plan = []
+    for name in features.columns:
+        kind, dropped = (forced[name], None) if name in forced else detect_type(features[name])
+        if kind == "DateTime":
+            raise ValueError(f"Column {name}: DateTime featurization is not emulated by amlemu; set it to "
+                             "Categorical or Text, or derive numeric parts (year, month, ...) in the data.")
+        if kind == "Numeric" and features[name].dtype.kind not in "biuf":
+            numbers = _to_numbers(features[name])
+            wrong = features[name][numbers.isna() & features[name].notna()]
+            if len(wrong):
+                raise ValueError(f"Column {name} is set to Numeric in column_name_and_types, but holds "
+                                 f"{wrong.iloc[0]!r}; set it to Categorical or Text, or fix the data.")
+        imputer = strategies.get(name, "mean" if kind == "Numeric" else "most_frequent")
+        if kind in IMPUTER_STRATEGIES and imputer not in IMPUTER_STRATEGIES[kind]:
+            raise ValueError(f"transformer_params Imputer strategy {imputer!r} does not fit {kind} column "
+                             f"{name}; use {' or '.join(IMPUTER_STRATEGIES[kind])}.")
+        encoder = None
+        if kind == "Categorical":
+            encoder = next((e for e in ("OneHotEncoder", "LabelEncoder") if e not in blocked), None)
+            dropped = None if encoder else "OneHotEncoder and LabelEncoder are blocked"
+        elif kind == "Text":
+            encoder = None if "TfIdf" in blocked else "TfIdf"
+            dropped = None if encoder else "TfIdf is blocked"
+        plan.append({"name": name, "type": kind, "dropped": dropped, "encoder": encoder,
+                     "imputer": imputer if kind in IMPUTER_STRATEGIES else None})
+    if all(p["dropped"] for p in plan):
+        raise ValueError(f"No feature is left after featurization ({'; '.join(_summary_lines(plan))}); "
+                         "give the data a usable column or change column_name_and_types / blocked_transformers.")
+    return plan
+
+
+def _to_numbers(series):
+    import pandas as pd
+
+    return pd.to_numeric(series.where(series.notna(), None), errors="coerce")
+
+
+def _as_text(value) -> str:
+    """A categorical or text value as the string the model (and its ONNX inputs) see; missing is ``""``."""
+    if value is None or value != value:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a forced-Categorical number column read with NaNs: 3.0 is the category "3"
+    return str(value)
+
+
+def multi_input(plan: list[dict[str, Any]]) -> bool:
+    """Whether the model takes one input per column (some column is not Numeric) or one float matrix."""
+    return any(p["type"] != "Numeric" for p in plan if not p["dropped"])
+
+
+def prepare(features, plan: list[dict[str, Any]]):
+    """The columns the model takes, converted: a float32 matrix, or a DataFrame when :func:`multi_input`."""
+    import pandas as pd
+
+    kept = [p for p in plan if not p["dropped"]]
+    columns = {}
+    for p in kept:
+        series = features[p["name"]] if p["name"] in features.columns else pd.Series([None] * len(features))
+        columns[p["name"]] = (_to_numbers(series).astype("float32") if p["type"] == "Numeric"
+                              else series.map(_as_text).astype(object))
+    frame = pd.DataFrame(columns, index=features.index)
+    return frame if multi_input(plan) else frame.to_numpy(dtype="float32")
+
+
+def featurizer(plan: list[dict[str, Any]], algorithm: str):
+    """The ColumnTransformer for ``plan``: numeric columns imputed and scaled, categorical ones imputed and
+    one-hot encoded, text by TF-IDF. Columns are selected by name (DataFrame) or position (matrix)."""
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    kept = [p for p in plan if not p["dropped"]]
+    by_name = multi_input(plan)
+    select = (lambda i, p: [p["name"]]) if by_name else (lambda i, p: [i])  # noqa: E731
+    parts, numeric = [], {}
+    for i, p in enumerate(kept):
+        if p["type"] == "Numeric":
+            numeric.setdefault(p["imputer"], []).extend(select(i, p))
+        elif p["type"] == "Categorical":
+            encoder = (OneHotEncoder(handle_unknown="ignore", sparse_output=False) if p["encoder"] == "OneHotEncoder"
+                       else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
+            parts.append((f"categorical_{i}", Pipeline([
+                ("imputer", SimpleImputer(missing_values="", strategy="most_frequent")), ("encoder", encoder)]),
+                select(i, p)))
+        else:  # Text: TfidfVectorizer takes a 1-D column, so the selector is a scalar
+            parts.append((f"text_{i}", TfidfVectorizer(max_features=1000), p["name"] if by_name else i))
+    for strategy, columns in numeric.items():
+        # MultinomialNB needs x >= 0; without featurization (mode off) nothing is missing to impute
+        scaler = MinMaxScaler() if algorithm == "MultinomialNaiveBayes" else StandardScaler()
+        steps = [("imputer", SimpleImputer(missing_values=np.nan, strategy=strategy))] if strategy else []
+        parts.insert(0, (f"numeric_{strategy or 'off'}", Pipeline([*steps, ("scaler", scaler)]), columns))
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0)
+
+
+def featurization_summary(plan: list[dict[str, Any]], model) -> list[dict[str, Any]]:
+    """Azure's featurization summary shape: one entry per raw feature column."""
+    transformer = model.named_steps["featurize"]
+    counts: dict[str, int] = {}
+    for name, step, columns in transformer.transformers_:
+        if name == "remainder":
+            continue
+        width = len(step.get_feature_names_out())
+        names = [columns] if isinstance(columns, (str, int)) else list(columns)
+        for column in names:
+            counts[str(column)] = width // len(names)
+    kept = [p["name"] for p in plan if not p["dropped"]]
+    out = []
+    for p in plan:
+        key = p["name"] if multi_input(plan) else (str(kept.index(p["name"])) if p["name"] in kept else None)
+        out.append({"RawFeatureName": p["name"], "TypeDetected": p["type"], "Dropped": "Yes" if p["dropped"] else "No",
+                    "EngineeredFeatureCount": 0 if p["dropped"] else counts.get(key, 0),
+                    "Transformations": _transformations(p)})
+    return out
+
+
+def _transformations(p: dict[str, Any]) -> list[str]:
+    if p["dropped"]:
+        return []
+    imputer = [f"SimpleImputer({p['imputer']})"] if p["imputer"] else []
+    if p["type"] == "Numeric":
+        return [*imputer, "Scaler"]
+    return [*imputer, p["encoder"]]
+
+
+def _summary_lines(plan: list[dict[str, Any]]) -> list[str]:
+    return [f"{p['name']}: {p['type']}, " + (f"dropped ({p['dropped']})" if p["dropped"]
+                                             else " + ".join(_transformations(p))) for p in plan]
 
 
 def _folds(task: str, n_rows: int, n_folds: int, y):
@@ -230,41 +427,69 @@ def _folds(task: str, n_rows: int, n_folds: int, y):
     return KFold(n_splits=n_folds, shuffle=True, random_state=0).split(range(n_rows))
 
 
-def evaluate(config: dict[str, Any], frame, validation=None) -> tuple[dict[str, float], Any, list[str]]:
-    """Score the trial's estimator by its validation scheme; return the metrics and the final model."""
+def evaluate(config: dict[str, Any], frame, validation=None,
+             plan: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], Any, list[str]]:
+    """Score the trial's pipeline by its validation scheme; return the metrics, the final model and the
+    feature columns it takes. ``plan`` is :func:`plan_featurization`'s (made here if not given)."""
     import numpy as np
+    from sklearn.pipeline import Pipeline
 
     task, target = config["task"], config["target_column_name"]
-    X, y, features = split_xy(frame, target, config.get("weight_column_name"))
-    make = lambda: _estimator(task, config["algorithm"], config["settings"])  # noqa: E731
+    features, y = split_xy(frame, target, config.get("weight_column_name"))
+    plan = plan or plan_featurization(features, config.get("featurization"))
+    X = prepare(features, plan)
+    rows = (lambda idx: X.iloc[idx]) if hasattr(X, "iloc") else (lambda idx: X[idx])  # noqa: E731
+
+    def make():
+        return Pipeline([("featurize", featurizer(plan, config["algorithm"])),
+                         ("model", _estimator(task, config["algorithm"], config["settings"]))])
+
     classes = sorted(set(y.tolist())) if task == "classification" else None
     scheme = config["validation"]
     if scheme["type"] == "auto":  # Azure's defaults by row count
         scheme = ({"type": "cv", "folds": 10} if len(X) < 1000 else {"type": "cv", "folds": 3} if len(X) < 20000
                   else {"type": "holdout", "size": 0.1})
     if validation is not None:
-        Xv, yv, _ = split_xy(validation, target, config.get("weight_column_name"))
-        metrics = score(task, make().fit(X.values, y.values), Xv[features].values, yv.values, classes)
+        features_v, yv = split_xy(validation, target, config.get("weight_column_name"))
+        metrics = score(task, make().fit(X, y.values), prepare(features_v, plan), yv.values, classes)
     elif scheme["type"] == "holdout":
         rng = np.random.default_rng(0)
         order = rng.permutation(len(X))
         cut = max(1, int(len(X) * scheme["size"]))
         test, train = order[:cut], order[cut:]
-        metrics = score(task, make().fit(X.values[train], y.values[train]), X.values[test], y.values[test], classes)
+        metrics = score(task, make().fit(rows(train), y.values[train]), rows(test), y.values[test], classes)
     else:
-        folds = [score(task, make().fit(X.values[tr], y.values[tr]), X.values[te], y.values[te], classes)
+        folds = [score(task, make().fit(rows(tr), y.values[tr]), rows(te), y.values[te], classes)
                  for tr, te in _folds(task, len(X), scheme["folds"], y.values)]
         metrics = {k: float(np.mean([f[k] for f in folds if k in f])) for k in folds[0]}
-    return metrics, make().fit(X.values, y.values), features
+    return metrics, make().fit(X, y.values), [p["name"] for p in plan if not p["dropped"]]
 
 
-def export_onnx(model, task: str, n_features: int) -> bytes:
+def model_inputs(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ONNX model's inputs: ``input`` (float32, one column a feature), or one per column kept."""
+    kept = [p for p in plan if not p["dropped"]]
+    if not multi_input(plan):
+        return [{"name": "input", "shape": [None, len(kept)], "dtype": "float32"}]
+    return [{"name": p["name"], "shape": [None, 1], "dtype": "float32" if p["type"] == "Numeric" else "string"}
+            for p in kept]
+
+
+def export_onnx(model, task: str, inputs: int | list[dict[str, Any]]) -> bytes:
+    """The model as ONNX; ``inputs`` is :func:`model_inputs` (or a feature count: one float input)."""
     from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    options = {id(model): {"zipmap": False}} if task == "classification" else None
-    onx = to_onnx(model, initial_types=[("input", FloatTensorType([None, n_features]))], options=options,
-                  target_opset=TARGET_OPSET)
+    if isinstance(inputs, int):
+        inputs = [{"name": "input", "shape": [None, inputs], "dtype": "float32"}]
+    types = [(i["name"], (FloatTensorType if i["dtype"] == "float32" else StringTensorType)(i["shape"]))
+             for i in inputs]
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    options: dict[int, dict[str, Any]] = {id(final): {"zipmap": False}} if task == "classification" else {}
+    featurize = model.named_steps.get("featurize") if hasattr(model, "named_steps") else None
+    for _, step, _ in getattr(featurize, "transformers_", []):
+        if type(step).__name__ == "TfidfVectorizer":  # ONNX's StringNormalizer otherwise wants locale en_US.UTF-8
+            options[id(step)] = {"locale": "C"}
+    onx = to_onnx(model, initial_types=types, options=options or None, target_opset=TARGET_OPSET)
     return onx.SerializeToString()
 
 
@@ -282,7 +507,12 @@ def main() -> None:
     import mlflow
     import pickle
 
-    metrics, model, features = evaluate(config, frame, validation)
+    plan = plan_featurization(split_xy(frame, config["target_column_name"], config.get("weight_column_name"))[0],
+                              config.get("featurization"))
+    metrics, model, features = evaluate(config, frame, validation, plan)
+    summary = featurization_summary(plan, model)
+    print("featurization (mode " + (config.get("featurization") or {"mode": "off"})["mode"] + "):\n  "
+          + "\n  ".join(_summary_lines(plan)), flush=True)
     with mlflow.start_run():
         mlflow.log_params({"run_algorithm": config["algorithm"], **{k: str(v) for k, v in config["settings"].items()}})
         mlflow.set_tag("run_algorithm", config["algorithm"])
@@ -291,16 +521,17 @@ def main() -> None:
     out = Path("outputs")
     out.mkdir(exist_ok=True)
     (out / "model.pkl").write_bytes(pickle.dumps(model))
+    (out / "featurization_summary.json").write_text(json.dumps(summary, indent=2))
+    inputs = model_inputs(plan)
     described = {"task": config["task"], "algorithm": config["algorithm"], "settings": config["settings"],
-                 "feature_names": features, "target_column_name": config["target_column_name"],
-                 "inputs": [{"name": "input", "shape": [None, len(features)], "dtype": "float32"}]}
+                 "feature_names": features,
+                 "target_column_name": config["target_column_name"], "inputs": inputs}
     if config["task"] == "classification":
         described["classes"] = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     if config.get("enable_onnx_compatible_models"):
-        (out / "model.onnx").write_bytes(export_onnx(model, config["task"], len(features)))
+        (out / "model.onnx").write_bytes(export_onnx(model, config["task"], inputs))
     (out / "model.json").write_text(json.dumps(described, indent=2))
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to outputs/", flush=True)
-
 
 if __name__ == "__main__":
     main()

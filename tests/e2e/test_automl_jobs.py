@@ -113,14 +113,16 @@ def test_trials_that_all_fail_fail_the_job_with_the_first_reason(ml_client, stor
                                 training_data=Input(type="uri_file", path=str(tmp_path / "pets.csv")),
                                 target_column_name="kind")
     job.set_limits(max_trials=2, max_concurrent_trials=2)
+    job.set_featurization(mode="off")  # refuses the text column instead of one-hot encoding it
     name = ml_client.jobs.create_or_update(job).name
+    assert ml_client.jobs.get(name).featurization.mode == "off"
     with pytest.raises(Exception, match="ended Failed: No trial produced the primary metric"):
         ml_client.jobs.stream(name)
     record = store.get_job(name)
     assert record["status"] == "Failed"
     assert f"No trial produced the primary metric accuracy. The first, {name}_0 (LogisticRegression)" in record["error"]
     trial_log = (store.job_dir(f"{name}_0") / "artifacts" / "user_logs" / "std_log.txt").read_text()
-    assert "colour are not numeric" in trial_log
+    assert "colour are not numeric; with featurization mode off" in trial_log
 
 
 def test_exit_score_starts_no_more_trials(ml_client, store):
@@ -186,3 +188,38 @@ def test_early_termination_stops_after_20_trials_without_improvement(ml_client, 
     trials = store.list_jobs(name)
     algorithms = {t["spec"]["properties"]["run_algorithm"] for t in trials}
     assert len(algorithms) == 10  # every classifier, then settings sampled from their search spaces
+
+
+def test_featurization_encodes_a_categorical_column_imputes_gaps_and_exports_a_multi_input_onnx(
+        ml_client, store, tmp_path):
+    rng = np.random.default_rng(1)
+    colour = rng.choice(["red", "green", "blue"], 60)
+    weight = [("" if i % 6 == 0 else f"{w:.2f}") for i, w in enumerate(rng.normal(10, 3, 60))]  # gaps, no signal
+    rows = [f"pet-{i},{c},{w},{'cat' if c == 'red' else 'dog'}" for i, (c, w) in enumerate(zip(colour, weight))]
+    (tmp_path / "pets.csv").write_text("id,colour,weight,kind\n" + "\n".join(rows) + "\n")
+    cluster(ml_client)
+    job = automl.classification(compute="cpu-cluster", experiment_name="pets",
+                                training_data=Input(type="uri_file", path=str(tmp_path / "pets.csv")),
+                                target_column_name="kind", primary_metric="accuracy", n_cross_validations=3)
+    job.set_limits(max_trials=2, max_concurrent_trials=2)
+    job.set_training(enable_onnx_compatible_models=True)
+    name = ml_client.jobs.create_or_update(job).name
+    ml_client.jobs.stream(name)
+    done = ml_client.jobs.get(name)
+    assert done.status == "Completed" and float(done.properties["score"]) > 0.8
+
+    outputs = store.job_dir(done.properties["best_child_run_id"]) / "artifacts" / "outputs"
+    summary = {s["RawFeatureName"]: s for s in json.loads((outputs / "featurization_summary.json").read_text())}
+    assert (summary["id"]["TypeDetected"], summary["id"]["Dropped"]) == ("Hashes", "Yes")
+    assert summary["colour"]["TypeDetected"] == "Categorical" and summary["colour"]["EngineeredFeatureCount"] == 3
+    assert summary["weight"]["Transformations"][0] == "SimpleImputer(mean)"
+    log = (store.job_dir(done.properties["best_child_run_id"]) / "artifacts" / "user_logs" / "std_log.txt").read_text()
+    assert "colour: Categorical, SimpleImputer(most_frequent) + OneHotEncoder" in log
+
+    from emulator.serving.model_inputs import feeds_from_body
+    from emulator.serving.onnx_scorer import OnnxScorer
+
+    scorer = OnnxScorer(str(outputs / "model.onnx"), max_rows=100)  # the built-in scorer's own code path
+    assert [i.name for i in scorer.inputs] == ["colour", "weight"]
+    body = {"input_data": {"columns": ["colour", "weight"], "data": [["red", 9.0], ["blue", 12.5], ["green", 8.0]]}}
+    assert scorer.predict(feeds_from_body(body, scorer.inputs, 100)) == ["cat", "dog", "dog"]
