@@ -38,7 +38,8 @@ LOCAL_COMPUTES = {None, "", "local", "azureml:local"}
 UNSTARTED_GRACE_S = 60.0
 _children: list[subprocess.Popen | forking.ForkedChild] = []  # reaped on each submit
 #: parent jobs whose lost orchestrator is restarted (and resumes) on the next read: type -> module
-RESUMABLE = {"sweep": "emulator.sweeps.orchestrator", "automl": "emulator.automl.orchestrator"}
+RESUMABLE = {"sweep": "emulator.sweeps.orchestrator", "automl": "emulator.automl.orchestrator",
+             "pipeline": "emulator.pipelines.orchestrator"}
 MAX_RESUMES = 3
 
 
@@ -190,8 +191,8 @@ def lost_reason(job: dict[str, Any]) -> str | None:
 
 
 def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
-    """Notice a lost job: active, but its supervisor is gone. A sweep or AutoML job gets a new
-    orchestrator, which resumes it; any other lost job is marked Failed."""
+    """Notice a lost job: active, but its supervisor is gone. A sweep, AutoML or pipeline job gets a
+    new orchestrator, which resumes it; a lost command job is marked Failed."""
     reason = lost_reason(job)
     if reason is None:
         return job
@@ -219,7 +220,7 @@ def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resume(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any] | None:
-    """Start a new orchestrator for a lost sweep or AutoML job; None once it was restarted MAX_RESUMES times.
+    """Start a new orchestrator for a lost parent job; None once it was restarted MAX_RESUMES times.
 
     Readers take turns (a lock file in the job's folder), so one lost orchestrator gets one
     successor; the others find it alive.

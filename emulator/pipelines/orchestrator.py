@@ -20,7 +20,7 @@ from pathlib import Path
 
 from emulator.errors import EmulatorError
 from emulator.jobs import service as jobs
-from emulator.jobs.orchestrator import ParentOrchestrator
+from emulator.jobs.orchestrator import NEVER_STARTED, ParentOrchestrator
 from emulator.pipelines.bindings import resolve_inputs
 from emulator.pipelines.graph import StepGraph
 from emulator.pipelines.service import STEP_PROPERTY
@@ -57,6 +57,16 @@ class PipelineOrchestrator(ParentOrchestrator):
         self.start_tracking()
         waves = " | ".join(", ".join(wave) for wave in self.graph.levels())
         self.log(f"Pipeline {self.name}: {len(self.graph.steps)} steps, in dependency order: {waves}")
+
+    def _resume(self) -> None:
+        """Take up the steps submitted before the orchestrator was lost: the first pass of the loop
+        reads those that ended as they ended; a step never started is submitted again."""
+        for child in self.children_to_resume():
+            step = (child["spec"].get("properties") or {}).get(STEP_PROPERTY)
+            if step not in self.spec["jobs"] or (child["status"] == "Canceled" and child["error"] == NEVER_STARTED):
+                continue
+            self.children[step] = child["name"]
+            self.running.add(step)
 
     def _stop_active(self, reason: str) -> None:
         self._cancel_running(reason)
@@ -121,7 +131,8 @@ class PipelineOrchestrator(ParentOrchestrator):
             if out["step"] == step:
                 target = jobs.output_dir(self.store, self.children[step], out["output"])
                 link = self.dir / "outputs" / key
-                os.symlink(os.path.relpath(target, link.parent), link, target_is_directory=True)
+                if not link.is_symlink():  # a lost orchestrator may have linked it already
+                    os.symlink(os.path.relpath(target, link.parent), link, target_is_directory=True)
 
     def _cancel_running(self, why: str) -> None:
         """Cancel every running step and wait (bounded) until each has stopped."""

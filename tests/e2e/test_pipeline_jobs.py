@@ -265,15 +265,43 @@ def test_cancel_mid_pipeline_stops_every_step_and_leaves_no_orphans(cli, tmp_pat
     assert_nothing_left_running(cli.home, step_pids)
 
 
-def test_a_killed_orchestrator_fails_the_pipeline_and_its_steps_are_stopped(cli, tmp_path):
+GATED = """
+type: pipeline
+jobs:
+  first:
+    command: echo $$ >> {pids}; while [ ! -e {gate} ]; do sleep 0.05; done; echo made > ${{{{outputs.out}}}}/made.txt
+    environment: {env}
+    outputs: {{out: {{type: uri_folder}}}}
+  after:
+    command: cat ${{{{inputs.x}}}}/made.txt
+    environment: {env}
+    inputs: {{x: "${{{{parent.jobs.first.outputs.out}}}}"}}
+"""
+
+
+def test_a_killed_orchestrator_is_restarted_and_the_pipeline_resumes(cli, tmp_path):
     from emulator.store import open_store
 
-    name, step_pids = start_slow_pipeline(cli, tmp_path)
-    os.kill(open_store().get_job(name)["pid"], signal.SIGKILL)
-    done = wait_status(cli, name, timeout=30)  # reads notice the lost orchestrator
-    assert done["status"] == "Failed" and "ended unexpectedly" in done["error"]["message"]
-    assert_nothing_left_running(cli.home, step_pids)
-    assert {status for _, status in steps(cli.json("job", "show", "--name", name)).values()} == {"Canceled", "NotStarted"}
+    pids, gate = tmp_path / "pids.txt", tmp_path / "gate"
+    spec = write(tmp_path / "pipeline.yml", GATED.format(pids=pids, gate=gate, env=ENV))
+    name = cli.json("job", "create", "--file", str(spec))["name"]
+    (step_pid,) = [int(p) for p in wait_for_lines(pids, 1)]
+    store = open_store()
+    before = store.get_job(name)
+    os.kill(before["pid"], signal.SIGKILL)  # as a machine restart would, for the orchestrator
+    deadline = time.monotonic() + 30
+    while proctree.is_alive(before["pid"], before["pid_start"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    resumed = cli.json("job", "show", "--name", name)  # the read restarts the orchestrator
+    assert resumed["status"] == "Running" and store.get_job(name)["pid"] != before["pid"]
+    assert proctree.is_alive(step_pid)  # the running step went on
+    gate.touch()
+    done = wait_status(cli, name, timeout=60)
+    assert done["status"] == "Completed"
+    children = cli.json("job", "list", "--parent-job-name", name)
+    assert sorted(c["display_name"] for c in children) == ["after", "first"]  # the first step ran once
+    assert "resuming with 1 child job(s)" in pipeline_log(cli, name)
+    assert_nothing_left_running(cli.home, [step_pid])
 
 
 # -- bad input through the CLI: refused, nothing recorded -----------------------------------------------
