@@ -122,8 +122,8 @@ def _remove_network_if_unused(name: str) -> None:
 def remove_leftovers(workspace: str, endpoint: str) -> int:
     """Remove containers a previous host of this endpoint left behind (after a crash)."""
     client = docker_client()
-    found = client.containers.list(all=True, filters={"label": [f"{LABEL}.workspace={workspace}",
-                                                                 f"{LABEL}.endpoint={endpoint}"]})
+    labels = [f"{LABEL}.workspace={workspace}", f"{LABEL}.endpoint={endpoint}"]
+    found = client.containers.list(all=True, ignore_removed=True, filters={"label": labels})
     # the same workspace and endpoint names under another AMLEMU_HOME: its live host owns those containers
     found = [c for c in found if not _host_alive(c.labels.get(f"{LABEL}.host", ""))]
     for container in found:

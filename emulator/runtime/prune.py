@@ -24,7 +24,7 @@ def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, lis
     if engine_answers():
         client = docker_client()
         for status in ("exited", "created", "dead"):
-            for container in client.containers.list(all=True, filters={"status": status}):
+            for container in client.containers.list(all=True, ignore_removed=True, filters={"status": status}):
                 # only the kinds amlemu runs (the base image's own "base" label is inherited by
                 # any container made from it, so it proves nothing)
                 if container.labels.get(f"{LABEL}.kind") not in RUN_KINDS:
@@ -34,7 +34,7 @@ def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, lis
         filters = {"label": f"{LABEL}.kind=environment"}
         if not all_images:
             filters["dangling"] = True
-        in_use = {c.image.id for c in client.containers.list(all=True)}
+        in_use = {c.image.id for c in client.containers.list(all=True, ignore_removed=True)}
         for image in client.images.list(filters=filters):
             if image.id not in in_use and (image.labels or {}).get(f"{LABEL}.kind") == "environment":
                 client.images.remove(image.id, force=False)

@@ -310,7 +310,7 @@ def test_node_size_bounds_the_container_on_docker(ml_client, store, monkeypatch)
     engine = docker.from_env()
 
     def limited():
-        found = engine.containers.list(filters={"label": f"com.amlemu.job={job.name}"})
+        found = engine.containers.list(ignore_removed=True, filters={"label": f"com.amlemu.job={job.name}"})
         config = found and (found[0].reload() or found[0].attrs["HostConfig"])
         return config if config and config["CpuQuota"] else None
 

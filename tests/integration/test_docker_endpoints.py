@@ -23,7 +23,7 @@ ROWS = {"data": [[5.1, 3.5, 1.4, 0.2], [6.2, 3.4, 5.4, 2.3]]}
 
 
 def containers(endpoint: str) -> list:
-    return docker.from_env().containers.list(all=True, filters={"label": f"com.amlemu.endpoint={endpoint}"})
+    return docker.from_env().containers.list(all=True, ignore_removed=True, filters={"label": f"com.amlemu.endpoint={endpoint}"})
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.docker
 
 
 def job_containers(name: str):
-    return docker.from_env().containers.list(all=True, filters={"label": f"com.amlemu.job={name}"})
+    return docker.from_env().containers.list(all=True, ignore_removed=True, filters={"label": f"com.amlemu.job={name}"})
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_ten_jobs_at_once_leave_no_container(docker_cli, tmp_path):
         assert wait_status(docker_cli, name, timeout=180)["status"] == "Completed"
         log = (docker_cli.home / "workspaces/default/jobs" / name / "artifacts/user_logs/std_log.txt").read_text()
         assert f"job {name}" in log
-    left = docker.from_env().containers.list(all=True, filters={"label": "com.amlemu.kind=job"})
+    left = docker.from_env().containers.list(all=True, ignore_removed=True, filters={"label": "com.amlemu.kind=job"})
     assert [c for c in left if c.labels.get("com.amlemu.job") in names] == []
 
 

@@ -22,7 +22,7 @@ def run_request(tmp_path, name: str, **fields) -> RunRequest:
 
 
 def containers_of(name: str):
-    return docker.from_env().containers.list(all=True, filters={"label": f"com.amlemu.job={name}"})
+    return docker.from_env().containers.list(all=True, ignore_removed=True, filters={"label": f"com.amlemu.job={name}"})
 
 
 def test_limits_are_set_when_the_container_is_created(tmp_path):
