@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backends.entities import _system_data, local_path
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -21,18 +22,13 @@ def _value(obj: Any) -> Any:
 
 def _data(value: Any, base: Path) -> Any:
     """An Input (or its dict) as a YAML input with an absolute local path."""
-    from backends.entities import _is_local
-
     if value is None:
         return None
     if not isinstance(value, dict):
         value = {"type": value.type, "path": value.path}
     value = {k: v for k, v in value.items() if v is not None}
-    path = value.get("path")
-    if isinstance(path, str) and path.startswith("file:"):
-        path = path[len("file:"):].removeprefix("//")
-    if _is_local(path):
-        value["path"] = str((base / str(path)).resolve())
+    if value.get("path"):
+        value["path"] = local_path(value["path"], base)
     return value
 
 
@@ -89,7 +85,6 @@ def record_to_automl_job(store: WorkspaceStore, record: dict[str, Any]):
     """A ``ClassificationJob`` or ``RegressionJob`` from an engine record (best effort)."""
     from azure.ai.ml import Input, automl
 
-    from backends.entities import _system_data
     from emulator.cli.views import arm_id
 
     spec = record["spec"]

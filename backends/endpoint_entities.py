@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.entities import _base_path, _system_data, environment_to_spec
+from backends.entities import _base_path, _system_data, inline_environment
 
 
 def endpoint_to_spec(endpoint: Any) -> dict[str, Any]:
@@ -51,8 +51,7 @@ def deployment_to_spec(deployment: Any) -> tuple[dict[str, Any], Path]:
                                                               or environment.conda_file):
             spec["environment"] = f"azureml:{environment.name}:{environment.version}"
         else:
-            spec["environment"] = {k: v for k, v in environment_to_spec(environment).items()
-                                   if k in ("image", "conda_file", "build")}
+            spec["environment"] = inline_environment(environment)
     code = deployment.code_configuration
     if code is not None:
         spec["code_configuration"] = {"code": str((base / str(code.code)).resolve()) if code.code else None,

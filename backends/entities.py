@@ -36,7 +36,7 @@ def _base_path(entity: Any) -> Path:
 def job_to_spec(job: Any) -> dict[str, Any]:
     """A ``command(...)`` node or ``CommandJob`` as a command-job YAML dict with absolute paths."""
     from azure.ai.ml import Input, Output
-    from azure.ai.ml.entities import CommandJob, Environment
+    from azure.ai.ml.entities import CommandJob
     from azure.ai.ml.entities._builders.command import Command
 
     base = _base_path(job)  # before _to_job(), which forgets where a YAML file came from
@@ -74,13 +74,8 @@ def job_to_spec(job: Any) -> dict[str, Any]:
     for key, value in (job.outputs or {}).items():
         if isinstance(value, Output):
             outputs[key] = {"type": value.type or "uri_folder", "mode": value.mode or "rw_mount"}
-    environment = job.environment
-    if isinstance(environment, Environment):
-        environment = {k: v for k, v in environment_to_spec(environment).items()
-                       if k in ("image", "conda_file", "build")}
-    code = job.code
-    if code is not None and not isinstance(code, (str, Path)):
-        raise NotEmulated("code given as a Code asset", "Pass a local folder path as code.")
+    environment = inline_environment(job.environment)
+    code = local_code(job.code, "code")
     resources = job.resources
     limits = job.limits
     spec = {
@@ -142,10 +137,35 @@ def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
         id=arm_id(store, f"jobs/{record['name']}"))
 
 
-# -- models ---------------------------------------------------------------------------------
+# -- paths, code and environments shared by every job type ------------------------------------
 def _is_local(path: Any) -> bool:
     """A plain local path, not a URI (``azureml://``, ``runs:/``, ``azureml:name:1`` ...)."""
     return bool(path) and not re.match(r"^[A-Za-z][\w+.-]+:", str(path))
+
+
+def local_path(path: Any, base: Path) -> Any:
+    """A local data path (plain, or a ``file:`` URI) made absolute against ``base``; a URI as it is."""
+    local = path[len("file:"):].removeprefix("//") if isinstance(path, str) and path.startswith("file:") else path
+    return str((base / str(local)).resolve()) if _is_local(local) else path
+
+
+def local_code(code: Any, what: str) -> str | Path | None:
+    """A job's ``code``: a local folder; a ``Code`` asset is not emulated (``what`` names the field)."""
+    if code is not None and not isinstance(code, (str, Path)):
+        raise NotEmulated(f"{what} given as a Code asset", "Pass a local folder path as code.")
+    return code
+
+
+def inline_environment(environment: Any) -> Any:
+    """A job's environment as YAML: a reference string as it is, an ``Environment`` object inline."""
+    from azure.ai.ml.entities import Environment
+
+    if isinstance(environment, Environment):
+        return {k: v for k, v in environment_to_spec(environment).items() if k in ("image", "conda_file", "build")}
+    return environment
+
+
+# -- models ---------------------------------------------------------------------------------
 
 
 def model_to_spec(model: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.entities import _is_local, _system_data, environment_to_spec
+from backends.entities import _is_local, _system_data, inline_environment, local_code
 from emulator.cli.views import arm_id
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
@@ -71,7 +71,7 @@ def _component_default(port: Any) -> Any:
 
 
 def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
-    from azure.ai.ml.entities import CommandComponent, Environment
+    from azure.ai.ml.entities import CommandComponent
     from azure.ai.ml.entities._builders.command import Command
 
     if not isinstance(node, Command):
@@ -89,15 +89,10 @@ def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
     if node.distribution is not None:
         raise NotEmulated(f"distributed steps (distribution=..., step '{step}')", "Run the step on one node.")
     component_base = Path(component.base_path or base)
-    code = component.code
-    if code is not None and not isinstance(code, (str, Path)):
-        raise NotEmulated(f"code given as a Code asset (step '{step}')", "Pass a local folder path as code.")
+    code = local_code(component.code, f"code (step '{step}')")
     if code and _is_local(code):
         code = str((component_base / code).resolve())
-    environment = node.environment or component.environment
-    if isinstance(environment, Environment):
-        environment = {k: v for k, v in environment_to_spec(environment).items()
-                       if k in ("image", "conda_file", "build")}
+    environment = inline_environment(node.environment or component.environment)
     declared_in, declared_out = component.inputs or {}, component.outputs or {}
     inputs = {}
     for key in {**declared_in, **(node.inputs or {})}:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backends.entities import _is_local, _system_data, inline_environment, local_code, local_path
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -24,12 +25,6 @@ def _public(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_") and v is not None}
 
 
-def _is_local(path: Any) -> bool:
-    from backends.entities import _is_local
-
-    return _is_local(path)
-
-
 def _input(value: Any, base: Path) -> Any:
     from azure.ai.ml import Input
 
@@ -41,11 +36,8 @@ def _input(value: Any, base: Path) -> Any:
         value = {k: v for k, v in value.items() if v is not None}
         if value.get("type") in _LITERALS:
             return value.get("default", value.get("value"))
-        path = value.get("path")
-        if isinstance(path, str) and path.startswith("file:"):
-            path = path[len("file:"):].removeprefix("//")
-        if _is_local(path):
-            value["path"] = str((base / str(path)).resolve())
+        if value.get("path"):
+            value["path"] = local_path(value["path"], base)
         return value
     return value
 
@@ -53,10 +45,7 @@ def _input(value: Any, base: Path) -> Any:
 def sweep_to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A sweep job entity as a ``type: sweep`` YAML dict with absolute local paths."""
     from azure.ai.ml import Output
-    from azure.ai.ml.entities import Environment
     from azure.ai.ml.entities._builders.sweep import Sweep
-
-    from backends.entities import environment_to_spec
 
     if isinstance(job, Sweep):
         job = job._to_job()  # ${{inputs.x}} of swept inputs become ${{search_space.x}}
@@ -66,13 +55,8 @@ def sweep_to_spec(job: Any, base: Path) -> dict[str, Any]:
     distribution = getattr(trial, "distribution", None)
     if distribution is not None and not isinstance(distribution, dict):
         distribution = {k: v for k, v in vars(distribution).items() if v is not None}
-    environment = trial.environment
-    if isinstance(environment, Environment):
-        environment = {k: v for k, v in environment_to_spec(environment).items()
-                       if k in ("image", "conda_file", "build")}
-    code = trial.code
-    if code is not None and not isinstance(code, (str, Path)):
-        raise NotEmulated("trial code given as a Code asset", "Pass a local folder path as code.")
+    environment = inline_environment(trial.environment)
+    code = local_code(trial.code, "trial code")
     code = str(code) if code is not None else None
     if code and _is_local(code):
         code = str((base / code).resolve())
@@ -146,7 +130,6 @@ def record_to_sweep_job(store: WorkspaceStore, record: dict[str, Any]):
     from azure.ai.ml.entities import CommandJob
     from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
 
-    from backends.entities import _system_data
     from emulator.cli.views import arm_id
 
     spec = record["spec"]

@@ -15,7 +15,7 @@ from typing import Any
 from emulator.automl.trial import (ALGORITHMS, BLOCKABLE_TRANSFORMERS, FEATURE_TYPES, IMPUTER_STRATEGIES,
                                    PRIMARY_METRICS, UNAVAILABLE, table_files)
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.spec import check_job_fields, job_header, normalize_input
+from emulator.jobs.spec import check_job_fields, int_in_range, job_header, normalize_input
 
 TASKS = ("classification", "regression")
 AUTOML_JOB_FIELDS = {
@@ -80,29 +80,20 @@ def select_algorithms(task: str, allowed: list | None, blocked: list | None) -> 
     return chosen
 
 
-def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ValidationError(f"{where} must be an integer; got {value!r}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValidationError(f"{where} must be {bound}; got {value}.")
-    return value
-
-
 def _limits(data: Any) -> dict[str, Any]:
     data = {k: v for k, v in (data or {}).items() if v is not None}
     unknown = set(data) - LIMIT_FIELDS
     if unknown:
         raise ValidationError(f"limits has unknown field(s) {', '.join(sorted(unknown))}; use "
                               f"{', '.join(sorted(LIMIT_FIELDS))}.")
-    max_trials = _int("limits.max_trials", data.get("max_trials", MAX_TRIALS), 1, MAX_TRIALS)
-    concurrent = _int("limits.max_concurrent_trials", data.get("max_concurrent_trials", 1), 1, MAX_TRIALS)
+    max_trials = int_in_range("limits.max_trials", data.get("max_trials", MAX_TRIALS), 1, MAX_TRIALS)
+    concurrent = int_in_range("limits.max_concurrent_trials", data.get("max_concurrent_trials", 1), 1, MAX_TRIALS)
     if concurrent > max_trials:
         raise ValidationError(f"limits.max_concurrent_trials ({concurrent}) is more than limits.max_trials "
                               f"({max_trials}); lower it.")
     out = {"max_trials": max_trials, "max_concurrent_trials": concurrent,
-           "timeout_minutes": _int("limits.timeout_minutes", data.get("timeout_minutes", DEFAULT_TIMEOUT_MINUTES), 1),
+           "timeout_minutes": int_in_range("limits.timeout_minutes",
+                                           data.get("timeout_minutes", DEFAULT_TIMEOUT_MINUTES), 1),
            "trial_timeout_minutes": None, "exit_score": None,
            "enable_early_termination": data.get("enable_early_termination", True)}
     if not isinstance(out["enable_early_termination"], bool):
@@ -110,9 +101,9 @@ def _limits(data: Any) -> dict[str, Any]:
                               f"{out['enable_early_termination']!r}.")
     for key in ("max_cores_per_trial", "max_nodes"):  # kept and shown; one trial runs on one node here
         if key in data:
-            out[key] = _int(f"limits.{key}", data[key], -1 if key == "max_cores_per_trial" else 1)
+            out[key] = int_in_range(f"limits.{key}", data[key], -1 if key == "max_cores_per_trial" else 1)
     if data.get("trial_timeout_minutes") is not None:
-        out["trial_timeout_minutes"] = _int("limits.trial_timeout_minutes", data["trial_timeout_minutes"], 1)
+        out["trial_timeout_minutes"] = int_in_range("limits.trial_timeout_minutes", data["trial_timeout_minutes"], 1)
     if data.get("exit_score") is not None:
         if isinstance(data["exit_score"], bool) or not isinstance(data["exit_score"], (int, float)):
             raise ValidationError(f"limits.exit_score must be a number; got {data['exit_score']!r}.")
@@ -217,7 +208,7 @@ def _validation(data: dict[str, Any]) -> dict[str, Any]:
     if folds not in (None, "auto"):
         if size is not None:
             raise ValidationError("Give n_cross_validations or validation_data_size, not both.")
-        return {"type": "cv", "folds": _int("n_cross_validations", folds, 2, 1000)}
+        return {"type": "cv", "folds": int_in_range("n_cross_validations", folds, 2, 1000)}
     if size is not None:
         if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size < 1:
             raise ValidationError(f"validation_data_size must be a fraction between 0 and 1; got {size!r}.")

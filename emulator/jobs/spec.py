@@ -102,6 +102,17 @@ def render_command(command: str, inputs: dict[str, Any], outputs: dict[str, Any]
     return _REF.sub(sub, command)
 
 
+def int_in_range(where: str, value: Any, low: int, high: int | None = None) -> int:
+    """A whole-number setting (``where`` names it in the error), at least ``low`` and at most ``high``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ValidationError(f"{where} must be an integer; got {value!r}.")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValidationError(f"{where} must be {bound}; got {value}.")
+    return value
+
+
 def job_header(data: dict[str, Any], job_type: str, name: str | None) -> dict[str, Any]:
     """The fields every job type shares, normalised (tags and properties as strings)."""
     return {"type": job_type, "name": name, "display_name": data.get("display_name"),

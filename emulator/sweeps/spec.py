@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.spec import check_job_fields, job_header, normalize_command_job
+from emulator.jobs.spec import check_job_fields, int_in_range, job_header, normalize_command_job
 from emulator.sweeps import space as spaces
 from emulator.sweeps.bayesian import SUPPORTED as BAYESIAN_TYPES
 from emulator.sweeps.policies import POLICY_NAMES
@@ -47,16 +47,6 @@ def render_search_space(command: str, params: dict[str, Any]) -> str:
     return _SEARCH_REF.sub(sub, command)
 
 
-def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ValidationError(f"{where} must be an integer; got {value!r}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValidationError(f"{where} must be {bound}; got {value}.")
-    return value
-
-
 def _sampling(data: Any) -> dict[str, Any]:
     if data is None:
         raise ValidationError("The sweep needs a 'sampling_algorithm': random, grid or bayesian "
@@ -75,7 +65,7 @@ def _sampling(data: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"type": kind}
     if kind == "random":
         if algo.get("seed") is not None:
-            out["seed"] = _int("sampling_algorithm.seed", algo["seed"], 0)
+            out["seed"] = int_in_range("sampling_algorithm.seed", algo["seed"], 0)
         rule = str(algo.get("rule") or "random").lower()
         if rule not in ("random", "sobol"):
             raise ValidationError(f"sampling_algorithm.rule must be random or sobol; got {algo['rule']!r}.")
@@ -108,8 +98,9 @@ def _early_termination(data: Any) -> dict[str, Any] | None:
                               f"{kind} takes {', '.join(sorted(allowed - {'type'}))}.")
     out: dict[str, Any] = {
         "type": kind,
-        "evaluation_interval": _int("early_termination.evaluation_interval", data.get("evaluation_interval") or 0, 0),
-        "delay_evaluation": _int("early_termination.delay_evaluation", data.get("delay_evaluation") or 0, 0),
+        "evaluation_interval": int_in_range("early_termination.evaluation_interval",
+                                            data.get("evaluation_interval") or 0, 0),
+        "delay_evaluation": int_in_range("early_termination.delay_evaluation", data.get("delay_evaluation") or 0, 0),
     }
     if kind == "bandit":
         factor, amount = data.get("slack_factor") or 0, data.get("slack_amount") or 0
@@ -123,7 +114,7 @@ def _early_termination(data: Any) -> dict[str, Any] | None:
     if kind == "truncation_selection":
         if data.get("truncation_percentage") is None:
             raise ValidationError("A truncation_selection policy needs truncation_percentage (1 to 99).")
-        out["truncation_percentage"] = _int("early_termination.truncation_percentage",
+        out["truncation_percentage"] = int_in_range("early_termination.truncation_percentage",
                                             data["truncation_percentage"], 1, 99)
     return out
 
@@ -140,7 +131,7 @@ def _limits(data: Any) -> dict[str, Any]:
                               "max_concurrent_trials, timeout, trial_timeout.")
     def get(key: str, low: int, high: int | None = None, default: int | None = None) -> int | None:
         value = data.get(key)
-        return default if value is None else _int(f"limits.{key}", value, low, high)
+        return default if value is None else int_in_range(f"limits.{key}", value, low, high)
 
     return {"max_total_trials": get("max_total_trials", 1, MAX_TRIALS, MAX_TRIALS),
             "max_concurrent_trials": get("max_concurrent_trials", 1, MAX_TRIALS),
