@@ -3,8 +3,8 @@
 The sweep goes through the engine as ``amlemu job create`` sends it (``service.submit``): a
 detached orchestrator, each trial a child command job with its own supervisor and process. The
 wall time is the sweep's record: from submission to its end (Completed). Each trial sleeps
-0.5 s and logs its metric; by default it appends the metric to its MLflow run's file as
-``mlflow.log_metric`` does, without importing MLflow (about 1.5 s of CPU per trial on this
+0.5 s and logs its metric; by default (``emulator.testing.trials.SLEEPER``) it appends the metric
+to its MLflow run's file as ``mlflow.log_metric`` does, without importing MLflow (about 1.5 s of CPU per trial on this
 machine class, which would measure MLflow's import, not the sweep); ``--mlflow`` uses
 ``mlflow.log_metric`` itself.
 
@@ -31,15 +31,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BARE = '''\
-import os, sys, time
-from urllib.parse import unquote, urlparse
-time.sleep(float(sys.argv[1]))
-run = os.path.join(unquote(urlparse(os.environ["MLFLOW_TRACKING_URI"]).path), os.environ["MLFLOW_EXPERIMENT_ID"],
-                   os.environ["MLFLOW_RUN_ID"])
-with open(os.path.join(run, "metrics", "accuracy"), "a") as f:
-    f.write(f"{int(time.time() * 1000)} {float(sys.argv[2])} 0\\n")
-'''
 WITH_MLFLOW = '''\
 import sys, time
 import mlflow
@@ -66,9 +57,10 @@ def main() -> int:
     os.environ["AMLEMU_HOME"] = str(work / "home")
     from emulator.compute import service as computes
     from emulator.store import open_store
+    from emulator.testing.trials import SLEEPER
 
     (work / "src").mkdir()
-    (work / "src" / "trial.py").write_text(WITH_MLFLOW if args.mlflow else BARE)
+    (work / "src" / "trial.py").write_text(WITH_MLFLOW if args.mlflow else SLEEPER)
     store = open_store()
     if args.cluster:
         args.compute = "bench-cluster"

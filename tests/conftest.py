@@ -6,12 +6,40 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0, poll: float = 0.05):
+    """Poll ``predicate()`` until it returns something truthy, and return it (a hang guard naming
+    ``what`` after ``timeout`` seconds, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"still waiting for {what} after {timeout} s")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live (not zombie) processes other than this one whose command line contains ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if text in cmdline and state != "Z":
+                found.append(int(entry))
+    return found
 
 
 def pytest_addoption(parser):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
 import signal
 import time
 import traceback
@@ -24,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.compute.nodes import GrantBell
-from emulator.jobs.supervisor import CHILD_BELL, end_tracking
-from emulator.runtime.proctree import start_time
+from emulator.jobs.supervisor import CHILD_BELL, JobProcess, end_tracking
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 from emulator.tracking import filestore
@@ -34,17 +32,12 @@ from emulator.tracking import filestore
 NEVER_STARTED = "Canceled: its parent job's orchestrator was lost before the job started."
 
 
-class ParentOrchestrator:
+class ParentOrchestrator(JobProcess):
     #: the job kind in log lines and messages ("sweep", "AutoML job")
     kind = "parent job"
 
     def __init__(self, store: WorkspaceStore, name: str):
-        self.store, self.name = store, name
-        self.job = store.get_job(name)
-        self.spec = self.job["spec"]
-        self.dir = store.job_dir(name)
-        self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
-        self.cancel_requested = False
+        super().__init__(store, name)
         self.trials: dict = {}  # child name -> the subclass's record of it
         self.active: list[str] = []  # submitted, not ended, in submission order
         self.bell: GrantBell | None = None
@@ -104,7 +97,7 @@ class ParentOrchestrator:
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
+        me = self.me()
         # Running already: its orchestrator was lost and a read restarted this one (jobs.service.refresh)
         self.resuming = self.job["status"] == "Running"
         if self.resuming:

@@ -149,24 +149,30 @@ def _start_supervisor(store: WorkspaceStore, name: str, module: str = "emulator.
     """Start the detached process that runs job ``name`` (``module``: a command job's supervisor,
     or a sweep's or pipeline's orchestrator) and record it; the job moves to Queued. With
     ``fork`` (from a single-threaded orchestrator), it is forked rather than started anew."""
-    reap_children()
-    log_path = store.job_dir(name) / "artifacts" / "system_logs" / "supervisor.txt"
     try:
-        if fork and forking.can_fork():
-            proc = forking.fork_main(store, module, name, log_path)
-        else:
-            with open(log_path, "ab") as err:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", module, str(store.root), name],
-                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
-                    close_fds=True, cwd=store.root)
+        proc = _spawn(store, name, module, fork)
     except OSError as exc:
         store.update_job(name, only_if_status=("NotStarted",), status="Failed", ended_at=time.time(),
                          error=f"Could not start the job's supervisor: {exc}")
         return
-    _children.append(proc)
     store.update_job(name, only_if_status=("NotStarted",), status="Queued", pid=proc.pid,
                      pid_start=proctree.start_time(proc.pid))
+
+
+def _spawn(store: WorkspaceStore, name: str, module: str, fork: bool = False):
+    """Start ``python -m <module> <workspace-dir> <name>`` detached (forked when ``fork`` and safe),
+    logging to the job's ``system_logs/supervisor.txt``; this process reaps it."""
+    reap_children()
+    log_path = store.job_dir(name) / "artifacts" / "system_logs" / "supervisor.txt"
+    if fork and forking.can_fork():
+        proc = forking.fork_main(store, module, name, log_path)
+    else:
+        with open(log_path, "ab") as err:
+            proc = subprocess.Popen([sys.executable, "-m", module, str(store.root), name],
+                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
+                                    close_fds=True, cwd=store.root)
+    _children.append(proc)
+    return proc
 
 
 def reap_children() -> None:
@@ -237,12 +243,7 @@ def _resume(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any] | None
             return None
         lock.write(".")
         lock.flush()
-        log = folder / "artifacts" / "system_logs" / "supervisor.txt"
-        with open(log, "ab") as err:
-            proc = subprocess.Popen([sys.executable, "-m", RESUMABLE[job["type"]], str(store.root), job["name"]],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
-                                    close_fds=True, cwd=store.root)
-        _children.append(proc)
+        proc = _spawn(store, job["name"], RESUMABLE[job["type"]])
         store.update_job(job["name"], only_if_status=("Running",), pid=proc.pid,
                          pid_start=proctree.start_time(proc.pid))
     return store.get_job(job["name"])

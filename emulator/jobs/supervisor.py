@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from emulator import config
 from emulator.compute import distribution, nodes, sizes
@@ -50,7 +51,9 @@ def end_tracking(store: WorkspaceStore, name: str, status: str) -> None:
     filestore.end_run(store.mlflow_run_dir(job["experiment_name"], name), _STATUS_TO_RUN[status])
 
 
-class Supervisor:
+class JobProcess:
+    """What a job's own process (a supervisor, or a parent job's orchestrator) knows of its job."""
+
     def __init__(self, store: WorkspaceStore, name: str):
         self.store, self.name = store, name
         self.job = store.get_job(name)
@@ -58,6 +61,16 @@ class Supervisor:
         self.dir = store.job_dir(name)
         self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
         self.cancel_requested = False
+
+    @staticmethod
+    def me() -> dict[str, Any]:
+        """This process, as a job record names it (``pid``, ``pid_start``: a reused pid is not it)."""
+        return {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
+
+
+class Supervisor(JobProcess):
+    def __init__(self, store: WorkspaceStore, name: str):
+        super().__init__(store, name)
         self.handles: list = []  # one per process (several for a distributed job)
         self.compute = self._compute_record()  # a cluster or instance: the job holds its nodes
         self.nodes: list[dict] = []
@@ -239,9 +252,8 @@ class Supervisor:
         gated = self._is_sweep_trial()
         if not gated and not self._hold_nodes():
             return
-        me = {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
         if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"),
-                                     status="Queued" if gated else "Preparing", **me):
+                                     status="Queued" if gated else "Preparing", **self.me()):
             if self.store.get_job(self.name)["status"] == "CancelRequested":
                 self._finish("Canceled", error="Canceled by the user before it started.")
             elif self.compute is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from emulator.jobs import service
 from emulator.runtime import proctree
+from tests.conftest import wait_for
 
 ENV = "azureml:AzureML-sklearn-1.5@latest"
 
@@ -48,17 +48,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def until(condition, what: str, timeout: float = 60.0):
-    """Poll ``condition()`` until it returns something truthy (a safety net, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"still waiting for {what} after {timeout} s")
 
 
 def job_on(compute: str, cmd: str, code: Path | None = None, **kwargs):
@@ -131,7 +120,7 @@ def test_jobs_on_an_instance_run_one_at_a_time(ml_client, store, tmp_path):
     gate = tmp_path / "gate"
     first = ml_client.jobs.create_or_update(job_on("dev-box", f"while [ ! -e {gate} ]; do sleep 0.05; done"))
     second = ml_client.jobs.create_or_update(job_on("dev-box", "echo second"))
-    until(lambda: service.get(store, first.name)["status"] == "Running", "the first job to run")
+    wait_for(lambda: service.get(store, first.name)["status"] == "Running", "the first job to run")
     (node,) = ml_client.compute.list_nodes("dev-box")
     assert node.current_job_name == first.name
     assert service.get(store, second.name)["status"] == "Queued"     # waits for the instance's one node
@@ -279,7 +268,7 @@ def test_killed_node_process_fails_the_job_and_the_node_is_replaced(ml_client, s
     cluster(ml_client, min_instances=1, max_instances=1)
     (before,) = ml_client.compute.list_nodes("cpu-cluster")
     job = ml_client.jobs.create_or_update(job_on("cpu-cluster", "sleep 300"))
-    running = until(lambda: (j := service.get(store, job.name))["status"] == "Running" and j["run_pid"] and j,
+    running = wait_for(lambda: (j := service.get(store, job.name))["status"] == "Running" and j["run_pid"] and j,
                     "the job to run")
     os.kill(running["run_pid"], signal.SIGKILL)
     ended = service.wait(store, job.name, timeout=60)
@@ -315,7 +304,7 @@ def test_node_size_bounds_the_container_on_docker(ml_client, store, monkeypatch)
         config = found and (found[0].reload() or found[0].attrs["HostConfig"])
         return config if config and config["CpuQuota"] else None
 
-    config = until(limited, "the job's container with its limits", timeout=180)
+    config = wait_for(limited, "the job's container with its limits", timeout=180)
     assert config["CpuQuota"] == config["CpuPeriod"] == 100_000          # one core
     assert config["Memory"] == int(3.5 * 2**30)
     (store.job_dir(job.name) / "snapshot" / "gate").touch()
@@ -339,7 +328,7 @@ def test_an_instance_runs_as_many_jobs_at_once_as_configured(ml_client, store, t
     gate = tmp_path / "gate"
     held = [ml_client.jobs.create_or_update(job_on("dev-box", f"while [ ! -e {gate} ]; do sleep 0.05; done"))
             for _ in range(3)]
-    until(lambda: [service.get(store, j.name)["status"] for j in held] == ["Running", "Running", "Queued"],
+    wait_for(lambda: [service.get(store, j.name)["status"] for j in held] == ["Running", "Running", "Queued"],
           "two jobs to run and the third to wait")
     gate.touch()
     assert all(ml_client.jobs.wait(j.name).status == "Completed" for j in held)
@@ -398,4 +387,4 @@ def test_an_mpi_rank_failing_fails_the_job_and_mpirun_stops_the_others(ml_client
     done = service.wait(store, job.name, timeout=120)
     assert done["status"] == "Failed" and "(mpirun, 2 node(s)) exited with code" in done["error"]
     pids = [int(p) for p in (store.job_dir(job.name) / "snapshot" / "pids").read_text().split()]
-    until(lambda: not any(proctree.is_alive(p) for p in pids), "the other rank to be stopped")
+    wait_for(lambda: not any(proctree.is_alive(p) for p in pids), "the other rank to be stopped")

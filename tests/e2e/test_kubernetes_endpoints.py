@@ -20,7 +20,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from emulator.endpoints import service
 from emulator.runtime.proctree import is_alive, start_time
 from emulator.testing.load import run_load
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, wait_for
 
 IRIS = SAMPLES / "iris"
 ROWS = {"data": [[5.1, 3.5, 1.4, 0.2], [6.2, 3.4, 5.4, 2.3]]}
@@ -84,17 +84,6 @@ def _replicas(store, deployment="blue", endpoint="k8s-ep") -> list[dict]:
     return service.status(store, endpoint)["deployments"][deployment]["replicas"]
 
 
-def _wait_for(what: str, check, timeout: float = 60):
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` (a hang guard)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_kubernetes_deployment_serves_and_autoscales(ml_client, k8s_endpoint, model, slow_code, store):
     deployment = _deploy(ml_client, model, slow_code)
     assert isinstance(deployment, KubernetesOnlineDeployment) and deployment.provisioning_state == "Succeeded"
@@ -121,7 +110,7 @@ def test_kubernetes_deployment_serves_and_autoscales(ml_client, k8s_endpoint, mo
     assert max(counts) <= 3, f"scaled past max_instances: {counts}"
     peak = max(counts)
     # with the load gone, utilization falls below half the target and the deployment scales in to min_instances
-    _wait_for("scale-in to 1 replica", lambda: len(_replicas(store)) == 1)
+    wait_for(lambda: len(_replicas(store)) == 1, "scale-in to 1 replica")
     events = ml_client.online_deployments.get_logs(name="blue", endpoint_name="k8s-ep", lines=200,
                                                    container_type="storage-initializer")
     assert f"scaling out to {peak}" in events and "scaling in to 1" in events
@@ -144,13 +133,13 @@ def test_unresponsive_replica_is_restarted_by_its_liveness_probe(ml_client, k8s_
             fresh = [r for r in now if r["name"] == frozen["name"]]
             return now if fresh and fresh[0]["restarts"] == 1 and fresh[0]["ready"] else None
 
-        now = _wait_for("the frozen replica's restart", restarted)
+        now = wait_for(restarted, "the frozen replica's restart")
     finally:
         if is_alive(script_pid, script_start):  # never leave a stopped process behind
             os.kill(script_pid, signal.SIGCONT)
     fresh = next(r for r in now if r["name"] == frozen["name"])
     assert fresh["pid"] != frozen["pid"] and not is_alive(frozen["pid"])
-    _wait_for("the frozen process to end", lambda: not is_alive(script_pid, script_start), timeout=10)
+    wait_for(lambda: not is_alive(script_pid, script_start), "the frozen process to end", timeout=10)
     other = next(r for r in now if r["name"] != frozen["name"])
     assert other["pid"] == before[1]["pid"] and other["restarts"] == 0
     answers = [requests.post(uri, json=ROWS, headers=auth, timeout=10) for _ in range(6)]
@@ -165,8 +154,8 @@ def test_killed_replica_is_restarted(ml_client, k8s_endpoint, model, slow_code, 
     uri, auth = _route_all(ml_client)
     [before] = _replicas(store)
     os.kill(before["pid"], signal.SIGKILL)
-    [after] = _wait_for("the killed replica's restart",
-                        lambda: [r for r in _replicas(store) if r["restarts"] == 1 and r["ready"]])
+    [after] = wait_for(lambda: [r for r in _replicas(store) if r["restarts"] == 1 and r["ready"]],
+                       "the killed replica's restart")
     assert after["pid"] != before["pid"] and after["name"] == before["name"]
     answer = requests.post(uri, json=ROWS, headers=auth, timeout=10)
     assert answer.status_code == 200 and answer.json() == [0, 2]

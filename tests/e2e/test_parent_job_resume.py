@@ -10,8 +10,7 @@ from azure.ai.ml.entities import AmlCompute
 
 from emulator.jobs import service
 from emulator.runtime import proctree
-from tests.conftest import SAMPLES
-from tests.e2e.test_sweep_jobs import processes_mentioning, wait_for
+from tests.conftest import SAMPLES, processes_mentioning, wait_for
 
 
 def test_a_killed_automl_orchestrator_is_restarted_and_the_job_resumes(ml_client, store):

@@ -11,26 +11,16 @@ from pathlib import Path
 import pytest
 
 from emulator.runtime import proctree
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, processes_mentioning
+from tests.e2e.test_cli_jobs import wait_status
 
 ENV = "azureml:AzureML-sklearn-1.5@latest"
-TERMINAL = ("Completed", "Failed", "Canceled")
 
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
-
-
-def wait_status(cli, name, statuses=TERMINAL, timeout=60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = cli.json("job", "show", "--name", name)
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {name} still {job['status']} after {timeout} s")
 
 
 def wait_for_lines(path: Path, count: int, timeout: float = 30.0) -> list[str]:
@@ -47,27 +37,13 @@ def pipeline_log(cli, name) -> str:
     return (cli.home / "workspaces" / "default" / "jobs" / name / "artifacts" / "user_logs" / "std_log.txt").read_text()
 
 
-def amlemu_processes(home: Path) -> list[int]:
-    """Processes whose command line names this test's amlemu home (supervisors, orchestrators)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(home) in cmdline and proctree.is_alive(int(entry)):
-                found.append(int(entry))
-    return found
-
-
 def assert_nothing_left_running(home: Path, pids: list[int] = (), timeout: float = 30.0) -> None:
     """No step process, supervisor or orchestrator outlives the pipeline (they get a moment to exit)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (amlemu_processes(home) or any(map(proctree.is_alive, pids))):
+    while time.monotonic() < deadline and (processes_mentioning(str(home)) or any(map(proctree.is_alive, pids))):
         time.sleep(0.1)
     assert not any(proctree.is_alive(p) for p in pids), "step processes were left running"
-    assert amlemu_processes(home) == [], "amlemu processes were left running"
+    assert processes_mentioning(str(home)) == [], "amlemu processes were left running"
 
 
 def steps(view) -> dict[str, tuple[str | None, str]]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
+from emulator.testing.trials import SLEEPER
+from tests.conftest import SAMPLES, processes_mentioning, wait_for
 
 TRIAL = '''\
 """A tiny trial: accuracy = f(x, kernel), logged `steps` times (`bad_steps` if poor), `sleep` s apart."""
@@ -53,30 +54,6 @@ def sweep_yml(tmp_path: Path, command: str, search_space: str, *, name="sweep.ym
         "objective:\n  goal: maximize\n  primary_metric: accuracy\n"
         f"limits:\n  {limits}\n"
         "experiment_name: sweeps\n" + extra))
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"still waiting for {what} after {timeout} s")
-
-
-def processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if text in cmdline and state != "Z":
-                found.append(int(entry))
-    return found
 
 
 def test_cli_sweep_runs_trials_and_reports_the_best(cli, tmp_path):
@@ -302,18 +279,6 @@ def test_a_killed_orchestrator_is_restarted_and_the_sweep_resumes(cli, store, tm
     assert "orchestrator was lost and restarted: resuming" in log
     wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(cli.home)),
              "every process to end")
-
-
-SLEEPER = '''\
-"""A trial without MLflow's import: sleeps argv[1] s, then appends accuracy = 1 / (1 + s) to its run."""
-import os, sys, time
-from urllib.parse import unquote, urlparse
-time.sleep(float(sys.argv[1]))
-run = os.path.join(unquote(urlparse(os.environ["MLFLOW_TRACKING_URI"]).path), os.environ["MLFLOW_EXPERIMENT_ID"],
-                   os.environ["MLFLOW_RUN_ID"])
-with open(os.path.join(run, "metrics", "accuracy"), "a") as f:
-    f.write(f"{int(time.time() * 1000)} {1 / (1 + float(sys.argv[1]))} 0\\n")
-'''
 
 
 def sleeper_sweep(tmp_path: Path, name: str, seconds: list[float], concurrency: int, marker: str) -> dict:

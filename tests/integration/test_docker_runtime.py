@@ -106,7 +106,7 @@ def test_system_prune_removes_only_what_amlemu_created(docker_cli):
 def test_a_sweep_s_trials_run_in_containers(docker_cli, tmp_path):
     # the trials' supervisors are forked from the sweep's orchestrator, which has talked to the engine
     # (each gets a client of its own: emulator.runtime.engine forgets the parent's at fork); three at once
-    from tests.e2e.test_sweep_jobs import SLEEPER
+    from emulator.testing.trials import SLEEPER
 
     write(tmp_path / "src" / "sleeper.py", SLEEPER)
     spec = write(tmp_path / "sweep.yml", (
