@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator.runtime import proctree
 from emulator.testing.trials import SLEEPER
 from tests.conftest import SAMPLES, processes_mentioning, wait_for
 
@@ -386,3 +387,21 @@ def test_a_sweep_on_a_cluster_fans_its_trials_over_the_nodes(ml_client, store, t
     assert set().union(*seen.values()) == {f"fan_{i}" for i in range(5)}
     for u in trials:  # running at once, from the records: never above the node count
         assert sum(1 for t in trials if t["started_at"] <= u["started_at"] < t["ended_at"]) <= 2
+
+
+def test_a_sweep_lost_once_too_often_fails_and_stops_its_trials(store, tmp_path):
+    import signal
+
+    from emulator.jobs import service
+
+    marker = f"lost-often-{os.getpid()}-{time.time_ns()}"
+    service.submit(store, sleeper_sweep(tmp_path, "often", [60.0, 61.0], 2, marker), tmp_path)
+    wait_for(lambda: len(processes_mentioning(marker)) == 2, "both trials to run")
+    (store.job_dir("often") / ".resume.lock").write_text("." * service.MAX_RESUMES)  # restarted that often already
+    before = store.get_job("often")
+    os.kill(before["pid"], signal.SIGKILL)
+    wait_for(lambda: not proctree.is_alive(before["pid"], before["pid_start"]), "the orchestrator to die")
+    lost = service.get(store, "often")
+    assert lost["status"] == "Failed" and f"restarted {service.MAX_RESUMES} times already" in lost["error"]
+    assert all(service.wait(store, t["name"], timeout=60)["status"] == "Canceled" for t in store.list_jobs("often"))
+    wait_for(lambda: not processes_mentioning(marker), "the trials' processes to end")
