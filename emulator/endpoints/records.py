@@ -15,7 +15,7 @@ from typing import Any
 
 from emulator import config
 from emulator.endpoints import keys
-from emulator.errors import ResourceNotFound, ValidationError
+from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
 
 ENDPOINT = "online-endpoint"
@@ -104,6 +104,7 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
         existing = get_endpoint(store, name)
     except ResourceNotFound:
         existing = None
+        _refuse_case_twin(store, name)
     auth_mode = str(spec.get("auth_mode") or (existing or {}).get("auth_mode") or "key").lower()
     if auth_mode == "aad_token":
         from emulator.errors import NotEmulated
@@ -160,7 +161,9 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
 def delete_endpoint_record(store: WorkspaceStore, name: str) -> None:
     with store.transaction() as db:
         db.execute("DELETE FROM assets WHERE kind = ? AND name = ?", (ENDPOINT, name))
-        db.execute("DELETE FROM assets WHERE kind = ? AND name LIKE ?", (DEPLOYMENT, f"{name}/%"))
+        # an exact prefix: LIKE ignores ASCII case and reads '_' and '%' as wildcards
+        prefix = f"{name}/"
+        db.execute("DELETE FROM assets WHERE kind = ? AND substr(name, 1, ?) = ?", (DEPLOYMENT, len(prefix), prefix))
     shutil.rmtree(endpoint_dir(store, name), ignore_errors=True)
 
 
@@ -195,6 +198,18 @@ def _kubernetes_compute(store: WorkspaceStore, name: str) -> dict[str, Any]:
         raise ValidationError(f"Compute '{name}' is a {compute.get('type')}; online endpoints on a compute need "
                               "a Kubernetes inference cluster (type: kubernetes).")
     return compute
+
+
+def _refuse_case_twin(store: WorkspaceStore, name: str) -> None:
+    """Names that differ only in case name one endpoint in Azure (ARM resource names and the scoring URI's
+    host name are case-insensitive), so a new endpoint may not sit beside its twin; lookups stay exact."""
+    rows = store.query("SELECT name FROM assets WHERE kind = ? AND lower(name) = lower(?) AND name != ?",
+                       (ENDPOINT, name, name))
+    if rows:
+        twin = rows[0]["name"]
+        raise ResourceExists(f"Endpoint '{name}' differs only in case from the existing '{twin}': Azure ML names "
+                             f"are case-insensitive, so they would name the same endpoint. Use '{twin}' "
+                             f"(`amlemu online-endpoint show --name {twin}`) or another name.")
 
 
 # -- deployments -------------------------------------------------------------------------------
@@ -367,6 +382,12 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
         existing = get_deployment(store, endpoint_name, name)
     except ResourceNotFound:
         existing = None
+        twins = [d["deployment_name"] for d in list_deployments(store, endpoint_name)
+                 if str(d["deployment_name"]).lower() == str(name).lower()]
+        if twins:
+            raise ResourceExists(f"Deployment '{name}' differs only in case from the existing '{twins[0]}' on endpoint "
+                                 f"'{endpoint_name}': Azure ML names are case-insensitive, so they would name the same "
+                                 f"deployment. Use '{twins[0]}' or another name.")
     kind = str(spec.get("type") or ("kubernetes" if endpoint["kind"] == "kubernetes" else "managed")).lower()
     if kind != endpoint["kind"]:
         raise ValidationError(f"A {kind} deployment cannot go on {endpoint['kind']} endpoint '{endpoint_name}': use "

@@ -70,3 +70,22 @@ def test_bad_deployment_specs_are_refused(store, endpoint, iris_model, extra, me
     assert message in info.value.message
     assert records.list_deployments(store, "iris-ep") == []
     assert not records.deployment_dir(store, "iris-ep", "blue").exists()
+
+
+def test_names_that_differ_only_in_case_never_touch_each_other(store, endpoint, iris_model):
+    models.create_or_update(store, {"name": "iris", "path": str(iris_model)}, SAMPLES)
+    records.create_or_update_deployment(store, {"name": "blue", "endpoint_name": "iris-ep", "model": "azureml:iris:1"},
+                                        SAMPLES / "iris")
+    with pytest.raises(EmulatorError, match="differs only in case from the existing 'iris-ep'"):
+        records.create_or_update_endpoint(store, {"name": "IRIS-EP"})
+    with pytest.raises(EmulatorError, match="differs only in case from the existing 'blue'"):
+        records.create_or_update_deployment(store, {"name": "BLUE", "endpoint_name": "iris-ep",
+                                                    "model": "azureml:iris:1"}, SAMPLES / "iris")
+    with pytest.raises(EmulatorError, match="not found"):
+        records.get_endpoint(store, "IRIS-EP")  # lookups are exact
+    # a twin written by an older amlemu: deleting it leaves the other endpoint's deployments alone
+    store.put_asset(records.ENDPOINT, "IRIS-EP", "1", {k: v for k, v in endpoint.items()
+                                                       if k not in ("name", "version", "created_at", "updated_at")})
+    records.delete_endpoint_record(store, "IRIS-EP")
+    assert [d["deployment_name"] for d in records.list_deployments(store, "iris-ep")] == ["blue"]
+    assert records.get_endpoint(store, "iris-ep")["name"] == "iris-ep"
