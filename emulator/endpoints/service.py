@@ -207,11 +207,16 @@ def wait_deployment(store: WorkspaceStore, endpoint: str, name: str, generation:
 
 
 def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> dict[str, Any]:
+    """The deployment record; like every read of an endpoint or its deployments, it brings a host that died back
+    up, and the new host resumes a deployment left ``Creating`` or ``Updating``."""
+    records.get_endpoint(store, endpoint)  # a missing endpoint is a 404 before anything starts
+    ensure_host(store, endpoint)
     return records.get_deployment(store, endpoint, name)
 
 
 def list_deployments(store: WorkspaceStore, endpoint: str) -> list[dict[str, Any]]:
     records.get_endpoint(store, endpoint)
+    ensure_host(store, endpoint)
     return records.list_deployments(store, endpoint)
 
 
@@ -230,7 +235,7 @@ def status(store: WorkspaceStore, endpoint: str) -> dict[str, Any]:
 def get_logs(store: WorkspaceStore, endpoint: str, name: str, lines: int = 100,
              container_type: str | None = None) -> str:
     """The last ``lines`` of the newest replica's log (``storage-initializer``: the deployment's events)."""
-    records.get_deployment(store, endpoint, name)
+    get_deployment(store, endpoint, name)
     if lines is not None and int(lines) < 1:
         raise ValidationError("--lines must be at least 1.")
     folder = records.deployment_dir(store, endpoint, name) / "logs"

@@ -340,3 +340,27 @@ def test_delete_endpoint_stops_everything(ml_client, served, store):
     with pytest.raises(ResourceNotFoundError):
         ml_client.online_endpoints.get("iris-ep")
     assert not (store.root / "endpoints" / "iris-ep").exists()
+
+
+def test_a_deployment_whose_host_died_while_creating_is_resumed_by_reading_it(ml_client, model, store):
+    """The recovery rule: any read of an endpoint or of its deployments brings a dead host back, and the new
+    host finishes a deployment left Creating (it used to show Creating forever)."""
+    _endpoint(ml_client)
+    spec = {"name": "blue", "endpoint_name": "iris-ep", "model": f"azureml:iris:{model.version}",
+            "instance_count": 1}
+    service.create_or_update_deployment(store, spec, IRIS, wait=False)
+    host = service.host_state(store, "iris-ep")
+    os.kill(host["pid"], signal.SIGKILL)
+    assert service.records.get_deployment(store, "iris-ep", "blue")["provisioning_state"] == "Creating"
+    deadline = time.time() + 60
+    state = None
+    while time.time() < deadline:
+        state = ml_client.online_deployments.get("blue", endpoint_name="iris-ep").provisioning_state
+        if state == "Succeeded":
+            break
+        time.sleep(0.2)
+    assert state == "Succeeded"
+    assert service.host_state(store, "iris-ep")["pid"] != host["pid"]
+    os.kill(service.host_state(store, "iris-ep")["pid"], signal.SIGKILL)
+    assert [d.name for d in ml_client.online_deployments.list(endpoint_name="iris-ep")] == ["blue"]
+    assert service.host_state(store, "iris-ep"), "listing the deployments brings the host back"
