@@ -54,7 +54,13 @@ def workspace_name() -> str:
 
 
 def workspace_dir(name: str | None = None) -> Path:
-    return home() / "workspaces" / (name or workspace_name())
+    """The folder of workspace ``name`` (the configured one by default), refused unless the name
+    follows Azure's workspace rule and the folder stays under ``$AMLEMU_HOME/workspaces``."""
+    from emulator import naming
+
+    name = naming.check("workspace", name or workspace_name(),
+                        "(from -w/--workspace-name, AMLEMU_WORKSPACE or the config file)")
+    return naming.confined_join(home() / "workspaces", name)
 
 
 def cache_dir() -> Path:

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 from emulator import config
 from emulator.errors import ResourceExists, ResourceNotFound
+from emulator.naming import confined_join
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -129,10 +130,10 @@ class WorkspaceStore:
 
     # -- folders ---------------------------------------------------------------
     def job_dir(self, name: str) -> Path:
-        return self.root / "jobs" / name
+        return confined_join(self.root, "jobs", name)
 
     def asset_dir(self, kind: str, name: str, version: str) -> Path:
-        return self.root / f"{kind}s" / name / version
+        return confined_join(self.root, f"{kind}s", name, str(version))
 
     @property
     def mlruns_dir(self) -> Path:
