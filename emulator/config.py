@@ -6,6 +6,14 @@ Public environment variables share the ``AMLEMU_`` prefix:
 - ``AMLEMU_WORKSPACE``: the workspace name (default ``default``).
 - ``AMLEMU_BACKEND``: ``local`` (default) or ``azure``.
 - ``AMLEMU_RUNTIME``: ``process`` (default), ``docker`` or ``auto``.
+- ``AMLEMU_CONTAINER_MEMORY``: the memory limit of a container with no node size to bound it (a job
+  off-cluster, a deployment replica): bytes, or with a unit (``512m``, ``4g``); ``0`` for none.
+  Default ``4g``. A job on a compute cluster or instance gets its VM size's memory instead.
+- ``AMLEMU_CONTAINER_PIDS``: the most processes and threads a container may hold (``pids_limit``);
+  ``0`` for no limit. Default ``4096``.
+
+The state directory holds the workspace stores and their keys: amlemu creates it (and each
+workspace folder) 0700, so no other local user can read anything below it.
 
 A config file can set the same keys (lower case, without the prefix):
 ``./.amlemu.yml`` first, then ``$AMLEMU_HOME/config.yml``.
@@ -22,6 +30,26 @@ RESOURCE_GROUP = "amlemu"
 
 def home() -> Path:
     return Path(os.environ.get("AMLEMU_HOME") or Path.home() / ".amlemu").expanduser()
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` and any missing parent folders, created 0700 (with the mode: never open, not even briefly)."""
+    path, missing = Path(path), []
+    folder = path
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    return path
+
+
+def state_home() -> Path:
+    """The state directory, created 0700 if missing (everything amlemu keeps goes below it)."""
+    return private_dir(home())
 
 
 def _config_files() -> list[Path]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -85,13 +86,14 @@ class WorkspaceStore:
     def __init__(self, root: Path, name: str):
         self.root = Path(root)
         self.name = name
-        self.root.mkdir(parents=True, exist_ok=True)
+        _private(self.root)
         self.db_path = self.root / "store.db"
         self._local = threading.local()
         # Several processes may open a new workspace at once: switching it to WAL needs the database
         # to itself (SQLite answers "database is locked" without waiting), so first opens take turns.
-        with open(self.root / ".store.lock", "w") as lock:
+        with open(os.open(self.root / ".store.lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            _private_files(self.db_path)
             self._connection().executescript(SCHEMA)  # idempotent; executescript commits by itself
 
     # -- connections ---------------------------------------------------------
@@ -250,6 +252,24 @@ class WorkspaceStore:
             rows = self.query("SELECT * FROM assets WHERE kind = ? ORDER BY name, "
                               "CAST(version AS INTEGER) DESC", (kind,))
         return [_asset_row(r) for r in rows]
+
+
+def _private(root: Path) -> None:
+    """The workspace folder, 0700 from its creation (a folder an older amlemu left open is closed)."""
+    config.private_dir(root)
+    if root.stat().st_mode & 0o077:
+        os.chmod(root, 0o700)
+
+
+def _private_files(db_path: Path) -> None:
+    """The database made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode."""
+    os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))
+    for path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
+        try:
+            if path.stat().st_mode & 0o077:  # made by an older amlemu
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
 
 
 def _job_row(row: sqlite3.Row) -> dict[str, Any]:
