@@ -6,6 +6,9 @@ Public environment variables share the ``AMLEMU_`` prefix:
 - ``AMLEMU_WORKSPACE``: the workspace name (default ``default``).
 - ``AMLEMU_BACKEND``: ``local`` (default) or ``azure``.
 - ``AMLEMU_RUNTIME``: ``process`` (default), ``docker`` or ``auto``.
+- ``AMLEMU_SNAPSHOT_MAX_MB`` and ``AMLEMU_SNAPSHOT_MAX_FILES``: the most a job's or deployment's code
+  snapshot may hold (default 300 MB and 2000 files, Azure ML's v1 limits); ``.amlignore`` (else
+  ``.gitignore``) in the code folder leaves files out (see :mod:`emulator.jobs.snapshot`).
 - ``AMLEMU_CONTAINER_MEMORY``: the memory limit of a container with no node size to bound it (a job
   off-cluster, a deployment replica): bytes, or with a unit (``512m``, ``4g``); ``0`` for none.
   Default ``4g``. A job on a compute cluster or instance gets its VM size's memory instead.

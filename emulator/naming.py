@@ -52,7 +52,7 @@ def _rule(label: str, pattern: str, text: str) -> Rule:
 
 _ASSET = r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,254}"
 _ASSET_TEXT = "1-255 letters, digits, '.', '_' and '-', starting with a letter or digit"
-_DASHED = "letters, digits and '-', starting with a letter and not ending with '-'"
+_DASHED = "characters: letters, digits and '-', starting with a letter and not ending with '-'"
 
 RULES: dict[str, Rule] = {
     "workspace": _rule("Workspace name", r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}",
@@ -97,9 +97,9 @@ def check(kind: str, value: Any, where: str = "") -> str:
     if value is None or value == "":
         problem = f"{rule.label} is missing{' ' + where if where else ''}"
     else:
-        problem = f"{rule.label} {_shown(value)}{' ' + where if where else ''} is not valid"
-    raise ValidationError(f"{problem}: use {rule.text} (Azure ML's rule; no '/', '..' or other "
-                          f"characters, which would make it a path). Rename it and try again.")
+        problem = f"{rule.label} {_shown(value)}{' ' + where if where else ''} is invalid"
+    raise ValidationError(f"{problem}: Azure ML takes {rule.text}. Rename it (no '/', '..', spaces or "
+                          "other characters: the name becomes a folder name).")
 
 
 def confined_join(root: str | os.PathLike, *parts: str) -> Path:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulator import config
+from emulator import config, naming
 from emulator.compute import nodes, sizes
 from emulator.errors import ResourceExists, ValidationError
 from emulator.store import WorkspaceStore
@@ -36,7 +36,7 @@ VERBS = {"start": ("Stopped", "Starting", "Running", "Start"),
 
 
 def home_dir(store: WorkspaceStore, name: str) -> Path:
-    return store.root / "computes" / name / "home"
+    return naming.confined_join(store.root, "computes", name, "home")
 
 
 def concurrent_jobs(size: sizes.VmSize) -> int:

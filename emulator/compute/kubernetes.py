@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from emulator import naming
 from emulator.errors import NotEmulated, ValidationError
 from emulator.store import WorkspaceStore
 
 KIND = "compute"
 _V = "1"
-_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 
 
 def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, Any]:
@@ -24,11 +24,9 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, A
     if compute_type != "kubernetes":
         raise NotEmulated(f"compute of type '{compute_type or '?'}'",
                           "Only Kubernetes inference clusters (type: kubernetes) are emulated so far.")
-    name = spec.get("name")
-    if not name or not _NAME.match(str(name)):
-        raise ValidationError(f"Compute name {name!r} is not valid: 3-32 letters, digits and '-', a letter first.")
+    name = naming.check("kubernetes", spec.get("name"))
     namespace = str(spec.get("namespace") or "default")
-    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", namespace):
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace, re.ASCII):
         raise ValidationError(f"namespace '{namespace}' is not a valid Kubernetes namespace (lower-case letters, "
                               "digits and '-').")
     body = {"type": "kubernetes", "namespace": namespace, "description": spec.get("description"),

@@ -8,10 +8,9 @@ job submission asks before it records a job on a compute.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from emulator import config
+from emulator import config, naming
 from emulator.compute import clusters, instances, kubernetes, nodes, sizes
 from emulator.errors import NotEmulated, ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
@@ -19,8 +18,6 @@ from emulator.store.db import ACTIVE
 
 KIND, V = "compute", "1"
 TYPES = ("amlcompute", "computeinstance", "kubernetes")
-_NAMES = {"amlcompute": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,14}[a-zA-Z0-9]$"), "2-16"),
-          "computeinstance": (re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"), "3-24")}
 
 
 def _existing(store: WorkspaceStore, name: str) -> dict[str, Any] | None:
@@ -55,10 +52,7 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, A
                               "or delete it first.")
     if compute_type == "kubernetes":
         return kubernetes.create_or_update(store, spec)
-    pattern, length = _NAMES[compute_type]
-    if not pattern.match(name):
-        raise ValidationError(f"Compute name {name!r} is not valid for type {compute_type}: {length} letters, digits "
-                              "and '-', starting with a letter and not ending with '-'.")
+    naming.check(compute_type, name)
     if compute_type == "amlcompute":
         return clusters.create_or_update(store, name, spec, existing)
     return instances.create(store, name, spec, existing)

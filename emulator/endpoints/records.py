@@ -7,22 +7,20 @@ the first write, so bad input leaves nothing behind.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from emulator import config
+from emulator import config, naming
 from emulator.endpoints import keys
+from emulator.jobs import snapshot as snapshots
 from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
 
 ENDPOINT = "online-endpoint"
 DEPLOYMENT = "online-deployment"
 _V = "1"  # endpoints and deployments are named, not versioned
-_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
-_DEPLOYMENT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
 AUTH_MODES = ("key", "aml_token")
 #: Azure ML's defaults for managed online deployments
 REQUEST_DEFAULTS = {"request_timeout_ms": 5000, "max_concurrent_requests_per_instance": 1,
@@ -96,10 +94,7 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
     """Validate and write an endpoint. Returns the record and whether it is new."""
     spec = {k: v for k, v in spec.items() if v is not None}
     _unknown(spec, ENDPOINT_FIELDS, "online endpoint")
-    name = spec.get("name")
-    if not name or not _NAME.match(str(name)):
-        raise ValidationError(f"Endpoint name {name!r} is not valid: 3-32 characters, a letter first, then "
-                              "letters, digits and '-', not ending with '-'.")
+    name = naming.check("endpoint", spec.get("name"))
     try:
         existing = get_endpoint(store, name)
     except ResourceNotFound:
@@ -184,7 +179,7 @@ def scoring_uri(endpoint: dict[str, Any]) -> str:
 
 
 def endpoint_dir(store: WorkspaceStore, name: str) -> Path:
-    return store.root / "endpoints" / name
+    return naming.confined_join(store.root, "endpoints", name)
 
 
 def _kubernetes_compute(store: WorkspaceStore, name: str) -> dict[str, Any]:
@@ -232,7 +227,7 @@ def list_deployments(store: WorkspaceStore, endpoint: str) -> list[dict[str, Any
 
 
 def deployment_dir(store: WorkspaceStore, endpoint: str, name: str) -> Path:
-    return endpoint_dir(store, endpoint) / "deployments" / name
+    return naming.confined_join(endpoint_dir(store, endpoint), "deployments", name)
 
 
 def _positive_int(value: Any, field: str, minimum: int = 1) -> int:
@@ -352,6 +347,7 @@ def _code(spec: dict, base_path: Path) -> tuple[Path | None, str | None]:
     if not (folder / script).is_file():
         raise ValidationError(f"Scoring script '{script}' not found in {folder}. Fix "
                               "code_configuration.scoring_script (a path inside the code folder).")
+    snapshots.plan(folder)  # refused before anything is read or copied: the filesystem root, home, over the limits
     return folder, str(script)
 
 
@@ -370,8 +366,7 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
     endpoint_name = endpoint_name or spec.get("endpoint_name")
     if not endpoint_name:
         raise ValidationError("The deployment needs 'endpoint_name' (or --endpoint-name).")
-    if not name or not _DEPLOYMENT_NAME.match(str(name)):
-        raise ValidationError(f"Deployment name {name!r} is not valid: 3-32 letters, digits and '-'.")
+    name = naming.check("deployment", name)
     try:
         endpoint = get_endpoint(store, endpoint_name)
     except ResourceNotFound:
@@ -440,7 +435,7 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
     if code_src is not None:  # the code is snapshotted, as Azure does at deployment time
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".code.", dir=folder))
-        shutil.copytree(code_src, staging / "code", ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        snapshots.copy(code_src, staging / "code")
         target = folder / f"code-{body['generation']}"
         staging.joinpath("code").rename(target)
         shutil.rmtree(staging, ignore_errors=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+from emulator import naming
 from emulator.environments.conda import pip_requirements
 from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
 from emulator.environments.venv import READY, ensure_venv, venv_key, venvs_root
@@ -66,9 +67,12 @@ def create(store: WorkspaceStore, spec: dict[str, Any], base_path: Path) -> dict
     name = spec.get("name")
     if not name:
         raise ValidationError("An environment needs a 'name'.")
+    name = naming.check("environment", name)
     body = normalize(spec, base_path)
     body.pop("name", None)
     version = body.pop("version", None)
+    if version is not None:
+        version = naming.check("version", version, f"of environment '{name}'")
     with store.transaction() as db:
         version = str(version) if version is not None else store.next_version(db, KIND, name)
         store.insert_asset(db, KIND, name, version, body)

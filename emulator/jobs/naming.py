@@ -1,6 +1,5 @@
 """Job names shaped like Azure ML's generated ones (``sincere_lemon_8xq2r3kfpz``)."""
 
-import re
 import secrets
 import string
 
@@ -14,8 +13,6 @@ _NOUNS = ("apple", "arm", "bear", "boat", "cabbage", "carrot", "cat", "cloud", "
           "lemon", "lime", "lizard", "mango", "napkin", "ocean", "owl", "pear", "pepper", "plum",
           "quill", "river", "rose", "salt", "shoe", "soup", "tiger", "tree", "wall", "yacht")
 _ALPHABET = string.ascii_lowercase + string.digits
-
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_\-]{0,254}$")
 
 
 def generate_job_name() -> str:

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,13 +23,14 @@ from typing import Any, Callable
 from emulator.compute import service as compute
 from emulator.environments import registry as environments
 from emulator.errors import ResourceNotFound, ValidationError
-from emulator.jobs import forking
+from emulator.jobs import forking, snapshot as snapshots
 from emulator.jobs.naming import generate_job_name
 from emulator.jobs.spec import normalize_command_job
-from emulator import config
+from emulator import config, naming
+from emulator.naming import confined_join
 from emulator.runtime import proctree
 from emulator.runtime.base import check_runtime
-from emulator.store import WorkspaceStore
+from emulator.store import WorkspaceStore, staging as stagings
 from emulator.store.db import ACTIVE, TERMINAL
 
 LOCAL_COMPUTES = {None, "", "local", "azureml:local"}
@@ -41,11 +41,6 @@ _children: list[subprocess.Popen | forking.ForkedChild] = []  # reaped on each s
 RESUMABLE = {"sweep": "emulator.sweeps.orchestrator", "automl": "emulator.automl.orchestrator",
              "pipeline": "emulator.pipelines.orchestrator"}
 MAX_RESUMES = 3
-
-
-def _snapshot_ignore(folder: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in {".git", "__pycache__", ".venv", ".ipynb_checkpoints",
-                                      "mlruns", ".amlemu"}}
 
 
 def _resolve_compute(store: WorkspaceStore, compute: str | None) -> str | None:
@@ -108,13 +103,12 @@ def name_job(spec: dict[str, Any]) -> str:
 
 
 def snapshot_code(code: str | None, snapshot: Path) -> None:
-    """Copy a job's code folder (or file) to ``snapshot``, as Azure snapshots it at submit."""
-    if code and Path(code).is_dir():
-        shutil.copytree(code, snapshot, ignore=_snapshot_ignore, symlinks=True)
-        return
-    snapshot.mkdir()
+    """Copy a job's code folder (or file) to ``snapshot``, as Azure snapshots it at submit
+    (bounded, honouring ``.amlignore``: see :mod:`emulator.jobs.snapshot`)."""
     if code:
-        shutil.copy2(code, snapshot)
+        snapshots.copy(Path(code), snapshot)
+    else:
+        snapshot.mkdir()
 
 
 def record_and_start(store: WorkspaceStore, spec: dict[str, Any], job_type: str, fill: Callable[[Path], None],
@@ -126,9 +120,8 @@ def record_and_start(store: WorkspaceStore, spec: dict[str, Any], job_type: str,
     record is inserted, and only then is the folder moved into place: a failure leaves nothing.
     """
     name = spec["name"]
-    jobs_root = store.root / "jobs"
-    jobs_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=jobs_root))
+    target = store.job_dir(name)  # refused here, before any write, if the name would leave the store
+    staging = stagings.make(target.parent)
     try:
         fill(staging)
         for sub in ("artifacts/user_logs", "artifacts/system_logs"):
@@ -139,7 +132,7 @@ def record_and_start(store: WorkspaceStore, spec: dict[str, Any], job_type: str,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    os.replace(staging, store.job_dir(name))
+    os.replace(staging, target)
     _start_supervisor(store, name, module, fork)
     return store.get_job(name)
 
@@ -297,7 +290,7 @@ def output_dir(store: WorkspaceStore, name: str, output: str) -> Path:
     if output not in job["spec"]["outputs"]:
         known = ", ".join(["artifacts", *job["spec"]["outputs"]])
         raise ValidationError(f"Job '{name}' has no output '{output}' (outputs: {known}).")
-    return store.job_dir(name) / "outputs" / output
+    return confined_join(store.job_dir(name), "outputs", naming.check("output", output))
 
 
 def download(store: WorkspaceStore, name: str, download_path: Path, output_name: str | None = None,
@@ -310,10 +303,10 @@ def download(store: WorkspaceStore, name: str, download_path: Path, output_name:
     download_path = Path(download_path)
     targets: list[tuple[Path, Path]] = []
     if output_name in (None, "artifacts", "default") or all:
-        targets.append((output_dir(store, name, "artifacts"), download_path / "artifacts"))
+        targets.append((output_dir(store, name, "artifacts"), confined_join(download_path, "artifacts")))
     names = list(job["spec"]["outputs"]) if all else ([output_name] if output_name not in (None, "artifacts", "default") else [])
     for out in names:
-        targets.append((output_dir(store, name, out), download_path / "named-outputs" / out))
+        targets.append((output_dir(store, name, out), confined_join(download_path, "named-outputs", out)))
     for src, dst in targets:
         shutil.copytree(src, dst, dirs_exist_ok=True)
     return download_path

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.compute.distribution import normalize as normalize_distribution
+from emulator import naming
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.naming import NAME_PATTERN
 
 COMMAND_JOB_FIELDS = {
     "$schema", "type", "name", "display_name", "description", "tags", "properties",
@@ -129,10 +129,7 @@ def check_job_fields(data: dict[str, Any], allowed: set[str], what: str) -> str 
         raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the {what}. Remove or rename "
                               f"them; valid fields: {', '.join(sorted(allowed - {'$schema'}))}.")
     name = data.get("name")
-    if name is not None and not NAME_PATTERN.fullmatch(str(name)):
-        raise ValidationError(f"Job name '{name}' is invalid: use letters, digits, '_' and '-', "
-                              "starting with a letter or digit, at most 255 characters.")
-    return name
+    return None if name is None else naming.check("job", name)
 
 
 def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
@@ -158,9 +155,10 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
             raise ValidationError(f"Code folder '{code}' does not exist (looked at {code_path}). "
                                   "Fix 'code:'; it is relative to the YAML file's folder.")
         code = str(code_path)
-    inputs = {k: normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
+    inputs = {naming.check("input", k): normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
     outputs = {}
     for key, value in (data.get("outputs") or {}).items():
+        naming.check("output", key)  # it becomes the output's folder
         value = value if isinstance(value, dict) else {}
         outputs[key] = {"type": value.get("type", "uri_folder"), "mode": value.get("mode", "rw_mount")}
     # check every reference now, with placeholders, so a bad one records nothing

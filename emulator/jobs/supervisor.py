@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulator import config
+from emulator import config, naming
 from emulator.compute import distribution, nodes, sizes
 from emulator.environments.registry import interpreter_bin
 from emulator.environments.venv import ensure_venv
@@ -29,6 +29,7 @@ from emulator.jobs.spec import input_texts, render_command
 from emulator.runtime import RunRequest, get_runtime
 from emulator.runtime.logs import log_tail
 from emulator.runtime.proctree import is_alive, kill_tree, start_time
+from emulator.naming import confined_join
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 from emulator.tracking import filestore
@@ -273,7 +274,7 @@ class Supervisor(JobProcess):
                 bin_dir = ensure_venv(reqs, self._log) if reqs else interpreter_bin()
             else:
                 bin_dir = None
-            outputs = {k: str(self.dir / "outputs" / k) for k in self.spec["outputs"]}
+            outputs = {k: str(confined_join(self.dir, "outputs", naming.check("output", k))) for k in self.spec["outputs"]}
             for path in outputs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from emulator import naming
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs import service as jobs
-from emulator.store import WorkspaceStore
+from emulator.store import WorkspaceStore, staging as stagings
 from emulator.store.db import TERMINAL
 
 KIND = "model"
@@ -59,6 +59,9 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any], base_path: Pat
     name = spec.get("name")
     if not name:
         raise ValidationError("A model needs a 'name'.")
+    name = naming.check("model", name)
+    if spec.get("version") is not None:
+        naming.check("version", spec["version"], f"of model '{name}'")
     if not spec.get("path"):
         raise ValidationError("A model needs a 'path' (a local file or folder, or a job output).")
     model_type = spec.get("type") or "custom_model"
@@ -68,9 +71,8 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any], base_path: Pat
     if model_type == "mlflow_model" and not (local.is_dir() and (local / "MLmodel").is_file()):
         raise ValidationError(f"An mlflow_model path must be a folder with an MLmodel file; {local} is not. "
                               "Register it as custom_model, or point at the MLflow model folder.")
-    models_root = store.root / "models" / name
-    models_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging.", dir=models_root))
+    models_root = naming.confined_join(store.root, "models", name)
+    staging = stagings.make(models_root)
     try:
         leaf = local.name or name
         if local.is_dir():
@@ -84,7 +86,7 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any], base_path: Pat
         with store.transaction() as db:
             version = str(spec["version"]) if spec.get("version") is not None else store.next_version(db, KIND, name)
             store.insert_asset(db, KIND, name, version, body)
-            staging.rename(models_root / version)
+            staging.rename(naming.confined_join(models_root, version))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -93,17 +95,17 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any], base_path: Pat
 
 def files(store: WorkspaceStore, model: dict[str, Any]) -> Path:
     """The stored file or folder of a model version."""
-    return store.asset_dir(KIND, model["name"], model["version"]) / model["local_path"]
+    return naming.confined_join(store.asset_dir(KIND, model["name"], model["version"]), model["local_path"])
 
 
 def download(store: WorkspaceStore, name: str, version: str | None, download_path: Path) -> Path:
     """Copy a model's files to ``download_path/<name>/`` (as ``az ml model download``)."""
     model = store.get_asset(KIND, name, version)
     src = files(store, model)
-    target = Path(download_path) / name
+    target = naming.confined_join(download_path, naming.check("model", model["name"]))
     target.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
-        shutil.copytree(src, target / src.name, dirs_exist_ok=True)
+        shutil.copytree(src, naming.confined_join(target, src.name), dirs_exist_ok=True)
     else:
-        shutil.copy2(src, target / src.name)
+        shutil.copy2(src, naming.confined_join(target, src.name))
     return target

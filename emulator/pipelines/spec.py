@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from emulator import naming
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
 from emulator.jobs.spec import check_job_fields, job_header, normalize_command_job, normalize_input
 from emulator.pipelines import bindings
@@ -21,7 +22,7 @@ from emulator.pipelines.graph import StepGraph
 PIPELINE_JOB_FIELDS = {"$schema", "type", "name", "display_name", "description", "tags", "properties",
                        "experiment_name", "compute", "settings", "inputs", "outputs", "jobs", "identity"}
 SETTINGS = {"default_compute", "default_datastore", "continue_on_step_failure", "force_rerun"}
-STEP_NAME = re.compile(r"^[A-Za-z_][\w-]{0,254}$")
+STEP_NAME = re.compile(r"[A-Za-z_][\w-]{0,254}", re.ASCII)
 #: step fields the pipeline owns: a step's child job gets a generated name and the pipeline's experiment
 _PIPELINE_OWNED = ("name", "experiment_name", "parent_job_name")
 
@@ -64,6 +65,7 @@ def _pipeline_outputs(data: dict[str, Any]) -> tuple[dict[str, dict], dict[str, 
     """Declared pipeline outputs, and those bound at pipeline level to a step output."""
     outputs, sources = {}, {}
     for key, value in (data.get("outputs") or {}).items():
+        naming.check("output", key, "of the pipeline")  # it becomes the output's folder
         binding = bindings.parse(value, f"Pipeline output '{key}'")
         if binding is not None:
             if binding.kind != "step_output":
@@ -146,7 +148,7 @@ def check_steps(data: dict[str, Any]) -> None:
                               "(command, code, environment, inputs, outputs).")
     for step, raw in steps.items():
         where = f"Pipeline step '{step}'"
-        if not STEP_NAME.match(str(step)):
+        if not STEP_NAME.fullmatch(str(step)):
             raise ValidationError(f"{where}: step names start with a letter or '_' and hold letters, digits, "
                                   "'_' and '-'. Rename the step under 'jobs:'.")
         if not isinstance(raw, dict):

@@ -1,7 +1,10 @@
 """``amlemu system prune``: remove what amlemu left behind, and only that.
 
 Containers and images are matched by amlemu's own labels (``com.amlemu.kind``);
-virtualenvs live under amlemu's cache folder. Nothing else is touched.
+virtualenvs live under amlemu's cache folder; staging folders (a model, job or deployment
+being copied in when its process was killed) live in the workspaces of the current
+``AMLEMU_HOME``, and only those no live process is filling are removed
+(:mod:`emulator.store.staging`). Nothing else is touched.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import shutil
 import time
 from pathlib import Path
 
+from emulator import config
 from emulator.environments.venv import READY, venvs_root
 from emulator.runtime.engine import LABEL, docker_client, engine_answers
+from emulator.store import staging
 
 
 RUN_KINDS = ("job", "deployment", "node")
@@ -20,7 +25,7 @@ RUN_KINDS = ("job", "deployment", "node")
 def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, list[str]]:
     """Stopped amlemu containers, unused amlemu images (dangling, or all with ``all_images``),
     and virtualenvs unused for ``venv_days`` days."""
-    removed: dict[str, list[str]] = {"containers": [], "images": [], "virtualenvs": []}
+    removed: dict[str, list[str]] = {"containers": [], "images": [], "virtualenvs": [], "staging": []}
     if engine_answers():
         client = docker_client()
         for status in ("exited", "created", "dead"):
@@ -47,4 +52,20 @@ def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, lis
             shutil.rmtree(venv, ignore_errors=True)
             Path(f"{venv}.lock").unlink(missing_ok=True)
             removed["virtualenvs"].append(venv.name)
+    removed["staging"] = prune_staging()
+    return removed
+
+
+def prune_staging() -> list[str]:
+    """Remove the stale staging folders of every workspace under the current ``AMLEMU_HOME``;
+    returns them relative to the home."""
+    home = config.home()
+    workspaces = home / "workspaces"
+    removed = []
+    for workspace in sorted(workspaces.iterdir()) if workspaces.is_dir() else []:
+        if not workspace.is_dir() or workspace.is_symlink():
+            continue
+        for folder in staging.stale(workspace):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder.relative_to(home)))
     return removed

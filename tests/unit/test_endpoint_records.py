@@ -17,7 +17,7 @@ def endpoint(store):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"name": "x"}, "not valid: 3-32 characters"),
+    ({"name": "x"}, "is invalid: Azure ML takes 3-32 characters"),
     ({"name": "iris-ep", "auth_mode": "password"}, "auth_mode 'password' is unknown"),
     ({"name": "iris-ep", "public_network_access": "sometimes"}, "must be 'enabled' or 'disabled'"),
     ({"name": "iris-ep", "colour": "blue"}, "Unknown field(s) in the online endpoint: colour"),

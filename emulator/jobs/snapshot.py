@@ -1,0 +1,213 @@
+"""A job's code snapshot: the ``code:`` folder copied at submission, bounded, as Azure ML does.
+
+Azure ML snapshots a job's code folder when the job is submitted, leaves out what
+``.amlignore`` (or, without one, ``.gitignore``) names, and refuses a snapshot over its limit
+(300 MB and 2,000 files in the v1 SDK). amlemu does the same:
+
+- the limits are ``AMLEMU_SNAPSHOT_MAX_MB`` (default 300) and ``AMLEMU_SNAPSHOT_MAX_FILES``
+  (default 2000), also settable in the config file (``snapshot_max_mb``, ``snapshot_max_files``);
+  the folder is measured before anything is copied, and the walk stops at the first excess;
+- ``code:`` at the filesystem root, the user's home folder, or under ``/proc``, ``/sys`` or
+  ``/dev`` is refused;
+- only regular files, folders and symlinks (kept as links) are copied: sockets, FIFOs and
+  devices are skipped, and so are amlemu's own state folder and the usual caches
+  (``.git``, ``__pycache__``, ``.venv``, ``mlruns`` ...);
+- ignore files use the gitignore syntax (``*``, ``?``, ``**``, a leading ``/`` to anchor, a
+  trailing ``/`` for folders only, ``!`` to re-include); one in a subfolder applies below it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+from emulator import config
+from emulator.errors import ValidationError
+
+ALWAYS_SKIPPED = {".git", "__pycache__", ".venv", ".ipynb_checkpoints", "mlruns", ".amlemu"}
+SPECIAL_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+DEFAULT_MAX_MB, DEFAULT_MAX_FILES = 300, 2000
+
+
+def limits() -> tuple[int, int]:
+    """(bytes, files) a snapshot may hold, from the settings."""
+    values = []
+    for key, default in (("snapshot_max_mb", DEFAULT_MAX_MB), ("snapshot_max_files", DEFAULT_MAX_FILES)):
+        raw = config.setting(key, str(default))
+        try:
+            value = int(str(raw))
+            if value <= 0:
+                raise ValueError
+        except ValueError:
+            raise ValidationError(f"AMLEMU_{key.upper()} must be a positive whole number; got {raw!r}.") from None
+        values.append(value)
+    return values[0] * 1024 * 1024, values[1]
+
+
+class _Ignore:
+    """The patterns of one ignore file, relative to the folder that holds it."""
+
+    def __init__(self, base: str, lines: list[str]):
+        self.base = base  # folder of the ignore file, relative to the code root ("" for the root)
+        self.rules: list[tuple[bool, bool, re.Pattern]] = []  # (negate, folders only, regex)
+        for line in lines:
+            line = line.rstrip("\n").rstrip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            line = line[1:] if negate else line
+            dir_only = line.endswith("/")
+            line = line.rstrip("/")
+            anchored = "/" in line
+            line = line.lstrip("/")
+            if not line:
+                continue
+            regex = _translate(line)
+            self.rules.append((negate, dir_only, re.compile(regex if anchored else rf"(?:.*/)?{regex}")))
+
+    def verdict(self, rel: str, is_dir: bool) -> bool | None:
+        """True: ignored, False: re-included, None: no rule of this file speaks of ``rel``."""
+        if self.base:
+            if not rel.startswith(self.base + "/"):
+                return None
+            rel = rel[len(self.base) + 1:]
+        result = None
+        for negate, dir_only, pattern in self.rules:
+            if dir_only and not is_dir:
+                continue
+            if pattern.fullmatch(rel):
+                result = not negate
+        return result
+
+
+def _translate(pattern: str) -> str:
+    """A gitignore pattern as a regex over ``/``-separated relative paths."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
+            out.append("/.*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        else:
+            part = fnmatch.translate(pattern[i])[4:-3]  # '(?s:X)\\Z' -> X
+            out.append("[^/]*" if pattern[i] == "*" else "[^/]" if pattern[i] == "?" else part)
+            i += 1
+    return "".join(out)
+
+
+def _read_ignore(folder: Path, rel: str) -> _Ignore | None:
+    for name in (".amlignore", ".gitignore"):  # Azure ML: .amlignore wins over .gitignore
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            try:
+                return _Ignore(rel, path.read_text(errors="replace").splitlines())
+            except OSError:
+                return None
+    return None
+
+
+def _refuse_root(code: Path) -> None:
+    real = code.resolve()
+    if real == Path(real.anchor):
+        raise ValidationError(f"code: '{code}' is the filesystem root; a job's code snapshot copies the whole "
+                              "folder. Point code: at your project's source folder.")
+    if real == Path.home().resolve():
+        raise ValidationError(f"code: '{code}' is your home folder; a job's code snapshot copies the whole "
+                              "folder. Point code: at your project's source folder.")
+    for special in SPECIAL_ROOTS:
+        if real == special or real.is_relative_to(special):
+            raise ValidationError(f"code: '{code}' is under {special}, a special filesystem that cannot be "
+                                  "snapshotted. Point code: at your project's source folder.")
+
+
+def _too_big(code: Path, files: int, size: int, max_bytes: int, max_files: int) -> ValidationError:
+    return ValidationError(
+        f"The code folder {code} holds more than amlemu's snapshot limit of {max_files:,} files and "
+        f"{max_bytes // (1024 * 1024):,} MB (counted so far: {files:,} files, {size / (1024 * 1024):,.1f} MB); "
+        "Azure ML caps code snapshots the same way. Leave files out with an .amlignore file in the code "
+        "folder (gitignore syntax, e.g. 'data/' or '*.ckpt'), point code: at a smaller folder, or raise the "
+        "limit with AMLEMU_SNAPSHOT_MAX_MB / AMLEMU_SNAPSHOT_MAX_FILES.")
+
+
+def plan(code: Path) -> list[tuple[str, str]]:
+    """What a snapshot of folder ``code`` copies: ``(relative path, kind)`` with kind ``dir``,
+    ``file`` or ``link``, parents first. Raises ValidationError past the limits."""
+    _refuse_root(code)
+    max_bytes, max_files = limits()
+    skip_real = {config.home().resolve(), *SPECIAL_ROOTS}
+    entries: list[tuple[str, str]] = []
+    files = size = 0
+    stack: list[tuple[Path, str, list[_Ignore]]] = [(code, "", [])]
+    while stack:
+        folder, rel, ignores = stack.pop()
+        own = _read_ignore(folder, rel)
+        ignores = [*ignores, own] if own else ignores
+        try:
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise ValidationError(f"Cannot read {folder} for the code snapshot: {exc.strerror}.") from None
+        subfolders = []
+        for entry in children:
+            if entry.name in ALWAYS_SKIPPED:
+                continue
+            child_rel = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            kind = "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else None
+            if kind is None:  # socket, FIFO, device: not code
+                continue
+            verdict = None
+            for ignore in ignores:  # deeper ignore files speak last, as in git
+                said = ignore.verdict(child_rel, kind == "dir")
+                verdict = verdict if said is None else said
+            if verdict:
+                continue
+            if kind == "dir":
+                if Path(entry.path).resolve() in skip_real:
+                    continue
+                subfolders.append((Path(entry.path), child_rel, ignores))
+            else:
+                files += 1
+                size += entry.stat(follow_symlinks=False).st_size if kind == "file" else 0
+                if files > max_files or size > max_bytes:
+                    raise _too_big(code, files, size, max_bytes, max_files)
+            entries.append((child_rel, kind))
+        stack.extend(reversed(subfolders))
+    return entries
+
+
+def copy(code: Path, snapshot: Path) -> None:
+    """Snapshot ``code`` (a folder or a file) into the new folder ``snapshot``."""
+    code = Path(code)
+    if code.is_dir():
+        entries = plan(code)
+        snapshot.mkdir()
+        for rel, kind in entries:
+            src, dst = code / rel, snapshot / rel
+            if kind == "dir":
+                dst.mkdir()
+            elif kind == "link":
+                os.symlink(os.readlink(src), dst)
+            else:
+                shutil.copy2(src, dst)
+        return
+    snapshot.mkdir()
+    if code.exists():
+        info = code.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ValidationError(f"code: '{code}' is neither a folder nor a regular file.")
+        max_bytes, _ = limits()
+        if info.st_size > max_bytes:
+            raise _too_big(code, 1, info.st_size, max_bytes, 1)
+        shutil.copy2(code, snapshot)
