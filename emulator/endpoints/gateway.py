@@ -17,16 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 import time
+import traceback
 import uuid
 from typing import Any, Callable
 
 from emulator.endpoints import http11, keys
+from emulator.endpoints.launch import REPLICA_SECRET
 from emulator.endpoints.replicas import ReplicaSet
+from emulator.serving.settings import REPLICA_SECRET_HEADER
 
 #: Azure ML managed online endpoints accept request payloads up to 1.5 MB
 MAX_BODY_BYTES = 1_500_000
 DEPLOYMENT_HEADER = "azureml-model-deployment"
+#: request ids forwarded to the replica and echoed back: 1 to 100 visible ASCII characters (the scoring
+#: server's own limit is 100); anything else is refused, never forwarded
+_REQUEST_ID = re.compile(r"[!-~]{1,100}")
+ID_HEADERS = ("x-request-id", "x-ms-client-request-id")
 
 
 def _json(status: int, message: str, code: str | None = None, **extra: Any) -> tuple[int, dict, bytes]:
@@ -81,22 +90,30 @@ class Gateway:
     # -- connections ----------------------------------------------------------------------------
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        requests = http11.RequestReader(reader, MAX_BODY_BYTES)
         try:
             while True:
                 try:
-                    request = await http11.read_request(reader, MAX_BODY_BYTES)
-                except http11.BadRequest as exc:
+                    request = await requests.next()
+                except http11.BadRequest as exc:  # malformed: answer, then close (the parser cannot resume)
                     status, headers, body = _json(exc.status, exc.message + _hint(exc.status))
                     writer.write(http11.encode_response(status, headers, body, keep_alive=False))
                     await writer.drain()
-                    break
-                except (asyncio.IncompleteReadError, ConnectionError):
+                    await http11.linger(reader, writer)
                     break
                 if request is None:
                     break
-                status, headers, body = await self.dispatch(request, peer)
                 keep = request.keep_alive
-                writer.write(http11.encode_response(status, headers, body, keep_alive=keep))
+                try:
+                    status, headers, body = await self.dispatch(request, peer)
+                    answer = http11.encode_response(status, headers, body, keep_alive=keep,
+                                                    head_only=request.method == "HEAD")
+                except Exception as exc:  # a defect of the gateway's own: one 500, logged, and the connection closed
+                    traceback.print_exc(file=sys.stderr)
+                    keep = False
+                    status, headers, body = _json(500, f"The gateway failed on this request ({type(exc).__name__}).")
+                    answer = http11.encode_response(status, headers, body, keep_alive=False)
+                writer.write(answer)
                 await writer.drain()
                 if not keep:
                     break
@@ -127,6 +144,11 @@ class Gateway:
         denied = self._authenticate(request)
         if denied:
             return denied
+        for header in ID_HEADERS:
+            value = request.headers.get(header)
+            if value is not None and not _REQUEST_ID.fullmatch(value):
+                return _json(400, f"{header} must be 1 to 100 visible ASCII characters (no spaces or control "
+                                  f"characters); got {len(value)} characters.")
         wanted = request.headers.get(DEPLOYMENT_HEADER)
         if wanted:
             if wanted not in self.sets:
@@ -196,10 +218,14 @@ class Gateway:
             replica_set.slots.release()
 
     async def _send(self, replica_set: ReplicaSet, request: http11.Message, mirror: bool) -> tuple[int, dict, bytes]:
-        headers = {k: v for k, v in request.headers.items()
-                   if k in ("content-type", "accept", "x-ms-client-request-id")}
-        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        # only these headers reach the replica, each validated (llhttp refused CR, LF, NUL and other
+        # control characters; the ids are checked in dispatch); a client's copy of the replica secret never does
+        source = request.headers
+        headers = {k: source[k] for k in ("content-type", "accept", "x-ms-client-request-id") if k in source}
+        request_id = source.get("x-request-id") or str(uuid.uuid4())
         headers["x-request-id"] = request_id
+        headers[REPLICA_SECRET_HEADER] = REPLICA_SECRET
+        method = "GET" if request.method == "HEAD" else request.method  # the gateway drops the body itself
         tried: set[str] = set()
         started = time.monotonic()
         while True:
@@ -215,8 +241,10 @@ class Gateway:
                 return _json(503, f"Deployment '{replica_set.name}' has no ready replica.")
             replica.in_flight += 1
             try:
-                response = await replica.send(request.method, request.target, headers, request.body)
-            except (ConnectionError, OSError, asyncio.IncompleteReadError):
+                response = await replica.send(method, request.target, headers, request.body)
+            except http11.BadResponse as exc:
+                return _json(502, f"Deployment '{replica_set.name}' answered malformed HTTP ({exc}).")
+            except (ConnectionError, OSError):
                 tried.add(replica.name)
                 replica_set.mark_failed(replica)
                 continue  # the replica failed before answering: try another one

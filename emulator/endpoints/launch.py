@@ -14,16 +14,21 @@ import asyncio
 import hashlib
 import importlib.metadata as md
 import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
 
 from emulator import config
 from emulator.runtime.base import RunHandle, RunRequest
+from emulator.serving.settings import REPLICA_SECRET_ENV
 
 SERVING_PACKAGES = ("flask", "waitress", "granian", "numpy", "onnxruntime")
 CONTAINER_APP = Path("/var/azureml-app")
 _SERVING_SRC = Path(__file__).resolve().parents[1] / "serving"
+#: this endpoint host's replica secret: in every replica's environment, sent by the gateway (requests
+#: and probes) in REPLICA_SECRET_HEADER; a replica refuses anything without it. Never logged.
+REPLICA_SECRET = secrets.token_urlsafe(32)
 
 
 def serving_requirements() -> list[str]:
@@ -107,6 +112,7 @@ class ReplicaLauncher:
         env.update(dep.get("environment_variables") or {})
         env.update(PYTHONUNBUFFERED="1", AZUREML_DEPLOYMENT_NAME=dep["deployment_name"],
                    AZUREML_ENDPOINT_NAME=dep["endpoint_name"])
+        env[REPLICA_SECRET_ENV] = REPLICA_SECRET  # after the deployment's variables: none may replace it
         if pythonpath:
             env["PYTHONPATH"] = pythonpath
         if model_dir:

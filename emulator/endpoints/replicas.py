@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from emulator.endpoints import http11
-from emulator.endpoints.launch import ReplicaLauncher
+from emulator.endpoints.launch import REPLICA_SECRET, ReplicaLauncher
 from emulator.runtime.base import RunHandle
 from emulator.runtime.logs import log_tail
+from emulator.serving.settings import REPLICA_SECRET_HEADER
 
 POLL_S = 0.2
+_PROBE = http11.encode_request("GET", "/", {REPLICA_SECRET_HEADER: REPLICA_SECRET, "Connection": "close"}, b"")
 
 
 class ReplicaFailed(Exception):
@@ -81,41 +83,42 @@ class Replica:
     in_flight: int = 0
     probe_failures: int = 0
     started_at: float = field(default_factory=time.time)
-    pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+    pool: list[http11.ReplicaConnection] = field(default_factory=list)
     restarts: int = 0
 
     async def send(self, method: str, target: str, headers: dict[str, str], body: bytes) -> http11.Message:
-        """One request over a pooled keep-alive connection (a stale pooled one is retried fresh)."""
+        """One request over a pooled keep-alive connection (a stale pooled one is retried fresh).
+
+        Each connection carries one request at a time and goes back to the pool only when its response
+        ended cleanly with nothing after it (see http11.ReplicaConnection); otherwise it is closed.
+        """
         data = http11.encode_request(method, target, headers, body)
-        while self.pool:
-            reader, writer = self.pool.pop()
+        pool = self.pool
+        while pool:
+            connection = pool.pop()
+            if not connection.usable:
+                connection.close()
+                continue
             try:
-                writer.write(data)
-                response = await http11.read_response(reader, method)
-            except (ConnectionError, asyncio.IncompleteReadError, OSError):
-                writer.close()
+                response = await connection.exchange(data)
+            except ConnectionError:
                 continue  # the server closed an idle connection: nothing was processed
-            self._keep(reader, writer, response)
+            self._keep(connection)
             return response
-        reader, writer = await asyncio.open_connection(self.address, self.port)
-        try:
-            writer.write(data)
-            response = await http11.read_response(reader, method)
-        except BaseException:
-            writer.close()
-            raise
-        self._keep(reader, writer, response)
+        connection = await http11.open_replica_connection(self.address, self.port)
+        response = await connection.exchange(data)  # closes the connection itself on any failure
+        self._keep(connection)
         return response
 
-    def _keep(self, reader, writer, response: http11.Message) -> None:
-        if response.keep_alive and len(self.pool) < 64:
-            self.pool.append((reader, writer))
+    def _keep(self, connection: http11.ReplicaConnection) -> None:
+        if connection.usable and len(self.pool) < 64:
+            self.pool.append(connection)
         else:
-            writer.close()
+            connection.close()
 
     def close_pool(self) -> None:
-        for _, writer in self.pool:
-            writer.close()
+        for connection in self.pool:
+            connection.close()
         self.pool.clear()
 
     def view(self) -> dict[str, Any]:
@@ -131,19 +134,17 @@ def free_port() -> int:
 
 
 async def probe(address: str, port: int, timeout_s: float) -> bool:
-    """``GET /`` answers 200 within ``timeout_s``."""
+    """``GET /`` (with the replica secret, as every gateway request) answers 200 within ``timeout_s``."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout_s)
-    except (OSError, asyncio.TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            connection = await http11.open_replica_connection(address, port)
+            try:
+                response = await connection.exchange(_PROBE)
+            finally:
+                connection.close()
+    except (OSError, TimeoutError, http11.BadResponse):
         return False
-    try:
-        writer.write(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
-        line = await asyncio.wait_for(reader.readline(), timeout_s)
-        return line.split(b" ")[1:2] == [b"200"]
-    except (OSError, asyncio.TimeoutError, IndexError):
-        return False
-    finally:
-        writer.close()
+    return response.status == 200
 
 
 class ReplicaSet:

@@ -12,6 +12,7 @@ echoes them (``x-request-id``, ``x-ms-request-id``, ``x-ms-client-request-id``).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import sys
@@ -24,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from .errors import ScoringError
 from .messages import error_response, json_response
 from .openapi import SwaggerDocuments
-from .settings import ServerSettings, describe_bytes
+from .settings import REPLICA_SECRET_ENV, ServerSettings, describe_bytes
 
 logger = logging.getLogger("azmlinfsrv")
 
@@ -72,6 +73,7 @@ def load_app() -> Flask:
         StartupError: nothing servable; the message says what to fix.
     """
     settings = ServerSettings.from_env()
+    os.environ.pop(REPLICA_SECRET_ENV, None)  # the scoring script has no use for it (and might log its environment)
     scorer = load_scorer(settings)
     app = create_app(scorer, settings)
     logger.info("Worker with pid %d ready for serving traffic: %s", os.getpid(), scorer.describe())
@@ -118,6 +120,8 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
                                            f"{error}). Check the logs for more info."))
 
     app.wsgi_app = RequestIds(app.wsgi_app, settings.server_version)
+    if settings.replica_secret:  # set by the endpoint host for every replica; a standalone server has none
+        app.wsgi_app = GatewayOnly(app.wsgi_app, settings.replica_secret)
     return app
 
 
@@ -134,6 +138,29 @@ def _http_message(error: HTTPException, settings: ServerSettings) -> str:
         return (f"request body{size} is larger than the limit of {describe_bytes(settings.max_request_bytes)}: "
                 "send fewer rows per request (the limit is AMLEMU_MAX_REQUEST_BYTES)")
     return error.description or error.name
+
+
+class GatewayOnly:
+    """WSGI middleware, outermost: only the endpoint's gateway may call this replica.
+
+    The gateway adds the replica secret (``x-amlemu-replica-secret``) to every request it forwards
+    and to its probes; anything else reaching the replica's port (a client skipping the gateway's
+    key check and network rules) is answered 403 before any other code runs. The comparison is in
+    constant time, and neither the expected nor the received value is ever logged or echoed.
+    """
+
+    def __init__(self, app: Callable, secret: str):
+        self.app = app
+        self._secret = secret.encode("utf-8")
+
+    def __call__(self, environ: dict, start_response: Callable):
+        given = environ.get("HTTP_X_AMLEMU_REPLICA_SECRET", "").encode("utf-8", "surrogateescape")
+        if hmac.compare_digest(given, self._secret):
+            return self.app(environ, start_response)
+        refusal = error_response(ScoringError(
+            403, "Forbidden", "This replica answers only its endpoint's gateway: call the endpoint's scoring URI "
+                              "with its key or token."))
+        return refusal(environ, start_response)
 
 
 class RequestIds:

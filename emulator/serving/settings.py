@@ -8,7 +8,7 @@ amlemu adds carry its ``AMLEMU_`` prefix.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from .errors import StartupError
@@ -17,6 +17,10 @@ from .errors import StartupError
 # replica's memory bounded and is far above any tabular batch of DEFAULT_MAX_ROWS rows.
 DEFAULT_MAX_REQUEST_BYTES = 1536 * 1024
 DEFAULT_MAX_ROWS = 10_000
+#: the endpoint host gives each replica a secret in this variable; the gateway sends it in this header on
+#: every request (probes included), and the server answers nothing to a request without it
+REPLICA_SECRET_ENV = "AMLEMU_REPLICA_SECRET"
+REPLICA_SECRET_HEADER = "x-amlemu-replica-secret"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class ServerSettings:
         service_path_prefix: ``SERVICE_PATH_PREFIX``, prepended to the paths in the swagger document.
         server_version: ``HTTP_X_MS_SERVER_VERSION``, echoed as ``x-ms-server-version`` when set.
         log_level: ``AZUREML_LOG_LEVEL``.
+        replica_secret: ``AMLEMU_REPLICA_SECRET``, what every request must carry in the
+            ``x-amlemu-replica-secret`` header; None (a server started on its own, as in its unit
+            tests) turns the check off. Kept out of ``repr`` so that it is never logged.
     """
 
     model_dir: str | None = None
@@ -47,6 +54,7 @@ class ServerSettings:
     service_path_prefix: str = ""
     server_version: str = ""
     log_level: str = "INFO"
+    replica_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -63,6 +71,7 @@ class ServerSettings:
             service_path_prefix=env.get("SERVICE_PATH_PREFIX", ""),
             server_version=env.get("HTTP_X_MS_SERVER_VERSION", ""),
             log_level=env.get("AZUREML_LOG_LEVEL", "INFO").upper(),
+            replica_secret=env.get(REPLICA_SECRET_ENV) or None,
         )
 
 
