@@ -518,3 +518,50 @@ def test_absolute_form_target_and_allow_header(workspace):
     assert answer.status == 200, answer.body
     put = requests.put(uri, data=VALID, headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert put.status_code == 405 and put.headers["Allow"] == "GET, POST"
+
+
+# -- replicas answer only the gateway -------------------------------------------------------------------------
+def test_replica_refuses_requests_that_skip_the_gateway(workspace):
+    """A replica's own loopback port is no way around the key check: without the host's replica secret
+    (which only the gateway sends) every route is 403 and nothing is scored."""
+    from emulator.endpoints import service
+
+    replicas = service.status(workspace.store, "iris-ep")["deployments"]["blue"]["replicas"]
+    assert replicas
+    for replica in replicas:
+        base = f"http://127.0.0.1:{replica['port']}"
+        for headers in ({}, {"x-amlemu-replica-secret": "guess"}, {**workspace.iris.auth()}):
+            scored = requests.post(base + "/score", data=VALID, headers={**headers, "Content-Type": JSON}, timeout=10)
+            assert scored.status_code == 403 and "answers only its endpoint's gateway" in scored.text, scored.text
+            assert "[0]" not in scored.text
+        assert requests.get(base + "/", timeout=10).status_code == 403
+        assert requests.get(base + "/swagger.json", timeout=10).status_code == 403
+    # through the gateway it works, and a client's own copy of the secret header is never forwarded
+    through = requests.post(workspace.iris.uri, data=VALID, timeout=10,
+                            headers={**workspace.iris.auth(), "Content-Type": JSON, "x-amlemu-replica-secret": "x"})
+    assert through.status_code == 200 and through.json() == [0], through.text
+    assert "AMLEMU_REPLICA_SECRET" not in Path(replicas[0]["log"]).read_text(errors="replace")
+
+
+def test_pipelined_requests_are_answered_in_order_and_a_smuggled_one_is_not_forwarded(workspace):
+    """Two requests in one write are answered in order; a third whose header carries a bare LF is refused
+    (400) before anything of it reaches the replica, and the connection is closed."""
+    iris = workspace.iris
+    one = (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {iris.credential}\r\n"
+           f"Content-Type: application/json\r\nx-request-id: first\r\nContent-Length: {len(VALID)}\r\n\r\n").encode()
+    two = one.replace(b"first", b"second")
+    smuggled = one.replace(b"x-request-id: first", b"x-request-id: a\nContent-Length: 0\n\nGET /swagger.json "
+                                                    b"HTTP/1.1\nHost: r\nX-Pad: z")
+    with socket.create_connection(("127.0.0.1", iris.port), timeout=10) as sock:
+        sock.sendall(one + VALID + two + VALID + smuggled + VALID)
+        received = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    answers = received.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 3, received
+    assert answers[0].startswith(b"200") and b"x-request-id: first" in answers[0] and answers[0].endswith(b"[0]")
+    assert answers[1].startswith(b"200") and b"x-request-id: second" in answers[1]
+    assert answers[2].startswith(b"400") and b"malformed header" in answers[2] and b"swagger" not in answers[2]

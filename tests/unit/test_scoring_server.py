@@ -689,3 +689,49 @@ def _alive(pid: str) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# -- the replica secret ------------------------------------------------------------------------------------
+SECRET = "s3cret-from-the-endpoint-host-0123456789"
+
+
+@pytest.fixture(scope="module")
+def gated_server(tmp_path_factory, iris_model_dir):
+    """A server started as the endpoint host starts replicas: with AMLEMU_REPLICA_SECRET set."""
+    replica = Replica(tmp_path_factory.mktemp("gated"), {"AZUREML_MODEL_DIR": str(iris_model_dir),
+                                                         "AMLEMU_REPLICA_SECRET": SECRET})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # readiness, with the secret (as the host's probes send it)
+        try:
+            if requests.get(replica.url + "/", headers={"x-amlemu-replica-secret": SECRET}, timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.05)
+    yield replica
+    replica.stop()
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-amlemu-replica-secret": "wrong"}, {"x-amlemu-replica-secret": ""},
+                                     {"x-amlemu-replica-secret": SECRET[:-1]}, {"x-amlemu-replica-secret": "caf\xe9"},
+                                     {"Authorization": f"Bearer {SECRET}"}],
+                         ids=["none", "wrong", "empty", "prefix", "not-ascii", "as-bearer"])
+def test_a_replica_with_a_secret_refuses_requests_without_it(gated_server, session, headers):
+    for method, path in (("POST", "/score"), ("GET", "/"), ("GET", "/swagger.json"), ("GET", "/nowhere")):
+        response = session.request(method, gated_server.url + path, data=json.dumps({"data": IRIS_ROWS}),
+                                    headers={**JSON, **headers}, timeout=10)
+        assert response.status_code == 403, (path, response.text)
+        code, message = _error(response)
+        assert code == "Forbidden" and "answers only its endpoint's gateway" in message
+        assert SECRET not in response.text and SECRET not in str(response.headers)
+
+
+def test_a_replica_with_a_secret_serves_requests_carrying_it(gated_server, session):
+    scored = _score(session, gated_server, {"data": IRIS_ROWS}, headers={**JSON, "x-amlemu-replica-secret": SECRET})
+    assert scored.status_code == 200 and scored.json() == IRIS_LABELS, scored.text
+    assert SECRET not in str(scored.headers)
+    assert SECRET not in gated_server.logs()
+
+
+def test_a_standalone_server_has_no_secret_check(onnx_server, session):
+    """No AMLEMU_REPLICA_SECRET (a server run on its own, as in these tests): the check is off."""
+    assert session.get(onnx_server.url + "/", timeout=10).status_code == 200
