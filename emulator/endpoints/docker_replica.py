@@ -3,10 +3,12 @@
 The model version folder is mounted read-only at
 ``/var/azureml-app/azureml-models/<name>/<version>`` (as Azure lays it out), the
 code snapshot and the scoring server read-only at their host paths, the log
-folder read-write. The container runs as the non-root user ``aml``. A public
-endpoint's replica publishes its port on 127.0.0.1; a private one
-(``public_network_access: disabled``) joins the endpoint's own Docker network
-and publishes nothing: the gateway reaches it at its address on that network.
+folder read-write. The container runs as the invoking user (see
+:mod:`emulator.runtime.docker`), with only the replica's own environment.
+Every replica joins its endpoint's own internal Docker network and publishes
+nothing: it has no route out, containers on other networks cannot reach it,
+and the gateway (on the host) reaches it at its address on that network. So a
+call reaches a replica only through the gateway, which checks the key.
 """
 
 from __future__ import annotations
@@ -26,13 +28,22 @@ _HOST = f"{os.getpid()}:{start_time(os.getpid())}"
 
 
 def private_network(workspace: str, endpoint: str) -> str:
-    """The endpoint's own bridge network (created once, labelled for cleanup)."""
+    """The endpoint's own internal bridge network: no route out (created once, labelled for cleanup)."""
+    import docker
+
     name = f"amlemu-{workspace}-{endpoint}"
     client = docker_client()
-    if not client.networks.list(names=[name]):
-        client.networks.create(name, driver="bridge", internal=False,
-                               labels={f"{LABEL}.kind": "endpoint-network", f"{LABEL}.workspace": workspace,
-                                       f"{LABEL}.endpoint": endpoint})
+    for network in client.networks.list(names=[name]):
+        if network.name == name and not network.attrs.get("Internal"):  # made by an older amlemu: had a route out
+            network.remove()  # refused while a replica is attached: that replica's start fails and is retried
+    if not [n for n in client.networks.list(names=[name]) if n.name == name]:
+        try:
+            client.networks.create(name, driver="bridge", internal=True, check_duplicate=True,
+                                   labels={f"{LABEL}.kind": "endpoint-network", f"{LABEL}.workspace": workspace,
+                                           f"{LABEL}.endpoint": endpoint})
+        except docker.errors.APIError as exc:  # another replica created it first
+            if exc.status_code != 409:
+                raise
     return name
 
 
@@ -45,16 +56,6 @@ def _image(launcher, log) -> str:
     reqs = resolved.get("requirements") or default_requirements()
     resolved["requirements"] = sorted(set(reqs) | set(serving_requirements()))
     return environment_image(resolved, log).tag
-
-
-def _readable(path: Path) -> None:
-    """Let the container's non-root user read a read-only mount (store folders are made 0700)."""
-    for root, _, files in os.walk(path):
-        os.chmod(root, os.stat(root).st_mode | 0o055)
-        for file in files:
-            file = os.path.join(root, file)
-            if not os.path.islink(file):
-                os.chmod(file, os.stat(file).st_mode | 0o044)
 
 
 def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any, str, Path]:
@@ -72,12 +73,8 @@ def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any
         remapped[store.asset_dir("model", model["name"], model["version"])] = model_dir
     code = dep.get("code")
     env = launcher._env(str(model_dir) if model_dir else None, code, str(SERVING_MOUNT))
-    endpoint = store.get_asset("online-endpoint", dep["endpoint_name"], "1")
-    private = endpoint.get("public_network_access") == "disabled"
-    network = private_network(store.name, dep["endpoint_name"]) if private else "bridge"
-    for path in [*remapped, *([Path(code)] if code else [])]:
-        _readable(path)
-    runtime = DockerRuntime(launcher._image, mounts=[launcher.log_dir], writable=[launcher.log_dir],
+    network = private_network(store.name, dep["endpoint_name"])  # public or not: the gateway is the way in
+    runtime = DockerRuntime(launcher._image, mounts=[launcher.log_dir],
                             readonly=[Path(code)] if code else [], remapped=remapped)
     request = RunRequest(
         command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port} "
@@ -85,14 +82,13 @@ def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any
         cwd=Path(code) if code else Path("/home/aml"), env=env, log_path=log_path,
         labels={"workspace": store.name, "endpoint": dep["endpoint_name"], "deployment": dep["deployment_name"],
                 "replica": name, "kind": "deployment", "host": _HOST},
-        ports=[] if private else [port], network=network)
+        network=network)
     handle = runtime.start(request)
-    address = handle.address(network) if private else "127.0.0.1"
-    return _ReplicaHandle(handle, network if private else None), address, log_path
+    return _ReplicaHandle(handle, network), handle.address(network), log_path
 
 
 class _ReplicaHandle:
-    """A container replica: ``stop`` also removes the container (and the private network after the last one)."""
+    """A container replica: ``stop`` also removes the container (and its endpoint's network after the last one)."""
 
     def __init__(self, handle, private_network: str | None = None):
         self._handle = handle

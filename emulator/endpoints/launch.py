@@ -107,7 +107,9 @@ class ReplicaLauncher:
 
     def _env(self, model_dir: str | None, code: str | None, pythonpath: str | None) -> dict[str, str]:
         dep = self.deployment
-        env = {k: v for k, v in os.environ.items()
+        # a local process inherits the host's environment (less amlemu's own); a container gets only what is set here
+        inherited = os.environ.items() if self.runtime_name == "process" else ()
+        env = {k: v for k, v in inherited
                if not k.startswith(("AMLEMU_", "AZUREML_", "MLFLOW_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         env.update(dep.get("environment_variables") or {})
         env.update(PYTHONUNBUFFERED="1", AZUREML_DEPLOYMENT_NAME=dep["deployment_name"],

@@ -115,7 +115,9 @@ class Supervisor(JobProcess):
 
     def _environment(self, experiment_id: int) -> dict[str, str]:
         spec, store = self.spec, self.store
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        # a process inherits the caller's environment, as a local run does; a container gets only the job's own
+        inherited = os.environ.items() if self.runtime_name == "process" else ()
+        env = {k: v for k, v in inherited if not k.startswith("MLFLOW_")}
         env.update(filestore.TRACKING_ENV)
         env.update({
             "MLFLOW_TRACKING_URI": store.tracking_uri,
@@ -147,7 +149,7 @@ class Supervisor(JobProcess):
                 self._log("[amlemu] runtime auto: no Docker engine answers; running on the process runtime")
         return name
 
-    def _runtime(self, resolved: dict, run_dir: Path):
+    def _runtime(self, resolved: dict):
         if self.runtime_name == "process":
             return get_runtime("process")
         from emulator.runtime.docker import DockerRuntime
@@ -156,8 +158,7 @@ class Supervisor(JobProcess):
         image = environment_image(resolved, self._log).tag
         inputs = [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"]
         home = [self._instance_home()] if self._instance_home() else []
-        return DockerRuntime(image, mounts=[self.dir, self.store.mlruns_dir, *home],
-                             writable=[self.dir, run_dir, *home], readonly=inputs)
+        return DockerRuntime(image, mounts=[self.dir, self.store.mlruns_dir, *home], readonly=inputs)
 
     def _instance_home(self) -> Path | None:
         """A compute instance's persistent home folder: its jobs' HOME."""
@@ -263,7 +264,7 @@ class Supervisor(JobProcess):
         try:
             experiment_id = self.store.experiment_id(self.job["experiment_name"])
             filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
-            run_dir = filestore.create_run(self.store.mlruns_dir, experiment_id, self.name,
+            filestore.create_run(self.store.mlruns_dir, experiment_id, self.name,
                                  run_name=self.spec["display_name"], artifact_dir=self.dir / "artifacts",
                                  user=self.spec.get("created_by") or getpass.getuser(),
                                  tags=self.spec["tags"])
@@ -279,7 +280,7 @@ class Supervisor(JobProcess):
                 Path(path).mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
             env = self._environment(experiment_id)
-            runtime = self._runtime(resolved, run_dir)
+            runtime = self._runtime(resolved)
             if gated:
                 why = self._wait_for_slot()
                 if why or self.cancel_requested:

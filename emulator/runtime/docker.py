@@ -2,37 +2,64 @@
 
 The job folder, the tracking store and the inputs are mounted at the same paths
 as on the host, so commands, ``MLFLOW_TRACKING_URI`` and input paths read the
-same inside and out. The container runs as the image's non-root user ``aml``,
-publishes only the ports a request names (on 127.0.0.1), is labelled (workspace,
-job, kind) and removed when it ends. A request's node limits (cores, memory, GPUs)
-are set when the container is created; one the engine cannot honour fails the run
-before its command starts, except swap accounting, which only warns.
+same inside and out. The container runs as the invoking user's uid:gid, so what
+it writes in the mounted folders belongs to that user and nothing is opened to
+others. It gets only the environment its request names (never the caller's
+shell), no capabilities, ``no-new-privileges``, a process limit
+(``AMLEMU_CONTAINER_PIDS``) and a memory limit (a node's size, else
+``AMLEMU_CONTAINER_MEMORY``; see :mod:`emulator.config`). It publishes only the
+ports a request names (on 127.0.0.1), is labelled (workspace, job, kind) and
+removed when it ends. A request's node limits (cores, memory, GPUs) are set when
+the container is created; one the engine cannot honour fails the run before its
+command starts, except swap accounting, which only warns.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 
-from emulator.errors import EmulatorError
+from emulator import config
+from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime.base import RunHandle, RunRequest, Runtime
 from emulator.runtime.engine import LABEL, docker_client
 
-CONTAINER_USER = "1000:1000"
 CPU_PERIOD = 100_000  # microseconds: the CFS period a container's CPU quota is a share of
-_HOST_ONLY = ("PATH", "VIRTUAL_ENV", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "LANG", "PYTHONPATH")
+CONTAINER_MEMORY = "4g"  # AMLEMU_CONTAINER_MEMORY: a container no node size bounds
+CONTAINER_PIDS = 4096  # AMLEMU_CONTAINER_PIDS: processes and threads in one container
+CONTAINER_HOME = "/tmp"  # HOME when a request sets none: writable by any uid, gone with the container
 
 
-def _open_up(path: Path) -> None:
-    """Let the container's non-root user write where the job writes (host files belong to the caller)."""
-    for root, dirs, files in os.walk(path):
-        os.chmod(root, 0o777)
-        for name in files:
-            try:
-                os.chmod(os.path.join(root, name), 0o666)
-            except OSError:
-                pass
+def container_user() -> str:
+    """``uid:gid`` of the invoking user: the container writes the mounted folders as their owner."""
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def _user_name() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return "aml"
+
+
+def _bytes(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([kmg]?)i?b?\s*", text.lower())
+    if not match:
+        raise ValidationError(f"AMLEMU_CONTAINER_MEMORY must be bytes or a size such as 512m or 4g; got '{text}'.")
+    return int(match[1]) * 1024 ** " kmg".index(match[2] or " ")
+
+
+def default_limits() -> dict:
+    """The memory and process limits of a container when its request names no node size (settings)."""
+    memory = _bytes(config.setting("container_memory", CONTAINER_MEMORY))
+    pids = config.setting("container_pids", str(CONTAINER_PIDS))
+    if not pids.strip().isdigit():
+        raise ValidationError(f"AMLEMU_CONTAINER_PIDS must be a whole number (0: no limit); got '{pids}'.")
+    return {"memory": memory, "pids": int(pids)}
 
 
 def _remove(container) -> None:
@@ -75,16 +102,22 @@ def limit_options(cpu_limit: float | None = None, memory_limit: int | None = Non
 
 def run_options(request: RunRequest) -> dict:
     """The ``containers.run`` keyword arguments a request decides (all but the image and the volumes)."""
-    # the host's own PATH, HOME, PYTHONPATH ... mean nothing in the image; values a request sets on purpose stay
-    env = {k: v for k, v in request.env.items() if k not in _HOST_ONLY or v != os.environ.get(k)}
+    # the request's environment is all the container gets: its builder leaves the caller's shell out
+    user = _user_name()
+    env = {"HOME": CONTAINER_HOME, "USER": user, "LOGNAME": user, **request.env}
     log = shlex.quote(str(request.log_path))
     network = {"network": request.network} if request.network else {"network_mode": "none"}
+    defaults = default_limits()
+    limits = limit_options(request.cpu_limit, request.memory_limit or defaults["memory"] or None, request.gpus)
+    if not request.memory_limit:
+        limits.pop("memswap_limit", None)  # off-cluster: the host's swap policy, as for a process
     return dict(
         command=["/bin/bash", "-c", f"exec >> {log} 2>&1; {request.command}"], detach=True,
-        working_dir=str(request.cwd), environment=env, user=CONTAINER_USER, **network,
+        working_dir=str(request.cwd), environment=env, user=container_user(), **network,
         ports={f"{p}/tcp": ("127.0.0.1", p) for p in request.ports},  # published on loopback only
         labels={f"{LABEL}.{k}": v for k, v in {"kind": "job", **request.labels}.items()},
-        **limit_options(request.cpu_limit, request.memory_limit, request.gpus))
+        cap_drop=["ALL"], security_opt=["no-new-privileges"], **limits,
+        **({"pids_limit": defaults["pids"]} if defaults["pids"] else {}))
 
 
 def check_limits(request: RunRequest, host_config: dict) -> list[str]:
@@ -158,13 +191,12 @@ class DockerHandle(RunHandle):
 class DockerRuntime(Runtime):
     name = "docker"
 
-    def __init__(self, image: str, mounts: list[Path], writable: list[Path], readonly: list[Path] = (),
+    def __init__(self, image: str, mounts: list[Path], readonly: list[Path] = (),
                  remapped: dict[Path, Path] | None = None):
-        """``mounts`` are bound read-write, ``writable`` (inside them) opened to the container's user,
-        ``readonly`` bound read-only at the same paths, ``remapped`` read-only at other paths (host: container)."""
+        """``mounts`` are bound read-write, ``readonly`` read-only at the same paths, ``remapped`` read-only
+        at other paths (host: container). The container's user is their owner: nothing is opened to others."""
         self.image = image
         self.mounts = list(mounts)
-        self.writable = list(writable)
         self.readonly = list(readonly)
         self.remapped = dict(remapped or {})
 
@@ -173,8 +205,6 @@ class DockerRuntime(Runtime):
         import docker
 
         client = docker_client()
-        for path in self.writable:
-            _open_up(path)
         volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in self.readonly}
         volumes.update({str(src): {"bind": str(dst), "mode": "ro"} for src, dst in self.remapped.items()})
         volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in self.mounts})

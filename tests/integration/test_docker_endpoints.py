@@ -62,7 +62,7 @@ def serve(ml_client, model, endpoint: str, **endpoint_kwargs) -> tuple[str, dict
     return ml_client.online_endpoints.get(endpoint).scoring_uri, {"Authorization": f"Bearer {key}"}
 
 
-def test_deployment_runs_in_a_labelled_non_root_container_on_loopback(ml_client, model, endpoint_name, store):
+def test_deployment_runs_in_a_labelled_container_as_the_invoking_user(ml_client, model, endpoint_name, store):
     uri, auth = serve(ml_client, model, endpoint_name)
     assert service.get_deployment(store, endpoint_name, "blue")["runtime"] == "docker"
     answer = ml_client.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=str(IRIS / "sample-request.json"))
@@ -72,15 +72,14 @@ def test_deployment_runs_in_a_labelled_non_root_container_on_loopback(ml_client,
 
     [container] = containers(endpoint_name)
     attrs = container.attrs
-    assert attrs["Config"]["User"] == "1000:1000"
-    assert container.exec_run("id -u").output.decode().strip() == "1000"
+    assert attrs["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+    assert container.exec_run("id -u").output.decode().strip() == str(os.getuid())
     labels = container.labels
     assert labels["com.amlemu.kind"] == "deployment" and labels["com.amlemu.endpoint"] == endpoint_name
     assert labels["com.amlemu.deployment"] == "blue"
-    bindings = [b for published in attrs["HostConfig"]["PortBindings"].values() for b in published]
-    assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings), bindings
-    replica = service.status(store, endpoint_name)["deployments"]["blue"]["replicas"][0]
-    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(replica["port"])}]
+    # published nowhere: the gateway reaches it on the endpoint's own network
+    assert not attrs["HostConfig"]["PortBindings"] and not container.ports
+    assert list(attrs["NetworkSettings"]["Networks"]) == [f"amlemu-default-{endpoint_name}"]
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
     assert not mounts["/var/azureml-app/azureml-models/iris/1"]["RW"]  # the model is read-only inside
 
@@ -109,6 +108,40 @@ def test_private_endpoint_publishes_nothing_and_refuses_outside_calls(ml_client,
     ml_client.online_endpoints.begin_delete(name=endpoint_name).result()
     assert containers(endpoint_name) == []
     assert docker.from_env().networks.list(names=[f"amlemu-default-{endpoint_name}"]) == []
+
+
+def test_a_replica_gets_only_its_environment_no_privileges_and_no_way_out(ml_client, model, endpoint_name, store,
+                                                                           monkeypatch):
+    monkeypatch.setenv("AMLEMU_TEST_SECRET_XYZ", "caller-shell-secret")  # the endpoint host inherits it
+    uri, auth = serve(ml_client, model, endpoint_name)
+    assert requests.post(uri, json=ROWS, headers=auth, timeout=10).json() == [0, 2]
+    [container] = containers(endpoint_name)
+    config = container.attrs["HostConfig"]
+    assert config["CapDrop"] == ["ALL"] and config["SecurityOpt"] == ["no-new-privileges"]
+    assert config["PidsLimit"] == 4096 and config["Memory"] == 4 * 2**30
+    server_env = container.exec_run("cat /proc/1/environ").output.decode().split("\0")
+    assert not [v for v in server_env if "AMLEMU_TEST_SECRET_XYZ" in v or "caller-shell-secret" in v]
+    assert "AZUREML_MODEL_DIR=/var/azureml-app/azureml-models/iris/1" in server_env
+    assert "AZUREML_DEPLOYMENT_NAME=blue" in server_env
+
+    network_name = f"amlemu-default-{endpoint_name}"
+    network = docker.from_env().networks.get(network_name)
+    assert network.attrs["Internal"] and network.attrs["Labels"]["com.amlemu.kind"] == "endpoint-network"
+    address = container.attrs["NetworkSettings"]["Networks"][network_name]["IPAddress"]
+    port = service.status(store, endpoint_name)["deployments"]["blue"]["replicas"][0]["port"]
+    # the host (where the gateway runs) reaches it; the replica may refuse a call that is not the gateway's
+    assert requests.get(f"http://{address}:{port}/", timeout=10).status_code in (200, 403)
+    connect = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2); print('open')"
+    out = container.exec_run(["python", "-c", connect, "1.1.1.1", "53"])
+    assert out.exit_code != 0 and b"open" not in out.output, out.output  # no route out
+    other = docker.from_env().containers.run(  # a container on the default bridge, as any other local container
+        "amlemu/base:bookworm", ["python3", "-c", connect, address, str(port)], network="bridge",
+        labels={"com.amlemu.endpoint": endpoint_name}, detach=True)
+    try:
+        assert other.wait(timeout=30)["StatusCode"] != 0, other.logs()
+        assert b"open" not in other.logs()
+    finally:
+        other.remove(force=True)
 
 
 def test_container_killed_from_outside_is_restarted(ml_client, model, endpoint_name, store):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 
 import docker
@@ -34,13 +36,48 @@ def test_iris_on_docker_matches_the_process_runtime(docker_cli, monkeypatch):
     assert job_containers(in_docker["name"]) == [], "the job's container must be removed when it ends"
 
 
-def test_container_runs_as_non_root_without_network(docker_cli, tmp_path):
+def test_container_runs_as_the_invoking_user_without_network(docker_cli, tmp_path):
     spec = write(tmp_path / "job.yml", "command: id -u; python -c \"import socket; print(socket.if_nameindex())\"\n"
                                        "environment: azureml:AzureML-sklearn-1.5@latest\n")
     job = docker_cli.json("job", "create", "--file", str(spec), "--stream")
     log = (docker_cli.home / "workspaces/default/jobs" / job["name"] / "artifacts/user_logs/std_log.txt").read_text()
-    assert log.splitlines()[0] == "1000"
+    output = [line for line in log.splitlines() if not line.startswith("[")]  # less amlemu's lines (an image build)
+    assert output[0] == str(os.getuid())  # what it writes is the invoker's, nothing is opened to others
     assert "eth0" not in log, "job containers publish nothing and join no network"
+
+
+def test_a_job_container_gets_only_the_job_s_environment_no_privileges_and_opens_no_file(docker_cli, tmp_path,
+                                                                                           monkeypatch):
+    monkeypatch.setenv("AMLEMU_TEST_SECRET_XYZ", "caller-shell-secret")  # in the submitting shell only
+    spec = write(tmp_path / "job.yml", (
+        "command: >-\n"
+        "  env; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; cat /sys/fs/cgroup/pids.max 2>/dev/null\n"
+        "  || cat /sys/fs/cgroup/pids/pids.max; echo home $HOME; touch $HOME/written;\n"
+        "  mkdir -p outputs/deep; echo kept > outputs/deep/kept.txt; echo out > ${{outputs.out}}/result.txt\n"
+        "environment: azureml:AzureML-sklearn-1.5@latest\n"
+        "environment_variables:\n  MY_JOB_VAR: from-the-job\n"
+        "outputs:\n  out: {type: uri_folder}\n"))
+    job = docker_cli.json("job", "create", "--file", str(spec), "--stream")
+    folder = docker_cli.home / "workspaces/default/jobs" / job["name"]
+    log = (folder / "artifacts/user_logs/std_log.txt").read_text()
+    assert job["status"] == "Completed", log
+    assert "AMLEMU_TEST_SECRET_XYZ" not in log and "caller-shell-secret" not in log
+    assert "MY_JOB_VAR=from-the-job" in log and f"AZUREML_RUN_ID={job['name']}" in log
+    assert "MLFLOW_TRACKING_URI=file://" in log
+    assert "CapEff:\t0000000000000000" in log and "NoNewPrivs:\t1" in log
+    assert "\n4096\n" in log and "home /tmp" in log
+    assert "outputs/deep/kept.txt" in job["artifacts"]
+    assert (folder / "outputs/out/result.txt").read_text() == "out\n"
+    checked = 0
+    for root, dirs, files in os.walk(folder):
+        for path in [root, *(os.path.join(root, f) for f in files)]:
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            assert not info.st_mode & stat.S_IWOTH, f"{path} is world-writable ({oct(info.st_mode)})"
+            assert (info.st_uid, info.st_gid) == (os.getuid(), os.getgid()), path
+            checked += 1
+    assert checked > 5
 
 
 def test_container_killed_from_outside_fails_the_job(docker_cli, tmp_path):

@@ -7,6 +7,7 @@ holds a fresh token, so its image is new to the engine; the test removes it.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def test_build_context_job_runs_in_its_image_and_is_cached(docker_cli, tmp_path,
     assert first["status"] == "Completed", log
     assert "cannot be pulled" in log and "stands in for python:3.11-slim" in log
     assert "[build] Step" in log and "[build] Successfully tagged amlemu/env:" in log
-    assert f"python 3\n{token}\nbaked-in\nrun {first['name']}\n1000\n" in log
+    assert f"python 3\n{token}\nbaked-in\nrun {first['name']}\n{os.getuid()}\n" in log  # as the invoking user
     assert "outputs/kept.txt" in first["artifacts"]
     job_dir = docker_cli.home / "workspaces/default/jobs" / first["name"]
     assert (job_dir / "outputs/out/result.txt").read_text() == "result\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import docker
 import pytest
 
@@ -19,12 +21,34 @@ def request(tmp_path, **fields) -> RunRequest:
                       labels={"job": "j1"}, **fields)
 
 
-def test_a_plain_request_sets_no_limits(tmp_path):
+def test_a_plain_request_gets_the_off_cluster_limits_and_no_more(tmp_path, monkeypatch):
+    monkeypatch.delenv("AMLEMU_CONTAINER_MEMORY", raising=False)
+    monkeypatch.delenv("AMLEMU_CONTAINER_PIDS", raising=False)
+    monkeypatch.setenv("AMLEMU_TEST_SECRET_XYZ", "from-the-caller")
     options = run_options(request(tmp_path))
-    assert not LIMIT_KEYS & options.keys()
-    assert options["network_mode"] == "none" and options["environment"] == {"A": "1"}
+    assert LIMIT_KEYS & options.keys() == {"mem_limit"} and options["mem_limit"] == 4 * GiB
+    assert options["pids_limit"] == 4096
+    assert options["cap_drop"] == ["ALL"] and options["security_opt"] == ["no-new-privileges"]
+    assert options["user"] == f"{os.getuid()}:{os.getgid()}"
+    assert options["network_mode"] == "none"
+    # the request's environment only (HOME and the user's name set for the image), never the caller's shell
+    assert options["environment"].pop("A") == "1" and options["environment"].pop("HOME") == "/tmp"
+    assert set(options["environment"]) == {"USER", "LOGNAME"}
     assert options["labels"] == {"com.amlemu.kind": "job", "com.amlemu.job": "j1"}
     assert options["command"][-1].endswith("2>&1; echo hi") and options["working_dir"] == str(tmp_path)
+
+
+def test_container_limits_are_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("AMLEMU_CONTAINER_MEMORY", "512m")
+    monkeypatch.setenv("AMLEMU_CONTAINER_PIDS", "0")
+    options = run_options(request(tmp_path))
+    assert options["mem_limit"] == 512 * 2**20 and "pids_limit" not in options
+    assert run_options(request(tmp_path, memory_limit=GiB))["mem_limit"] == GiB  # a node's size comes first
+    monkeypatch.setenv("AMLEMU_CONTAINER_MEMORY", "0")
+    assert "mem_limit" not in run_options(request(tmp_path))
+    monkeypatch.setenv("AMLEMU_CONTAINER_MEMORY", "lots")
+    with pytest.raises(ValidationError, match="AMLEMU_CONTAINER_MEMORY must be bytes or a size such as 512m"):
+        run_options(request(tmp_path))
 
 
 def test_cores_and_memory_become_cpu_quota_and_mem_limit(tmp_path):
@@ -96,7 +120,7 @@ def test_an_engine_without_a_gpu_runtime_fails_the_run_and_leaves_no_container(t
         containers = Containers()
 
     monkeypatch.setattr("emulator.runtime.docker.docker_client", Client)
-    runtime = DockerRuntime("amlemu/job:test", mounts=[], writable=[])
+    runtime = DockerRuntime("amlemu/job:test", mounts=[])
     with pytest.raises(EngineRefused) as info:
         runtime.start(request(tmp_path, gpus=1))
     assert "1 GPU (device_requests, as `docker run --gpus 1`)" in info.value.message
