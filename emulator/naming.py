@@ -78,7 +78,7 @@ RULES: dict[str, Rule] = {
 
 def _shown(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 60 else f"{text[:50]}...' ({len(str(value))} characters)"
+    return text if len(text) <= 120 else f"{text[:100]}...' ({len(str(value))} characters)"
 
 
 def is_valid(kind: str, value: Any) -> bool:
