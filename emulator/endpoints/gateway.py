@@ -137,7 +137,7 @@ class Gateway:
         if path == "/score" and request.method not in ("POST", "GET"):
             status, headers, body = _json(405, f"{request.method} is not allowed on /score; send POST (or GET).")
             return status, {**headers, "Allow": "GET, POST"}, body
-        if not self.public and not self._inside(peer):
+        if not self.public and not await self._inside(peer):
             return _json(403, f"Endpoint '{self.name}' has public_network_access: disabled; it takes calls only "
                               "from inside its workspace (the workspace's jobs). Enable public access with "
                               "`amlemu online-endpoint update --name ... --set public_network_access=enabled`.")
@@ -166,9 +166,9 @@ class Gateway:
                 self._maybe_mirror(request)
         return await self.forward(name, request)
 
-    def _inside(self, peer: Any) -> bool:
-        if peer not in self._peers:
-            self._peers[peer] = _from_workspace(peer, self.endpoint)
+    async def _inside(self, peer: Any) -> bool:
+        if peer not in self._peers:  # once per connection, off the event loop: it reads /proc
+            self._peers[peer] = await asyncio.to_thread(_from_workspace, peer, self.endpoint)
         return self._peers[peer]
 
     def _authenticate(self, request: http11.Message) -> tuple[int, dict, bytes] | None:
@@ -276,4 +276,4 @@ def _hint(status: int) -> str:
 def _from_workspace(peer: Any, endpoint: dict[str, Any]) -> bool:
     from emulator.endpoints.network import caller_in_workspace
 
-    return caller_in_workspace(peer, endpoint)
+    return caller_in_workspace(peer, endpoint, endpoint["workspace_secret"])

@@ -31,6 +31,7 @@ from emulator.endpoints.replicas import ReplicaFailed, ReplicaSet
 from emulator.errors import ResourceNotFound
 from emulator.runtime.proctree import start_time
 from emulator.store import WorkspaceStore
+from emulator.store.secrets import workspace_secret
 
 #: fields whose change needs new replicas; others (instance_count, request_settings, ...) apply in place
 _REPLICA_FIELDS = ("model", "code", "scoring_script", "environment_resolved", "environment_variables",
@@ -51,7 +52,7 @@ class Host:
 
     def _endpoint(self) -> dict[str, Any]:
         endpoint = records.get_endpoint(self.store, self.name)
-        endpoint["workspace_tracking_uri"] = self.store.tracking_uri
+        endpoint["workspace_secret"] = workspace_secret(self.store.root)  # verifies the callers of a private endpoint
         return endpoint
 
     def _event(self, deployment: str, line: str) -> None:

@@ -32,6 +32,7 @@ from emulator.runtime.proctree import is_alive, kill_tree, start_time
 from emulator.naming import confined_join
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
+from emulator.store.secrets import JOB_TOKEN_ENV, job_token, workspace_secret
 from emulator.tracking import filestore
 
 _STATUS_TO_RUN = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
@@ -125,6 +126,7 @@ class Supervisor(JobProcess):
             "MLFLOW_EXPERIMENT_NAME": self.job["experiment_name"],
             "MLFLOW_EXPERIMENT_ID": str(experiment_id),
             "AZUREML_RUN_ID": self.name,
+            JOB_TOKEN_ENV: job_token(workspace_secret(store.root), self.name),
             "AZUREML_ARM_SUBSCRIPTION": config.SUBSCRIPTION_ID,
             "AZUREML_ARM_RESOURCEGROUP": config.RESOURCE_GROUP,
             "AZUREML_ARM_WORKSPACE_NAME": store.name,

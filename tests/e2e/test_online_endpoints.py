@@ -15,7 +15,10 @@ from azure.ai.ml.entities import (CodeConfiguration, ManagedOnlineDeployment, Ma
                                   OnlineRequestSettings)
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from azure.ai.ml import command
+
 from emulator.endpoints import keys, service
+from emulator.store import secrets
 from emulator.testing.load import run_load
 from tests.conftest import SAMPLES
 
@@ -325,6 +328,37 @@ def test_private_endpoint_refuses_outside_calls_but_serves_workspace_jobs(ml_cli
         if hasattr(ml_client, "store") else ""
     assert done.status == "Completed", log
     assert "ANSWER [0]" in log
+
+
+def test_a_process_posing_as_a_job_is_refused_by_a_private_endpoint(ml_client, model, store):
+    """Job variables set by hand are no credential: the gateway checks the job token that only amlemu can sign."""
+    import subprocess
+    import sys
+
+    _endpoint(ml_client, public_network_access="disabled")
+    _deploy(ml_client, model, script=False)
+    ml_client.online_endpoints.begin_create_or_update(
+        ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 100}, public_network_access="disabled")).result()
+    endpoint = ml_client.online_endpoints.get("iris-ep")
+    key = ml_client.online_endpoints.get_keys("iris-ep").primary_key
+    call = ("import json, sys, urllib.request, urllib.error\n"
+            "req = urllib.request.Request(sys.argv[1], data=b'{\"data\": [[5.1, 3.5, 1.4, 0.2]]}',\n"
+            "    headers={'Content-Type': 'application/json', 'Authorization': 'Bearer ' + sys.argv[2]})\n"
+            "try:\n    print(urllib.request.urlopen(req, timeout=10).status)\n"
+            "except urllib.error.HTTPError as e:\n    print(e.code)\n")
+    job = ml_client.jobs.create_or_update(command(code=str(IRIS / "src"), command="python -c pass",
+                                                  environment="azureml:AzureML-sklearn-1.5@latest"))
+    posing = {**os.environ, "AZUREML_RUN_ID": job.name, "MLFLOW_TRACKING_URI": store.tracking_uri}
+    for token in (None, "0" * 64, secrets.job_token(b"another workspace's secret" + bytes(5), job.name)):
+        env = dict(posing, **({secrets.JOB_TOKEN_ENV: token} if token else {}))
+        out = subprocess.run([sys.executable, "-c", call, endpoint.scoring_uri, key], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "403", (token, out.stdout, out.stderr)
+    real = dict(posing, **{secrets.JOB_TOKEN_ENV: secrets.job_token(secrets.workspace_secret(store.root), job.name)})
+    out = subprocess.run([sys.executable, "-c", call, endpoint.scoring_uri, key], env=real,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "200", out.stderr
+    assert (store.root / "workspace.secret").stat().st_mode & 0o777 == 0o600
 
 
 def test_invoke_errors_are_http_errors(ml_client, served):
