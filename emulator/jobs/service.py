@@ -290,7 +290,8 @@ def output_dir(store: WorkspaceStore, name: str, output: str) -> Path:
     if output not in job["spec"]["outputs"]:
         known = ", ".join(["artifacts", *job["spec"]["outputs"]])
         raise ValidationError(f"Job '{name}' has no output '{output}' (outputs: {known}).")
-    return confined_join(store.job_dir(name), "outputs", naming.check("output", output))
+    # a pipeline's output links to its step's output folder: confined to the workspace's jobs, not to this job
+    return confined_join(store.job_dir(name).parent, name, "outputs", naming.check("output", output))
 
 
 def download(store: WorkspaceStore, name: str, download_path: Path, output_name: str | None = None,
