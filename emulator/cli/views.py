@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from emulator import config
+from emulator import arm, config
+from emulator.arm import SCHEMAS, iso  # noqa: F401  (re-exported until the views move)
 from emulator.store import WorkspaceStore
 from emulator.tracking import filestore
 
-SCHEMAS = "https://azuremlschemas.azureedge.net/latest"
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
 
 def arm_id(store: WorkspaceStore, tail: str) -> str:
-    return (f"azureml:/subscriptions/{config.SUBSCRIPTION_ID}/resourceGroups/{config.RESOURCE_GROUP}"
-            f"/providers/Microsoft.MachineLearningServices/workspaces/{store.name}/{tail}")
+    return arm.arm_id(store.name, tail)
 
 
-def _context(created_at: float, by: str | None, modified_at: float | None = None) -> dict:
-    ctx = {"created_at": iso(created_at), "created_by": by or "local user", "created_by_type": "User"}
-    if modified_at:
-        ctx["last_modified_at"] = iso(modified_at)
-    return ctx
+_context = arm.creation_context
 
 
 def job_tracking(store: WorkspaceStore, job: dict) -> dict:
