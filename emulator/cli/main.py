@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any, Callable
 
+from emulator import __version__
 from emulator.errors import EmulatorError, JobFailed
 
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="amlemu", description="Azure ML on your machine: the `az ml` commands, emulated locally.")
+    parser.add_argument("--version", action="version", version=f"amlemu {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="<group>")
     for module in (job, model, environment, endpoint, compute, system):
         module.register(groups, _common)
