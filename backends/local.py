@@ -339,6 +339,34 @@ class LocalWorkspaceOperations(_Operations):
                          description="amlemu local workspace", location="local")
 
 
+#: MLClient's operation groups that the local backend does not emulate (yet): each exists, and every call on it
+#: raises NotEmulated naming the operation, never an AttributeError
+NOT_EMULATED_GROUPS = ("azure_openai_deployments", "batch_deployments", "batch_endpoints", "capability_hosts",
+                       "components", "connections", "data", "datastores", "deployment_templates", "evaluators",
+                       "feature_sets", "feature_store_entities", "feature_stores", "indexes",
+                       "marketplace_subscriptions", "registries", "schedules", "serverless_endpoints",
+                       "workspace_outbound_rules")
+
+
+class NotEmulatedOperations:
+    """An operation group of ``MLClient`` that amlemu does not emulate: any method raises ``NotEmulated``."""
+
+    def __init__(self, group: str):
+        self._group = group
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("__"):
+            raise AttributeError(method)
+
+        def not_emulated(*args: Any, **kwargs: Any) -> Any:
+            raise errors.NotEmulated(f"ml_client.{self._group}.{method}")
+
+        return not_emulated
+
+    def __repr__(self) -> str:
+        return f"<not emulated: ml_client.{self._group}>"
+
+
 class LocalBackend(base.Backend):
     """The local emulator behind an ``MLClient``-shaped object."""
 
@@ -357,6 +385,8 @@ class LocalBackend(base.Backend):
         self._online_endpoints = LocalOnlineEndpointOperations(self)
         self._online_deployments = LocalOnlineDeploymentOperations(self)
         self.workspaces = LocalWorkspaceOperations(self)
+        for group in NOT_EMULATED_GROUPS:
+            setattr(self, group, NotEmulatedOperations(group))
 
     jobs = property(lambda self: self._jobs)
     models = property(lambda self: self._models)
