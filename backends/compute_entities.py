@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.cli.compute import compute_view
+from emulator.compute.views import compute_view
 from emulator.store import WorkspaceStore
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.entities import _base_path, _system_data, inline_environment
+from backends.entities import entity_base_path, inline_environment, system_data
 
 
 def endpoint_to_spec(endpoint: Any) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def record_to_endpoint(record: dict[str, Any]):
         entity = KubernetesOnlineEndpoint(compute=f"azureml:{record['compute']}", **common)
     else:
         entity = ManagedOnlineEndpoint(public_network_access=record.get("public_network_access"), **common)
-    entity._system_data = _system_data(record["created_at"], modified_at=record.get("updated_at"))
+    entity._system_data = system_data(record["created_at"], modified_at=record.get("updated_at"))
     return entity
 
 
@@ -37,7 +37,7 @@ def deployment_to_spec(deployment: Any) -> tuple[dict[str, Any], Path]:
     """The YAML-shaped spec of a deployment entity, and the folder its relative paths start from."""
     from azure.ai.ml.entities import Environment, Model
 
-    base = _base_path(deployment)
+    base = entity_base_path(deployment)
     model, environment = deployment.model, deployment.environment
     spec = dict(deployment._to_dict())
     if isinstance(model, Model):
@@ -88,5 +88,5 @@ def record_to_deployment(record: dict[str, Any]):
         provisioning_state=record["provisioning_state"])
     cls = KubernetesOnlineDeployment if record["type"] == "kubernetes" else ManagedOnlineDeployment
     entity = cls(**common)
-    entity._system_data = _system_data(record["created_at"], modified_at=record.get("updated_at"))
+    entity._system_data = system_data(record["created_at"], modified_at=record.get("updated_at"))
     return entity

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from emulator.cli.views import arm_id
+from emulator.environments.views import environment_view
 from emulator.errors import NotEmulated
+from emulator.models.views import model_view
 from emulator.store import WorkspaceStore
 
 
@@ -21,14 +23,29 @@ def _ts(ts: float | None):
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc) if ts else None
 
 
-def _system_data(created_at: float, by: str | None = None, modified_at: float | None = None):
+def system_data(created_at: float, by: str | None = None, modified_at: float | None = None):
+    """The SDK's ``SystemData`` (an entity's ``creation_context``) from a record's epoch times."""
     from azure.ai.ml.entities import SystemData
 
     return SystemData(created_by=by or "local user", created_by_type="User", created_at=_ts(created_at),
                       last_modified_at=_ts(modified_at))
 
 
-def _base_path(entity: Any) -> Path:
+def _from_iso(text: str | None):
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def view_system_data(context: dict[str, Any]):
+    """The SDK's ``SystemData`` from a view's ``creation_context`` (the same instants, as datetimes)."""
+    from azure.ai.ml.entities import SystemData
+
+    return SystemData(created_by=context["created_by"], created_by_type=context["created_by_type"],
+                      created_at=_from_iso(context["created_at"]),
+                      last_modified_at=_from_iso(context.get("last_modified_at")))
+
+
+def entity_base_path(entity: Any) -> Path:
+    """The folder an entity's relative paths start from (its YAML file's, else the working directory)."""
     return Path(getattr(entity, "base_path", None) or Path.cwd()).resolve()
 
 
@@ -138,15 +155,19 @@ def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
 
 
 # -- paths, code and environments shared by every job type ------------------------------------
-def _is_local(path: Any) -> bool:
+def is_local_path(path: Any) -> bool:
     """A plain local path, not a URI (``azureml://``, ``runs:/``, ``azureml:name:1`` ...)."""
     return bool(path) and not re.match(r"^[A-Za-z][\w+.-]+:", str(path))
+
+
+# The old private names, still imported by the job converters until they move to the public ones.
+_system_data, _base_path, _is_local = system_data, entity_base_path, is_local_path
 
 
 def local_path(path: Any, base: Path) -> Any:
     """A local data path (plain, or a ``file:`` URI) made absolute against ``base``; a URI as it is."""
     local = path[len("file:"):].removeprefix("//") if isinstance(path, str) and path.startswith("file:") else path
-    return str((base / str(local)).resolve()) if _is_local(local) else path
+    return str((base / str(local)).resolve()) if is_local_path(local) else path
 
 
 def local_code(code: Any, what: str) -> str | Path | None:
@@ -166,34 +187,33 @@ def inline_environment(environment: Any) -> Any:
 
 
 # -- models ---------------------------------------------------------------------------------
-
-
 def model_to_spec(model: Any) -> dict[str, Any]:
     path = model.path
-    if _is_local(path):
-        path = str((_base_path(model) / path).resolve())
+    if is_local_path(path):
+        path = str((entity_base_path(model) / path).resolve())
     return {"name": model.name, "version": model.version, "path": str(path) if path else None,
             "type": model.type, "description": model.description, "tags": model.tags,
             "properties": model.properties, "stage": getattr(model, "stage", None)}
 
 
 def record_to_model(store: WorkspaceStore, record: dict[str, Any]):
+    """The SDK's ``Model``, built from the ``az ml model show`` view; its path is where the files are here."""
     from azure.ai.ml.entities import Model
 
     from emulator.models.registry import files
 
-    return Model(name=record["name"], version=record["version"], path=str(files(store, record)),
-                 type=record["type"], description=record.get("description"), tags=record.get("tags"),
-                 properties=record.get("properties"), stage=record.get("stage"), job_name=record.get("job_name"),
-                 creation_context=_system_data(record["created_at"], None, record["updated_at"]),
-                 id=arm_id(store, f"models/{record['name']}/versions/{record['version']}"))
+    view = model_view(store, record)
+    return Model(name=view["name"], version=view["version"], path=str(files(store, record)),
+                 type=view["type"], description=view.get("description"), tags=view["tags"],
+                 properties=view["properties"], stage=view.get("stage"), job_name=view.get("job_name"),
+                 creation_context=view_system_data(view["creation_context"]), id=view["id"])
 
 
 # -- environments ------------------------------------------------------------------------------
 def environment_to_spec(env: Any) -> dict[str, Any]:
     build = None
     if env.build is not None:
-        build = {"path": str((_base_path(env) / env.build.path).resolve()),
+        build = {"path": str((entity_base_path(env) / env.build.path).resolve()),
                  "dockerfile_path": env.build.dockerfile_path or "Dockerfile"}
     return {k: v for k, v in {
         "name": env.name, "version": env.version, "image": env.image, "conda_file": env.conda_file,
@@ -201,12 +221,12 @@ def environment_to_spec(env: Any) -> dict[str, Any]:
 
 
 def record_to_environment(store: WorkspaceStore, record: dict[str, Any]):
+    """The SDK's ``Environment``, built from the ``az ml environment show`` view."""
     from azure.ai.ml.entities import BuildContext, Environment
 
-    build = record.get("build")
-    return Environment(name=record["name"], version=record["version"], image=record.get("image"),
-                       conda_file=record.get("conda_file"), description=record.get("description"),
-                       tags=record.get("tags"),
+    view = environment_view(store, record)
+    build = view.get("build")
+    return Environment(name=view["name"], version=view["version"], image=view.get("image"),
+                       conda_file=view.get("conda_file"), description=view.get("description"), tags=view["tags"],
                        build=BuildContext(path=build["path"], dockerfile_path=build["dockerfile_path"]) if build else None,
-                       creation_context=_system_data(record["created_at"], None, record["updated_at"]),
-                       id=arm_id(store, f"environments/{record['name']}/versions/{record['version']}"))
+                       creation_context=view_system_data(view["creation_context"]), id=view["id"])

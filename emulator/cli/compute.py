@@ -2,47 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from emulator.cli.common import verbs
-from emulator.cli.views import arm_id, iso
 from emulator.cli.yamlfile import apply_sets, load_yaml_file
 from emulator.compute import service
-from emulator.store import WorkspaceStore, open_store
-
-
-# -- views (az ml's JSON shapes: the SDK entities' own dump) ---------------------------------------------------
-def _created_on(ts: float | None) -> str | None:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f%z") if ts else None
-
-
-def compute_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
-    view: dict[str, Any] = {"name": record["name"],
-                            "id": arm_id(store, f"computes/{record['name']}").removeprefix("azureml:"),
-                            "type": record["type"], "description": record.get("description")}
-    if record["type"] == "kubernetes":
-        view.update(namespace=record.get("namespace"), provisioning_state=record.get("provisioning_state"),
-                    properties=record.get("properties") or {}, resourceGroup="amlemu")
-        return {k: v for k, v in view.items() if v is not None}
-    view.update(location=record.get("location") or "local", tags=record.get("tags") or None,
-                created_on=_created_on(record.get("created_on")),
-                provisioning_state=record.get("provisioning_state", "Succeeded"), size=record["size"])
-    if record["type"] == "amlcompute":
-        view.update(tier=record["tier"], min_instances=record["min_instances"], max_instances=record["max_instances"],
-                    idle_time_before_scale_down=record["idle_time_before_scale_down"],
-                    ssh_public_access_enabled=False, enable_node_public_ip=True)
-    else:
-        operation = record.get("last_operation")
-        view.update(state=record["state"],
-                    last_operation={**operation, "operation_time": iso(operation["operation_time"])}
-                    if operation else None,
-                    enable_node_public_ip=True, enable_sso=True, enable_root_access=True,
-                    release_quota_on_stop=False, enable_os_patching=False,
-                    state_history=[{"state": h["state"], "time": iso(h["time"])}  # amlemu's extra
-                                   for h in record.get("state_history") or []],
-                    concurrent_jobs=record.get("concurrent_jobs", 1))  # amlemu's extra
-    return {k: v for k, v in view.items() if v is not None}
+from emulator.compute.views import compute_view
+from emulator.store import open_store
 
 
 # -- verbs --------------------------------------------------------------------------------------------------------

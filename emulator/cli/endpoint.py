@@ -8,51 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from emulator.cli.common import verbs
-from emulator.cli.views import arm_id, iso
 from emulator.cli.yamlfile import apply_sets, load_yaml_file
 from emulator.endpoints import service
+from emulator.endpoints.views import deployment_view, endpoint_view
 from emulator.errors import EmulatorError, ValidationError
-from emulator.store import WorkspaceStore, open_store
-
-
-# -- views (az ml's JSON shapes) -------------------------------------------------------------------
-def endpoint_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
-    view = {"auth_mode": record["auth_mode"],
-            "id": arm_id(store, f"onlineEndpoints/{record['name']}").removeprefix("azureml:"),
-            "kind": "K8S" if record["kind"] == "kubernetes" else "Managed",
-            "location": "local", "mirror_traffic": record.get("mirror_traffic") or {},
-            "name": record["name"], "openapi_uri": record.get("openapi_uri"),
-            "properties": {**(record.get("properties") or {}), "createdAt": iso(record["created_at"])},
-            "provisioning_state": record.get("provisioning_state", "Succeeded"),
-            "public_network_access": record.get("public_network_access", "enabled"),
-            "resourceGroup": "amlemu", "scoring_uri": record.get("scoring_uri"),
-            "tags": record.get("tags") or {}, "traffic": record.get("traffic") or {}}
-    if record.get("description"):
-        view["description"] = record["description"]
-    if record.get("compute"):
-        view["compute"] = f"azureml:{record['compute']}"
-    return view
-
-
-def deployment_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
-    model = record.get("model")
-    view = {"app_insights_enabled": False, "endpoint_name": record["endpoint_name"],
-            "environment": record.get("environment") if isinstance(record.get("environment"), str) else None,
-            "environment_variables": record.get("environment_variables") or {},
-            "id": arm_id(store, f"onlineEndpoints/{record['endpoint_name']}/deployments/"
-                               f"{record['deployment_name']}").removeprefix("azureml:"),
-            "instance_count": record["instance_count"], "instance_type": record.get("instance_type"),
-            "liveness_probe": record["liveness_probe"],
-            "model": f"azureml:{model['name']}:{model['version']}" if model else None,
-            "name": record["deployment_name"], "provisioning_state": record["provisioning_state"],
-            "readiness_probe": record["readiness_probe"], "request_settings": record["request_settings"],
-            "scale_settings": record["scale_settings"], "tags": record.get("tags") or {},
-            "type": record["type"], "runtime": record.get("runtime")}
-    if record.get("code"):
-        view["code_configuration"] = {"code": record["code"], "scoring_script": record["scoring_script"]}
-    if record.get("error"):
-        view["error"] = record["error"]
-    return view
+from emulator.store import open_store
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

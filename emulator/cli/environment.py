@@ -8,9 +8,9 @@ from pathlib import Path
 
 from emulator import config
 from emulator.cli.common import add_show_and_list, check_fields, verbs
-from emulator.cli.views import environment_view
 from emulator.cli.yamlfile import apply_sets, load_yaml_file
 from emulator.environments import registry
+from emulator.environments.views import environment_view
 from emulator.store import open_store
 
 ENVIRONMENT_FIELDS = {"$schema", "name", "version", "image", "conda_file", "build", "description",

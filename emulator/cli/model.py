@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from emulator.cli.views import model_view
-from emulator.cli.yamlfile import apply_sets, load_yaml_file
 from emulator.cli.common import add_show_and_list, check_fields, verbs
+from emulator.cli.yamlfile import apply_sets, load_yaml_file
 from emulator.models import registry
+from emulator.models.views import model_view
 from emulator.store import open_store
 
 MODEL_FIELDS = {"$schema", "name", "version", "path", "type", "description", "tags", "properties",

@@ -247,7 +247,7 @@ def test_bad_distributions(dist, count, message):
 ])
 def test_cli_view_is_the_sdk_entity_dump(store, spec):
     from backends.compute_entities import record_to_compute
-    from emulator.cli.compute import compute_view
+    from emulator.compute.views import compute_view
 
     record = service.create_or_update(store, spec)
     view = compute_view(store, record)
