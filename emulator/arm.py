@@ -34,3 +34,16 @@ def creation_context(created_at: float, by: str | None, modified_at: float | Non
     if modified_at:
         ctx["last_modified_at"] = iso(modified_at)
     return ctx
+
+
+def resource_id(workspace: str, tail: str) -> str:
+    """The ARM id of ``tail`` as the REST API spells it (no ``azureml:`` prefix)."""
+    return arm_id(workspace, tail).removeprefix("azureml:")
+
+
+def system_data(created_at: float, by: str | None, modified_at: float | None = None) -> dict[str, Any]:
+    """``systemData`` as the Azure ML REST API returns it (the ARM resource's ``creation_context``)."""
+    data = {"createdAt": iso(created_at), "createdBy": by or "local user", "createdByType": "User"}
+    if modified_at:
+        data.update(lastModifiedAt=iso(modified_at), lastModifiedBy=by or "local user", lastModifiedByType="User")
+    return data

@@ -17,7 +17,7 @@ def _created_on(ts: float | None) -> str | None:
 def compute_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
     """The ``az ml compute show`` JSON of a cluster, an instance or an attached Kubernetes cluster."""
     view: dict[str, Any] = {"name": record["name"],
-                            "id": arm.arm_id(store.name, f"computes/{record['name']}").removeprefix("azureml:"),
+                            "id": arm.resource_id(store.name, f"computes/{record['name']}"),
                             "type": record["type"], "description": record.get("description")}
     if record["type"] == "kubernetes":
         view.update(namespace=record.get("namespace"), provisioning_state=record.get("provisioning_state"),

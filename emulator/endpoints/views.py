@@ -12,7 +12,7 @@ from emulator.store import WorkspaceStore
 def endpoint_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
     """The ``az ml online-endpoint show`` JSON of a managed or Kubernetes endpoint."""
     view = {"auth_mode": record["auth_mode"],
-            "id": arm.arm_id(store.name, f"onlineEndpoints/{record['name']}").removeprefix("azureml:"),
+            "id": arm.resource_id(store.name, f"onlineEndpoints/{record['name']}"),
             "kind": "K8S" if record["kind"] == "kubernetes" else "Managed",
             "location": "local", "mirror_traffic": record.get("mirror_traffic") or {},
             "name": record["name"], "openapi_uri": record.get("openapi_uri"),
@@ -34,8 +34,8 @@ def deployment_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, 
     view = {"app_insights_enabled": False, "endpoint_name": record["endpoint_name"],
             "environment": record.get("environment") if isinstance(record.get("environment"), str) else None,
             "environment_variables": record.get("environment_variables") or {},
-            "id": arm.arm_id(store.name, f"onlineEndpoints/{record['endpoint_name']}/deployments/"
-                                         f"{record['deployment_name']}").removeprefix("azureml:"),
+            "id": arm.resource_id(store.name, f"onlineEndpoints/{record['endpoint_name']}/deployments/"
+                                            f"{record['deployment_name']}"),
             "instance_count": record["instance_count"], "instance_type": record.get("instance_type"),
             "liveness_probe": record["liveness_probe"],
             "model": f"azureml:{model['name']}:{model['version']}" if model else None,

@@ -27,3 +27,23 @@ def environment_view(store: WorkspaceStore, env: dict) -> dict[str, Any]:
         "local_runtime": runtime_record(f"azureml:{env['name']}:{env['version']}", env)["note"],
     }
     return {k: v for k, v in view.items() if v is not None}
+
+
+def environment_resource(store: WorkspaceStore, env: dict) -> dict[str, Any]:
+    """The ARM resource JSON of an environment version, as the Azure ML REST API returns it
+    (``EnvironmentVersion``; ``condaFile`` is the YAML text)."""
+    import yaml  # here: only the REST shape needs it
+
+    view = environment_view(store, env)
+    build = view.get("build")
+    conda = view.get("conda_file")
+    properties = {"description": view.get("description"), "tags": view["tags"],
+                  "properties": env.get("properties") or {}, "isAnonymous": False, "isArchived": False,
+                  "environmentType": "UserCreated", "image": view.get("image"),
+                  "condaFile": yaml.safe_dump(conda, sort_keys=False) if isinstance(conda, dict) else conda,
+                  "build": {"contextUri": build["path"], "dockerfilePath": build["dockerfile_path"]} if build else None,
+                  "osType": view["os_type"].capitalize()}
+    return {"id": view["id"].removeprefix("azureml:"), "name": view["version"],
+            "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
+            "properties": {k: v for k, v in properties.items() if v is not None},
+            "systemData": arm.system_data(env["created_at"], None, env["updated_at"])}
