@@ -1,8 +1,8 @@
 """AutoML jobs between azure-ai-ml entities (``ClassificationJob``, ``RegressionJob``) and the engine's records.
 
-``automl_to_spec`` takes what ``automl.classification(...)`` / ``automl.regression(...)`` or
+``to_spec`` takes what ``automl.classification(...)`` / ``automl.regression(...)`` or
 ``load_job`` of a ``type: automl`` YAML gives, and returns the CLI v2 YAML-shaped dict that
-:mod:`emulator.automl.spec` validates; ``record_to_automl_job`` gives the SDK's job back with its
+:mod:`emulator.automl.spec` validates; ``from_view`` gives the SDK's job back with its
 status, id, creation context and the best trial in its properties.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.entities import _system_data, local_path
+from backends.entities import local_path, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -46,7 +46,7 @@ def _featurization(settings: Any) -> dict[str, Any] | None:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def automl_to_spec(job: Any, base: Path) -> dict[str, Any]:
+def to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A tabular AutoML job entity as a ``type: automl`` YAML dict with absolute local paths."""
     source = getattr(job, "_source_path", None)
     if source:  # load_job gives AutoML jobs the current directory as base_path; Azure reads from the YAML's folder
@@ -81,11 +81,10 @@ def automl_to_spec(job: Any, base: Path) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if v is not None}
 
 
-def record_to_automl_job(store: WorkspaceStore, record: dict[str, Any]):
-    """A ``ClassificationJob`` or ``RegressionJob`` from an engine record (best effort)."""
+def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any]):
+    """A ``ClassificationJob`` or ``RegressionJob`` (best effort): its header (names, status, id,
+    creation context) from the view, its settings from the record."""
     from azure.ai.ml import Input, automl
-
-    from emulator.cli.views import arm_id
 
     spec = record["spec"]
     inputs = {k: Input(type=v["type"], path=v["path"]) for k, v in spec["inputs"].items()}
@@ -118,7 +117,7 @@ def record_to_automl_job(store: WorkspaceStore, record: dict[str, Any]):
             column_name_and_types=featurization["column_name_and_types"] or None,
             transformer_params={key: [ColumnTransformer(**entry) for entry in entries]
                                 for key, entries in featurization["transformer_params"].items()} or None)
-    job._status = record["status"]
-    job._creation_context = _system_data(record["created_at"], spec.get("created_by"))
-    job._id = arm_id(store, f"jobs/{record['name']}")
+    job._status = view["status"]
+    job._creation_context = view_system_data(view["creation_context"])
+    job._id = view["id"]
     return job

@@ -1,6 +1,6 @@
 """Translation between azure-ai-ml entities and the engine's plain records.
 
-Entities in (``job_to_spec``, ``model_to_spec``, ``environment_to_spec``) become
+Entities in (``job_entities.job_to_spec``, ``model_to_spec``, ``environment_to_spec``) become
 CLI v2 YAML-shaped dicts, the one shape the engine validates; records out become
 the SDK's own classes with status, ids and creation context filled in.
 """
@@ -47,111 +47,6 @@ def view_system_data(context: dict[str, Any]):
 def entity_base_path(entity: Any) -> Path:
     """The folder an entity's relative paths start from (its YAML file's, else the working directory)."""
     return Path(getattr(entity, "base_path", None) or Path.cwd()).resolve()
-
-
-# -- jobs -----------------------------------------------------------------------------------
-def job_to_spec(job: Any) -> dict[str, Any]:
-    """A ``command(...)`` node or ``CommandJob`` as a command-job YAML dict with absolute paths."""
-    from azure.ai.ml import Input, Output
-    from azure.ai.ml.entities import CommandJob
-    from azure.ai.ml.entities._builders.command import Command
-
-    base = _base_path(job)  # before _to_job(), which forgets where a YAML file came from
-    from azure.ai.ml.entities import PipelineJob
-    from azure.ai.ml.entities._builders.sweep import Sweep
-    from azure.ai.ml.sweep import SweepJob
-
-    if isinstance(job, (SweepJob, Sweep)):  # Sweep: what command(...)(x=Choice(...)).sweep(...) returns
-        from backends.sweep_entities import sweep_to_spec
-
-        return sweep_to_spec(job, base)
-    if getattr(job, "type", None) == "automl":
-        from backends.automl_entities import automl_to_spec
-
-        return automl_to_spec(job, base)
-    if isinstance(job, PipelineJob):
-        from backends.pipeline_entities import pipeline_to_spec
-
-        return pipeline_to_spec(job, base)
-    if isinstance(job, Command):
-        job = job._to_job()
-    if not isinstance(job, CommandJob):
-        raise NotEmulated(f"{type(job).__name__} ({getattr(job, 'type', '?')} jobs)",
-                          "Only command jobs are emulated so far.")
-    inputs: dict[str, Any] = {}
-    for key, value in (job.inputs or {}).items():
-        if isinstance(value, Input):
-            if value.type in ("string", "integer", "number", "boolean"):
-                inputs[key] = value.default
-            else:
-                inputs[key] = {"type": value.type, "path": value.path, "mode": value.mode}
-        else:
-            inputs[key] = value
-    outputs = {}
-    for key, value in (job.outputs or {}).items():
-        if isinstance(value, Output):
-            outputs[key] = {"type": value.type or "uri_folder", "mode": value.mode or "rw_mount"}
-    environment = inline_environment(job.environment)
-    code = local_code(job.code, "code")
-    resources = job.resources
-    limits = job.limits
-    spec = {
-        "type": "command", "name": job.name, "display_name": job.display_name,
-        "description": job.description, "tags": dict(job.tags or {}),
-        "properties": dict(job.properties or {}), "experiment_name": job.experiment_name,
-        "compute": job.compute, "command": job.command,
-        "code": str((base / code).resolve()) if code else None,
-        "environment": environment, "environment_variables": dict(job.environment_variables or {}),
-        "inputs": inputs, "outputs": outputs,
-        "resources": {"instance_count": resources.instance_count} if resources and resources.instance_count else {},
-        "distribution": {k: v for k, v in vars(job.distribution).items() if v is not None}
-        if job.distribution is not None else None,
-    }
-    if limits is not None and getattr(limits, "timeout", None):
-        spec["limits"] = {"timeout": limits.timeout}
-    for key, value in list(spec["inputs"].items()):  # data paths resolve from the entity's base path
-        if isinstance(value, dict) and _is_local(value.get("path")):
-            value["path"] = str((base / value["path"]).resolve())
-    return {k: v for k, v in spec.items() if v is not None}
-
-
-def record_to_job(store: WorkspaceStore, record: dict[str, Any]):
-    """A ``CommandJob`` (``SweepJob``, ``PipelineJob``) from an engine record, with status, id and creation context."""
-    if record["type"] == "sweep":
-        from backends.sweep_entities import record_to_sweep_job
-
-        return record_to_sweep_job(store, record)
-    if record["type"] == "pipeline":
-        from backends.pipeline_entities import record_to_pipeline_job
-
-        return record_to_pipeline_job(store, record)
-    if record["type"] == "automl":
-        from backends.automl_entities import record_to_automl_job
-
-        return record_to_automl_job(store, record)
-    from azure.ai.ml import Input, Output
-    from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
-
-    spec = record["spec"]
-    inputs = {k: v["value"] if v["type"] == "literal" else Input(type=v["type"], path=v["path"], mode=v["mode"])
-              for k, v in spec["inputs"].items()}
-    outputs = {k: Output(type=v["type"], mode=v["mode"], path=str(store.job_dir(record["name"]) / "outputs" / k))
-               for k, v in spec["outputs"].items()}
-    env = spec["environment"] if isinstance(spec["environment"], str) else spec["environment_resolved"]["reference"]
-    properties = dict(spec["properties"])
-    if record.get("error"):
-        properties["amlemu.error"] = record["error"]
-    if record.get("exit_code") is not None:
-        properties["amlemu.exit_code"] = str(record["exit_code"])
-    return CommandJob(
-        name=record["name"], display_name=spec["display_name"], description=spec["description"],
-        tags=spec["tags"], properties=properties, experiment_name=record["experiment_name"],
-        compute=spec["compute"], command=spec["command"], code=spec["code"], environment=env,
-        environment_variables=spec["environment_variables"], inputs=inputs, outputs=outputs,
-        resources=JobResourceConfiguration(instance_count=spec["resources"].get("instance_count", 1)),
-        distribution=spec.get("distribution"), status=record["status"], parent_job_name=record.get("parent_job_name"),
-        creation_context=_system_data(record["created_at"], spec.get("created_by")),
-        id=arm_id(store, f"jobs/{record['name']}"))
 
 
 # -- paths, code and environments shared by every job type ------------------------------------

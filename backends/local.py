@@ -18,12 +18,12 @@ from azure.ai.ml.exceptions import DeploymentException, JobException, Validation
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.core.polling import LROPoller, NoPolling
 
-from backends import base, compute_entities, endpoint_entities, entities
-from emulator import config, errors
+from backends import base, compute_entities, endpoint_entities, entities, job_entities
+from emulator import config, errors, kinds
 from emulator.compute import service as computes
 from emulator.endpoints import service as endpoints
 from emulator.environments import registry as environment_registry
-from emulator.jobs import service
+from emulator.jobs import lifecycle, outputs as job_outputs
 from emulator.jobs.stream import stream as stream_job
 from emulator.models import registry as model_registry
 from emulator.store import open_store
@@ -111,22 +111,22 @@ class LocalJobOperations(_Operations, base.JobOperations):
     @sdk_errors
     def create_or_update(self, job, *, description=None, compute=None, tags=None, experiment_name=None,
                          skip_validation=False, **kwargs):
-        spec = entities.job_to_spec(job)
+        spec = job_entities.job_to_spec(job)
         for key, value in (("description", description), ("compute", compute), ("tags", tags),
                            ("experiment_name", experiment_name)):
             if value is not None:
                 spec[key] = value
-        record = service.submit(self._store, spec, Path.cwd())
-        return entities.record_to_job(self._store, record)
+        record = kinds.submit(self._store, spec, Path.cwd())
+        return job_entities.record_to_job(self._store, record)
 
     @sdk_errors
     def get(self, name: str):
-        return entities.record_to_job(self._store, service.get(self._store, name))
+        return job_entities.record_to_job(self._store, lifecycle.get(self._store, name))
 
     @sdk_errors
     def list(self, *, parent_job_name: str | None = None, max_results: int | None = None, **kwargs):
-        return [entities.record_to_job(self._store, r)
-                for r in service.list_jobs(self._store, parent_job_name, max_results)]
+        return [job_entities.record_to_job(self._store, r)
+                for r in lifecycle.list_jobs(self._store, parent_job_name, max_results)]
 
     @sdk_errors
     def stream(self, name: str) -> None:
@@ -134,17 +134,17 @@ class LocalJobOperations(_Operations, base.JobOperations):
 
     @sdk_errors
     def begin_cancel(self, name: str, **kwargs) -> LROPoller:
-        service.cancel(self._store, name)
+        lifecycle.cancel(self._store, name)
         return done(None)
 
     @sdk_errors
     def download(self, name: str, *, download_path: str = ".", output_name: str | None = None,
                  all: bool = False) -> None:
-        service.download(self._store, name, Path(download_path), output_name, all)
+        job_outputs.download(self._store, name, Path(download_path), output_name, all)
 
     def wait(self, name: str, timeout: float | None = None):
         """amlemu extra: block until the job ends and return it (the SDK polls ``get``)."""
-        return entities.record_to_job(self._store, service.wait(self._store, name, timeout))
+        return job_entities.record_to_job(self._store, lifecycle.wait(self._store, name, timeout))
 
 
 class LocalModelOperations(_Operations, base.ModelOperations):

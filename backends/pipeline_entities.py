@@ -18,8 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.entities import _is_local, _system_data, inline_environment, local_code
-from emulator.cli.views import arm_id
+from backends.entities import inline_environment, is_local_path, local_code, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -40,7 +39,7 @@ def _input(value: Any, base: Path, default: Any = None) -> Any:
         if kind in LITERAL_TYPES:
             return value.get("default", value.get("value"))
         path = value.get("path")
-        if isinstance(path, str) and _is_local(path) and "${{" not in path:
+        if isinstance(path, str) and is_local_path(path) and "${{" not in path:
             path = str((base / path).resolve())
         return {k: v for k, v in {"type": kind, "path": path, "mode": value.get("mode")}.items() if v is not None}
     return value
@@ -90,7 +89,7 @@ def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
         raise NotEmulated(f"distributed steps (distribution=..., step '{step}')", "Run the step on one node.")
     component_base = Path(component.base_path or base)
     code = local_code(component.code, f"code (step '{step}')")
-    if code and _is_local(code):
+    if code and is_local_path(code):
         code = str((component_base / code).resolve())
     environment = inline_environment(node.environment or component.environment)
     declared_in, declared_out = component.inputs or {}, component.outputs or {}
@@ -116,7 +115,7 @@ def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if v is not None}
 
 
-def pipeline_to_spec(job: Any, base: Path) -> dict[str, Any]:
+def to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A ``PipelineJob`` as a pipeline-job YAML dict with absolute paths (steps inline)."""
     settings = job.settings
     spec = {
@@ -138,15 +137,13 @@ def pipeline_to_spec(job: Any, base: Path) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if v is not None}
 
 
-def record_to_pipeline_job(store: WorkspaceStore, record: dict[str, Any]):
-    """A ``PipelineJob`` from an engine record, with status, id, creation context and steps."""
+def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any]):
+    """A ``PipelineJob`` with status, id, creation context and steps: the header and each step's
+    child job from the view, the steps themselves from the record (the view shows bindings resolved)."""
     from azure.ai.ml import Input, Output, command
     from azure.ai.ml.entities import PipelineJob, PipelineJobSettings
 
-    from emulator.pipelines.service import step_jobs
-
     spec = record["spec"]
-    children = step_jobs(store, record)
 
     def as_input(value: Any) -> Any:
         if isinstance(value, dict):
@@ -170,17 +167,17 @@ def record_to_pipeline_job(store: WorkspaceStore, record: dict[str, Any]):
             if (step, key) in bound:  # bound after construction, as the DSL does
                 setattr(node.outputs, key, f"${{{{parent.outputs.{bound[(step, key)]}}}}}")
         steps[step] = node
-    properties = dict(spec["properties"])
+    properties = dict(view["properties"])
     for step in spec["jobs"]:
-        child = children.get(step)
-        properties[f"amlemu.steps.{step}.job_name"] = child["name"] if child else ""
-        properties[f"amlemu.steps.{step}.status"] = child["status"] if child else "NotStarted"
+        shown = view["jobs"][step]
+        properties[f"amlemu.steps.{step}.job_name"] = shown.get("job_name") or ""
+        properties[f"amlemu.steps.{step}.status"] = shown["status"]
     if record.get("error"):
         properties["amlemu.error"] = record["error"]
     settings = spec["settings"]
     return PipelineJob(
-        name=record["name"], display_name=spec["display_name"], description=spec["description"],
-        tags=spec["tags"], properties=properties, experiment_name=record["experiment_name"],
+        name=view["name"], display_name=view["display_name"], description=view.get("description"),
+        tags=view["tags"], properties=properties, experiment_name=view["experiment_name"],
         compute=spec.get("compute"),
         settings=PipelineJobSettings(default_compute=settings.get("default_compute"),
                                      default_datastore=settings.get("default_datastore"),
@@ -189,6 +186,5 @@ def record_to_pipeline_job(store: WorkspaceStore, record: dict[str, Any]):
         outputs={k: Output(type=v["type"], mode=v["mode"],
                            path=str(store.job_dir(record["name"]) / "outputs" / k))
                  for k, v in spec["outputs"].items()},
-        jobs=steps, status=record["status"],
-        creation_context=_system_data(record["created_at"], spec.get("created_by")),
-        id=arm_id(store, f"jobs/{record['name']}"))
+        jobs=steps, status=view["status"], creation_context=view_system_data(view["creation_context"]),
+        id=view["id"])

@@ -1,9 +1,10 @@
 """Sweep jobs between azure-ai-ml entities and the engine's plain records.
 
-``sweep_to_spec`` takes a ``SweepJob`` (``load_job`` of a ``type: sweep`` YAML, or built by hand)
+``to_spec`` takes a ``SweepJob`` (``load_job`` of a ``type: sweep`` YAML, or built by hand)
 or the ``Sweep`` node that ``command(...)(C=Uniform(...)).sweep(...)`` returns, and gives the
-CLI v2 YAML-shaped dict that ``emulator.sweeps.spec`` validates. ``record_to_sweep_job`` gives a
-``SweepJob`` back, with status, id, creation context and the best trial in its properties.
+CLI v2 YAML-shaped dict that ``emulator.sweeps.spec`` validates. ``from_view`` gives a
+``SweepJob`` back, built from the job's ``az ml job show`` view: status, id, creation context and
+the best trial in its properties.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backends.entities import _is_local, _system_data, inline_environment, local_code, local_path
+from backends.command_entities import compute_name
+from backends.entities import inline_environment, is_local_path, local_code, local_path, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -42,7 +44,7 @@ def _input(value: Any, base: Path) -> Any:
     return value
 
 
-def sweep_to_spec(job: Any, base: Path) -> dict[str, Any]:
+def to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A sweep job entity as a ``type: sweep`` YAML dict with absolute local paths."""
     from azure.ai.ml import Output
     from azure.ai.ml.entities._builders.sweep import Sweep
@@ -58,7 +60,7 @@ def sweep_to_spec(job: Any, base: Path) -> dict[str, Any]:
     environment = inline_environment(trial.environment)
     code = local_code(trial.code, "trial code")
     code = str(code) if code is not None else None
-    if code and _is_local(code):
+    if code and is_local_path(code):
         code = str((base / code).resolve())
     resources = getattr(trial, "resources", None)
     instance_count = getattr(resources, "instance_count", None) if resources is not None else None
@@ -124,37 +126,33 @@ def _sampling(algo: dict[str, Any]):
     return sweep.GridSamplingAlgorithm() if algo["type"] == "grid" else sweep.BayesianSamplingAlgorithm()
 
 
-def record_to_sweep_job(store: WorkspaceStore, record: dict[str, Any]):
-    """A ``SweepJob`` from an engine record: status, id, creation context, best trial in properties."""
+def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any]):
+    """A ``SweepJob`` from a sweep's view: status, id, creation context, best trial in properties."""
     from azure.ai.ml import Input, Output
     from azure.ai.ml.entities import CommandJob
     from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
 
-    from emulator.cli.views import arm_id
-
-    spec = record["spec"]
-    trial = spec["trial"]
-    inputs = {k: v["value"] if v["type"] == "literal" else Input(type=v["type"], path=v["path"], mode=v["mode"])
-              for k, v in spec["inputs"].items()}
-    outputs = {k: Output(type=v["type"], mode=v["mode"]) for k, v in spec["outputs"].items()}
-    env = trial["environment"]
-    properties = dict(spec["properties"])
+    trial = view["trial"]
+    inputs = {k: Input(type=v["type"], path=v["path"], mode=v["mode"]) if isinstance(v, dict) else v
+              for k, v in view["inputs"].items()}
+    outputs = {k: Output(type=v["type"], mode=v["mode"]) for k, v in view["outputs"].items()}
+    env = trial.get("environment")
+    properties = dict(view["properties"])
     if record.get("error"):
         properties["amlemu.error"] = record["error"]
-    limits = spec["limits"]
+    limits = view["limits"]
     return SweepJob(
-        name=record["name"], display_name=spec["display_name"], description=spec["description"],
-        tags=spec["tags"], properties=properties, experiment_name=record["experiment_name"],
-        compute=spec["compute"], inputs=inputs, outputs=outputs,
-        trial=CommandJob(command=trial["command"], code=trial["code"], environment=env if isinstance(env, str) else None,
-                         environment_variables=trial["environment_variables"]),
-        search_space={k: _distribution(v) for k, v in spec["search_space"].items()},
-        objective=Objective(goal=spec["objective"]["goal"], primary_metric=spec["objective"]["primary_metric"]),
-        sampling_algorithm=_sampling(spec["sampling_algorithm"]),
-        early_termination=_policy(spec["early_termination"]),
-        limits=SweepJobLimits(max_total_trials=limits["max_total_trials"],
-                              max_concurrent_trials=limits["max_concurrent_trials"],
-                              timeout=limits["timeout"], trial_timeout=limits["trial_timeout"]),
-        status=record["status"],
-        creation_context=_system_data(record["created_at"], spec.get("created_by")),
-        id=arm_id(store, f"jobs/{record['name']}"))
+        name=view["name"], display_name=view["display_name"], description=view.get("description"),
+        tags=view["tags"], properties=properties, experiment_name=view["experiment_name"],
+        compute=compute_name(view), inputs=inputs, outputs=outputs,
+        trial=CommandJob(command=trial["command"], code=trial.get("code"),
+                         environment=env if isinstance(env, str) else None,
+                         environment_variables=trial.get("environment_variables")),
+        search_space={k: _distribution(v) for k, v in view["search_space"].items()},
+        objective=Objective(goal=view["objective"]["goal"], primary_metric=view["objective"]["primary_metric"]),
+        sampling_algorithm=_sampling(view["sampling_algorithm"]),
+        early_termination=_policy(view.get("early_termination")),
+        limits=SweepJobLimits(max_total_trials=limits.get("max_total_trials"),
+                              max_concurrent_trials=limits.get("max_concurrent_trials"),
+                              timeout=limits.get("timeout"), trial_timeout=limits.get("trial_timeout")),
+        status=view["status"], creation_context=view_system_data(view["creation_context"]), id=view["id"])

@@ -2,7 +2,7 @@
 
 Both run in this one process, one after the other, so machine noise hits them alike:
   (a) amlemu: the jobs are submitted one after another as ``ml_client.jobs.create_or_update`` sends
-      them (``service.submit``: validation, code snapshot, record, a supervisor per job), to a
+      them (``kinds.submit``: validation, code snapshot, record, a supervisor per job), to a
       cluster of ``--nodes`` warm nodes; each waits ``Queued`` for a node, in submission order.
       Measured from the first submission to the last job's end as recorded;
   (b) baseline: the same command run ``--nodes`` at a time by a plain pool (``bash -c``), no
@@ -38,7 +38,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="amlemu-queue-bench-"))
     os.environ["AMLEMU_HOME"] = str(work / "home")
     from emulator.compute import service as computes
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle, submission
+    from emulator import kinds
     from emulator.store import open_store
 
     store = open_store()
@@ -57,10 +58,10 @@ def main() -> int:
 
     # (a) amlemu
     start = time.time()
-    names = [service.submit(store, dict(spec), work)["name"] for _ in range(args.jobs)]
+    names = [kinds.submit(store, dict(spec), work)["name"] for _ in range(args.jobs)]
     submitted = time.time() - start
-    jobs = [service.wait(store, name, timeout=600) for name in names]
-    for child in service._children:
+    jobs = [lifecycle.wait(store, name, timeout=600) for name in names]
+    for child in submission._children:
         child.wait()
     wall = max(j["ended_at"] for j in jobs) - start
     failed = [j for j in jobs if j["status"] != "Completed"]

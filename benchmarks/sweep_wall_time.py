@@ -1,6 +1,6 @@
 """Wall time of a sweep of 40 trials of 0.5 s, 4 at a time, against the ideal 40 x 0.5 / 4 = 5 s.
 
-The sweep goes through the engine as ``amlemu job create`` sends it (``service.submit``): a
+The sweep goes through the engine as ``amlemu job create`` sends it (``kinds.submit``): a
 detached orchestrator, each trial a child command job with its own supervisor and process. The
 wall time is the sweep's record: from submission to its end (Completed). Each trial sleeps
 0.5 s and logs its metric; by default (``emulator.testing.trials.SLEEPER``) it appends the metric
@@ -81,7 +81,8 @@ def main() -> int:
 
 
 def sweep_once(store, work: Path, args, name: str) -> float | None:
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle, submission
+    from emulator import kinds
 
     data = {
         "type": "sweep", "name": name,
@@ -95,9 +96,9 @@ def sweep_once(store, work: Path, args, name: str) -> float | None:
     if args.compute:
         data["compute"] = args.compute
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    job = service.submit(store, data, work)
-    job = service.wait(store, job["name"], timeout=600)
-    for child in service._children:  # reap the orchestrator, so its CPU time (and its reaped trials') counts
+    job = kinds.submit(store, data, work)
+    job = lifecycle.wait(store, job["name"], timeout=600)
+    for child in submission._children:  # reap the orchestrator, so its CPU time (and its reaped trials') counts
         child.wait()
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     if job["status"] != "Completed":

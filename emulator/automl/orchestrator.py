@@ -32,7 +32,7 @@ from typing import Any
 
 from emulator.automl.service import TRIAL_ENVIRONMENT, TRIAL_SCRIPT
 from emulator.automl.trial import ALGORITHMS, SEARCH_SPACES
-from emulator.jobs import service as jobs
+from emulator.jobs import lifecycle, submission
 from emulator.jobs.orchestrator import ParentOrchestrator
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
@@ -146,7 +146,7 @@ class AutoMLOrchestrator(ParentOrchestrator):
                     self._submit(len(self.trials))
             if not self.active and (self.stop_note or len(self.trials) >= len(self.plan)):
                 return self._conclude()
-            jobs.reap_children()
+            submission.reap_children()
             self.pause(POLL_S)
 
     def _submit(self, index: int) -> None:
@@ -175,7 +175,7 @@ class AutoMLOrchestrator(ParentOrchestrator):
         trial_timeout = self.limits["trial_timeout_minutes"]
         for name in list(self.active):
             state = self.trials[name]
-            record = jobs.get(self.store, name)
+            record = lifecycle.get(self.store, name)
             run_dir = self.store.mlflow_run_dir(record["experiment_name"], name)
             if not state.tagged and (run_dir / "tags").is_dir():
                 (run_dir / "tags" / "mlflow.parentRunId").write_text(self.name)
@@ -184,7 +184,7 @@ class AutoMLOrchestrator(ParentOrchestrator):
                     and time.time() - record["started_at"] > 60.0 * trial_timeout):
                 state.stopping = True
                 self.log(f"trial {name} ran past limits.trial_timeout_minutes ({trial_timeout}): canceling it")
-                jobs.cancel(self.store, name)
+                lifecycle.cancel(self.store, name)
             if record["status"] not in TERMINAL:
                 continue
             self.active.remove(name)
@@ -209,7 +209,7 @@ class AutoMLOrchestrator(ParentOrchestrator):
     def _stop_active(self, reason: str) -> None:
         for name in list(self.active):
             self.log(f"trial {name} stopped: {reason}")
-            jobs.cancel(self.store, name)
+            lifecycle.cancel(self.store, name)
         deadline = time.monotonic() + 30.0
         while self.active and time.monotonic() < deadline:
             self._poll()

@@ -1,6 +1,6 @@
 """AutoML job submission: validate, check the compute is a cluster, record, start the orchestrator.
 
-``emulator.jobs.service.submit`` hands ``type: automl`` specs here. As on Azure ML an AutoML job
+The registry (:mod:`emulator.kinds`) hands ``type: automl`` specs here. As on Azure ML an AutoML job
 needs a compute cluster; anything else is refused at submit with nothing recorded. The trial
 script (:mod:`emulator.automl.trial`) is copied into the job's folder once, at submit, and every
 trial (a child command job on the cluster) runs that copy.
@@ -17,7 +17,7 @@ from emulator.automl import trial
 from emulator.automl.spec import normalize_automl_job
 from emulator.compute import service as compute
 from emulator.errors import ValidationError
-from emulator.jobs import service as jobs
+from emulator.jobs import submission
 from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
 
@@ -45,14 +45,14 @@ def require_cluster(store: WorkspaceStore, name: str | None) -> None:
 def submit_automl(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
     """Validate an AutoML job, record it and start its orchestrator; everything is checked first."""
     spec = normalize_automl_job(data, Path(base_path))
-    spec["compute"] = jobs._resolve_compute(store, spec["compute"])
+    spec["compute"] = submission.resolve_compute(store, spec["compute"])
     require_cluster(store, spec["compute"])
     check_runtime(config.runtime_name())
-    jobs.name_job(spec)
+    submission.name_job(spec)
     spec["base_path"] = str(Path(base_path).resolve())
 
     def fill(staging: Path) -> None:
         (staging / "trial_code").mkdir()
         shutil.copy2(trial.__file__, staging / "trial_code" / TRIAL_SCRIPT)
 
-    return jobs.record_and_start(store, spec, "automl", fill, module=ORCHESTRATOR)
+    return submission.record_and_start(store, spec, "automl", fill, orchestrator=ORCHESTRATOR)

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from emulator import config
-from emulator.cli.views import SCHEMAS, _context, arm_id, job_tracking
+from emulator.arm import SCHEMAS
+from emulator.jobs.views import job_creation_context, job_id, job_services, job_tracking
 from emulator.store import WorkspaceStore
 from emulator.tracking import filestore
 
@@ -30,11 +31,11 @@ def automl_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> d
     view = {
         "$schema": f"{SCHEMAS}/autoMLJob.schema.json",
         "compute": f"azureml:{spec['compute']}",
-        "creation_context": _context(job["created_at"], spec.get("created_by")),
+        "creation_context": job_creation_context(job),
         "description": spec["description"],
         "display_name": spec["display_name"],
         "experiment_name": job["experiment_name"],
-        "id": arm_id(store, f"jobs/{job['name']}"),
+        "id": job_id(store, job["name"]),
         "limits": {k: v for k, v in spec["limits"].items() if v is not None},
         "log_verbosity": "info",
         "name": job["name"],
@@ -42,8 +43,7 @@ def automl_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> d
         "primary_metric": spec["primary_metric"],
         "properties": spec["properties"],
         "resourceGroup": config.RESOURCE_GROUP,
-        "services": {"Tracking": {"endpoint": store.tracking_uri, "job_service_type": "Tracking"},
-                     "Studio": {"endpoint": str(store.job_dir(job["name"])), "job_service_type": "Studio"}},
+        "services": job_services(store, job["name"]),
         "status": job["status"],
         "tags": spec["tags"],
         "target_column_name": spec["target_column_name"],

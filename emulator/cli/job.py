@@ -8,10 +8,10 @@ from pathlib import Path
 
 from emulator.cli.common import verbs
 from emulator.cli.sdk import validated
-from emulator.cli.views import job_view
 from emulator.cli.yamlfile import apply_sets, load_yaml_file
-from emulator.jobs import service
+from emulator.jobs import lifecycle, outputs
 from emulator.jobs.stream import stream
+from emulator.kinds import submit, view as job_view
 from emulator.store import open_store
 
 
@@ -22,23 +22,23 @@ def create(args: argparse.Namespace) -> dict:
     if args.name:
         data["name"] = args.name
     data = validated("job", data, args.file, args.set)
-    job = service.submit(store, data, base)
+    job = submit(store, data, base)
     if args.stream:
         stream(store, job["name"])
-        job = service.get(store, job["name"])
+        job = lifecycle.get(store, job["name"])
     return job_view(store, job, tracking=args.stream)
 
 
 def show(args):
     store = open_store()
-    return job_view(store, service.get(store, args.name))
+    return job_view(store, lifecycle.get(store, args.name))
 
 
 def list_(args):
     store = open_store()
     limit = None if args.all_results else args.max_results
     children = args.parent_job_name is not None  # a sweep's trials: with their metrics, to compare them
-    return [job_view(store, j, tracking=children) for j in service.list_jobs(store, args.parent_job_name, limit)]
+    return [job_view(store, j, tracking=children) for j in lifecycle.list_jobs(store, args.parent_job_name, limit)]
 
 
 def stream_(args):
@@ -49,12 +49,12 @@ def stream_(args):
 
 def cancel(args):
     store = open_store()
-    return job_view(store, service.cancel(store, args.name), tracking=False)
+    return job_view(store, lifecycle.cancel(store, args.name), tracking=False)
 
 
 def download(args):
     store = open_store()
-    target = service.download(store, args.name, Path(args.download_path), args.output_name, args.all)
+    target = outputs.download(store, args.name, Path(args.download_path), args.output_name, args.all)
     print(f"Downloaded the outputs of job {args.name} to {target}", file=sys.stderr)
     return None
 

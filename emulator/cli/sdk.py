@@ -9,20 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator import kinds
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.spec import COMMAND_JOB_FIELDS
 
-FAST_FIELDS = {"job": COMMAND_JOB_FIELDS}
+
+def _fast_fields(kind: str, data: dict) -> frozenset[str]:
+    """The fields the fast path vouches for in a ``kind`` spec shaped like ``data`` (none: ask the SDK)."""
+    if kind != "job":
+        return frozenset()
+    env = data.get("environment")
+    if isinstance(env, str) and not env.startswith("azureml:"):
+        return frozenset()  # the SDK insists on the azureml: prefix in YAML; let it say so
+    try:
+        return kinds.kind_of(data).fast_fields
+    except NotEmulated:
+        return frozenset()  # a type amlemu does not know: the SDK names it, or its NotEmulated follows
 
 
 def _fast_ok(kind: str, data: dict) -> bool:
-    if kind == "job":
-        if data.get("type", "command") != "command":
-            return False
-        env = data.get("environment")
-        if isinstance(env, str) and not env.startswith("azureml:"):
-            return False  # the SDK insists on the azureml: prefix in YAML; let it say so
-    return set(data) <= FAST_FIELDS.get(kind, set())
+    return set(data) <= _fast_fields(kind, data)
 
 
 def _overrides(sets: list[str] | None) -> list[dict]:
@@ -81,12 +86,16 @@ def validated(kind: str, data: dict[str, Any], file: str | None, sets: list[str]
     """``data`` if the fast path vouches for it, else the SDK's reading of ``file``."""
     if _fast_ok(kind, data) or not file:
         return data
-    if kind == "job" and data.get("type") == "pipeline":  # clearer than the SDK's list of every step type
-        from emulator.pipelines.spec import check_steps
-
-        check_steps(data)
+    if kind == "job":
+        try:
+            precheck = kinds.kind_of(data).precheck
+        except NotEmulated:
+            precheck = None
+        if precheck is not None:  # the kind's own message, clearer than the SDK's
+            precheck(data)
     entity = sdk_load(kind, file, sets)
-    from backends.entities import job_to_spec
+    # the SDK's entities are converted by the Python client's converters (they import azure-ai-ml)
+    from backends.job_entities import job_to_spec
 
     if kind == "job":
         spec = job_to_spec(entity)

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from emulator.runtime.liveness import lost_reason
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 
@@ -60,8 +61,6 @@ def _new_node(db: sqlite3.Connection, compute: str, now: float) -> str:
 
 
 def _is_lost(job: sqlite3.Row) -> bool:
-    from emulator.jobs.service import lost_reason
-
     return lost_reason(dict(job)) is not None
 
 

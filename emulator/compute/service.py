@@ -60,7 +60,7 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, A
 
 def active_jobs(store: WorkspaceStore, name: str) -> list[str]:
     """Jobs waiting for or running on compute ``name``, oldest first (lost ones are marked Failed first)."""
-    from emulator.jobs.service import refresh
+    from emulator.jobs.lifecycle import refresh
 
     rows = store.query(f"SELECT * FROM jobs WHERE status IN ({','.join('?' * len(ACTIVE))}) "
                        "AND json_extract(spec, '$.compute') = ? ORDER BY created_at", (*ACTIVE, name))

@@ -1,13 +1,13 @@
 """What a parent job's orchestrator (sweep, AutoML, pipeline) shares: start, log, failure, end.
 
 A parent job runs in a detached process started like a command job's supervisor
-(:func:`emulator.jobs.service.record_and_start`); its children are command jobs.
+(:func:`emulator.jobs.submission.record_and_start`); its children are command jobs.
 Subclasses fill in ``_prepare`` (set up, plan), ``_loop`` (submit and watch the
 children), ``_stop_active`` (cancel the running children with a reason) and
 ``_conclude`` (record the outcome, ``forced`` when the orchestrator itself failed).
 
 A sweep's or AutoML job's orchestrator that was lost (killed, or the machine restarted) is
-started again by the next read of the job (:func:`emulator.jobs.service.refresh`); it finds
+started again by the next read of the job (:func:`emulator.jobs.lifecycle.refresh`); it finds
 the job ``Running`` and calls ``_resume`` after ``_prepare`` to take up the children already
 recorded: those still running are watched, those that ended are counted, and the plan goes on.
 """
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.compute.nodes import GrantBell
+from emulator.jobs import lifecycle
+from emulator.jobs.command import submit_command
 from emulator.jobs.supervisor import CHILD_BELL, JobProcess, end_tracking
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
@@ -35,6 +37,8 @@ NEVER_STARTED = "Canceled: its parent job's orchestrator was lost before the job
 class ParentOrchestrator(JobProcess):
     #: the job kind in log lines and messages ("sweep", "AutoML job")
     kind = "parent job"
+    #: children are prepared, then wait for their slot (open_trial_slot) before their command starts
+    slot_gated_children = False
 
     def __init__(self, store: WorkspaceStore, name: str):
         super().__init__(store, name)
@@ -63,8 +67,6 @@ class ParentOrchestrator(JobProcess):
         A child recorded but never started (its supervisor was to be started by the lost
         orchestrator) is canceled; the subclass decides whether such a child counts.
         """
-        from emulator.jobs import service as jobs
-
         children = sorted(self.store.list_jobs(self.name), key=lambda c: (c["created_at"], c["name"]))
         for child in children:
             if child["status"] == "NotStarted" and not child["pid"]:
@@ -72,7 +74,7 @@ class ParentOrchestrator(JobProcess):
                                       ended_at=time.time(), error=NEVER_STARTED)
         self.log(f"the {self.kind}'s orchestrator was lost and restarted: resuming with {len(children)} "
                  "child job(s) already submitted")
-        return [jobs.get(self.store, c["name"]) for c in children]
+        return [lifecycle.get(self.store, c["name"]) for c in children]
 
     def pause(self, seconds: float) -> None:
         """Sleep until the next poll, or until a child ends."""
@@ -98,7 +100,7 @@ class ParentOrchestrator(JobProcess):
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         me = self.me()
-        # Running already: its orchestrator was lost and a read restarted this one (jobs.service.refresh)
+        # Running already: its orchestrator was lost and a read restarted this one (jobs.lifecycle.refresh)
         self.resuming = self.job["status"] == "Running"
         if self.resuming:
             if not self.store.update_job(self.name, only_if_status=("Running",), **me):
@@ -124,10 +126,9 @@ class ParentOrchestrator(JobProcess):
 
     def _submit_child(self, data: dict[str, Any], trial: Any, note: str) -> None:
         """Submit a child command job (``trial.name``) and start tracking it."""
-        from emulator.jobs import service as jobs
-
-        jobs.submit(self.store, {k: v for k, v in data.items() if v is not None},
-                    Path(self.spec.get("base_path") or self.dir), parent_job_name=self.name, fork=True)
+        submit_command(self.store, {k: v for k, v in data.items() if v is not None},
+                       Path(self.spec.get("base_path") or self.dir), parent_job_name=self.name, fork=True,
+                       slot_gated=self.slot_gated_children)
         self.trials[trial.name] = trial
         self.active.append(trial.name)
         self.log(f"trial {trial.name} submitted: {note}")

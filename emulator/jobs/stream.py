@@ -7,14 +7,14 @@ import time
 from typing import TextIO
 
 from emulator.errors import JobFailed
-from emulator.jobs import service
+from emulator.jobs import lifecycle
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 
 
 def stream(store: WorkspaceStore, name: str, out: TextIO = sys.stdout) -> dict:
     """Print the job's log as it grows; return the final job, raise JobFailed if it did not complete."""
-    job = service.get(store, name)
+    job = lifecycle.get(store, name)
     log_path = store.job_dir(name) / "artifacts" / "user_logs" / "std_log.txt"
     out.write(f"RunId: {name}\nWeb View: {store.job_dir(name)}\n\n"
               f"Streaming user_logs/std_log.txt\n{'=' * 31}\n\n")
@@ -38,7 +38,7 @@ def stream(store: WorkspaceStore, name: str, out: TextIO = sys.stdout) -> dict:
         else:
             time.sleep(poll)
             poll = min(poll * 1.5, 0.25)
-            job = service.get(store, name)
+            job = lifecycle.get(store, name)
     out.write(f"\nExecution Summary\n=================\nRunId: {name}\nStatus: {job['status']}\n")
     if job["status"] != "Completed":
         out.write(f"Error: {job['error']}\n")

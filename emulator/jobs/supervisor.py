@@ -167,10 +167,6 @@ class Supervisor(JobProcess):
         is_instance = self.compute is not None and self.compute["type"] == "computeinstance"
         return Path(self.compute["home"]) if is_instance else None
 
-    def _is_sweep_trial(self) -> bool:
-        parent = self.job["parent_job_name"]
-        return bool(parent) and self.store.get_job(parent)["type"] == "sweep"
-
     def _hold_nodes(self) -> bool:
         """Wait (Queued) until the job holds its nodes; False if it was canceled meanwhile."""
         if self.compute is None:
@@ -253,7 +249,7 @@ class Supervisor(JobProcess):
         signal.signal(signal.SIGTERM, self._on_sigterm)
         # a sweep's trial is prepared first, stays Queued until its sweep gives it a slot, then takes
         # its node: a slot freed is a node freed, and the node is all the trial still waits for
-        gated = self._is_sweep_trial()
+        gated = bool(self.spec.get("slot_gated")) and bool(self.job["parent_job_name"])
         if not gated and not self._hold_nodes():
             return
         if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"),

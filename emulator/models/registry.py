@@ -15,7 +15,7 @@ from typing import Any
 
 from emulator import naming
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs import service as jobs
+from emulator.jobs import lifecycle, outputs
 from emulator.store import WorkspaceStore, staging as stagings
 from emulator.store.db import TERMINAL
 
@@ -30,13 +30,13 @@ def source_path(store: WorkspaceStore, path: str, base_path: Path) -> tuple[Path
     match = _JOB_OUTPUT.match(path) or _RUNS.match(path)
     if match:
         job_name = match["job"]
-        job = jobs.get(store, job_name)
+        job = lifecycle.get(store, job_name)
         if job["status"] not in TERMINAL:
             raise ValidationError(
                 f"Job '{job_name}' is {job['status']}: its outputs exist once it ends. Wait with "
                 f"`amlemu job stream --name {job_name}`, then register the model.")
         output = match.groupdict().get("output") or "artifacts"
-        folder = jobs.output_dir(store, job_name, output)
+        folder = outputs.output_dir(store, job_name, output)
         local = folder / (match["path"] or "")
         if not local.exists():
             have = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []

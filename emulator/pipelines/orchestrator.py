@@ -1,7 +1,7 @@
 """The pipeline orchestrator: runs a pipeline job's steps as child jobs, detached from its submitter.
 
 Run as ``python -m emulator.pipelines.orchestrator <workspace-dir> <pipeline-name>``
-(started by ``emulator.jobs.service._start_supervisor``), on the lifecycle every parent job
+(started by ``emulator.jobs.submission.start``), on the lifecycle every parent job
 shares (:class:`emulator.jobs.orchestrator.ParentOrchestrator`). Steps start as soon as every
 step they take an output from has completed, so independent steps run in parallel.
 A failed step stops its dependants; unless ``settings.continue_on_step_failure`` is
@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 from emulator.errors import EmulatorError
-from emulator.jobs import service as jobs
+from emulator.jobs import lifecycle, submission
+from emulator.jobs.command import submit_command
+from emulator.jobs.outputs import output_dir
 from emulator.jobs.orchestrator import NEVER_STARTED, ParentOrchestrator
 from emulator.pipelines.bindings import resolve_inputs
 from emulator.pipelines.graph import StepGraph
@@ -90,14 +92,14 @@ class PipelineOrchestrator(ParentOrchestrator):
         node = self.spec["jobs"][step]["job"]
 
         def output_path(upstream: str, output: str) -> str:
-            return str(jobs.output_dir(self.store, self.children[upstream], output))
+            return str(output_dir(self.store, self.children[upstream], output))
 
         data = {**node, "inputs": resolve_inputs(node.get("inputs") or {}, self.spec["inputs"], output_path),
                 "display_name": node.get("display_name") or step,
                 "experiment_name": self.job["experiment_name"],
                 "properties": {**(node.get("properties") or {}), STEP_PROPERTY: step}}
         try:
-            child = jobs.submit(self.store, data, Path(self.spec["base_path"]), parent_job_name=self.name,
+            child = submit_command(self.store, data, Path(self.spec["base_path"]), parent_job_name=self.name,
                                 fork=True)
         except EmulatorError as exc:  # e.g. its environment was deleted since the pipeline was submitted
             self.log(f"Step '{step}' could not be submitted: {exc.message}")
@@ -129,7 +131,7 @@ class PipelineOrchestrator(ParentOrchestrator):
         """Pipeline outputs bound to this step's outputs become links to those folders."""
         for key, out in self.spec["outputs"].items():
             if out["step"] == step:
-                target = jobs.output_dir(self.store, self.children[step], out["output"])
+                target = output_dir(self.store, self.children[step], out["output"])
                 link = self.dir / "outputs" / key
                 if not link.is_symlink():  # a lost orchestrator may have linked it already
                     os.symlink(os.path.relpath(target, link.parent), link, target_is_directory=True)
@@ -138,14 +140,14 @@ class PipelineOrchestrator(ParentOrchestrator):
         """Cancel every running step and wait (bounded) until each has stopped."""
         for step in sorted(self.running):
             self.log(f"Canceling step '{step}' (job {self.children[step]}): {why}.")
-            jobs.cancel(self.store, self.children[step])
+            lifecycle.cancel(self.store, self.children[step])
         deadline = time.monotonic() + STEP_STOP_TIMEOUT_S
         for step in sorted(self.running):
-            child = jobs.wait(self.store, self.children[step], timeout=CANCEL_REPEAT_S)
+            child = lifecycle.wait(self.store, self.children[step], timeout=CANCEL_REPEAT_S)
             while child["status"] not in TERMINAL and time.monotonic() < deadline:
                 # a step whose supervisor was still starting its command may have missed the first request
-                jobs.cancel(self.store, child["name"])
-                child = jobs.wait(self.store, child["name"], timeout=CANCEL_REPEAT_S)
+                lifecycle.cancel(self.store, child["name"])
+                child = lifecycle.wait(self.store, child["name"], timeout=CANCEL_REPEAT_S)
             self.log(f"Step '{step}' {child['status'].lower()}: job {child['name']}.")
         self.running.clear()
 
@@ -165,7 +167,7 @@ class PipelineOrchestrator(ParentOrchestrator):
                 return self._conclude(forced=("Canceled", "Canceled by the user."))
             changed = False
             for step in sorted(self.running):
-                child = jobs.get(self.store, self.children[step])
+                child = lifecycle.get(self.store, self.children[step])
                 if child["status"] in TERMINAL:
                     self._step_ended(step, child)
                     changed = True
@@ -179,7 +181,7 @@ class PipelineOrchestrator(ParentOrchestrator):
                 changed = True
             if not self.running and not changed:  # nothing runs and nothing more can start
                 return self._conclude()
-            jobs.reap_children()
+            submission.reap_children()
             poll = 0.05 if changed else min(poll * 1.5, 0.25)
             self.pause(poll)  # a step ending rings the bell
 

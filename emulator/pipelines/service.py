@@ -2,7 +2,7 @@
 
 A pipeline job is a parent job run by a detached orchestrator
 (:mod:`emulator.pipelines.orchestrator`), started and watched exactly as a command
-job's supervisor is (``emulator.jobs.service``), so reads notice a lost orchestrator
+job's supervisor is (:mod:`emulator.jobs.submission`), so reads notice a lost orchestrator
 and ``cancel`` reaches it. Its steps are child command jobs.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from emulator import config
 from emulator.environments import registry as environments
-from emulator.jobs import service as jobs
+from emulator.jobs import lifecycle, submission
 from emulator.pipelines.spec import in_step, normalize_pipeline_job
 from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
@@ -34,11 +34,11 @@ def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path
     spec["runtime"] = check_runtime(config.runtime_name())
     for step, node in spec["jobs"].items():
         with in_step(step):
-            jobs._resolve_compute(store, node["job"].get("compute"))
+            submission.resolve_compute(store, node["job"].get("compute"))
             environments.resolve(store, node["job"].get("environment"), Path(base_path))
-    jobs.name_job(spec)
-    return jobs.record_and_start(store, spec, "pipeline", lambda staging: (staging / "outputs").mkdir(),
-                                 module=ORCHESTRATOR)
+    submission.name_job(spec)
+    return submission.record_and_start(store, spec, "pipeline", lambda staging: (staging / "outputs").mkdir(),
+                                       orchestrator=ORCHESTRATOR)
 
 
 def step_jobs(store: WorkspaceStore, pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -47,7 +47,7 @@ def step_jobs(store: WorkspaceStore, pipeline: dict[str, Any]) -> dict[str, dict
     Steps that have no child job did not start (Azure ML shows them NotStarted).
     """
     children = {}
-    for child in jobs.list_jobs(store, parent_job_name=pipeline["name"]):
+    for child in lifecycle.list_jobs(store, parent_job_name=pipeline["name"]):
         step = child["spec"].get("properties", {}).get(STEP_PROPERTY)
         if step and step not in children:  # newest first: a step has one child job
             children[step] = child

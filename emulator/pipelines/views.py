@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from emulator import config
-from emulator.cli.views import SCHEMAS, _context, arm_id, job_tracking
+from emulator.arm import SCHEMAS
+from emulator.jobs.views import job_creation_context, job_id, job_services, job_tracking
 from emulator.pipelines.service import step_jobs
 
 
@@ -43,11 +44,11 @@ def pipeline_view(store, job: dict, *, tracking: bool = True) -> dict[str, Any]:
     view = {
         "$schema": f"{SCHEMAS}/pipelineJob.schema.json",
         "compute": spec.get("compute"),
-        "creation_context": _context(job["created_at"], spec.get("created_by")),
+        "creation_context": job_creation_context(job),
         "description": spec["description"],
         "display_name": spec["display_name"],
         "experiment_name": job["experiment_name"],
-        "id": arm_id(store, f"jobs/{job['name']}"),
+        "id": job_id(store, job["name"]),
         "inputs": {k: _input_view(v) for k, v in spec["inputs"].items()},
         "jobs": steps,
         "name": job["name"],
@@ -56,8 +57,7 @@ def pipeline_view(store, job: dict, *, tracking: bool = True) -> dict[str, Any]:
                     for key, out in spec["outputs"].items()},
         "properties": spec["properties"],
         "resourceGroup": config.RESOURCE_GROUP,
-        "services": {"Tracking": {"endpoint": store.tracking_uri, "job_service_type": "Tracking"},
-                     "Studio": {"endpoint": str(store.job_dir(job["name"])), "job_service_type": "Studio"}},
+        "services": job_services(store, job["name"]),
         "settings": {k: v for k, v in spec["settings"].items() if v is not None},
         "status": job["status"],
         "tags": spec["tags"],

@@ -3,7 +3,7 @@
 Run as ``python -m emulator.sweeps.orchestrator <workspace-dir> <sweep-name>`` (started by
 ``emulator.sweeps.service`` as a command job's supervisor is). It
 
-* submits trials ``<sweep>_0``, ``<sweep>_1``, ... through ``emulator.jobs.service.submit`` with
+* submits trials ``<sweep>_0``, ``<sweep>_1``, ... through ``emulator.jobs.command.submit_command`` with
   ``parent_job_name=<sweep>``, their inputs carrying the sampled values and
   ``${{search_space.x}}`` rendered, keeping at most ``max_concurrent_trials`` of them running: a
   trial's supervisor waits at its slot gate (:func:`emulator.jobs.supervisor.open_trial_slot`)
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.jobs import service as jobs
+from emulator.jobs import lifecycle, submission
 from emulator.jobs.supervisor import open_trial_slot
 from emulator.jobs.orchestrator import ParentOrchestrator
 from emulator.store import WorkspaceStore
@@ -97,6 +97,7 @@ def _fmt_params(params: dict[str, Any]) -> str:
 
 class Orchestrator(ParentOrchestrator):
     kind = "sweep"
+    slot_gated_children = True  # a trial runs once the sweep gives it a slot (max_concurrent_trials)
 
     def __init__(self, store: WorkspaceStore, name: str):
         super().__init__(store, name)
@@ -181,7 +182,7 @@ class Orchestrator(ParentOrchestrator):
             self._fill()
             if not self.active and self.exhausted:
                 return self._conclude()
-            jobs.reap_children()
+            submission.reap_children()
             self.pause(POLL_S)
 
     # -- trials ------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ class Orchestrator(ParentOrchestrator):
         trial_timeout = self.limits["trial_timeout"]
         for name in list(self.active):
             state = self.trials[name]
-            record = jobs.get(self.store, name)
+            record = lifecycle.get(self.store, name)
             state.status = record["status"]
             if name in self.slotted and record["status"] not in ("NotStarted", "Queued", "Preparing"):
                 state.started_at = record["started_at"]  # a trial waiting at its gate has not started
@@ -289,7 +290,7 @@ class Orchestrator(ParentOrchestrator):
     def _stop(self, state: Trial, by: str, reason: str) -> None:
         state.stop_reason, state.stopped_by = reason, by
         self.log(f"trial {state.name} stopped: {reason}")
-        jobs.cancel(self.store, state.name)
+        lifecycle.cancel(self.store, state.name)
 
     def _finished(self, state: Trial, record: dict) -> None:
         self.active.remove(state.name)
@@ -324,7 +325,7 @@ class Orchestrator(ParentOrchestrator):
             state = self.trials[name]
             if state.stop_reason is None:
                 state.stop_reason, state.stopped_by = reason, "sweep"
-            jobs.cancel(self.store, name)
+            lifecycle.cancel(self.store, name)
         deadline = time.monotonic() + STOP_GRACE_S
         while self.active and time.monotonic() < deadline:
             self._poll()

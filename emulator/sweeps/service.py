@@ -1,6 +1,6 @@
 """Sweep job submission: validate, snapshot the trial's code, record, start the orchestrator.
 
-``emulator.jobs.service.submit`` hands ``type: sweep`` specs here. The sweep is recorded as a
+The registry (:mod:`emulator.kinds`) hands ``type: sweep`` specs here. The sweep is recorded as a
 parent job (type ``sweep``) whose detached orchestrator (:mod:`emulator.sweeps.orchestrator`)
 is started like a command job's supervisor, so reads notice a lost orchestrator and ``cancel``
 reaches it. The trial's code is snapshotted once, at submission, as Azure ML does; every trial
@@ -14,7 +14,7 @@ from typing import Any
 
 from emulator import config
 from emulator.environments import registry as environments
-from emulator.jobs import service as jobs
+from emulator.jobs import submission
 from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
 from emulator.sweeps.spec import normalize_sweep_job
@@ -25,17 +25,17 @@ ORCHESTRATOR = "emulator.sweeps.orchestrator"
 def submit_sweep(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
     """Validate a sweep job, record it and start its orchestrator; everything is checked first."""
     spec = normalize_sweep_job(data, Path(base_path))
-    spec["compute"] = jobs._resolve_compute(store, spec["compute"])
+    spec["compute"] = submission.resolve_compute(store, spec["compute"])
     environments.resolve(store, spec["trial"]["environment"], Path(base_path))  # fails now, not in every trial
     check_runtime(config.runtime_name())
-    name = jobs.name_job(spec)
+    name = submission.name_job(spec)
     spec["base_path"] = str(Path(base_path).resolve())  # trials resolve inline environments' files from it
 
     def fill(staging: Path) -> None:
         code = spec["trial"]["code"]
         if code:  # the trials' code is snapshotted once, at submit
-            jobs.snapshot_code(code, staging / "snapshot")
+            submission.snapshot_code(code, staging / "snapshot")
             spec["trial"]["source_code"] = code
             spec["trial"]["code"] = str(store.job_dir(name) / "snapshot")
 
-    return jobs.record_and_start(store, spec, "sweep", fill, module=ORCHESTRATOR)
+    return submission.record_and_start(store, spec, "sweep", fill, orchestrator=ORCHESTRATOR)

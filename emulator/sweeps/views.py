@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from emulator import config
-from emulator.cli.views import SCHEMAS, _context, arm_id, job_tracking
+from emulator.arm import SCHEMAS
+from emulator.jobs.views import job_creation_context, job_id, job_services, job_tracking
 from emulator.store import WorkspaceStore
 from emulator.tracking import filestore
 
@@ -43,12 +44,12 @@ def sweep_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> di
     view = {
         "$schema": f"{SCHEMAS}/sweepJob.schema.json",
         "compute": f"azureml:{spec['compute']}" if spec["compute"] else "local",
-        "creation_context": _context(job["created_at"], spec.get("created_by")),
+        "creation_context": job_creation_context(job),
         "description": spec["description"],
         "display_name": spec["display_name"],
         "early_termination": spec["early_termination"],
         "experiment_name": job["experiment_name"],
-        "id": arm_id(store, f"jobs/{job['name']}"),
+        "id": job_id(store, job["name"]),
         "inputs": _inputs(spec),
         "limits": limits,
         "name": job["name"],
@@ -58,8 +59,7 @@ def sweep_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> di
         "resourceGroup": config.RESOURCE_GROUP,
         "sampling_algorithm": spec["sampling_algorithm"],
         "search_space": spec["search_space"],
-        "services": {"Tracking": {"endpoint": store.tracking_uri, "job_service_type": "Tracking"},
-                     "Studio": {"endpoint": str(store.job_dir(job["name"])), "job_service_type": "Studio"}},
+        "services": job_services(store, job["name"]),
         "status": job["status"],
         "tags": spec["tags"],
         "trial": {k: v for k, v in {

@@ -137,17 +137,17 @@ def test_exit_score_starts_no_more_trials(ml_client, store):
 
 
 def test_cancel_stops_the_trials(ml_client, store):
-    from emulator.jobs import service as jobs
+    from emulator.jobs import lifecycle
 
     cluster(ml_client)
     job = classification()
     job.set_limits(max_trials=6, max_concurrent_trials=2)
     name = ml_client.jobs.create_or_update(job).name
-    jobs.cancel(store, name)
-    done = jobs.wait(store, name, timeout=60)
+    lifecycle.cancel(store, name)
+    done = lifecycle.wait(store, name, timeout=60)
     assert done["status"] == "Canceled"
     for trial in store.list_jobs(name):
-        assert jobs.wait(store, trial["name"], timeout=60)["status"] in ("Canceled", "Completed")
+        assert lifecycle.wait(store, trial["name"], timeout=60)["status"] in ("Canceled", "Completed")
 
 
 def test_cli_yaml_run(cli, tmp_path):

@@ -12,7 +12,8 @@ from azure.ai.ml import command
 from azure.ai.ml.entities import AmlCompute, AmlComputeNodeInfo, ComputeInstance
 from azure.core.exceptions import ResourceNotFoundError
 
-from emulator.jobs import service
+from emulator.jobs import lifecycle
+from emulator import kinds
 from emulator.runtime import proctree
 from tests.conftest import wait_for
 
@@ -74,7 +75,7 @@ def test_cluster_through_the_sdk(ml_client, store):
     assert ml_client.jobs.wait(job.name).status == "Completed"
     (node,) = ml_client.compute.list_nodes("cpu-cluster")
     assert isinstance(node, AmlComputeNodeInfo) and node.node_state == "idle" and node.current_job_name is None
-    record = service.get(store, job.name)
+    record = lifecycle.get(store, job.name)
     assert record["created_at"] <= record["started_at"] <= record["ended_at"]
 
     updated = cluster(ml_client, max_instances=4, idle_time_before_scale_down=0)   # update in place
@@ -120,15 +121,15 @@ def test_jobs_on_an_instance_run_one_at_a_time(ml_client, store, tmp_path):
     gate = tmp_path / "gate"
     first = ml_client.jobs.create_or_update(job_on("dev-box", f"while [ ! -e {gate} ]; do sleep 0.05; done"))
     second = ml_client.jobs.create_or_update(job_on("dev-box", "echo second"))
-    wait_for(lambda: service.get(store, first.name)["status"] == "Running", "the first job to run")
+    wait_for(lambda: lifecycle.get(store, first.name)["status"] == "Running", "the first job to run")
     (node,) = ml_client.compute.list_nodes("dev-box")
     assert node.current_job_name == first.name
-    assert service.get(store, second.name)["status"] == "Queued"     # waits for the instance's one node
+    assert lifecycle.get(store, second.name)["status"] == "Queued"     # waits for the instance's one node
     with pytest.raises(Exception, match=f"active job.*{first.name}.*amlemu job cancel"):
         ml_client.compute.begin_stop("dev-box")
     gate.touch()
     assert ml_client.jobs.wait(second.name).status == "Completed"
-    jobs = [service.get(store, n) for n in (first.name, second.name)]
+    jobs = [lifecycle.get(store, n) for n in (first.name, second.name)]
     assert jobs[0]["ended_at"] <= jobs[1]["started_at"]
 
 
@@ -146,7 +147,7 @@ def test_bad_input(ml_client, store, monkeypatch):
     cluster(ml_client, name="gpu-cluster", size="Standard_NC24ads_A100_v4")
     with pytest.raises(Exception, match=r"Standard_NC24ads_A100_v4 \(1 x NVIDIA A100 PCIe\).*has no GPUs"):
         ml_client.jobs.create_or_update(job_on("gpu-cluster", "nvidia-smi"))
-    assert service.list_jobs(store) == []
+    assert lifecycle.list_jobs(store) == []
 
 
 def test_deleting_a_cluster_with_active_jobs_is_refused(ml_client, store, tmp_path):
@@ -251,7 +252,7 @@ def test_one_failing_process_fails_the_job_and_stops_the_others(ml_client, store
     script = 'if [ "$RANK" = 1 ]; then exit 3; fi; sleep 300'
     job = ml_client.jobs.create_or_update(job_on("cpu-cluster", script, instance_count=2,
                                                  distribution={"type": "pytorch"}))
-    ended = service.wait(store, job.name, timeout=120)
+    ended = lifecycle.wait(store, job.name, timeout=120)
     assert ended["status"] == "Failed" and ended["exit_code"] == 3
     assert "process 1 on node tvmps_" in ended["error"] and "other processes were stopped" in ended["error"]
     assert all(n.node_state == "idle" for n in ml_client.compute.list_nodes("cpu-cluster"))
@@ -268,10 +269,10 @@ def test_killed_node_process_fails_the_job_and_the_node_is_replaced(ml_client, s
     cluster(ml_client, min_instances=1, max_instances=1)
     (before,) = ml_client.compute.list_nodes("cpu-cluster")
     job = ml_client.jobs.create_or_update(job_on("cpu-cluster", "sleep 300"))
-    running = wait_for(lambda: (j := service.get(store, job.name))["status"] == "Running" and j["run_pid"] and j,
+    running = wait_for(lambda: (j := lifecycle.get(store, job.name))["status"] == "Running" and j["run_pid"] and j,
                     "the job to run")
     os.kill(running["run_pid"], signal.SIGKILL)
-    ended = service.wait(store, job.name, timeout=60)
+    ended = lifecycle.wait(store, job.name, timeout=60)
     assert ended["status"] == "Failed"
     assert f"Node {before.node_id} was lost" in ended["error"] and "SIGKILL" in ended["error"]
     (after,) = ml_client.compute.list_nodes("cpu-cluster")
@@ -281,8 +282,8 @@ def test_killed_node_process_fails_the_job_and_the_node_is_replaced(ml_client, s
 def test_hundred_jobs_on_two_nodes_complete_in_submission_order(ml_client, store, tmp_path):
     cluster(ml_client, max_instances=2)
     spec = {"command": "echo $AZUREML_RUN_ID", "environment": ENV, "compute": "cpu-cluster"}
-    names = [service.submit(store, dict(spec), tmp_path)["name"] for _ in range(100)]
-    jobs = [service.wait(store, name, timeout=300) for name in names]
+    names = [kinds.submit(store, dict(spec), tmp_path)["name"] for _ in range(100)]
+    jobs = [lifecycle.wait(store, name, timeout=300) for name in names]
     assert [j["status"] for j in jobs] == ["Completed"] * 100
     starts = [j["started_at"] for j in jobs]
     assert starts == sorted(starts)                                   # nobody overtook an earlier job
@@ -308,7 +309,7 @@ def test_node_size_bounds_the_container_on_docker(ml_client, store, monkeypatch)
     assert config["CpuQuota"] == config["CpuPeriod"] == 100_000          # one core
     assert config["Memory"] == int(3.5 * 2**30)
     (store.job_dir(job.name) / "snapshot" / "gate").touch()
-    assert service.wait(store, job.name, timeout=120)["status"] == "Completed"
+    assert lifecycle.wait(store, job.name, timeout=120)["status"] == "Completed"
 
 
 @pytest.mark.docker
@@ -328,7 +329,7 @@ def test_an_instance_runs_as_many_jobs_at_once_as_configured(ml_client, store, t
     gate = tmp_path / "gate"
     held = [ml_client.jobs.create_or_update(job_on("dev-box", f"while [ ! -e {gate} ]; do sleep 0.05; done"))
             for _ in range(3)]
-    wait_for(lambda: [service.get(store, j.name)["status"] for j in held] == ["Running", "Running", "Queued"],
+    wait_for(lambda: [lifecycle.get(store, j.name)["status"] for j in held] == ["Running", "Running", "Queued"],
           "two jobs to run and the third to wait")
     gate.touch()
     assert all(ml_client.jobs.wait(j.name).status == "Completed" for j in held)
@@ -384,7 +385,7 @@ def test_an_mpi_rank_failing_fails_the_job_and_mpirun_stops_the_others(ml_client
     script = 'echo $$ >> pids; if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then exit 3; fi; sleep 300'
     job = ml_client.jobs.create_or_update(job_on("cpu-cluster", script, instance_count=2,
                                                  distribution=MpiDistribution(process_count_per_instance=1)))
-    done = service.wait(store, job.name, timeout=120)
+    done = lifecycle.wait(store, job.name, timeout=120)
     assert done["status"] == "Failed" and "(mpirun, 2 node(s)) exited with code" in done["error"]
     pids = [int(p) for p in (store.job_dir(job.name) / "snapshot" / "pids").read_text().split()]
     wait_for(lambda: not any(proctree.is_alive(p) for p in pids), "the other rank to be stopped")

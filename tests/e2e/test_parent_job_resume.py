@@ -8,7 +8,7 @@ import signal
 from azure.ai.ml import Input, automl
 from azure.ai.ml.entities import AmlCompute
 
-from emulator.jobs import service
+from emulator.jobs import lifecycle
 from emulator.runtime import proctree
 from tests.conftest import SAMPLES, processes_mentioning, wait_for
 
@@ -26,7 +26,7 @@ def test_a_killed_automl_orchestrator_is_restarted_and_the_job_resumes(ml_client
     before = store.get_job(name)
     os.kill(before["pid"], signal.SIGKILL)  # as a machine restart would, for the orchestrator
     wait_for(lambda: not proctree.is_alive(before["pid"], before["pid_start"]), "the orchestrator to die")
-    resumed = service.get(store, name)  # the read restarts it
+    resumed = lifecycle.get(store, name)  # the read restarts it
     assert resumed["status"] == "Running" and resumed["pid"] != before["pid"]
     ml_client.jobs.stream(name)
     done = ml_client.jobs.get(name)

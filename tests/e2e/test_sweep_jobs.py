@@ -189,14 +189,15 @@ def engine_sweep(tmp_path: Path, command: str, values: list, limits: dict) -> di
 
 
 def test_trial_timeout_cancels_the_slow_trial_and_timeout_the_sweep(store, tmp_path):
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle
+    from emulator import kinds
 
     slow = "python trial.py --x ${{search_space.x}} --steps 2 --sleep 0.05 --bad_steps 600"
-    tt = service.submit(store, {**engine_sweep(tmp_path, slow, [0.3, -2.0], {"max_total_trials": 2,
+    tt = kinds.submit(store, {**engine_sweep(tmp_path, slow, [0.3, -2.0], {"max_total_trials": 2,
                         "max_concurrent_trials": 2, "trial_timeout": 6}), "name": "tt"}, tmp_path)
-    whole = service.submit(store, {**engine_sweep(tmp_path, slow, [-2.0, -3.0, -4.0], {
+    whole = kinds.submit(store, {**engine_sweep(tmp_path, slow, [-2.0, -3.0, -4.0], {
         "max_total_trials": 3, "max_concurrent_trials": 1, "timeout": 4}), "name": "to"}, tmp_path)
-    tt, whole = service.wait(store, tt["name"], timeout=60), service.wait(store, whole["name"], timeout=60)
+    tt, whole = lifecycle.wait(store, tt["name"], timeout=60), lifecycle.wait(store, whole["name"], timeout=60)
     assert tt["status"] == "Completed" and tt["spec"]["properties"]["best_child_run_id"] == "tt_0"
     fast, slow = store.get_job("tt_0"), store.get_job("tt_1")
     assert fast["status"] == "Completed"
@@ -292,11 +293,12 @@ def sleeper_sweep(tmp_path: Path, name: str, seconds: list[float], concurrency: 
 
 
 def test_trials_prepared_ahead_never_exceed_max_concurrent_trials(store, tmp_path):
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle
+    from emulator import kinds
 
-    sweep = service.submit(store, sleeper_sweep(tmp_path, "ahead", [0.3 + i / 100 for i in range(8)], 2, "ahead"),
+    sweep = kinds.submit(store, sleeper_sweep(tmp_path, "ahead", [0.3 + i / 100 for i in range(8)], 2, "ahead"),
                            tmp_path)
-    assert service.wait(store, sweep["name"], timeout=60)["status"] == "Completed"
+    assert lifecycle.wait(store, sweep["name"], timeout=60)["status"] == "Completed"
     trials = store.list_jobs("ahead")
     assert len(trials) == 8 and all(t["status"] == "Completed" for t in trials)
     for u in trials:  # running at once, from the records: never above max_concurrent_trials
@@ -317,14 +319,15 @@ def _gated_trial(store, sweep: str) -> dict:
 
 
 def test_a_trial_waiting_for_its_slot_is_canceled_with_its_sweep(store, tmp_path):
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle
+    from emulator import kinds
 
     marker = f"gate-cancel-{os.getpid()}-{time.time_ns()}"
-    service.submit(store, sleeper_sweep(tmp_path, "gatecancel", [0.2, 60.0, 61.0], 1, marker), tmp_path)
+    kinds.submit(store, sleeper_sweep(tmp_path, "gatecancel", [0.2, 60.0, 61.0], 1, marker), tmp_path)
     _gated_trial(store, "gatecancel")
     assert len(processes_mentioning(marker)) == 1  # only the running trial's command
-    service.cancel(store, "gatecancel")
-    assert service.wait(store, "gatecancel", timeout=60)["status"] == "Canceled"
+    lifecycle.cancel(store, "gatecancel")
+    assert lifecycle.wait(store, "gatecancel", timeout=60)["status"] == "Canceled"
     third = wait_for(lambda: (t := store.get_job("gatecancel_2"))["status"] == "Canceled" and t, "the gated trial")
     assert third["started_at"] is None and third["run_pid"] is None
     assert store.get_job("gatecancel_1")["status"] == "Canceled"
@@ -335,10 +338,11 @@ def test_a_trial_waiting_for_its_slot_is_canceled_with_its_sweep(store, tmp_path
 def test_a_trial_waiting_for_its_slot_ends_when_its_orchestrator_is_lost(store, tmp_path):
     import signal
 
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle
+    from emulator import kinds
 
     marker = f"gate-lost-{os.getpid()}-{time.time_ns()}"
-    service.submit(store, sleeper_sweep(tmp_path, "gatelost", [0.2, 60.0, 61.0], 1, marker), tmp_path)
+    kinds.submit(store, sleeper_sweep(tmp_path, "gatelost", [0.2, 60.0, 61.0], 1, marker), tmp_path)
     _gated_trial(store, "gatelost")
     os.kill(store.get_job("gatelost")["pid"], signal.SIGKILL)
     # nobody reads the sweep: the gated trial notices on its own, and starts nothing
@@ -346,12 +350,12 @@ def test_a_trial_waiting_for_its_slot_ends_when_its_orchestrator_is_lost(store, 
                      timeout=15)
     assert "ended or was lost" in third["error"] and third["started_at"] is None
     assert len(processes_mentioning(marker)) == 1
-    resumed = service.get(store, "gatelost")  # the read restarts the orchestrator: the sweep resumes
+    resumed = lifecycle.get(store, "gatelost")  # the read restarts the orchestrator: the sweep resumes
     assert resumed["status"] == "Running" and resumed["pid"] != store.get_job("gatelost_1")["pid"]
-    assert service.get(store, "gatelost_1")["status"] == "Running"  # the running trial went on
-    service.cancel(store, "gatelost")
-    assert service.wait(store, "gatelost", timeout=60)["status"] == "Canceled"
-    assert service.wait(store, "gatelost_1", timeout=60)["status"] == "Canceled"
+    assert lifecycle.get(store, "gatelost_1")["status"] == "Running"  # the running trial went on
+    lifecycle.cancel(store, "gatelost")
+    assert lifecycle.wait(store, "gatelost", timeout=60)["status"] == "Canceled"
+    assert lifecycle.wait(store, "gatelost_1", timeout=60)["status"] == "Canceled"
     assert [t["name"] for t in store.list_jobs("gatelost") if t["name"] not in ("gatelost_0", "gatelost_1",
                                                                                  "gatelost_2")] == []
     wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)),
@@ -361,16 +365,17 @@ def test_a_trial_waiting_for_its_slot_ends_when_its_orchestrator_is_lost(store, 
 def test_a_sweep_on_a_cluster_fans_its_trials_over_the_nodes(ml_client, store, tmp_path):
     from azure.ai.ml.entities import AmlCompute
 
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle
+    from emulator import kinds
 
     ml_client.compute.begin_create_or_update(AmlCompute(name="cpu-cluster", size="Standard_DS3_v2",
                                                         min_instances=0, max_instances=2)).result()
     # max_concurrent_trials (4) is above the cluster's max_instances (2): the nodes bound the sweep
     spec = {**sleeper_sweep(tmp_path, "fan", [1.0, 1.01, 1.02, 1.03, 1.04], 4, "fan"), "compute": "azureml:cpu-cluster"}
-    service.submit(store, spec, tmp_path)
+    kinds.submit(store, spec, tmp_path)
     seen: dict[str, set[str]] = {}  # node -> the trials it ran
     most = 0
-    while service.get(store, "fan")["status"] not in ("Completed", "Failed", "Canceled"):
+    while lifecycle.get(store, "fan")["status"] not in ("Completed", "Failed", "Canceled"):
         nodes = ml_client.compute.list_nodes("cpu-cluster")
         assert len(nodes) <= 2  # never above max_instances
         busy = [n for n in nodes if n.current_job_name]
@@ -378,7 +383,7 @@ def test_a_sweep_on_a_cluster_fans_its_trials_over_the_nodes(ml_client, store, t
         for node in busy:
             seen.setdefault(node.node_id, set()).add(node.current_job_name)
         time.sleep(0.05)
-    sweep = service.get(store, "fan")
+    sweep = lifecycle.get(store, "fan")
     assert sweep["status"] == "Completed" and sweep["spec"]["properties"]["best_child_run_id"] == "fan_0"
     trials = store.list_jobs("fan")
     assert sorted(t["name"] for t in trials) == [f"fan_{i}" for i in range(5)]
@@ -392,16 +397,17 @@ def test_a_sweep_on_a_cluster_fans_its_trials_over_the_nodes(ml_client, store, t
 def test_a_sweep_lost_once_too_often_fails_and_stops_its_trials(store, tmp_path):
     import signal
 
-    from emulator.jobs import service
+    from emulator.jobs import lifecycle
+    from emulator import kinds
 
     marker = f"lost-often-{os.getpid()}-{time.time_ns()}"
-    service.submit(store, sleeper_sweep(tmp_path, "often", [60.0, 61.0], 2, marker), tmp_path)
+    kinds.submit(store, sleeper_sweep(tmp_path, "often", [60.0, 61.0], 2, marker), tmp_path)
     wait_for(lambda: len(processes_mentioning(marker)) == 2, "both trials to run")
-    (store.job_dir("often") / ".resume.lock").write_text("." * service.MAX_RESUMES)  # restarted that often already
+    (store.job_dir("often") / ".resume.lock").write_text("." * lifecycle.MAX_RESUMES)  # restarted that often already
     before = store.get_job("often")
     os.kill(before["pid"], signal.SIGKILL)
     wait_for(lambda: not proctree.is_alive(before["pid"], before["pid_start"]), "the orchestrator to die")
-    lost = service.get(store, "often")
-    assert lost["status"] == "Failed" and f"restarted {service.MAX_RESUMES} times already" in lost["error"]
-    assert all(service.wait(store, t["name"], timeout=60)["status"] == "Canceled" for t in store.list_jobs("often"))
+    lost = lifecycle.get(store, "often")
+    assert lost["status"] == "Failed" and f"restarted {lifecycle.MAX_RESUMES} times already" in lost["error"]
+    assert all(lifecycle.wait(store, t["name"], timeout=60)["status"] == "Canceled" for t in store.list_jobs("often"))
     wait_for(lambda: not processes_mentioning(marker), "the trials' processes to end")

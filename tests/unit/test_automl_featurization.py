@@ -189,7 +189,7 @@ def test_sdk_featurization_round_trips_through_the_spec(tmp_path):
     from azure.ai.ml import Input, automl
     from azure.ai.ml.automl import ColumnTransformer
 
-    from backends.automl_entities import automl_to_spec
+    from backends.automl_entities import to_spec as automl_to_spec
 
     pets().to_csv(tmp_path / "pets.csv", index=False)
     entity = automl.classification(training_data=Input(type="uri_file", path=str(tmp_path / "pets.csv")),

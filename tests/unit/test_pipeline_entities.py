@@ -18,7 +18,7 @@ ENV = "azureml:AzureML-sklearn-1.5@latest"
 
 
 def to_spec(job):
-    from backends.entities import job_to_spec
+    from backends.job_entities import job_to_spec
 
     return job_to_spec(job)
 
@@ -122,7 +122,7 @@ def test_record_to_pipeline_job_has_status_steps_and_outputs(store, tmp_path):
     from azure.ai.ml import load_job
     from azure.ai.ml.entities import PipelineJob
 
-    from backends.entities import record_to_job
+    from backends.job_entities import record_to_job
 
     spec = normalize_pipeline_job(to_spec(load_job(SAMPLES / "iris" / "pipeline.yml")), Path.cwd())
     spec.update(name="pl-1", experiment_name="iris-pipeline", display_name="iris-pipeline")

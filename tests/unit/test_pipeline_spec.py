@@ -142,14 +142,14 @@ def test_missing_pipeline_input_path(tmp_path):
 
 # -- submit: nothing recorded on bad input ------------------------------------------------------------
 def test_bad_pipelines_record_nothing(store, tmp_path):
-    from emulator.jobs import service
+    from emulator import kinds
 
     bad = [with_step("score", inputs={"model": "${{parent.jobs.nope.outputs.model}}"}),
            with_step("score", compute="azureml:no-such-cluster"),
            with_step("score", environment="azureml:no-such-env:1")]
     for data in bad:
         with pytest.raises((ValidationError, ResourceNotFound)) as info:
-            service.submit(store, copy.deepcopy(data), tmp_path)
+            kinds.submit(store, copy.deepcopy(data), tmp_path)
         assert "'score'" in info.value.message
     assert store.list_jobs() == []
     assert not (store.root / "jobs").exists() or not any((store.root / "jobs").iterdir())

@@ -109,7 +109,7 @@ def test_trial_inputs_carry_the_sampled_values_without_shadowing_inputs():
 def test_the_sample_sweep_yml_loads_with_azure_ai_ml_and_converts():
     from azure.ai.ml import load_job
 
-    from backends.entities import job_to_spec
+    from backends.job_entities import job_to_spec
 
     entity = load_job(IRIS / "sweep.yml")
     spec = normalize_sweep_job(job_to_spec(entity), IRIS)
@@ -126,7 +126,7 @@ def test_the_sdk_sweep_builder_converts(tmp_path, monkeypatch):
     from azure.ai.ml import Input, command
     from azure.ai.ml.sweep import BanditPolicy, Choice, LogUniform, QUniform
 
-    from backends.entities import job_to_spec
+    from backends.job_entities import job_to_spec
 
     monkeypatch.chdir(IRIS)
     job = command(code="./src", command="python train.py --C ${{inputs.C}} --max_iter ${{inputs.max_iter}} "
@@ -151,14 +151,14 @@ def test_the_sdk_sweep_builder_converts(tmp_path, monkeypatch):
 def test_a_record_becomes_a_sweep_job_entity(store):
     from azure.ai.ml.sweep import BanditPolicy, SweepJob
 
-    from backends.sweep_entities import record_to_sweep_job
+    from backends.job_entities import record_to_job
 
     spec = normalize_sweep_job(sweep(early_termination={"type": "bandit", "slack_factor": 0.1}), IRIS)
     spec.update(name="s1", display_name="s1", experiment_name="e", created_by="me")
     spec["properties"]["best_child_run_id"] = "s1_2"
     record = {"name": "s1", "type": "sweep", "experiment_name": "e", "status": "Completed", "spec": spec,
               "created_at": 1.0e9, "error": None, "parent_job_name": None}
-    entity = record_to_sweep_job(store, copy.deepcopy(record))
+    entity = record_to_job(store, copy.deepcopy(record))
     assert isinstance(entity, SweepJob)
     assert entity.status == "Completed" and entity.properties["best_child_run_id"] == "s1_2"
     assert isinstance(entity.early_termination, BanditPolicy) and entity.early_termination.slack_factor == 0.1
