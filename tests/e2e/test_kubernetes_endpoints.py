@@ -18,7 +18,7 @@ from azure.ai.ml.entities import (CodeConfiguration, KubernetesCompute, Kubernet
 from azure.core.exceptions import ResourceNotFoundError
 
 from emulator.endpoints import service
-from emulator.runtime.proctree import is_alive, start_time
+from emulator.runtime.proctree import descendants, is_alive, start_time
 from emulator.testing.load import run_load
 from tests.conftest import SAMPLES, wait_for
 
@@ -41,15 +41,13 @@ def model(ml_client, iris_model):
 
 @pytest.fixture
 def slow_code(tmp_path):
-    """The iris scoring script, 5 ms slower per request (so a few connections keep a replica busy); it answers
-    ``{"whoami": true}`` with the pid of the process that runs it."""
+    """The iris scoring script, 5 ms slower per request (so a few connections keep a replica busy)."""
     code = tmp_path / "slow-score"
     code.mkdir()
     shutil.copy(IRIS / "score" / "score.py", code / "iris_score.py")
     (code / "score.py").write_text(
-        "import json\nimport os\nimport time\n\nimport iris_score\n\n\ndef init():\n    iris_score.init()\n\n\n"
-        "def run(raw_data):\n    if json.loads(raw_data).get('whoami'):\n        return {'pid': os.getpid()}\n"
-        "    time.sleep(0.005)\n    return iris_score.run(raw_data)\n")
+        "import time\n\nimport iris_score\n\n\ndef init():\n    iris_score.init()\n\n\n"
+        "def run(raw_data):\n    time.sleep(0.005)\n    return iris_score.run(raw_data)\n")
     return code
 
 
@@ -123,10 +121,11 @@ def test_unresponsive_replica_is_restarted_by_its_liveness_probe(ml_client, k8s_
     before = _replicas(store)
     assert len(before) == 2 and all(r["ready"] for r in before)
     frozen = before[0]
-    # the process that runs the scoring script (the replica's server may supervise it from another process)
-    script_pid = requests.post(f"http://127.0.0.1:{frozen['port']}/score", json={"whoami": True}, timeout=10).json()["pid"]
-    script_start = start_time(script_pid)
-    os.kill(script_pid, signal.SIGSTOP)  # alive but answers nothing: only the liveness probe can tell
+    # the replica's whole process tree (its server and the worker that runs the scoring script) is stopped: alive,
+    # but it answers nothing, so only the liveness probe can tell (a direct request would need the host's secret)
+    frozen_tree = [(pid, start_time(pid)) for pid in [frozen["pid"], *descendants(frozen["pid"])]]
+    for pid, _ in frozen_tree:
+        os.kill(pid, signal.SIGSTOP)
     try:
         def restarted():
             now = _replicas(store)
@@ -135,11 +134,13 @@ def test_unresponsive_replica_is_restarted_by_its_liveness_probe(ml_client, k8s_
 
         now = wait_for(restarted, "the frozen replica's restart")
     finally:
-        if is_alive(script_pid, script_start):  # never leave a stopped process behind
-            os.kill(script_pid, signal.SIGCONT)
+        for pid, started in frozen_tree:
+            if is_alive(pid, started):  # never leave a stopped process behind
+                os.kill(pid, signal.SIGCONT)
     fresh = next(r for r in now if r["name"] == frozen["name"])
     assert fresh["pid"] != frozen["pid"] and not is_alive(frozen["pid"])
-    wait_for(lambda: not is_alive(script_pid, script_start), "the frozen process to end", timeout=10)
+    wait_for(lambda: not any(is_alive(pid, started) for pid, started in frozen_tree), "the frozen processes to end",
+             timeout=10)
     other = next(r for r in now if r["name"] != frozen["name"])
     assert other["pid"] == before[1]["pid"] and other["restarts"] == 0
     answers = [requests.post(uri, json=ROWS, headers=auth, timeout=10) for _ in range(6)]
