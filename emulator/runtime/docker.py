@@ -24,7 +24,7 @@ from pathlib import Path
 from emulator import config
 from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime.base import RunHandle, RunRequest, Runtime
-from emulator.runtime.engine import LABEL, docker_client
+from emulator.runtime.engine import HOME_LABEL, LABEL, docker_client, home_label
 
 CPU_PERIOD = 100_000  # microseconds: the CFS period a container's CPU quota is a share of
 CONTAINER_MEMORY = "4g"  # AMLEMU_CONTAINER_MEMORY: a container no node size bounds
@@ -115,7 +115,7 @@ def run_options(request: RunRequest) -> dict:
         command=["/bin/bash", "-c", f"exec >> {log} 2>&1; {request.command}"], detach=True,
         working_dir=str(request.cwd), environment=env, user=container_user(), **network,
         ports={f"{p}/tcp": ("127.0.0.1", p) for p in request.ports},  # published on loopback only
-        labels={f"{LABEL}.{k}": v for k, v in {"kind": "job", **request.labels}.items()},
+        labels={HOME_LABEL: home_label(), **{f"{LABEL}.{k}": v for k, v in {"kind": "job", **request.labels}.items()}},
         cap_drop=["ALL"], security_opt=["no-new-privileges"], **limits,
         **({"pids_limit": defaults["pids"]} if defaults["pids"] else {}))
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 
+from emulator import config
 from emulator.errors import EmulatorError
 
 _client = None
 LABEL = "com.amlemu"
+#: the AMLEMU_HOME a container belongs to: prune and leftover sweeps touch only their own home's containers
+HOME_LABEL = f"{LABEL}.home"
 
 NO_ENGINE = ("No Docker engine answers ({detail}). Start one (as root: `dockerd > /tmp/dockerd.log 2>&1 &`, "
              "or `.ci/run`, which installs and starts it), or run on the process runtime: "
@@ -50,3 +53,8 @@ def engine_answers() -> bool:
         return True
     except DockerUnavailable:
         return False
+
+
+def home_label() -> str:
+    """The value of :data:`HOME_LABEL` for this process's ``AMLEMU_HOME``."""
+    return str(config.home().resolve())

@@ -1,6 +1,7 @@
 """``amlemu system prune``: remove what amlemu left behind, and only that.
 
-Containers and images are matched by amlemu's own labels (``com.amlemu.kind``);
+Containers are matched by amlemu's own labels (``com.amlemu.kind``) and the current
+``AMLEMU_HOME`` (``com.amlemu.home``); images, a cache shared by every home, by their kind;
 virtualenvs live under amlemu's cache folder; staging folders (a model, job or deployment
 being copied in when its process was killed) live in the workspaces of the current
 ``AMLEMU_HOME``, and only those no live process is filling are removed
@@ -9,13 +10,14 @@ being copied in when its process was killed) live in the workspaces of the curre
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import time
 from pathlib import Path
 
 from emulator import config
 from emulator.environments.venv import READY, venvs_root
-from emulator.runtime.engine import LABEL, docker_client, engine_answers
+from emulator.runtime.engine import HOME_LABEL, LABEL, docker_client, engine_answers, home_label
 from emulator.store import staging
 
 
@@ -28,11 +30,14 @@ def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, lis
     removed: dict[str, list[str]] = {"containers": [], "images": [], "virtualenvs": [], "staging": []}
     if engine_answers():
         client = docker_client()
+        home = home_label()
         for status in ("exited", "created", "dead"):
             for container in client.containers.list(all=True, ignore_removed=True, filters={"status": status}):
                 # only the kinds amlemu runs (the base image's own "base" label is inherited by
                 # any container made from it, so it proves nothing)
                 if container.labels.get(f"{LABEL}.kind") not in RUN_KINDS:
+                    continue
+                if container.labels.get(HOME_LABEL, home) != home:  # another AMLEMU_HOME's (unlabelled: older amlemu)
                     continue
                 container.remove(force=True)
                 removed["containers"].append(container.name)
@@ -49,8 +54,13 @@ def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, lis
     for venv in sorted(root.iterdir()) if root.is_dir() else []:
         marker = venv / READY
         if venv.is_dir() and (not marker.exists() or marker.stat().st_mtime <= cutoff):
-            shutil.rmtree(venv, ignore_errors=True)
-            Path(f"{venv}.lock").unlink(missing_ok=True)
+            with open(f"{venv}.lock", "a") as lock:
+                try:  # a builder holds this lock while it fills the folder: a venv being built is not stale
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                shutil.rmtree(venv, ignore_errors=True)
+                Path(f"{venv}.lock").unlink(missing_ok=True)
             removed["virtualenvs"].append(venv.name)
     removed["staging"] = prune_staging()
     return removed

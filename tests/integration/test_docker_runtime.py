@@ -122,18 +122,24 @@ def test_system_prune_removes_only_what_amlemu_created(docker_cli):
     client = docker.from_env()
     ours = client.containers.create("amlemu/base:bookworm", ["true"], labels={"com.amlemu.kind": "job", "com.amlemu.test": "1"})
     theirs = client.containers.create("amlemu/base:bookworm", ["true"], labels={"com.amlemu.test": "1"})
+    other_home = client.containers.create("amlemu/base:bookworm", ["true"], labels={
+        "com.amlemu.kind": "job", "com.amlemu.test": "1", "com.amlemu.home": str(docker_cli.home.parent / "another")})
+    mine = client.containers.create("amlemu/base:bookworm", ["true"], labels={
+        "com.amlemu.kind": "job", "com.amlemu.test": "1", "com.amlemu.home": str(docker_cli.home.resolve())})
     venvs = docker_cli.home / "cache" / "venvs"
     (venvs / "old" ).mkdir(parents=True)
     (venvs / "old" / ".amlemu-ready").write_text("[]")
     try:
         removed = docker_cli.json("system", "prune", "--days", "0")
         assert ours.name in removed["containers"] and theirs.name not in removed["containers"]
+        assert mine.name in removed["containers"] and other_home.name not in removed["containers"]  # this home's only
         assert removed["virtualenvs"] == ["old"] and not (venvs / "old").exists()
         client.containers.get(theirs.id)  # still there
+        client.containers.get(other_home.id)
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(ours.id)
     finally:
-        for c in (ours, theirs):
+        for c in (ours, theirs, other_home, mine):
             try:
                 c.remove(force=True)
             except docker.errors.NotFound:
