@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from emulator.cli.views import arm_id
 from emulator.environments.views import environment_view
 from emulator.errors import NotEmulated
 from emulator.models.views import model_view
@@ -53,10 +52,6 @@ def entity_base_path(entity: Any) -> Path:
 def is_local_path(path: Any) -> bool:
     """A plain local path, not a URI (``azureml://``, ``runs:/``, ``azureml:name:1`` ...)."""
     return bool(path) and not re.match(r"^[A-Za-z][\w+.-]+:", str(path))
-
-
-# The old private names, still imported by the job converters until they move to the public ones.
-_system_data, _base_path, _is_local = system_data, entity_base_path, is_local_path
 
 
 def local_path(path: Any, base: Path) -> Any:
