@@ -35,7 +35,7 @@ NEVER_STARTED = "Canceled: its parent job's orchestrator was lost before the job
 
 
 class ParentOrchestrator(JobProcess):
-    #: the job kind in log lines and messages ("sweep", "AutoML job")
+    #: the job kind in log lines and messages (e.g. AutoML job)
     kind = "parent job"
     #: children are prepared, then wait for their slot (open_trial_slot) before their command starts
     slot_gated_children = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.sweeps.space import _qround
+from emulator.sweeps.space import qround
 
 SUPPORTED = ("choice", "uniform", "quniform")
 
@@ -42,7 +42,7 @@ class BayesianSampler:
         params = {}
         for name, expr in self.space.items():
             value = trial.params[name]
-            params[name] = _qround(value, expr["q"]) if expr["type"] == "quniform" else value
+            params[name] = qround(value, expr["q"]) if expr["type"] == "quniform" else value
         self._asked[self._count] = trial
         self._count += 1
         return params

@@ -126,7 +126,8 @@ def validate_space(space: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _qround(value: float, q: float) -> float:
+def qround(value: float, q: float) -> float:
+    """``value`` rounded to a multiple of ``q`` (the q-distributions: quniform, qnormal, ...)."""
     return round(round(value / q) * q, 12)
 
 
@@ -145,7 +146,7 @@ def from_unit(expr: dict[str, Any], u: float) -> Any:
     if kind.removeprefix("q").startswith("log"):
         x = math.exp(x)
     if kind.startswith("q"):
-        x = _qround(x, expr["q"])
+        x = qround(x, expr["q"])
     return float(x)
 
 
