@@ -35,23 +35,10 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, A
     return store.get_asset(KIND, name, _V)
 
 
-def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
-    from emulator.compute import service
-
-    return service.get(store, name)
-
-
-def list_computes(store: WorkspaceStore) -> list[dict[str, Any]]:
-    from emulator.compute import service
-
-    return service.list_computes(store)
-
-
 def delete(store: WorkspaceStore, name: str) -> None:
-    from emulator.endpoints import records
-
-    get(store, name)
-    users = [e["name"] for e in records.list_endpoints(store) if e.get("compute") == name]
+    # the endpoints' own records, read in the store (compute sits below endpoints: it may not import them)
+    users = [r["name"] for r in store.query("SELECT name FROM assets WHERE kind = 'online-endpoint' "
+                                            "AND json_extract(body, '$.compute') = ? ORDER BY name", (name,))]
     if users:
         raise ValidationError(f"Compute '{name}' hosts online endpoint(s) {', '.join(users)}; delete them first.")
     with store.transaction() as db:

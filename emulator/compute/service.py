@@ -13,6 +13,7 @@ from typing import Any
 from emulator import config, naming
 from emulator.compute import clusters, instances, kubernetes, nodes, sizes
 from emulator.errors import NotEmulated, ResourceNotFound, ValidationError
+from emulator.runtime.liveness import lost_reason
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 
@@ -59,13 +60,11 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, A
 
 
 def active_jobs(store: WorkspaceStore, name: str) -> list[str]:
-    """Jobs waiting for or running on compute ``name``, oldest first (lost ones are marked Failed first)."""
-    from emulator.jobs.lifecycle import refresh
-
+    """Jobs waiting for or running on compute ``name``, oldest first; a lost job (its supervisor gone) is not
+    one of them (the next read of it marks it Failed or resumes it)."""
     rows = store.query(f"SELECT * FROM jobs WHERE status IN ({','.join('?' * len(ACTIVE))}) "
                        "AND json_extract(spec, '$.compute') = ? ORDER BY created_at", (*ACTIVE, name))
-    jobs = [refresh(store, {**dict(r), "spec": None}) for r in rows]
-    return [j["name"] for j in jobs if j["status"] in ACTIVE]
+    return [r["name"] for r in rows if lost_reason(dict(r)) is None]
 
 
 def delete(store: WorkspaceStore, name: str) -> None:

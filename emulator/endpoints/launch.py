@@ -127,7 +127,7 @@ class ReplicaLauncher:
     # -- process runtime ----------------------------------------------------------------------
     def _bin_dir(self) -> tuple[Path, str | None]:
         from emulator.environments.registry import interpreter_bin
-        from emulator.environments.venv import ensure_venv
+        from emulator.runtime.venv import ensure_venv
 
         resolved = self.deployment.get("environment_resolved") or {}
         reqs = resolved.get("requirements")

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from emulator import naming
 from emulator.environments.conda import pip_requirements
 from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
-from emulator.environments.venv import READY, ensure_venv, venv_key, venvs_root
+from emulator.runtime.venv import READY, ensure_venv, venv_key, venvs_root
 from emulator.errors import ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
 

@@ -24,7 +24,7 @@ from typing import Any
 from emulator import config, naming
 from emulator.compute import distribution, nodes, sizes
 from emulator.environments.registry import interpreter_bin
-from emulator.environments.venv import ensure_venv
+from emulator.runtime.venv import ensure_venv
 from emulator.jobs.spec import input_texts, render_command
 from emulator.runtime import RunRequest, get_runtime
 from emulator.runtime.logs import log_tail

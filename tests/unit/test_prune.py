@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 
-from emulator.environments.venv import READY, venvs_root
+from emulator.runtime.venv import READY, venvs_root
 from emulator.runtime import prune
 
 

@@ -1,4 +1,4 @@
-"""Cached virtualenvs for environments, keyed by a hash of what defines them.
+"""The process runtime's cached virtualenvs, one per environment, keyed by a hash of what defines it.
 
 Two jobs asking for the same environment at once share one build: the first
 takes a file lock and builds, the second waits and then reuses it.
