@@ -21,17 +21,10 @@ from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE, TERMINAL
 
 MAX_RESUMES = 3
-#: frozen history: parent jobs recorded before the orchestrator module was kept on the job
-#: (``spec["orchestrator"]``) ran these; read only for such old records
-_ORCHESTRATORS_BEFORE_RECORDED = {"sweep": "emulator.sweeps.orchestrator",
-                                  "automl": "emulator.automl.orchestrator",
-                                  "pipeline": "emulator.pipelines.orchestrator"}
-
-
 def orchestrator(job: dict[str, Any]) -> str | None:
-    """The module a parent job runs as (restarted when lost), or None for a command job."""
-    spec = job.get("spec") or {}
-    return spec.get("orchestrator") or _ORCHESTRATORS_BEFORE_RECORDED.get(job["type"])
+    """The module a parent job runs as (restarted when lost), or None for a command job. A parent job recorded
+    by amlemu before 0.2 (no ``spec["orchestrator"]``) is not resumed: when lost, it is marked Failed."""
+    return (job.get("spec") or {}).get("orchestrator")
 
 
 def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
