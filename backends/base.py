@@ -10,7 +10,10 @@ backend honours it by emulation and raises ``NotEmulated`` where it can't.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from argparse import Namespace
 from typing import Any, Iterable
+
+from emulator.errors import EmulatorError
 
 
 class JobOperations(ABC):
@@ -126,10 +129,162 @@ class OnlineDeploymentOperations(ABC):
                  local: bool = False) -> str: ...
 
 
+class MachineOnlyVerb(EmulatorError):
+    """An ``amlemu`` verb that acts on this machine's amlemu state, asked of a backend that is elsewhere."""
+
+    code = "NotSupportedByBackend"
+    status = 400
+
+    def __init__(self, command: str, backend: str, reason: str = "acts on this machine's amlemu state"):
+        super().__init__(
+            f"`amlemu {command}` {reason}; the backend is '{backend}' "
+            "(from AMLEMU_BACKEND, `backend:` in ./.amlemu.yml or $AMLEMU_HOME/config.yml). Nothing was done. "
+            "Unset AMLEMU_BACKEND (or set it to 'local') to use it.")
+
+
+class Verbs(ABC):
+    """The ``az ml`` verbs over one backend: what the ``amlemu`` CLI calls.
+
+    One method per ``amlemu <group> <verb>``, named ``<group>_<verb>`` with dashes as
+    underscores (``job_create``, ``online_endpoint_get_credentials``); each takes the parsed
+    CLI arguments (an ``argparse.Namespace`` carrying that verb's flags) and returns what
+    ``az ml`` prints as JSON (dicts and lists; an SDK entity as its ``_to_dict()``), or None
+    when it prints nothing. Streams (a job's log, a deployment's log) go to stdout, progress
+    to stderr. Errors are ``EmulatorError`` (amlemu's message and code) or the backend's own
+    (azure-core's, on Azure); the CLI prints either as one ``ERROR:`` line.
+
+    The verbs that act on this machine's amlemu state (``system ...``, ``environment build``)
+    exist on the local backend only: elsewhere they raise :class:`MachineOnlyVerb`.
+    """
+
+    backend_name = "local"
+
+    def _machine_only(self, command: str, *reason: str) -> Any:
+        raise MachineOnlyVerb(command, self.backend_name, *reason)
+
+    # -- job ------------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def job_create(self, args: Namespace) -> Any:
+        """Submit ``args.file`` (``--set``, ``--name`` applied); follow its log with ``--stream``."""
+
+    @abstractmethod
+    def job_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def job_list(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def job_stream(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def job_cancel(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def job_download(self, args: Namespace) -> Any: ...
+
+    # -- model, environment ---------------------------------------------------------------------------------------
+    @abstractmethod
+    def model_create(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def model_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def model_list(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def model_download(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def environment_create(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def environment_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def environment_list(self, args: Namespace) -> Any: ...
+
+    def environment_build(self, args: Namespace) -> Any:
+        """Build an environment's image or virtualenv on this machine now."""
+        return self._machine_only("environment build")
+
+    # -- compute --------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def compute_create(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_attach(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_update(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_list(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_delete(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_detach(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_start(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_stop(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_restart(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_list_nodes(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_list_sizes(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def compute_list_usage(self, args: Namespace) -> Any: ...
+
+    # -- online endpoints and deployments -------------------------------------------------------------------------
+    @abstractmethod
+    def online_endpoint_create(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_update(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_list(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_delete(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_invoke(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_get_credentials(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_regenerate_keys(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_endpoint_export_postman(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_deployment_create(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_deployment_update(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_deployment_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_deployment_list(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_deployment_delete(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def online_deployment_get_logs(self, args: Namespace) -> Any: ...
+
+    # -- system: this machine's amlemu processes and caches -------------------------------------------------------
+    def system_status(self, args: Namespace) -> Any:
+        return self._machine_only("system status")
+
+    def system_stop(self, args: Namespace) -> Any:
+        return self._machine_only("system stop")
+
+    def system_start(self, args: Namespace) -> Any:
+        return self._machine_only("system start")
+
+    def system_prune(self, args: Namespace) -> Any:
+        return self._machine_only("system prune")
+
+
 class Backend(ABC):
     """An ``MLClient``-shaped client: the operation groups below, nothing else required."""
 
     name: str
+
+    @property
+    def verbs(self) -> Verbs:
+        """The ``az ml`` verbs over this backend (what the ``amlemu`` CLI calls). By default they go
+        through the operation groups below (:class:`backends.sdk_verbs.SdkVerbs`), as ``az ml`` goes
+        through ``MLClient``; the local backend overrides this with its fast path."""
+        from backends.sdk_verbs import SdkVerbs  # imports azure-ai-ml's loaders when a verb needs them
+
+        return SdkVerbs(self, self.name)
 
     @property
     @abstractmethod

@@ -1,343 +1,22 @@
 """The local backend: azure-ai-ml entities in, the emulator engine underneath.
 
-Errors come out as the SDK's own exception types too (a missing job is an
-``azure.core.exceptions.ResourceNotFoundError`` as well as amlemu's
-``ResourceNotFound``), so ``except`` clauses written for Azure keep working.
+``LocalBackend`` itself is light: building one opens the workspace store and imports no
+azure-ai-ml. Its operation groups (:mod:`backends.local_operations`, which speak the SDK's
+entities and exception types) load on first use, and its ``verbs`` (:mod:`backends.local_verbs`,
+what the ``amlemu`` CLI calls) reach the engine directly, so ``amlemu job create`` on a plain
+command job never pays for the SDK's import (about 1.5 s).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
-from azure.ai.ml.exceptions import DeploymentException, JobException, ValidationException
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.core.polling import LROPoller, NoPolling
-
-from backends import base, compute_entities, endpoint_entities, entities, job_entities
-from emulator import config, errors, kinds
-from emulator.compute import service as computes
-from emulator.endpoints import service as endpoints
-from emulator.environments import registry as environment_registry
-from emulator.jobs import lifecycle, outputs as job_outputs
-from emulator.jobs.stream import stream as stream_job
-from emulator.models import registry as model_registry
+from backends import base
+from emulator import config, errors
 from emulator.store import open_store
 from emulator.tracking.filestore import TRACKING_ENV
-
-
-class LocalResourceNotFound(errors.ResourceNotFound, ResourceNotFoundError):
-    """A missing resource: both amlemu's and azure-core's not-found error."""
-
-    def __init__(self, message: str):
-        ResourceNotFoundError.__init__(self, message=message)
-        errors.ResourceNotFound.__init__(self, message)
-        self.status_code = 404
-
-
-class LocalResourceExists(errors.ResourceExists, ResourceExistsError):
-    """A name or version already taken."""
-
-    def __init__(self, message: str):
-        ResourceExistsError.__init__(self, message=message)
-        errors.ResourceExists.__init__(self, message)
-        self.status_code = 409
-
-
-class LocalValidationError(errors.ValidationError, ValidationException):
-    def __init__(self, message: str):
-        ValidationException.__init__(self, message, message)
-        errors.ValidationError.__init__(self, message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class LocalJobFailed(errors.JobFailed, JobException):
-    def __init__(self, message: str):
-        JobException.__init__(self, message, message)
-        errors.JobFailed.__init__(self, message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class LocalDeploymentFailed(endpoints.DeploymentFailed, DeploymentException):
-    def __init__(self, message: str):
-        DeploymentException.__init__(self, message, message)
-        endpoints.DeploymentFailed.__init__(self, message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-_TRANSLATE = [(endpoints.DeploymentFailed, LocalDeploymentFailed), (errors.ResourceNotFound, LocalResourceNotFound), (errors.ResourceExists, LocalResourceExists),
-              (errors.JobFailed, LocalJobFailed), (errors.ValidationError, LocalValidationError)]
-
-
-def sdk_errors(method):
-    """Re-raise engine errors as classes that are also the SDK's exception types."""
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except errors.EmulatorError as exc:
-            for ours, theirs in _TRANSLATE:
-                if isinstance(exc, ours) and not isinstance(exc, theirs):
-                    raise theirs(exc.message) from None
-            raise
-    return wrapper
-
-
-def done(result: Any) -> LROPoller:
-    """An ``LROPoller`` whose operation has already finished with ``result``."""
-    return LROPoller(None, result, lambda response: response, NoPolling())
-
-
-class _Operations:
-    def __init__(self, backend: "LocalBackend"):
-        self._backend = backend
-
-    @property
-    def _store(self):
-        return self._backend.store
-
-
-class LocalJobOperations(_Operations, base.JobOperations):
-    @sdk_errors
-    def create_or_update(self, job, *, description=None, compute=None, tags=None, experiment_name=None,
-                         skip_validation=False, **kwargs):
-        spec = job_entities.job_to_spec(job)
-        for key, value in (("description", description), ("compute", compute), ("tags", tags),
-                           ("experiment_name", experiment_name)):
-            if value is not None:
-                spec[key] = value
-        record = kinds.submit(self._store, spec, Path.cwd())
-        return job_entities.record_to_job(self._store, record)
-
-    @sdk_errors
-    def get(self, name: str):
-        return job_entities.record_to_job(self._store, lifecycle.get(self._store, name))
-
-    @sdk_errors
-    def list(self, *, parent_job_name: str | None = None, max_results: int | None = None, **kwargs):
-        return [job_entities.record_to_job(self._store, r)
-                for r in lifecycle.list_jobs(self._store, parent_job_name, max_results)]
-
-    @sdk_errors
-    def stream(self, name: str) -> None:
-        stream_job(self._store, name, sys.stdout)
-
-    @sdk_errors
-    def begin_cancel(self, name: str, **kwargs) -> LROPoller:
-        lifecycle.cancel(self._store, name)
-        return done(None)
-
-    @sdk_errors
-    def download(self, name: str, *, download_path: str = ".", output_name: str | None = None,
-                 all: bool = False) -> None:
-        job_outputs.download(self._store, name, Path(download_path), output_name, all)
-
-    def wait(self, name: str, timeout: float | None = None):
-        """amlemu extra: block until the job ends and return it (the SDK polls ``get``)."""
-        return job_entities.record_to_job(self._store, lifecycle.wait(self._store, name, timeout))
-
-
-class LocalModelOperations(_Operations, base.ModelOperations):
-    @sdk_errors
-    def create_or_update(self, model):
-        spec = entities.model_to_spec(model)
-        return entities.record_to_model(self._store, model_registry.create_or_update(self._store, spec, Path.cwd()))
-
-    @sdk_errors
-    def get(self, name: str, version: str | None = None, label: str | None = None):
-        return entities.record_to_model(self._store, self._store.get_asset(model_registry.KIND, name, version))
-
-    @sdk_errors
-    def list(self, name: str | None = None, **kwargs):
-        return [entities.record_to_model(self._store, r) for r in self._store.list_assets(model_registry.KIND, name)]
-
-    @sdk_errors
-    def download(self, name: str, version: str, download_path: str = ".") -> None:
-        model_registry.download(self._store, name, version, Path(download_path))
-
-
-class LocalEnvironmentOperations(_Operations, base.EnvironmentOperations):
-    @sdk_errors
-    def create_or_update(self, environment):
-        spec = entities.environment_to_spec(environment)
-        return entities.record_to_environment(self._store, environment_registry.create(self._store, spec, Path.cwd()))
-
-    @sdk_errors
-    def get(self, name: str, version: str | None = None, label: str | None = None):
-        record = self._store.get_asset(environment_registry.KIND, name, version)
-        return entities.record_to_environment(self._store, record)
-
-    @sdk_errors
-    def list(self, name: str | None = None, **kwargs):
-        return [entities.record_to_environment(self._store, r)
-                for r in self._store.list_assets(environment_registry.KIND, name)]
-
-
-class LocalComputeOperations(_Operations, base.ComputeOperations):
-    """``ml_client.compute``: compute clusters, compute instances and attached Kubernetes clusters."""
-
-    @sdk_errors
-    def begin_create_or_update(self, compute, **kwargs) -> LROPoller:
-        record = computes.create_or_update(self._store, compute_entities.compute_to_spec(compute))
-        return done(compute_entities.record_to_compute(self._store, record))
-
-    @sdk_errors
-    def begin_update(self, compute, **kwargs) -> LROPoller:
-        computes.get(self._store, compute.name)  # update needs an existing compute
-        return self.begin_create_or_update(compute)
-
-    @sdk_errors
-    def get(self, name: str, **kwargs):
-        return compute_entities.record_to_compute(self._store, computes.get(self._store, name))
-
-    @sdk_errors
-    def list(self, *, compute_type: str | None = None, **kwargs):
-        return [compute_entities.record_to_compute(self._store, r) for r in computes.list_computes(self._store)
-                if compute_type is None or r["type"] == compute_type.lower()]
-
-    @sdk_errors
-    def begin_delete(self, name: str, *, action: str = "Delete", **kwargs) -> LROPoller:
-        computes.delete(self._store, name)
-        return done(None)
-
-    @sdk_errors
-    def begin_start(self, name: str, **kwargs) -> LROPoller:
-        computes.start(self._store, name)
-        return done(None)
-
-    @sdk_errors
-    def begin_stop(self, name: str, **kwargs) -> LROPoller:
-        computes.stop(self._store, name)
-        return done(None)
-
-    @sdk_errors
-    def begin_restart(self, name: str, **kwargs) -> LROPoller:
-        computes.restart(self._store, name)
-        return done(None)
-
-    @sdk_errors
-    def list_nodes(self, name: str, **kwargs):
-        return [compute_entities.node_info(n) for n in computes.list_nodes(self._store, name)]
-
-    @sdk_errors
-    def list_sizes(self, *, location: str | None = None, compute_type: str | None = None, **kwargs):
-        """The VM sizes amlemu knows (the same in every ``location``); ``compute_type`` as Azure filters it."""
-        return [compute_entities.vm_size(v) for v in computes.list_sizes(compute_type)]
-
-    @sdk_errors
-    def list_usage(self, *, location: str | None = None, **kwargs):
-        """Quota usage per VM family and in total, from the nodes that exist now; see ``computes.list_usage``."""
-        return [compute_entities.usage(u) for u in computes.list_usage(self._store, location)]
-
-
-class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
-    """``ml_client.online_endpoints``; ``local=True`` is accepted (everything here is local)."""
-
-    @sdk_errors
-    def begin_create_or_update(self, endpoint, *, local: bool = False, **kwargs) -> LROPoller:
-        record = endpoints.create_or_update_endpoint(self._store, endpoint_entities.endpoint_to_spec(endpoint))
-        return done(endpoint_entities.record_to_endpoint(record))
-
-    @sdk_errors
-    def get(self, name: str, *, local: bool = False, **kwargs):
-        return endpoint_entities.record_to_endpoint(endpoints.get_endpoint(self._store, name))
-
-    @sdk_errors
-    def list(self, *, local: bool = False, **kwargs):
-        return [endpoint_entities.record_to_endpoint(r) for r in endpoints.list_endpoints(self._store)]
-
-    @sdk_errors
-    def begin_delete(self, name: str | None = None, *, local: bool = False, **kwargs) -> LROPoller:
-        endpoints.delete_endpoint(self._store, name)
-        return done(None)
-
-    @sdk_errors
-    def get_keys(self, name: str, **kwargs):
-        from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken
-
-        creds = endpoints.get_keys(self._store, name)
-        if creds["auth_mode"] == "key":
-            return EndpointAuthKeys(primary_key=creds["primary_key"], secondary_key=creds["secondary_key"])
-        return EndpointAuthToken(access_token=creds["access_token"], expiry_time_utc=creds["expiry_time_utc"],
-                                 refresh_after_time_utc=creds["refresh_after_time_utc"],
-                                 token_type=creds["token_type"])
-
-    @sdk_errors
-    def begin_regenerate_keys(self, name: str, *, key_type: str = "primary", **kwargs) -> LROPoller:
-        endpoints.regenerate_keys(self._store, name, key_type)
-        return done(None)
-
-    @sdk_errors
-    def invoke(self, endpoint_name: str, *, request_file: str | None = None, deployment_name: str | None = None,
-               input_data: Any = None, params_override: Any = None, local: bool = False, **kwargs) -> str:
-        if request_file is None and input_data is None:
-            raise errors.ValidationError("invoke needs request_file (a JSON file) or input_data.")
-        if request_file is not None:
-            path = Path(request_file)
-            if not path.is_file():
-                raise errors.ValidationError(f"request_file '{request_file}' does not exist.")
-            body = path.read_bytes()
-        else:
-            body = input_data.encode() if isinstance(input_data, str) else json.dumps(input_data).encode()
-        status, headers, text = endpoints.invoke(self._store, endpoint_name, body, deployment_name)
-        if status >= 400:
-            from azure.core.exceptions import HttpResponseError
-
-            raise HttpResponseError(message=f"Endpoint '{endpoint_name}' answered {status}: "
-                                            f"{text.decode(errors='replace')[:2000]}")
-        return text.decode(errors="replace")
-
-
-class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperations):
-    """``ml_client.online_deployments``: replicas on the configured runtime behind the endpoint's gateway."""
-
-    @sdk_errors
-    def begin_create_or_update(self, deployment, *, local: bool = False, vscode_debug: bool = False,
-                               skip_script_validation: bool = False, local_enable_gpu: bool = False,
-                               **kwargs) -> LROPoller:
-        if vscode_debug or local_enable_gpu:
-            raise errors.NotEmulated("online_deployments.begin_create_or_update(vscode_debug/local_enable_gpu)")
-        spec, base_path = endpoint_entities.deployment_to_spec(deployment)
-        record = endpoints.create_or_update_deployment(self._store, spec, base_path)
-        return done(endpoint_entities.record_to_deployment(record))
-
-    @sdk_errors
-    def get(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs):
-        return endpoint_entities.record_to_deployment(endpoints.get_deployment(self._store, endpoint_name, name))
-
-    @sdk_errors
-    def list(self, endpoint_name: str, *, local: bool = False, **kwargs):
-        return [endpoint_entities.record_to_deployment(r)
-                for r in endpoints.list_deployments(self._store, endpoint_name)]
-
-    @sdk_errors
-    def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs) -> LROPoller:
-        endpoints.delete_deployment(self._store, endpoint_name, name)
-        return done(None)
-
-    @sdk_errors
-    def get_logs(self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None,
-                 local: bool = False, **kwargs) -> str:
-        return endpoints.get_logs(self._store, endpoint_name, name, lines, container_type)
-
-
-class LocalWorkspaceOperations(_Operations):
-    def get(self, name: str | None = None, **kwargs):
-        from azure.ai.ml.entities import Workspace
-
-        return Workspace(name=self._store.name, mlflow_tracking_uri=self._store.tracking_uri,
-                         description="amlemu local workspace", location="local")
-
 
 #: MLClient's operation groups that the local backend does not emulate (yet): each exists, and every call on it
 #: raises NotEmulated naming the operation, never an AttributeError
@@ -367,33 +46,46 @@ class NotEmulatedOperations:
         return f"<not emulated: ml_client.{self._group}>"
 
 
+def _group(class_name: str) -> functools.cached_property:
+    """An operation group built on first access (its module imports azure-ai-ml: not at start-up)."""
+    def build(self: "LocalBackend") -> Any:
+        from backends import local_operations
+
+        return getattr(local_operations, class_name)(self)
+
+    prop = functools.cached_property(build)
+    prop.__doc__ = f"``{class_name}``, built on first use."
+    return prop
+
+
 class LocalBackend(base.Backend):
     """The local emulator behind an ``MLClient``-shaped object."""
 
     name = "local"
 
-    def __init__(self, workspace: str | None = None, **kwargs: Any):
-        self.workspace_name = workspace or config.workspace_name()
+    def __init__(self, workspace: str | None = None, *, workspace_name: str | None = None, **kwargs: Any):
+        self.workspace_name = workspace or workspace_name or config.workspace_name()
         self.subscription_id = config.SUBSCRIPTION_ID
         self.resource_group_name = config.RESOURCE_GROUP
         self.store = open_store(self.workspace_name)
         os.environ.update(TRACKING_ENV)  # so mlflow in this process can read the workspace's runs
-        self._jobs = LocalJobOperations(self)
-        self._models = LocalModelOperations(self)
-        self._environments = LocalEnvironmentOperations(self)
-        self._compute = LocalComputeOperations(self)
-        self._online_endpoints = LocalOnlineEndpointOperations(self)
-        self._online_deployments = LocalOnlineDeploymentOperations(self)
-        self.workspaces = LocalWorkspaceOperations(self)
         for group in NOT_EMULATED_GROUPS:
             setattr(self, group, NotEmulatedOperations(group))
 
-    jobs = property(lambda self: self._jobs)
-    models = property(lambda self: self._models)
-    environments = property(lambda self: self._environments)
-    compute = property(lambda self: self._compute)
-    online_endpoints = property(lambda self: self._online_endpoints)
-    online_deployments = property(lambda self: self._online_deployments)
+    jobs = _group("LocalJobOperations")
+    models = _group("LocalModelOperations")
+    environments = _group("LocalEnvironmentOperations")
+    compute = _group("LocalComputeOperations")
+    online_endpoints = _group("LocalOnlineEndpointOperations")
+    online_deployments = _group("LocalOnlineDeploymentOperations")
+    workspaces = _group("LocalWorkspaceOperations")
+
+    @functools.cached_property
+    def verbs(self) -> base.Verbs:
+        """The ``az ml`` verbs on the engine directly (the CLI's fast path): see :mod:`backends.local_verbs`."""
+        from backends.local_verbs import LocalVerbs
+
+        return LocalVerbs(self)
 
     @property
     def tracking_uri(self) -> str:

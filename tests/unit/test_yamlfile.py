@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.cli.yamlfile import apply_sets, load_yaml_file
+from backends.yaml_specs import apply_sets, load_yaml_file
 from emulator.errors import ValidationError
 
 

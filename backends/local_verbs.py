@@ -1,0 +1,363 @@
+"""The ``az ml`` verbs on the local backend: the engine called directly, the concepts' own views printed.
+
+This is the CLI's fast path, an implementation detail of the local backend: YAML files are
+read here and a spec the fast path vouches for (a plain command job) never imports
+azure-ai-ml; anything else is loaded by the SDK's own ``load_<kind>`` first, so its
+validation message is the one ``az ml`` would print.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from argparse import Namespace
+from pathlib import Path
+from typing import Any, Callable
+
+from backends import base
+from backends.yaml_specs import apply_sets, load_yaml_file, parse_traffic, sdk_load
+from emulator import config, kinds
+from emulator.compute import service as computes
+from emulator.compute.views import compute_view
+from emulator.endpoints import records as endpoint_records, service as endpoints
+from emulator.endpoints.views import deployment_view, endpoint_view
+from emulator.environments import registry as environment_registry
+from emulator.environments.views import environment_view
+from emulator.errors import EmulatorError, NotEmulated, ValidationError
+from emulator.jobs import lifecycle, outputs as job_outputs
+from emulator.jobs.stream import stream as stream_job
+from emulator.models import registry as model_registry
+from emulator.models.views import model_view
+
+MODEL_FIELDS = {"$schema", "name", "version", "path", "type", "description", "tags", "properties",
+                "stage", "flavors", "job_name"}
+ENVIRONMENT_FIELDS = {"$schema", "name", "version", "image", "conda_file", "build", "description",
+                      "tags", "properties", "os_type", "inference_config", "datastore"}
+COMPUTE_FLAGS = ("name", "type", "size", "tier", "description", "namespace", "min_instances", "max_instances",
+                 "idle_time_before_scale_down")
+
+
+# -- reading specs ------------------------------------------------------------------------------------------------
+def _fast_fields(kind: str, data: dict) -> frozenset[str]:
+    """The fields the fast path vouches for in a ``kind`` spec shaped like ``data`` (none: ask the SDK)."""
+    if kind != "job":
+        return frozenset()
+    env = data.get("environment")
+    if isinstance(env, str) and not env.startswith("azureml:"):
+        return frozenset()  # the SDK insists on the azureml: prefix in YAML; let it say so
+    try:
+        return kinds.kind_of(data).fast_fields
+    except NotEmulated:
+        return frozenset()  # a type amlemu does not know: the SDK names it, or its NotEmulated follows
+
+
+def validated_job(data: dict[str, Any], file: str | None, sets: list[str] | None) -> dict[str, Any]:
+    """``data`` if the fast path vouches for it, else the SDK's reading of ``file`` as a job spec."""
+    if set(data) <= _fast_fields("job", data) or not file:
+        return data
+    try:
+        precheck = kinds.kind_of(data).precheck
+    except NotEmulated:
+        precheck = None
+    if precheck is not None:  # the kind's own message, clearer than the SDK's
+        precheck(data)
+    entity = sdk_load("job", file, sets)
+    # the SDK's entities are converted by the Python client's converters (they import azure-ai-ml)
+    from backends.job_entities import job_to_spec
+
+    spec = job_to_spec(entity)
+    if data.get("name"):
+        spec["name"] = data["name"]
+    return spec
+
+
+def check_fields(kind: str, data: dict, allowed: set[str], args: Namespace) -> None:
+    """Unknown fields: the SDK's own message when a file was given, else ours."""
+    unknown = set(data) - allowed
+    if unknown and args.file:
+        sdk_load(kind, args.file, args.set)  # raises with the SDK's own message
+    if unknown:
+        raise ValidationError(f"Unknown {kind} field(s): {', '.join(sorted(unknown))}.")
+
+
+def _spec(args: Namespace, fields: tuple[str, ...], lower: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
+    """``--file`` read, the flags in ``fields`` applied (``lower`` ones lower-cased), then ``--set``."""
+    data, base_path = load_yaml_file(getattr(args, "file", None))
+    for field in fields:
+        value = getattr(args, field, None)
+        if value is not None:
+            data[field] = value.lower() if field in lower else value
+    apply_sets(data, getattr(args, "set", None))
+    return data, base_path
+
+
+def _refuse_existing(lookup: Callable[[], Any], message: str) -> None:
+    try:
+        lookup()
+    except EmulatorError as exc:
+        if exc.code != "ResourceNotFound":
+            raise
+        return
+    raise ValidationError(message)
+
+
+class LocalVerbs(base.Verbs):
+    """The ``az ml`` verbs over one local workspace (``backend.store``)."""
+
+    backend_name = "local"
+
+    def __init__(self, backend: Any):
+        self._backend = backend
+
+    @property
+    def store(self):
+        return self._backend.store
+
+    # -- job ------------------------------------------------------------------------------------------------------
+    def job_create(self, args):
+        store = self.store
+        data, base_path = load_yaml_file(args.file)
+        apply_sets(data, args.set)
+        if args.name:
+            data["name"] = args.name
+        data = validated_job(data, args.file, args.set)
+        job = kinds.submit(store, data, base_path)
+        if args.stream:
+            stream_job(store, job["name"], sys.stdout)
+            job = lifecycle.get(store, job["name"])
+        return kinds.view(store, job, tracking=args.stream)
+
+    def job_show(self, args):
+        return kinds.view(self.store, lifecycle.get(self.store, args.name))
+
+    def job_list(self, args):
+        limit = None if args.all_results else args.max_results
+        children = args.parent_job_name is not None  # a sweep's trials: with their metrics, to compare them
+        return [kinds.view(self.store, j, tracking=children)
+                for j in lifecycle.list_jobs(self.store, args.parent_job_name, limit)]
+
+    def job_stream(self, args):
+        stream_job(self.store, args.name, sys.stdout)
+
+    def job_cancel(self, args):
+        return kinds.view(self.store, lifecycle.cancel(self.store, args.name), tracking=False)
+
+    def job_download(self, args):
+        target = job_outputs.download(self.store, args.name, Path(args.download_path), args.output_name, args.all)
+        print(f"Downloaded the outputs of job {args.name} to {target}", file=sys.stderr)
+
+    # -- versioned assets -----------------------------------------------------------------------------------------
+    def _asset_show(self, kind: str, view: Callable, args):
+        if args.label not in (None, "latest"):
+            raise ValidationError(f"Label '{args.label}' is not supported locally; use --label latest or --version.")
+        return view(self.store, self.store.get_asset(kind, args.name, args.version))
+
+    def _asset_list(self, kind: str, view: Callable, args):
+        return [view(self.store, record) for record in self.store.list_assets(kind, args.name)]
+
+    def model_create(self, args):
+        data, base_path = load_yaml_file(args.file)
+        for field in ("name", "version", "path", "type", "description", "stage"):
+            if getattr(args, field, None) is not None:
+                data[field] = getattr(args, field)
+        apply_sets(data, args.set)
+        check_fields("model", data, MODEL_FIELDS, args)
+        return model_view(self.store, model_registry.create_or_update(self.store, data, base_path))
+
+    def model_show(self, args):
+        return self._asset_show(model_registry.KIND, model_view, args)
+
+    def model_list(self, args):
+        return self._asset_list(model_registry.KIND, model_view, args)
+
+    def model_download(self, args):
+        target = model_registry.download(self.store, args.name, args.version, Path(args.download_path))
+        print(f"Downloaded model {args.name} to {target}", file=sys.stderr)
+
+    def environment_create(self, args):
+        data, base_path = load_yaml_file(args.file)
+        for field in ("name", "version", "image", "conda_file", "description"):
+            if getattr(args, field, None) is not None:
+                data[field] = getattr(args, field)
+        if args.build_context:
+            data["build"] = {"path": args.build_context, "dockerfile_path": args.dockerfile_path or "Dockerfile"}
+        apply_sets(data, args.set)
+        check_fields("environment", data, ENVIRONMENT_FIELDS, args)
+        return environment_view(self.store, environment_registry.create(self.store, data, base_path))
+
+    def environment_show(self, args):
+        return self._asset_show(environment_registry.KIND, environment_view, args)
+
+    def environment_list(self, args):
+        return self._asset_list(environment_registry.KIND, environment_view, args)
+
+    def environment_build(self, args):
+        """Build now what the environment needs on the configured runtime; progress on stderr."""
+        from emulator.runtime.base import check_runtime
+        from emulator.runtime.engine import engine_answers
+
+        reference = f"azureml:{args.name}:{args.version}" if args.version else f"azureml:{args.name}@latest"
+        resolved = environment_registry.resolve(self.store, reference, Path.cwd())
+        runtime = check_runtime(config.runtime_name())  # docker with no engine: how to start one
+        if runtime == "auto":
+            runtime = "docker" if engine_answers() else "process"
+        started = time.monotonic()
+        summary = environment_registry.prepare(resolved, runtime, lambda line: print(line, file=sys.stderr, flush=True))
+        return {"environment": resolved["reference"], **summary,
+                "seconds": round(time.monotonic() - started, 2), "local_runtime": resolved["note"]}
+
+    # -- compute --------------------------------------------------------------------------------------------------
+    def compute_create(self, args):
+        data, _ = _spec(args, COMPUTE_FLAGS, lower=("type",))
+        return compute_view(self.store, computes.create_or_update(self.store, data))
+
+    compute_attach = compute_create
+
+    def compute_update(self, args):
+        record = computes.get(self.store, args.name)
+        current = {k: v for k, v in compute_view(self.store, record).items()
+                   if k in ("name", "type", "size", "tier", "description", "min_instances", "max_instances",
+                            "idle_time_before_scale_down", "tags", "location")}
+        data, _ = _spec(args, COMPUTE_FLAGS, lower=("type",))
+        return compute_view(self.store, computes.create_or_update(self.store, {**current, **data}))
+
+    def compute_show(self, args):
+        return compute_view(self.store, computes.get(self.store, args.name))
+
+    def compute_list(self, args):
+        wanted = (args.type or "").lower()
+        return [compute_view(self.store, r) for r in computes.list_computes(self.store)
+                if not wanted or r["type"] == wanted]
+
+    def compute_delete(self, args):
+        computes.delete(self.store, args.name)
+
+    compute_detach = compute_delete
+
+    def compute_start(self, args):
+        computes.start(self.store, args.name)
+
+    def compute_stop(self, args):
+        computes.stop(self.store, args.name)
+
+    def compute_restart(self, args):
+        computes.restart(self.store, args.name)
+
+    def compute_list_nodes(self, args):
+        return computes.list_nodes(self.store, args.name)
+
+    def compute_list_sizes(self, args):
+        return computes.list_sizes()
+
+    def compute_list_usage(self, args):
+        """As ``az ml compute list-usage`` prints it: each ``Usage``'s own dump (snake_case, like ``list-sizes``)."""
+        return computes.list_usage(self.store, args.location)
+
+    # -- online endpoints -----------------------------------------------------------------------------------------
+    def online_endpoint_create(self, args):
+        data, _ = _spec(args, ("name", "auth_mode"))
+        _refuse_existing(lambda: endpoint_records.get_endpoint(self.store, data.get("name", "")),
+                         f"Online endpoint '{data.get('name')}' already exists; change it with "
+                         "`amlemu online-endpoint update`.")
+        return endpoint_view(self.store, endpoints.create_or_update_endpoint(self.store, data))
+
+    def online_endpoint_update(self, args):
+        data, _ = _spec(args, ("name", "auth_mode"))
+        if getattr(args, "traffic", None):
+            data["traffic"] = parse_traffic(args.traffic, "--traffic")
+        if getattr(args, "mirror_traffic", None):
+            data["mirror_traffic"] = parse_traffic(args.mirror_traffic, "--mirror-traffic")
+        if data.get("name"):
+            record = endpoint_records.get_endpoint(self.store, data["name"])
+            data = {"name": data["name"], "traffic": record["traffic"], "mirror_traffic": record["mirror_traffic"],
+                    **data}
+        return endpoint_view(self.store, endpoints.create_or_update_endpoint(self.store, data))
+
+    def online_endpoint_show(self, args):
+        return endpoint_view(self.store, endpoints.get_endpoint(self.store, args.name))
+
+    def online_endpoint_list(self, args):
+        return [endpoint_view(self.store, r) for r in endpoints.list_endpoints(self.store)]
+
+    def online_endpoint_delete(self, args):
+        endpoints.delete_endpoint(self.store, args.name)
+
+    def online_endpoint_invoke(self, args):
+        path = Path(args.request_file)
+        if not path.is_file():
+            raise ValidationError(f"--request-file '{args.request_file}' does not exist.")
+        status, headers, body = endpoints.invoke(self.store, args.name, path.read_bytes(), args.deployment_name)
+        text = body.decode(errors="replace")
+        if status >= 400:
+            raise EmulatorError(f"Endpoint '{args.name}' answered {status}"
+                                + (f" (model status {headers['ms-azureml-model-error-statuscode']})"
+                                   if "ms-azureml-model-error-statuscode" in headers else "") + f": {text}",
+                                code="EndpointInvokeFailed", status=status)
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+    def online_endpoint_get_credentials(self, args):
+        creds = endpoints.get_keys(self.store, args.name)
+        if creds["auth_mode"] == "key":
+            return {"primaryKey": creds["primary_key"], "secondaryKey": creds["secondary_key"]}
+        return {"accessToken": creds["access_token"], "expiryTimeUtc": creds["expiry_time_utc"],
+                "refreshAfterTimeUtc": creds["refresh_after_time_utc"], "tokenType": creds["token_type"]}
+
+    def online_endpoint_regenerate_keys(self, args):
+        endpoints.regenerate_keys(self.store, args.name, args.key_type)
+
+    def online_endpoint_export_postman(self, args):
+        from emulator.endpoints.postman import collection
+
+        return collection(self.store, args.name, Path(args.request_file) if args.request_file else None)
+
+    # -- online deployments ---------------------------------------------------------------------------------------
+    def online_deployment_create(self, args):
+        data, base_path = _spec(args, ("name", "endpoint_name"))
+        _refuse_existing(lambda: endpoint_records.get_deployment(self.store, data.get("endpoint_name") or "",
+                                                                 data.get("name") or ""),
+                         f"Deployment '{data.get('name')}' already exists; change it with "
+                         "`amlemu online-deployment update`.")
+        return self._deploy(args, data, base_path)
+
+    def online_deployment_update(self, args):
+        return self._deploy(args, *_spec(args, ("name", "endpoint_name")))
+
+    def _deploy(self, args, data: dict[str, Any], base_path: Path):
+        record = endpoints.create_or_update_deployment(self.store, data, base_path, wait=not args.no_wait)
+        endpoint, name = record["endpoint_name"], record["deployment_name"]
+        if getattr(args, "all_traffic", False):
+            endpoints.create_or_update_endpoint(self.store, {"name": endpoint, "traffic": {name: 100}})
+        return deployment_view(self.store, endpoints.get_deployment(self.store, endpoint, name))
+
+    def online_deployment_show(self, args):
+        return deployment_view(self.store, endpoints.get_deployment(self.store, args.endpoint_name, args.name))
+
+    def online_deployment_list(self, args):
+        return [deployment_view(self.store, r) for r in endpoints.list_deployments(self.store, args.endpoint_name)]
+
+    def online_deployment_delete(self, args):
+        endpoints.delete_deployment(self.store, args.endpoint_name, args.name)
+
+    def online_deployment_get_logs(self, args):
+        sys.stdout.write(endpoints.get_logs(self.store, args.endpoint_name, args.name, args.lines, args.container))
+
+    # -- system ---------------------------------------------------------------------------------------------------
+    def system_status(self, args):
+        return {"workspace": self.store.name, "endpoint_hosts": endpoints.running_hosts(self.store)}
+
+    def system_stop(self, args):
+        stopped = [h["endpoint"] for h in endpoints.running_hosts(self.store)
+                   if endpoints.stop_host(self.store, h["endpoint"])]
+        return {"stopped": stopped}
+
+    def system_start(self, args):
+        return {"started": [e["name"] for e in endpoints.list_endpoints(self.store)]}
+
+    def system_prune(self, args):
+        from emulator.runtime.prune import prune as run_prune
+
+        return run_prune(all_images=args.all, venv_days=args.days)
