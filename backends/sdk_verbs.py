@@ -28,10 +28,10 @@ def _camel(key: str) -> str:
 
 def dump(entity: Any) -> Any:
     """``entity`` as ``az ml`` prints it."""
+    if hasattr(entity, "_to_dict"):  # first: a command(...) node is also a dict (azure-ai-ml's _AttrDict)
+        return entity._to_dict()
     if entity is None or isinstance(entity, (str, int, float, bool, dict, list)):
         return entity
-    if hasattr(entity, "_to_dict"):
-        return entity._to_dict()
     return {_camel(k): v for k, v in vars(entity).items() if not k.startswith("_") and v is not None}
 
 

@@ -132,3 +132,37 @@ def test_connect_azure_returns_azure_backend(config_path, amlemu_home):
                                transport=RecordingTransport(404, NOT_FOUND))
     assert isinstance(backend, AzureBackend)
     assert backend.client.workspace_name == "ws"
+
+
+def test_no_config_json_is_amlemus_own_error(tmp_path, monkeypatch):
+    from backends.azure import AzureNotConfigured
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AzureNotConfigured) as info:
+        AzureBackend(credential=FakeCredential())
+    message = info.value.message
+    for needed in ("We could not find config.json", "Azure ML studio", "--subscription", "az login",
+                   "AZURE_CLIENT_SECRET", "Nothing was run", "unset AMLEMU_BACKEND"):
+        assert needed in message, needed
+    assert info.value.code == "AzureNotConfigured"
+
+
+def test_a_workspace_named_in_full_needs_no_config_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    backend = AzureBackend(credential=FakeCredential(), subscription_id=SUBSCRIPTION, resource_group_name="rg2",
+                           workspace_name="ws2")
+    assert (backend.client.subscription_id, backend.client.resource_group_name, backend.client.workspace_name) == \
+        (SUBSCRIPTION, "rg2", "ws2")
+
+
+def test_a_workspace_flag_overrides_config_json(config_path):
+    backend = AzureBackend(credential=FakeCredential(), path=str(config_path), workspace_name="other",
+                           transport=RecordingTransport(404, NOT_FOUND))
+    assert (backend.client.resource_group_name, backend.client.workspace_name) == ("rg", "other")
+
+
+def test_the_azure_backend_verbs_are_the_sdk_verbs(config_path):
+    from backends.sdk_verbs import SdkVerbs
+
+    backend, _, _ = make_backend(config_path)
+    assert isinstance(backend.verbs, SdkVerbs) and backend.verbs.backend_name == "azure"

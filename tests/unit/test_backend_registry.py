@@ -130,3 +130,29 @@ def test_every_mlclient_operation_group_exists_and_the_unemulated_ones_say_so(en
         with pytest.raises(NotEmulated) as info:
             call(getattr(ml_client, group))
         assert f"ml_client.{group}." in info.value.message and "not emulated yet" in info.value.message
+
+
+def test_local_backend_builds_without_the_sdk(env):
+    import subprocess
+    import sys
+
+    code = ("import sys, backends; b = backends.connect('local'); b.verbs; "
+            "print(sorted(m for m in sys.modules if m.startswith('azure')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_cli_verb_has_a_method_on_every_verbs_class():
+    from backends.local_verbs import LocalVerbs
+    from backends.sdk_verbs import SdkVerbs
+    from emulator.cli.main import build_parser
+
+    methods = set()
+    groups = next(a for a in build_parser()._actions if a.dest == "group")
+    for group in groups.choices.values():
+        verbs = next(a for a in group._actions if a.dest == "verb")
+        methods |= {p.get_default("verb_method") for p in verbs.choices.values()}
+    assert "online_endpoint_get_credentials" in methods and "system_prune" in methods
+    for cls in (LocalVerbs, SdkVerbs):
+        assert not cls.__abstractmethods__, cls
+        assert all(callable(getattr(cls, m, None)) for m in methods), cls
