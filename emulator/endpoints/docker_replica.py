@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from emulator.endpoints.launch import CONTAINER_APP, serving_path, serving_requirements
-from emulator.runtime.base import RunRequest
+from emulator.endpoints.launch import CONTAINER_APP, serving_path
+from emulator.runtime.base import Prepared, RunRequest
 from emulator.runtime.engine import LABEL, docker_client
 from emulator.runtime.proctree import is_alive, start_time
 
@@ -47,25 +47,10 @@ def private_network(workspace: str, endpoint: str) -> str:
     return name
 
 
-def _image(launcher, log) -> str:
-    from emulator.runtime.images import default_requirements, environment_image
-
-    resolved = dict(launcher.deployment.get("environment_resolved") or {})
-    if resolved.get("build"):
-        return environment_image(resolved, log).tag  # a user image must bring its own server packages
-    reqs = resolved.get("requirements") or default_requirements()
-    resolved["requirements"] = sorted(set(reqs) | set(serving_requirements()))
-    return environment_image(resolved, log).tag
-
-
-def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any, str, Path]:
+def start_container(launcher, prepared: Prepared, name: str, port: int, log_path: Path) -> tuple[Any, str, Path]:
     """Start replica ``name`` in a container; returns its handle, the address to reach it, its log."""
-    from emulator.runtime.docker import DockerRuntime
-
     dep = launcher.deployment
     store = launcher.store
-    if not getattr(launcher, "_image", None):
-        launcher._image = _image(launcher, launcher._event)
     remapped = {serving_path(): SERVING_MOUNT}
     model, model_dir = dep.get("model"), None
     if model:
@@ -74,16 +59,15 @@ def start_container(launcher, name: str, port: int, log_path: Path) -> tuple[Any
     code = dep.get("code")
     env = launcher._env(str(model_dir) if model_dir else None, code, str(SERVING_MOUNT))
     network = private_network(store.name, dep["endpoint_name"])  # public or not: the gateway is the way in
-    runtime = DockerRuntime(launcher._image, mounts=[launcher.log_dir],
-                            readonly=[Path(code)] if code else [], remapped=remapped)
     request = RunRequest(
         command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port} "
                 f"--threads {launcher.threads}",
         cwd=Path(code) if code else Path("/home/aml"), env=env, log_path=log_path,
         labels={"workspace": store.name, "endpoint": dep["endpoint_name"], "deployment": dep["deployment_name"],
                 "replica": name, "kind": "deployment", "host": _HOST},
-        network=network)
-    handle = runtime.start(request)
+        network=network, image=prepared.image, mounts=[launcher.log_dir], readonly=[Path(code)] if code else [],
+        remapped=remapped)
+    handle = launcher.runtime.start(request)
     return _ReplicaHandle(handle, network), handle.address(network), log_path
 
 

@@ -10,18 +10,22 @@ the environment's packages plus the server's), or a container.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import asyncio
 import hashlib
 import importlib.metadata as md
 import os
 import secrets
 import shutil
+import sys
 from pathlib import Path
-from typing import Any
 
 from emulator import config
-from emulator.runtime.base import RunHandle, RunRequest
+from emulator.runtime import Prepared, RunHandle, RunRequest, select
 from emulator.serving.settings import REPLICA_SECRET_ENV
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import DeploymentRecord
 
 SERVING_PACKAGES = ("flask", "waitress", "granian", "numpy", "onnxruntime")
 CONTAINER_APP = Path("/var/azureml-app")
@@ -67,18 +71,14 @@ class ReplicaLauncher:
 
     blocking_wait = False
 
-    def __init__(self, store, deployment: dict[str, Any], log_dir: Path):
+    def __init__(self, store, deployment: DeploymentRecord, log_dir: Path):
         self.store = store
         self.deployment = deployment
         self.log_dir = log_dir
-        self.runtime_name = deployment.get("runtime") or "process"
-        if self.runtime_name == "auto":
-            from emulator.runtime.engine import engine_answers
-
-            self.runtime_name = "docker" if engine_answers() else "process"
-        self.blocking_wait = self.runtime_name == "docker"
-        self._runtime = None
-        self._prepared = False
+        self.runtime = select(deployment.get("runtime"))
+        self.blocking_wait = self.runtime.blocking
+        self._prepared: Prepared | None = None
+        self._model: Path | None = None
 
     @property
     def threads(self) -> int:
@@ -108,7 +108,7 @@ class ReplicaLauncher:
     def _env(self, model_dir: str | None, code: str | None, pythonpath: str | None) -> dict[str, str]:
         dep = self.deployment
         # a local process inherits the host's environment (less amlemu's own); a container gets only what is set here
-        inherited = os.environ.items() if self.runtime_name == "process" else ()
+        inherited = os.environ.items() if self.runtime.shares_host else ()
         env = {k: v for k, v in inherited
                if not k.startswith(("AMLEMU_", "AZUREML_", "MLFLOW_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         env.update(dep.get("environment_variables") or {})
@@ -124,48 +124,38 @@ class ReplicaLauncher:
             env["AZUREML_ENTRY_SCRIPT"] = dep["scoring_script"]
         return env
 
-    # -- process runtime ----------------------------------------------------------------------
-    def _bin_dir(self) -> tuple[Path, str | None]:
-        from emulator.environments.registry import interpreter_bin
-        from emulator.runtime.venv import ensure_venv
-
-        resolved = self.deployment.get("environment_resolved") or {}
-        reqs = resolved.get("requirements")
-        if not reqs:
-            return interpreter_bin(), None  # amlemu's interpreter has the server's packages
-        bin_dir = ensure_venv(sorted(set(reqs) | set(serving_requirements())),
-                              log=lambda line: self._event(line))
-        return bin_dir, str(serving_path())
-
     def _event(self, line: str) -> None:
         with open(self.log_dir / "deployment.log", "a") as f:
             f.write(line + "\n")
+
+    async def prepare(self) -> Prepared:
+        """The environment on this runtime, with the scoring server's packages (once per launcher)."""
+        if self._prepared is None:
+            resolved = self.deployment.get("environment_resolved") or {}
+            self._prepared = await asyncio.to_thread(self.runtime.prepare, resolved, self._event,
+                                                     serving_requirements())
+        return self._prepared
 
     async def start(self, name: str, port: int) -> tuple[RunHandle, str, Path]:
         """Start replica ``name`` listening on ``port``; returns its handle, address and log file."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        if self.runtime_name == "docker":
-            return await self._start_docker(name, port, log_path)
-        if not self._prepared:
-            self._bin, self._pythonpath = await asyncio.to_thread(self._bin_dir)
-            self._model = self._model_dir()
-            self._prepared = True
-        from emulator.runtime.process import ProcessRuntime
+        prepared = await self.prepare()
+        if not self.runtime.shares_host:  # a container: on the endpoint's own network, with paths of its own
+            from emulator.endpoints.docker_replica import start_container
 
+            return await asyncio.to_thread(start_container, self, prepared, name, port, log_path)
+        if self._model is None:
+            self._model = self._model_dir()
         code = self.deployment.get("code")
+        # a virtualenv imports amlemu's server from its source folder; amlemu's own interpreter has it installed
+        pythonpath = None if prepared.bin_dir == Path(sys.executable).parent else str(serving_path())
         request = RunRequest(
             command=f"exec python -m emulator.serving --host 127.0.0.1 --port {port} --threads {self.threads}",
-            cwd=Path(code) if code else self.log_dir, log_path=log_path, bin_dir=self._bin,
-            env=self._env(str(self._model) if self._model else None, code, self._pythonpath),
+            cwd=Path(code) if code else self.log_dir, log_path=log_path, bin_dir=prepared.bin_dir,
+            env=self._env(str(self._model) if self._model else None, code, pythonpath),
             labels={"kind": "deployment", "deployment": name}, die_with_parent=True)
-        return ProcessRuntime().start(request), "127.0.0.1", log_path
-
-    # -- docker runtime --------------------------------------------------------------------------
-    async def _start_docker(self, name: str, port: int, log_path: Path) -> tuple[RunHandle, str, Path]:
-        from emulator.endpoints.docker_replica import start_container
-
-        return await asyncio.to_thread(start_container, self, name, port, log_path)
+        return self.runtime.start(request), "127.0.0.1", log_path
 
     async def stop(self, handle: RunHandle) -> None:
         await asyncio.to_thread(handle.stop)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 
 from emulator import naming
 from emulator.environments.conda import pip_requirements
 from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
-from emulator.runtime.venv import READY, ensure_venv, venv_key, venvs_root
+from emulator.runtime import select
 from emulator.errors import ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import EnvironmentResolved
 
 KIND = "environment"
 DEFAULT_NOTE = "amlemu's own interpreter (scikit-learn, MLflow, ONNX tooling)"
@@ -79,7 +81,7 @@ def create(store: WorkspaceStore, spec: dict[str, Any], base_path: Path) -> dict
     return store.get_asset(KIND, name, version)
 
 
-def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> dict[str, Any]:
+def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> EnvironmentResolved:
     """What a job's ``environment`` runs in, as a plain record kept in the job spec.
 
     Returns:
@@ -117,7 +119,7 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> dict[st
             "note": DEFAULT_NOTE if reqs is None else "a cached virtualenv with " + ", ".join(reqs)}
 
 
-def runtime_record(reference: str, body: dict) -> dict[str, Any]:
+def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
     conda = body.get("conda_file")
     reqs = (pip_requirements(conda) if conda else None) or None
     from emulator.runtime.images import base_image
@@ -147,27 +149,10 @@ def _from_note(build: dict, base: str) -> str:
 
 
 def prepare(resolved: dict[str, Any], runtime: str, log: Callable[[str], None]) -> dict[str, Any]:
-    """Build now what a resolved environment needs on ``runtime`` (``process`` or ``docker``).
+    """Build now what a resolved environment needs on ``runtime`` (``process``, ``docker`` or ``auto``).
 
     Returns:
         ``{"runtime", "image" or "venv", "cached"}``; a docker image also names the FROM
         images the local base stood in for.
     """
-    if runtime == "docker":
-        from emulator.runtime.images import environment_image
-
-        image = environment_image(resolved, log)
-        summary = {"runtime": "docker", "image": image.tag, "cached": image.cached}
-        if image.stands_in_for:
-            summary["base_stands_in_for"] = list(image.stands_in_for)
-        return summary
-    reqs = resolved.get("requirements")
-    if not reqs:
-        return {"runtime": "process", "venv": str(interpreter_bin().parent), "cached": True}
-    cached = (venvs_root() / venv_key(reqs) / READY).exists()
-    return {"runtime": "process", "venv": str(ensure_venv(reqs, log).parent), "cached": cached}
-
-
-def interpreter_bin() -> Path:
-    """The ``bin`` folder of amlemu's own interpreter (the default environment)."""
-    return Path(sys.executable).parent
+    return select(runtime, log).prepare(resolved, log).summary()

@@ -19,14 +19,12 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from emulator import config, naming
 from emulator.compute import distribution, nodes, sizes
-from emulator.environments.registry import interpreter_bin
-from emulator.runtime.venv import ensure_venv
 from emulator.jobs.spec import input_texts, render_command
-from emulator.runtime import RunRequest, get_runtime
+from emulator.runtime import Prepared, RunRequest, select
 from emulator.runtime.logs import log_tail
 from emulator.runtime.proctree import is_alive, kill_tree, start_time
 from emulator.naming import confined_join
@@ -34,6 +32,9 @@ from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 from emulator.store.secrets import JOB_TOKEN_ENV, job_token, workspace_secret
 from emulator.tracking import filestore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import CommandJobSpec, ComputeRecord, JobRecord, JobSpecHeader
 
 _STATUS_TO_RUN = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 SLOT_FLAG, SLOT_BELL = ".trial-slot", ".trial-slot-bell"  # in a sweep trial's job folder
@@ -53,13 +54,17 @@ def end_tracking(store: WorkspaceStore, name: str, status: str) -> None:
     filestore.end_run(store.mlflow_run_dir(job["experiment_name"], name), _STATUS_TO_RUN[status])
 
 
-class JobProcess:
+#: the spec type of the job a JobProcess runs (CommandJobSpec, SweepJobSpec, ...)
+JobSpecT = TypeVar("JobSpecT", bound="JobSpecHeader")
+
+
+class JobProcess(Generic[JobSpecT]):
     """What a job's own process (a supervisor, or a parent job's orchestrator) knows of its job."""
 
     def __init__(self, store: WorkspaceStore, name: str):
         self.store, self.name = store, name
-        self.job = store.get_job(name)
-        self.spec = self.job["spec"]
+        self.job: JobRecord[JobSpecT] = store.get_job(name)
+        self.spec: JobSpecT = self.job["spec"]
         self.dir = store.job_dir(name)
         self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
         self.cancel_requested = False
@@ -70,7 +75,7 @@ class JobProcess:
         return {"pid": os.getpid(), "pid_start": start_time(os.getpid())}
 
 
-class Supervisor(JobProcess):
+class Supervisor(JobProcess["CommandJobSpec"]):
     def __init__(self, store: WorkspaceStore, name: str):
         super().__init__(store, name)
         self.handles: list = []  # one per process (several for a distributed job)
@@ -78,7 +83,7 @@ class Supervisor(JobProcess):
         self.nodes: list[dict] = []
         self.mpirun: str | None = None  # an MPI job's launcher, when its environment has one
 
-    def _compute_record(self) -> dict | None:
+    def _compute_record(self) -> ComputeRecord | None:
         from emulator.compute import service as computes
 
         name = self.spec.get("compute")
@@ -117,7 +122,7 @@ class Supervisor(JobProcess):
     def _environment(self, experiment_id: int) -> dict[str, str]:
         spec, store = self.spec, self.store
         # a process inherits the caller's environment, as a local run does; a container gets only the job's own
-        inherited = os.environ.items() if self.runtime_name == "process" else ()
+        inherited = os.environ.items() if self.runtime.shares_host else ()
         env = {k: v for k, v in inherited if not k.startswith("MLFLOW_")}
         env.update(filestore.TRACKING_ENV)
         env.update({
@@ -140,27 +145,6 @@ class Supervisor(JobProcess):
             env[f"AZURE_ML_OUTPUT_{key}"] = str(self.dir / "outputs" / key)
         env.update(spec["environment_variables"])
         return env
-
-    def _pick_runtime(self) -> str:
-        name = self.spec.get("runtime") or "process"
-        if name == "auto":
-            from emulator.runtime.engine import engine_answers
-
-            name = "docker" if engine_answers() else "process"
-            if name == "process":
-                self._log("[amlemu] runtime auto: no Docker engine answers; running on the process runtime")
-        return name
-
-    def _runtime(self, resolved: dict):
-        if self.runtime_name == "process":
-            return get_runtime("process")
-        from emulator.runtime.docker import DockerRuntime
-        from emulator.runtime.images import environment_image
-
-        image = environment_image(resolved, self._log).tag
-        inputs = [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"]
-        home = [self._instance_home()] if self._instance_home() else []
-        return DockerRuntime(image, mounts=[self.dir, self.store.mlruns_dir, *home], readonly=inputs)
 
     def _instance_home(self) -> Path | None:
         """A compute instance's persistent home folder: its jobs' HOME."""
@@ -194,14 +178,20 @@ class Supervisor(JobProcess):
                 bell.wait(0.1)
         return "Canceled by the user."
 
-    def _requests(self, command: str, env: dict[str, str], bin_dir: Path | None) -> list[RunRequest]:
+    def _requests(self, command: str, env: dict[str, str], prepared: Prepared) -> list[RunRequest]:
         """One run request per process; a distributed job's processes log to std_log_process_<rank>.txt."""
         processes = distribution.plan(len(self.nodes) or 1, self.spec.get("distribution"))
         home = self._instance_home()
         if home:
             env = {**env, "HOME": str(home)}
         labels = {"workspace": self.store.name, "job": self.name}
-        mpi = (self.spec.get("distribution") or {}).get("type") == "mpi" and self.runtime_name == "process"
+        bin_dir = prepared.bin_dir
+        # a container sees the folders it needs at their host paths: the job's, the tracking store, an instance's
+        # home (read-write) and the inputs (read-only); a local process sees them anyway
+        where = {"image": prepared.image, "mounts": [self.dir, self.store.mlruns_dir, *([home] if home else [])],
+                 "readonly": [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"]}
+        # mpirun from the environment, as Azure runs MPI jobs; in a container the processes start directly
+        mpi = (self.spec.get("distribution") or {}).get("type") == "mpi" and self.runtime.shares_host
         self.mpirun = distribution.find_mpirun(bin_dir) if mpi else None
         if self.mpirun:  # one mpirun starts every process, as on Azure; it logs to system_logs/mpirun.txt
             shared = {k: v for k, v in processes[0].env.items()
@@ -209,7 +199,7 @@ class Supervisor(JobProcess):
             requests = [RunRequest(
                 command=distribution.mpirun_command(self.mpirun, len(processes), command, self.log_path.parent),
                 cwd=self.dir / "snapshot", env={**env, **shared}, bin_dir=bin_dir, labels=labels,
-                log_path=self.dir / "artifacts" / "system_logs" / "mpirun.txt")]
+                log_path=self.dir / "artifacts" / "system_logs" / "mpirun.txt", **where)]
             self.processes = [processes[0]]
         else:
             requests = []
@@ -218,7 +208,7 @@ class Supervisor(JobProcess):
                 if len(processes) > 1:
                     log = self.log_path.with_name(f"std_log_process_{process.rank}.txt")
                 requests.append(RunRequest(command=command, cwd=self.dir / "snapshot", env={**env, **process.env},
-                                           log_path=log, bin_dir=bin_dir, labels=labels))
+                                           log_path=log, bin_dir=bin_dir, labels=labels, **where))
             self.processes = processes
         if len(processes) > 1:  # `job stream` follows process 0, as az ml job stream does
             first = self.log_path.with_name("std_log_process_0.txt")
@@ -228,17 +218,17 @@ class Supervisor(JobProcess):
         self.requests = requests
         return requests
 
-    def _start(self, runtime, requests: list[RunRequest]) -> None:
+    def _start(self, requests: list[RunRequest]) -> None:
         size = sizes.lookup(self.compute["size"]) if self.compute else None
         if size and size.gpus:  # checked at submit too, but GPUs can go between submit and start
             sizes.check_gpus(self.compute["name"], size)
-        if size and self.runtime_name == "docker":  # each node's container has the node's cores, memory, GPUs
+        if size:  # a node's cores, memory and GPUs: a container gets them; a local process shares this machine's
             limits = sizes.node_limits(size)
             for request in requests:
                 for field, value in limits.items():
                     setattr(request, field, value)
         for request in requests:
-            handle = runtime.start(request)
+            handle = self.runtime.start(request)
             self.handles.append(handle)
             if self.cancel_requested:  # SIGTERM landed while this process was starting: nothing killed it
                 kill_tree(handle.pid)
@@ -266,26 +256,20 @@ class Supervisor(JobProcess):
                                  run_name=self.spec["display_name"], artifact_dir=self.dir / "artifacts",
                                  user=self.spec.get("created_by") or getpass.getuser(),
                                  tags=self.spec["tags"])
-            resolved = self.spec["environment_resolved"]
-            reqs = resolved.get("requirements")
-            self.runtime_name = self._pick_runtime()
-            if self.runtime_name == "process":
-                bin_dir = ensure_venv(reqs, self._log) if reqs else interpreter_bin()
-            else:
-                bin_dir = None
+            self.runtime = select(self.spec.get("runtime"), self._log)
+            prepared = self.runtime.prepare(self.spec["environment_resolved"], self._log)
             outputs = {k: str(confined_join(self.dir, "outputs", naming.check("output", k))) for k in self.spec["outputs"]}
             for path in outputs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
             env = self._environment(experiment_id)
-            runtime = self._runtime(resolved)
             if gated:
                 why = self._wait_for_slot()
                 if why or self.cancel_requested:
                     return self._finish("Canceled", error=why or "Canceled by the user.")
                 if not self._hold_nodes():
                     return
-            self._start(runtime, self._requests(command, env, bin_dir))
+            self._start(self._requests(command, env, prepared))
             # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes); a
             # sweep's trial starts when its command does, so its sweep's concurrency shows in the records
             started = {} if self.compute and not gated else {"started_at": time.time()}

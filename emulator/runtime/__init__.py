@@ -1,5 +1,30 @@
-"""Runtimes: where a job's (and later a deployment's) processes run."""
+"""Runtimes: where a job's processes and a deployment's replicas run (a local process or a container)."""
 
-from emulator.runtime.base import Runtime, RunHandle, RunRequest, get_runtime
+from __future__ import annotations
 
-__all__ = ["Runtime", "RunHandle", "RunRequest", "get_runtime"]
+from typing import Callable
+
+from emulator.runtime.base import RUNTIMES, Prepared, Runtime, RunHandle, RunRequest, check_runtime
+
+__all__ = ["Prepared", "Runtime", "RunHandle", "RunRequest", "check_runtime", "select"]
+
+
+def select(name: str | None, log: Callable[[str], None] | None = None) -> Runtime:
+    """The runtime named ``name`` (``process`` when None); ``auto`` is resolved here, once: docker when an
+    engine answers, else process (said on ``log``)."""
+    name = name or "process"
+    if name not in RUNTIMES:
+        check_runtime(name)  # raises, naming the known runtimes
+    if name == "auto":
+        from emulator.runtime.engine import engine_answers
+
+        name = "docker" if engine_answers() else "process"
+        if name == "process" and log:
+            log("[amlemu] runtime auto: no Docker engine answers; running on the process runtime")
+    if name == "docker":
+        from emulator.runtime.docker import DockerRuntime  # the Docker SDK only when a container is wanted
+
+        return DockerRuntime()
+    from emulator.runtime.process import ProcessRuntime
+
+    return ProcessRuntime()

@@ -1,10 +1,17 @@
-"""One runtime interface for jobs (and deployments): process now, docker next."""
+"""One runtime interface for jobs, deployment replicas and environment builds: a local process or a container.
+
+:func:`emulator.runtime.select` resolves a runtime name (``process``, ``docker``, ``auto``) once and
+returns a :class:`Runtime`: ``prepare`` builds what an environment needs there (a cached
+virtualenv, or an image), ``start`` runs a :class:`RunRequest`. Callers ask a runtime what it
+can do (``shares_host``), never which one it is.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from emulator.errors import ValidationError
 
@@ -38,6 +45,36 @@ class RunRequest:
     cpu_limit: float | None = None
     memory_limit: int | None = None
     gpus: int = 0
+    #: the prepared environment (see :meth:`Runtime.prepare`): a container's image
+    image: str | None = None
+    #: folders a container sees at their host paths (read-write, read-only) or elsewhere (host: container,
+    #: read-only); a local process sees the host's files anyway
+    mounts: list[Path] = field(default_factory=list)
+    readonly: list[Path] = field(default_factory=list)
+    remapped: dict[Path, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An environment made ready on a runtime: the interpreter folder a process puts first on PATH, or the
+    image a container runs; whether it was there already, and which FROM images the local base replaced."""
+
+    runtime: str
+    bin_dir: Path | None = None
+    image: str | None = None
+    cached: bool = True
+    stands_in_for: tuple[str, ...] = ()
+
+    def summary(self) -> dict:
+        """What ``amlemu environment build`` prints."""
+        out: dict = {"runtime": self.runtime, "cached": self.cached}
+        if self.image:
+            out["image"] = self.image
+        else:
+            out["venv"] = str(self.bin_dir.parent) if self.bin_dir else None
+        if self.stands_in_for:
+            out["base_stands_in_for"] = list(self.stands_in_for)
+        return out
 
 
 class RunHandle(ABC):
@@ -56,22 +93,24 @@ class RunHandle(ABC):
 
 
 class Runtime(ABC):
-    """Starts runs. Every runtime honours the same :class:`RunRequest` contract."""
+    """Prepares environments and starts runs. Every runtime honours the same :class:`RunRequest` contract."""
 
     name: str
+    #: the run sees this machine: its files, PATH, tools and the caller's environment (a local process); a
+    #: container sees only its image, its mounts and the variables its request names
+    shares_host: bool
+    #: ``start`` and ``wait`` talk to an engine and may block: an event loop calls them in a thread
+    blocking: bool = False
+
+    @abstractmethod
+    def prepare(self, resolved: Mapping[str, Any], log: Callable[[str], None],
+                extra_requirements: Sequence[str] = ()) -> Prepared:
+        """Build (or find cached) what a resolved environment needs on this runtime, with
+        ``extra_requirements`` added (a replica's server packages); progress goes to ``log``."""
 
     @abstractmethod
     def start(self, request: RunRequest) -> RunHandle:
         """Start ``request.command`` and return at once."""
-
-
-def get_runtime(name: str) -> Runtime:
-    """The process runtime (``docker`` needs an image: see :func:`emulator.runtime.docker.DockerRuntime`)."""
-    if name == "process":
-        from emulator.runtime.process import ProcessRuntime
-
-        return ProcessRuntime()
-    raise ValidationError(f"Unknown runtime '{name}'. Use 'process', 'docker' or 'auto'.")
 
 
 RUNTIMES = ("process", "docker", "auto")

@@ -19,11 +19,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from emulator import config
 from emulator.errors import EmulatorError, ValidationError
-from emulator.runtime.base import RunHandle, RunRequest, Runtime
+from emulator.runtime.base import Prepared, RunHandle, RunRequest, Runtime
 from emulator.runtime.engine import HOME_LABEL, LABEL, docker_client, home_label
 
 CPU_PERIOD = 100_000  # microseconds: the CFS period a container's CPU quota is a share of
@@ -190,26 +190,34 @@ class DockerHandle(RunHandle):
 
 class DockerRuntime(Runtime):
     name = "docker"
+    shares_host = False
+    blocking = True
 
-    def __init__(self, image: str, mounts: list[Path], readonly: list[Path] = (),
-                 remapped: dict[Path, Path] | None = None):
-        """``mounts`` are bound read-write, ``readonly`` read-only at the same paths, ``remapped`` read-only
-        at other paths (host: container). The container's user is their owner: nothing is opened to others."""
-        self.image = image
-        self.mounts = list(mounts)
-        self.readonly = list(readonly)
-        self.remapped = dict(remapped or {})
+    def prepare(self, resolved: Mapping[str, Any], log: Callable[[str], None],
+                extra_requirements: Sequence[str] = ()) -> Prepared:
+        """The environment's image, built offline if missing. A Dockerfile build context is taken as it is (a user
+        image brings its own packages); requirements get ``extra_requirements`` added (default: amlemu's)."""
+        from emulator.runtime.images import default_requirements, environment_image
+
+        if extra_requirements and not resolved.get("build"):
+            requirements = resolved.get("requirements") or default_requirements()
+            resolved = {**resolved, "requirements": sorted(set(requirements) | set(extra_requirements))}
+        image = environment_image(resolved, log)
+        return Prepared("docker", image=image.tag, cached=image.cached, stands_in_for=tuple(image.stands_in_for))
 
     def start(self, request: RunRequest) -> DockerHandle:
-        """Create the container with the request's limits, check the engine kept them, then start it."""
+        """Create the container from ``request.image`` with the request's mounts and limits, check the engine
+        kept the limits, then start it. The container's user owns the mounts: nothing is opened to others."""
         import docker
 
         client = docker_client()
-        volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in self.readonly}
-        volumes.update({str(src): {"bind": str(dst), "mode": "ro"} for src, dst in self.remapped.items()})
-        volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in self.mounts})
+        if not request.image:
+            raise ValidationError("A container needs an image: prepare the environment first (Runtime.prepare).")
+        volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in request.readonly}
+        volumes.update({str(src): {"bind": str(dst), "mode": "ro"} for src, dst in request.remapped.items()})
+        volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in request.mounts})
         # create, check, start (what containers.run does, less the pull): nothing runs without its limits
-        container = client.containers.create(self.image, volumes=volumes, **run_options(request))
+        container = client.containers.create(request.image, volumes=volumes, **run_options(request))
         try:
             warnings = check_limits(request, container.attrs["HostConfig"])
             container.start()

@@ -6,9 +6,13 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
-from emulator.runtime.base import RunHandle, RunRequest, Runtime
+from emulator.runtime.base import Prepared, RunHandle, RunRequest, Runtime
 from emulator.runtime.proctree import kill_tree
+from emulator.runtime.venv import READY, ensure_venv, venv_key, venvs_root
 
 
 class ProcessHandle(RunHandle):
@@ -34,6 +38,18 @@ def _die_with_parent() -> None:
 
 class ProcessRuntime(Runtime):
     name = "process"
+    shares_host = True
+
+    def prepare(self, resolved: Mapping[str, Any], log: Callable[[str], None],
+                extra_requirements: Sequence[str] = ()) -> Prepared:
+        """amlemu's own interpreter for an environment it already satisfies (no requirements: curated
+        environments map to it, and it has the scoring server's packages), else a cached virtualenv."""
+        requirements = resolved.get("requirements")
+        if not requirements:
+            return Prepared("process", bin_dir=Path(sys.executable).parent)
+        wanted = sorted(set(requirements) | set(extra_requirements))
+        cached = (venvs_root() / venv_key(wanted) / READY).exists()
+        return Prepared("process", bin_dir=ensure_venv(wanted, log), cached=cached)
 
     def start(self, request: RunRequest) -> ProcessHandle:
         env = dict(request.env)

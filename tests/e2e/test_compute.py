@@ -284,7 +284,7 @@ def test_hundred_jobs_on_two_nodes_complete_in_submission_order(ml_client, store
     spec = {"command": "echo $AZUREML_RUN_ID", "environment": ENV, "compute": "cpu-cluster"}
     names = [kinds.submit(store, dict(spec), tmp_path)["name"] for _ in range(100)]
     jobs = [lifecycle.wait(store, name, timeout=300) for name in names]
-    assert [j["status"] for j in jobs] == ["Completed"] * 100
+    assert [j["status"] for j in jobs] == ["Completed"] * 100, jobs[0]
     starts = [j["started_at"] for j in jobs]
     assert starts == sorted(starts)                                   # nobody overtook an earlier job
     assert len(ml_client.compute.list_nodes("cpu-cluster")) == 2     # never more than max_instances

@@ -18,7 +18,7 @@ MiB = 2**20
 
 def run_request(tmp_path, name: str, **fields) -> RunRequest:
     return RunRequest(command="sleep 30", cwd=tmp_path, env={}, log_path=tmp_path / "log.txt",
-                      labels={"job": name}, **fields)
+                      labels={"job": name}, image=IMAGE, mounts=[tmp_path], **fields)
 
 
 def containers_of(name: str):
@@ -27,7 +27,7 @@ def containers_of(name: str):
 
 def test_limits_are_set_when_the_container_is_created(tmp_path):
     name = f"limits-{uuid.uuid4().hex[:8]}"
-    runtime = DockerRuntime(IMAGE, mounts=[tmp_path])
+    runtime = DockerRuntime()
     handle = runtime.start(run_request(tmp_path, name, cpu_limit=1.5, memory_limit=512 * MiB))
     try:
         # as inspected at creation: nothing updated the container after it started
@@ -45,7 +45,7 @@ def test_a_gpu_request_on_an_engine_without_a_gpu_runtime_fails_clearly(tmp_path
     if "nvidia" in docker.from_env().info().get("Runtimes", {}):
         pytest.skip("this engine has the NVIDIA runtime: the refusal cannot happen here")
     name = f"gpus-{uuid.uuid4().hex[:8]}"
-    runtime = DockerRuntime(IMAGE, mounts=[tmp_path])
+    runtime = DockerRuntime()
     with pytest.raises(EngineRefused, match=r"1 GPU \(device_requests.*NVIDIA Container Toolkit"):
         runtime.start(run_request(tmp_path, name, gpus=1))
     assert containers_of(name) == []

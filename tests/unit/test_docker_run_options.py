@@ -9,6 +9,7 @@ import pytest
 
 from emulator.compute import sizes
 from emulator.errors import ValidationError
+from emulator import config
 from emulator.runtime.base import RunRequest
 from emulator.runtime.docker import DockerRuntime, EngineRefused, check_limits, run_options
 
@@ -34,7 +35,8 @@ def test_a_plain_request_gets_the_off_cluster_limits_and_no_more(tmp_path, monke
     # the request's environment only (HOME and the user's name set for the image), never the caller's shell
     assert options["environment"].pop("A") == "1" and options["environment"].pop("HOME") == "/tmp"
     assert set(options["environment"]) == {"USER", "LOGNAME"}
-    assert options["labels"] == {"com.amlemu.kind": "job", "com.amlemu.job": "j1"}
+    home = str(config.home().resolve())  # system prune touches only this AMLEMU_HOME's containers
+    assert options["labels"] == {"com.amlemu.kind": "job", "com.amlemu.job": "j1", "com.amlemu.home": home}
     assert options["command"][-1].endswith("2>&1; echo hi") and options["working_dir"] == str(tmp_path)
 
 
@@ -120,9 +122,9 @@ def test_an_engine_without_a_gpu_runtime_fails_the_run_and_leaves_no_container(t
         containers = Containers()
 
     monkeypatch.setattr("emulator.runtime.docker.docker_client", Client)
-    runtime = DockerRuntime("amlemu/job:test", mounts=[])
+    runtime = DockerRuntime()
     with pytest.raises(EngineRefused) as info:
-        runtime.start(request(tmp_path, gpus=1))
+        runtime.start(request(tmp_path, gpus=1, image="amlemu/job:test"))
     assert "1 GPU (device_requests, as `docker run --gpus 1`)" in info.value.message
     assert "could not select device driver" in info.value.message
     assert "NVIDIA Container Toolkit" in info.value.message and "AMLEMU_RUNTIME=process" in info.value.message
