@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from argparse import Namespace
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from emulator.errors import EmulatorError
 

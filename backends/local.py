@@ -48,7 +48,7 @@ class NotEmulatedOperations:
 
 def _group(class_name: str) -> functools.cached_property:
     """An operation group built on first access (its module imports azure-ai-ml: not at start-up)."""
-    def build(self: "LocalBackend") -> Any:
+    def build(self: LocalBackend) -> Any:
         from backends import local_operations
 
         return getattr(local_operations, class_name)(self)

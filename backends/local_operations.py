@@ -1,9 +1,9 @@
 """The local backend's operation groups: azure-ai-ml entities in, the emulator engine underneath.
 
 Imported by :class:`backends.local.LocalBackend` on first use of a group (this module imports
-azure-ai-ml and azure-core; the CLI's local fast path never needs it). Errors come out as the SDK's own exception types too (a missing job is an
-``azure.core.exceptions.ResourceNotFoundError`` as well as amlemu's
-``ResourceNotFound``), so ``except`` clauses written for Azure keep working.
+azure-ai-ml and azure-core; the CLI's local fast path never needs it). Errors come out as the
+SDK's own exception types too (a missing job is an ``azure.core.exceptions.ResourceNotFoundError``
+as well as amlemu's ``ResourceNotFound``), so ``except`` clauses written for Azure keep working.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.ai.ml.exceptions import DeploymentException, JobException, ValidationException
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -23,9 +23,13 @@ from emulator import errors, kinds
 from emulator.compute import service as computes
 from emulator.endpoints import service as endpoints
 from emulator.environments import registry as environment_registry
-from emulator.jobs import lifecycle, outputs as job_outputs
+from emulator.jobs import lifecycle
+from emulator.jobs import outputs as job_outputs
 from emulator.jobs.stream import stream as stream_job
 from emulator.models import registry as model_registry
+
+if TYPE_CHECKING:
+    from backends.local import LocalBackend
 
 
 class LocalResourceNotFound(errors.ResourceNotFound, ResourceNotFoundError):
@@ -73,8 +77,9 @@ class LocalDeploymentFailed(endpoints.DeploymentFailed, DeploymentException):
         return self.message
 
 
-_TRANSLATE = [(endpoints.DeploymentFailed, LocalDeploymentFailed), (errors.ResourceNotFound, LocalResourceNotFound), (errors.ResourceExists, LocalResourceExists),
-              (errors.JobFailed, LocalJobFailed), (errors.ValidationError, LocalValidationError)]
+_TRANSLATE = [(endpoints.DeploymentFailed, LocalDeploymentFailed), (errors.ResourceNotFound, LocalResourceNotFound),
+              (errors.ResourceExists, LocalResourceExists), (errors.JobFailed, LocalJobFailed),
+              (errors.ValidationError, LocalValidationError)]
 
 
 def sdk_errors(method):
@@ -97,7 +102,7 @@ def done(result: Any) -> LROPoller:
 
 
 class _Operations:
-    def __init__(self, backend: "LocalBackend"):
+    def __init__(self, backend: LocalBackend):
         self._backend = backend
 
     @property

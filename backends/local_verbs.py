@@ -12,20 +12,23 @@ import json
 import sys
 import time
 from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from backends import base
 from backends.yaml_specs import apply_sets, load_yaml_file, parse_traffic, sdk_load
 from emulator import config, kinds
 from emulator.compute import service as computes
 from emulator.compute.views import compute_view
-from emulator.endpoints import records as endpoint_records, service as endpoints
+from emulator.endpoints import records as endpoint_records
+from emulator.endpoints import service as endpoints
 from emulator.endpoints.views import deployment_view, endpoint_view
 from emulator.environments import registry as environment_registry
 from emulator.environments.views import environment_view
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
-from emulator.jobs import lifecycle, outputs as job_outputs
+from emulator.jobs import lifecycle
+from emulator.jobs import outputs as job_outputs
 from emulator.jobs.stream import stream as stream_job
 from emulator.models import registry as model_registry
 from emulator.models.views import model_view

@@ -7,7 +7,7 @@ A verb's parser records the backend method that carries it out (``<group>_<verb>
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 
 def verbs(groups, group: str, help_: str, common: Callable) -> Callable:
