@@ -28,7 +28,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.automl.service import TRIAL_ENVIRONMENT, TRIAL_SCRIPT
 from emulator.automl.trial import ALGORITHMS, SEARCH_SPACES
@@ -37,6 +37,9 @@ from emulator.jobs.orchestrator import ParentOrchestrator
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 from emulator.tracking import filestore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import AutoMLJobSpec
 
 POLL_S = 0.1
 #: Azure: with limits.enable_early_termination (the default), the job stops when the score has not
@@ -101,7 +104,7 @@ class Trial:
     stopping: bool = False  # canceled by limits.trial_timeout_minutes
 
 
-class AutoMLOrchestrator(ParentOrchestrator):
+class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
     kind = "AutoML job"
 
     def __init__(self, store: WorkspaceStore, name: str):

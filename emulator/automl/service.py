@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.automl import trial
@@ -20,6 +20,9 @@ from emulator.errors import ValidationError
 from emulator.jobs import submission
 from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import AutoMLJobSpec, JobRecord
 
 ORCHESTRATOR = "emulator.automl.orchestrator"
 TRIAL_SCRIPT = "automl_trial.py"
@@ -42,7 +45,7 @@ def require_cluster(store: WorkspaceStore, name: str | None) -> None:
     compute.placement(store, name, 1)
 
 
-def submit_automl(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def submit_automl(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> JobRecord[AutoMLJobSpec]:
     """Validate an AutoML job, record it and start its orchestrator; everything is checked first."""
     spec = normalize_automl_job(data, Path(base_path))
     spec["compute"] = submission.resolve_compute(store, spec["compute"])

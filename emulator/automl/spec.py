@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.automl.trial import (ALGORITHMS, BLOCKABLE_TRANSFORMERS, FEATURE_TYPES, IMPUTER_STRATEGIES,
                                    PRIMARY_METRICS, UNAVAILABLE, table_files)
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.spec import check_job_fields, int_in_range, job_header, normalize_input
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import AutoMLJobSpec, JobInput
 
 TASKS = ("classification", "regression")
 AUTOML_JOB_FIELDS = {
@@ -111,7 +114,7 @@ def _limits(data: Any) -> dict[str, Any]:
     return out
 
 
-def _data(name: str, value: Any, base_path: Path, target: str) -> tuple[dict[str, Any], list[str]]:
+def _data(name: str, value: Any, base_path: Path, target: str) -> tuple[JobInput, list[str]]:
     """A training or validation input (an MLTable folder or a CSV file holding the target column), and its header."""
     if isinstance(value, dict) and value.get("type") not in (None, "mltable", "uri_file"):
         raise ValidationError(f"{name} must be an mltable folder or a uri_file CSV; got type {value['type']!r}.")
@@ -216,7 +219,7 @@ def _validation(data: dict[str, Any]) -> dict[str, Any]:
     return {"type": "auto"}  # decided by the row count when the trials start
 
 
-def normalize_automl_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def normalize_automl_job(data: dict[str, Any], base_path: Path) -> AutoMLJobSpec:
     """Validate an AutoML job and resolve its local data paths.
 
     Raises:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.arm import SCHEMAS
 from emulator.jobs.views import job_creation_context, job_id, job_services, job_tracking
 from emulator.store import WorkspaceStore
 from emulator.tracking import filestore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import AutoMLJobSpec, JobRecord
 
 
 def trial_summaries(store: WorkspaceStore, job: dict) -> list[dict[str, Any]]:
@@ -25,7 +28,7 @@ def trial_summaries(store: WorkspaceStore, job: dict) -> list[dict[str, Any]]:
     return out
 
 
-def automl_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> dict[str, Any]:
+def automl_view(store: WorkspaceStore, job: JobRecord[AutoMLJobSpec], *, tracking: bool = True) -> dict[str, Any]:
     spec = job["spec"]
     training = spec["training"]
     view = {

@@ -8,11 +8,14 @@ updating one changes its scale settings (its size is fixed, as in Azure).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from emulator.compute import nodes, sizes
 from emulator.errors import ValidationError
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import ComputeRecord
 
 KIND, V = "compute", "1"
 FIELDS = {"$schema", "name", "type", "description", "size", "tier", "min_instances", "max_instances",
@@ -31,7 +34,7 @@ def _whole(spec: dict[str, Any], field: str, default: int) -> int:
     return int(value)
 
 
-def validate(spec: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def validate(spec: dict[str, Any], existing: Mapping[str, Any] | None) -> dict[str, Any]:
     """The record body of a cluster spec (CLI YAML shape), checked.
 
     Raises:
@@ -65,7 +68,7 @@ def validate(spec: dict[str, Any], existing: dict[str, Any] | None) -> dict[str,
 
 
 def create_or_update(store: WorkspaceStore, name: str, spec: dict[str, Any],
-                     existing: dict[str, Any] | None) -> dict[str, Any]:
+                     existing: ComputeRecord | None) -> ComputeRecord:
     body = validate(spec, existing)
     store.put_asset(KIND, name, V, body)
     record = store.get_asset(KIND, name, V)

@@ -17,12 +17,15 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config, naming
 from emulator.compute import nodes, sizes
 from emulator.errors import ResourceExists, ValidationError
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import ComputeRecord
 
 KIND, V = "compute", "1"
 FIELDS = {"$schema", "name", "type", "description", "size", "location", "tags", "identity", "ssh_public_access_enabled",
@@ -60,7 +63,7 @@ def _moved(body: dict[str, Any], states: list[str], operation: str) -> dict[str,
                                "operation_status": "Succeeded", "operation_trigger": "User"}}
 
 
-def create(store: WorkspaceStore, name: str, spec: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def create(store: WorkspaceStore, name: str, spec: dict[str, Any], existing: ComputeRecord | None) -> ComputeRecord:
     if existing:
         raise ResourceExists(f"Compute instance '{name}' already exists ({existing['state']}). Start, stop or "
                              f"restart it with `amlemu compute start|stop|restart --name {name}`, or delete it first.")
@@ -80,7 +83,7 @@ def create(store: WorkspaceStore, name: str, spec: dict[str, Any], existing: dic
     return record
 
 
-def transition(store: WorkspaceStore, record: dict[str, Any], verb: str, active_jobs: list[str]) -> dict[str, Any]:
+def transition(store: WorkspaceStore, record: ComputeRecord, verb: str, active_jobs: list[str]) -> ComputeRecord:
     """Start, stop or restart an instance; refused while jobs run or wait on it (stop, restart)."""
     name = record["name"]
     needs, during, after, operation = VERBS[verb]

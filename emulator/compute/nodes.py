@@ -27,11 +27,14 @@ import select
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.runtime.liveness import lost_reason
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import ComputeRecord
 
 WAITING = ("NotStarted", "Queued")
 SYNC_EVERY_S = 2.0  # a waiting job re-runs the scheduler this often (lost holders, scale-down)
@@ -45,7 +48,7 @@ _QUEUE = ("SELECT name, status, pid, pid_start, created_at, "
           "ORDER BY created_at, name")
 
 
-def pool_limits(record: dict[str, Any]) -> tuple[int, int, float]:
+def pool_limits(record: ComputeRecord) -> tuple[int, int, float]:
     """(minimum, maximum, idle seconds before scale-down) of a compute's node pool."""
     if record["type"] == "computeinstance":  # one job slot per concurrent job (see emulator.compute.instances)
         slots = int(record.get("concurrent_jobs") or 1)
@@ -192,7 +195,7 @@ def drop(db: sqlite3.Connection, compute: str) -> None:
     db.execute("DELETE FROM nodes WHERE compute = ?", (compute,))
 
 
-def wait_for_nodes(store: WorkspaceStore, record: dict[str, Any], job_name: str,
+def wait_for_nodes(store: WorkspaceStore, record: ComputeRecord, job_name: str,
                    stop: Callable[[], bool]) -> list[dict[str, Any]] | None:
     """Block until ``job_name`` holds its nodes (returned in rank order); None when ``stop()`` turns true."""
     held = held_by(store, job_name)  # granted already (e.g. a sweep's trial, queued while it waited for its slot)
@@ -212,7 +215,7 @@ def wait_for_nodes(store: WorkspaceStore, record: dict[str, Any], job_name: str,
     return None
 
 
-def list_nodes(store: WorkspaceStore, record: dict[str, Any]) -> list[dict[str, Any]]:
+def list_nodes(store: WorkspaceStore, record: ComputeRecord) -> list[dict[str, Any]]:
     """The pool's nodes, as ``AmlComputeNodeInfo`` fields: id, state (idle, preparing, running), current job."""
     sync(store, record["name"])
     rows = store.query("SELECT n.*, j.status AS job_status FROM nodes n LEFT JOIN jobs j ON j.name = n.job_name "

@@ -8,7 +8,7 @@ job submission asks before it records a job on a compute.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config, naming
 from emulator.compute import clusters, instances, kubernetes, nodes, sizes
@@ -17,18 +17,21 @@ from emulator.runtime.liveness import lost_reason
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import ComputeRecord
+
 KIND, V = "compute", "1"
 TYPES = ("amlcompute", "computeinstance", "kubernetes")
 
 
-def _existing(store: WorkspaceStore, name: str) -> dict[str, Any] | None:
+def _existing(store: WorkspaceStore, name: str) -> ComputeRecord | None:
     try:
         return store.get_asset(KIND, name, V)
     except ResourceNotFound:
         return None
 
 
-def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def get(store: WorkspaceStore, name: str) -> ComputeRecord:
     record = _existing(store, name)
     if record is None:
         raise ResourceNotFound(f"Compute '{name}' not found in workspace '{store.name}'. List computes with "
@@ -36,11 +39,11 @@ def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
     return record
 
 
-def list_computes(store: WorkspaceStore) -> list[dict[str, Any]]:
+def list_computes(store: WorkspaceStore) -> list[ComputeRecord]:
     return store.list_assets(KIND)
 
 
-def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, Any]:
+def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> ComputeRecord:
     """Create a compute from its CLI YAML shape (or update a cluster's scale settings)."""
     compute_type = str(spec.get("type") or "").lower()
     if compute_type not in TYPES:
@@ -84,7 +87,7 @@ def delete(store: WorkspaceStore, name: str) -> None:
         instances.remove_home(store, name)
 
 
-def _instance(store: WorkspaceStore, name: str, verb: str) -> dict[str, Any]:
+def _instance(store: WorkspaceStore, name: str, verb: str) -> ComputeRecord:
     record = get(store, name)
     if record["type"] != "computeinstance":
         raise ValidationError(f"'{verb}' applies to compute instances; '{name}' is a {record['type']}"
@@ -93,15 +96,15 @@ def _instance(store: WorkspaceStore, name: str, verb: str) -> dict[str, Any]:
     return record
 
 
-def start(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def start(store: WorkspaceStore, name: str) -> ComputeRecord:
     return instances.transition(store, _instance(store, name, "start"), "start", [])
 
 
-def stop(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def stop(store: WorkspaceStore, name: str) -> ComputeRecord:
     return instances.transition(store, _instance(store, name, "stop"), "stop", active_jobs(store, name))
 
 
-def restart(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def restart(store: WorkspaceStore, name: str) -> ComputeRecord:
     return instances.transition(store, _instance(store, name, "restart"), "restart", active_jobs(store, name))
 
 
@@ -113,7 +116,7 @@ def list_nodes(store: WorkspaceStore, name: str) -> list[dict[str, Any]]:
     return nodes.list_nodes(store, record)
 
 
-def placement(store: WorkspaceStore, name: str | None, instance_count: int) -> dict[str, Any] | None:
+def placement(store: WorkspaceStore, name: str | None, instance_count: int) -> ComputeRecord | None:
     """Check that a job asking for ``instance_count`` nodes can run on compute ``name``.
 
     Returns the compute record, or None when the job runs on this machine with no compute.

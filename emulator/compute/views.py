@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import arm
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import ComputeRecord
 
 
 def _created_on(ts: float | None) -> str | None:
@@ -14,7 +17,7 @@ def _created_on(ts: float | None) -> str | None:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f%z") if ts else None
 
 
-def compute_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
+def compute_view(store: WorkspaceStore, record: ComputeRecord) -> dict[str, Any]:
     """The ``az ml compute show`` JSON of a cluster, an instance or an attached Kubernetes cluster."""
     view: dict[str, Any] = {"name": record["name"],
                             "id": arm.resource_id(store.name, f"computes/{record['name']}"),

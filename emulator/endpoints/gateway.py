@@ -22,12 +22,15 @@ import sys
 import time
 import traceback
 import uuid
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.endpoints import http11, keys
 from emulator.endpoints.launch import REPLICA_SECRET
 from emulator.endpoints.replicas import ReplicaSet
 from emulator.serving.settings import REPLICA_SECRET_HEADER
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import EndpointRecord
 
 #: Azure ML managed online endpoints accept request payloads up to 1.5 MB
 MAX_BODY_BYTES = 1_500_000
@@ -65,7 +68,7 @@ class WeightedChooser:
 class Gateway:
     """Serves one endpoint. ``config`` is replaced whole on reload; replica sets are swapped in place."""
 
-    def __init__(self, endpoint: dict[str, Any], admin_handler: Callable):
+    def __init__(self, endpoint: EndpointRecord, admin_handler: Callable):
         self.sets: dict[str, ReplicaSet] = {}
         self.admin_handler = admin_handler
         self.requests_served = 0
@@ -73,7 +76,7 @@ class Gateway:
         self._peers: dict[Any, bool] = {}  # peer -> inside the workspace, per open connection
         self.configure(endpoint)
 
-    def configure(self, endpoint: dict[str, Any]) -> None:
+    def configure(self, endpoint: EndpointRecord) -> None:
         creds = endpoint["credentials"]
         self.endpoint = endpoint
         self.name = endpoint["name"]
@@ -273,7 +276,7 @@ def _hint(status: int) -> str:
     return ""
 
 
-def _from_workspace(peer: Any, endpoint: dict[str, Any]) -> bool:
+def _from_workspace(peer: Any, endpoint: EndpointRecord) -> bool:
     from emulator.endpoints.network import caller_in_workspace
 
     return caller_in_workspace(peer, endpoint, endpoint["workspace_secret"])

@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.endpoints import http11, records
 from emulator.endpoints.gateway import Gateway
@@ -32,6 +32,9 @@ from emulator.errors import ResourceNotFound
 from emulator.runtime.proctree import start_time
 from emulator.store import WorkspaceStore
 from emulator.store.secrets import workspace_secret
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import DeploymentRecord, EndpointRecord
 
 #: fields whose change needs new replicas; others (instance_count, request_settings, ...) apply in place
 _REPLICA_FIELDS = ("model", "code", "scoring_script", "environment_resolved", "environment_variables",
@@ -50,7 +53,7 @@ class Host:
         self.applying: dict[str, int] = {}  # deployment -> generation being started
         self.gateway: Gateway | None = None
 
-    def _endpoint(self) -> dict[str, Any]:
+    def _endpoint(self) -> EndpointRecord:
         endpoint = records.get_endpoint(self.store, self.name)
         endpoint["workspace_secret"] = workspace_secret(self.store.root)  # verifies the callers of a private endpoint
         return endpoint
@@ -149,7 +152,7 @@ class Host:
                 self.applying[name] = deployment["generation"]
                 asyncio.create_task(self.apply(deployment))
 
-    async def apply(self, deployment: dict[str, Any]) -> None:
+    async def apply(self, deployment: DeploymentRecord) -> None:
         """Bring one deployment to its recorded generation, then record the outcome."""
         name, generation = deployment["deployment_name"], deployment["generation"]
         current = self.gateway.sets.get(name)

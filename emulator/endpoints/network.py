@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.store.secrets import JOB_TOKEN_ENV, is_job_token
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import EndpointRecord
 
 
 def _socket_inode(peer: Any, server_port: int | None) -> str | None:
@@ -74,7 +77,7 @@ def _parent(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def caller_in_workspace(peer: Any, endpoint: dict[str, Any], secret: bytes) -> bool:
+def caller_in_workspace(peer: Any, endpoint: EndpointRecord, secret: bytes) -> bool:
     """Whether the TCP peer is a process of one of this workspace's jobs: the process that owns the client
     socket, or one of its parents, carries a job credential signed with the workspace ``secret``.
 

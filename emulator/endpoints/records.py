@@ -10,13 +10,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from emulator import config, naming
 from emulator.endpoints import keys
 from emulator.jobs import snapshot as snapshots
 from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import ComputeRecord, DeploymentRecord, EndpointRecord, ModelRef
 
 ENDPOINT = "online-endpoint"
 DEPLOYMENT = "online-deployment"
@@ -47,7 +50,7 @@ def _unknown(spec: dict, allowed: set[str], what: str) -> None:
 
 
 # -- endpoints ------------------------------------------------------------------------------
-def get_endpoint(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def get_endpoint(store: WorkspaceStore, name: str) -> EndpointRecord:
     try:
         return store.get_asset(ENDPOINT, name, _V)
     except ResourceNotFound:
@@ -55,7 +58,7 @@ def get_endpoint(store: WorkspaceStore, name: str) -> dict[str, Any]:
                                "List them with `amlemu online-endpoint list`.") from None
 
 
-def list_endpoints(store: WorkspaceStore) -> list[dict[str, Any]]:
+def list_endpoints(store: WorkspaceStore) -> list[EndpointRecord]:
     return store.list_assets(ENDPOINT)
 
 
@@ -90,7 +93,7 @@ def _check_traffic(field: str, traffic: Any, deployments: set[str], *, mirror: b
     return out
 
 
-def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tuple[EndpointRecord, bool]:
     """Validate and write an endpoint. Returns the record and whether it is new."""
     spec = {k: v for k, v in spec.items() if v is not None}
     _unknown(spec, ENDPOINT_FIELDS, "online endpoint")
@@ -100,7 +103,8 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
     except ResourceNotFound:
         existing = None
         _refuse_case_twin(store, name)
-    auth_mode = str(spec.get("auth_mode") or (existing or {}).get("auth_mode") or "key").lower()
+    previous: Mapping[str, Any] = existing or {}
+    auth_mode = str(spec.get("auth_mode") or previous.get("auth_mode") or "key").lower()
     if auth_mode == "aad_token":
         from emulator.errors import NotEmulated
 
@@ -110,10 +114,10 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
     if existing and existing["auth_mode"] != auth_mode:
         raise ValidationError(f"auth_mode of endpoint '{name}' is '{existing['auth_mode']}' and cannot be "
                               "changed; create a new endpoint instead.")
-    access = str(spec.get("public_network_access") or (existing or {}).get("public_network_access") or "enabled").lower()
+    access = str(spec.get("public_network_access") or previous.get("public_network_access") or "enabled").lower()
     if access not in ("enabled", "disabled"):
         raise ValidationError(f"public_network_access must be 'enabled' or 'disabled', got '{access}'.")
-    compute = spec.get("compute") or (existing or {}).get("compute")
+    compute = spec.get("compute") or previous.get("compute")
     kind = "kubernetes" if compute else "managed"
     if existing and existing["kind"] == "managed" and compute:
         raise ValidationError(f"Endpoint '{name}' is a managed online endpoint; it cannot move to compute "
@@ -126,14 +130,14 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
         raise ValidationError(f"Endpoint '{name}' runs on compute '{existing['compute']}'; its compute "
                               "cannot change.")
     deployments = {d["deployment_name"] for d in list_deployments(store, name)} if existing else set()
-    traffic = _check_traffic("traffic", spec.get("traffic", (existing or {}).get("traffic")), deployments, mirror=False)
-    mirror = _check_traffic("mirror_traffic", spec.get("mirror_traffic", (existing or {}).get("mirror_traffic")),
+    traffic = _check_traffic("traffic", spec.get("traffic", previous.get("traffic")), deployments, mirror=False)
+    mirror = _check_traffic("mirror_traffic", spec.get("mirror_traffic", previous.get("mirror_traffic")),
                             deployments, mirror=True)
     for dep, pct in mirror.items():
         if pct and traffic.get(dep):
             raise ValidationError(f"Deployment '{dep}' receives live traffic; mirror traffic must go to a "
                                   "deployment that gets none.")
-    body = dict(existing or {})
+    body = dict(previous)
     for key in ("name", "version", "created_at", "updated_at"):
         body.pop(key, None)
     body.update(kind=kind, compute=compute, auth_mode=auth_mode, traffic=traffic, mirror_traffic=mirror,
@@ -174,7 +178,7 @@ def set_credentials(store: WorkspaceStore, name: str, key_type: str) -> None:
     store.put_asset(ENDPOINT, name, _V, body)
 
 
-def scoring_uri(endpoint: dict[str, Any]) -> str:
+def scoring_uri(endpoint: EndpointRecord) -> str:
     return f"http://127.0.0.1:{endpoint['port']}/score"
 
 
@@ -182,7 +186,7 @@ def endpoint_dir(store: WorkspaceStore, name: str) -> Path:
     return naming.confined_join(store.root, "endpoints", name)
 
 
-def _kubernetes_compute(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def _kubernetes_compute(store: WorkspaceStore, name: str) -> ComputeRecord:
     try:
         compute = store.get_asset("compute", name, _V)
     except ResourceNotFound:
@@ -212,7 +216,7 @@ def _key(endpoint: str, deployment: str) -> str:
     return f"{endpoint}/{deployment}"
 
 
-def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> dict[str, Any]:
+def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> DeploymentRecord:
     get_endpoint(store, endpoint)
     try:
         return store.get_asset(DEPLOYMENT, _key(endpoint, name), _V)
@@ -221,7 +225,7 @@ def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> dict[str,
                                f"`amlemu online-deployment list --endpoint-name {endpoint}`.") from None
 
 
-def list_deployments(store: WorkspaceStore, endpoint: str) -> list[dict[str, Any]]:
+def list_deployments(store: WorkspaceStore, endpoint: str) -> list[DeploymentRecord]:
     mine = [d for d in store.list_assets(DEPLOYMENT) if d["endpoint_name"] == endpoint]  # one query, not N+1
     return sorted(mine, key=lambda d: d["created_at"])
 
@@ -285,7 +289,7 @@ def _scale_settings(spec: dict, kind: str) -> dict[str, Any]:
     return out
 
 
-def _model(store: WorkspaceStore, model: Any, base_path: Path, endpoint: str, name: str) -> dict[str, str] | None:
+def _model(store: WorkspaceStore, model: Any, base_path: Path, endpoint: str, name: str) -> ModelRef | None:
     from emulator.models import registry as models
 
     if model in (None, ""):
@@ -352,7 +356,7 @@ def _code(spec: dict, base_path: Path) -> tuple[Path | None, str | None]:
 
 
 def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], base_path: Path,
-                                endpoint_name: str | None = None) -> tuple[dict[str, Any], bool]:
+                                endpoint_name: str | None = None) -> tuple[DeploymentRecord, bool]:
     """Validate a deployment, snapshot its code and write it in state Creating/Updating.
 
     The endpoint's host picks it up, starts its replicas and sets Succeeded or Failed.
@@ -387,7 +391,7 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
     if kind != endpoint["kind"]:
         raise ValidationError(f"A {kind} deployment cannot go on {endpoint['kind']} endpoint '{endpoint_name}': use "
                               f"{'KubernetesOnlineDeployment' if endpoint['kind'] == 'kubernetes' else 'ManagedOnlineDeployment'}.")
-    previous = existing or {}
+    previous: Mapping[str, Any] = existing or {}
     merged = {**{k: previous.get(k) for k in ("model", "environment", "environment_variables")}, **spec}
     code_folder, script = _code(spec, base_path) if ("code_configuration" in spec or "code_path" in spec) else (None, None)
     if code_folder is None and previous.get("code") and "code_configuration" not in spec:

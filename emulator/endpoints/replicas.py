@@ -16,13 +16,16 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.endpoints import http11
 from emulator.endpoints.launch import REPLICA_SECRET, ReplicaLauncher
 from emulator.runtime.base import RunHandle
 from emulator.runtime.logs import log_tail
 from emulator.serving.settings import REPLICA_SECRET_HEADER
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import DeploymentRecord
 
 POLL_S = 0.2
 _PROBE = http11.encode_request("GET", "/", {REPLICA_SECRET_HEADER: REPLICA_SECRET, "Connection": "close"}, b"")
@@ -150,7 +153,7 @@ async def probe(address: str, port: int, timeout_s: float) -> bool:
 class ReplicaSet:
     """The running replicas of one deployment generation."""
 
-    def __init__(self, deployment: dict[str, Any], launcher: ReplicaLauncher,
+    def __init__(self, deployment: DeploymentRecord, launcher: ReplicaLauncher,
                  on_event: Callable[[str], None] = lambda line: None):
         self.deployment = deployment
         self.name = deployment["deployment_name"]

@@ -16,13 +16,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.endpoints import keys, records
 from emulator.endpoints.host import host_file
 from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime.proctree import is_alive, kill_tree
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import DeploymentRecord, EndpointRecord
 
 HOST_START_TIMEOUT_S = 30.0
 _children: list[subprocess.Popen] = []
@@ -77,7 +80,7 @@ def ensure_host(store: WorkspaceStore, name: str) -> dict[str, Any]:
                             + "\n".join(tail), code="EndpointHostFailed", status=500)
 
 
-def control(store: WorkspaceStore, endpoint: dict[str, Any], route: str, method: str = "POST",
+def control(store: WorkspaceStore, endpoint: EndpointRecord, route: str, method: str = "POST",
             timeout: float = 60) -> dict[str, Any]:
     """Call a host control route (``reload``, ``status``, ``stop``)."""
     conn = http.client.HTTPConnection("127.0.0.1", endpoint["port"], timeout=timeout)
@@ -109,7 +112,7 @@ def stop_host(store: WorkspaceStore, name: str, timeout: float = 30) -> bool:
     return True
 
 
-def _reload(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def _reload(store: WorkspaceStore, name: str) -> EndpointRecord:
     ensure_host(store, name)
     endpoint = records.get_endpoint(store, name)
     control(store, endpoint, "reload")
@@ -117,13 +120,13 @@ def _reload(store: WorkspaceStore, name: str) -> dict[str, Any]:
 
 
 # -- endpoints ---------------------------------------------------------------------------------------
-def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> dict[str, Any]:
+def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> EndpointRecord:
     record, _ = records.create_or_update_endpoint(store, spec)
     _reload(store, record["name"])
     return get_endpoint(store, record["name"])
 
 
-def get_endpoint(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def get_endpoint(store: WorkspaceStore, name: str) -> EndpointRecord:
     """The endpoint record, its host brought up if it was down (after a restart)."""
     record = records.get_endpoint(store, name)
     ensure_host(store, name)
@@ -132,7 +135,7 @@ def get_endpoint(store: WorkspaceStore, name: str) -> dict[str, Any]:
     return record
 
 
-def list_endpoints(store: WorkspaceStore) -> list[dict[str, Any]]:
+def list_endpoints(store: WorkspaceStore) -> list[EndpointRecord]:
     return [get_endpoint(store, r["name"]) for r in records.list_endpoints(store)]
 
 
@@ -177,7 +180,7 @@ def invoke(store: WorkspaceStore, name: str, body: bytes, deployment: str | None
 
 # -- deployments ---------------------------------------------------------------------------------------
 def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], base_path: Path,
-                                endpoint_name: str | None = None, wait: bool = True) -> dict[str, Any]:
+                                endpoint_name: str | None = None, wait: bool = True) -> DeploymentRecord:
     record, _ = records.create_or_update_deployment(store, spec, Path(base_path), endpoint_name)
     _reload(store, record["endpoint_name"])
     if wait:
@@ -186,7 +189,7 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
 
 
 def wait_deployment(store: WorkspaceStore, endpoint: str, name: str, generation: int,
-                    timeout: float = 900) -> dict[str, Any]:
+                    timeout: float = 900) -> DeploymentRecord:
     """Wait until the host reports the outcome of ``generation``; raise with the log tail on Failed."""
     deadline = time.monotonic() + timeout
     while True:
@@ -206,7 +209,7 @@ def wait_deployment(store: WorkspaceStore, endpoint: str, name: str, generation:
         time.sleep(0.05)
 
 
-def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> dict[str, Any]:
+def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> DeploymentRecord:
     """The deployment record; like every read of an endpoint or its deployments, it brings a host that died back
     up, and the new host resumes a deployment left ``Creating`` or ``Updating``."""
     records.get_endpoint(store, endpoint)  # a missing endpoint is a 404 before anything starts
@@ -214,7 +217,7 @@ def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> dict[str,
     return records.get_deployment(store, endpoint, name)
 
 
-def list_deployments(store: WorkspaceStore, endpoint: str) -> list[dict[str, Any]]:
+def list_deployments(store: WorkspaceStore, endpoint: str) -> list[DeploymentRecord]:
     records.get_endpoint(store, endpoint)
     ensure_host(store, endpoint)
     return records.list_deployments(store, endpoint)

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import arm
 from emulator.store import WorkspaceStore
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import DeploymentRecord, EndpointRecord
 
-def endpoint_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
+
+def endpoint_view(store: WorkspaceStore, record: EndpointRecord) -> dict[str, Any]:
     """The ``az ml online-endpoint show`` JSON of a managed or Kubernetes endpoint."""
     view = {"auth_mode": record["auth_mode"],
             "id": arm.resource_id(store.name, f"onlineEndpoints/{record['name']}"),
@@ -28,7 +31,7 @@ def endpoint_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, An
     return view
 
 
-def deployment_view(store: WorkspaceStore, record: dict[str, Any]) -> dict[str, Any]:
+def deployment_view(store: WorkspaceStore, record: DeploymentRecord) -> dict[str, Any]:
     """The ``az ml online-deployment show`` JSON of a deployment, with amlemu's ``runtime``."""
     model = record.get("model")
     view = {"app_insights_enabled": False, "endpoint_name": record["endpoint_name"],

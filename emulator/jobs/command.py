@@ -7,7 +7,7 @@ submitted here, which is why this kind lives in the jobs concept rather than abo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.compute import service as compute
@@ -19,10 +19,13 @@ from emulator.jobs.views import command_view
 from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import CommandJobSpec, JobRecord
+
 
 def submit_command(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
                    parent_job_name: str | None = None, fork: bool = False,
-                   slot_gated: bool = False) -> dict[str, Any]:
+                   slot_gated: bool = False) -> JobRecord[CommandJobSpec]:
     """Validate a command job, record it, snapshot its code and start its supervisor.
 
     Everything is checked before the first write: bad input leaves nothing behind. A parent

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from emulator.store import WorkspaceStore
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import JobRecord
+
 #: ``submit(store, data, base_path)``: validate a spec of this kind, record it, start it; the record
-Submit = Callable[[WorkspaceStore, dict[str, Any], Path], dict[str, Any]]
+Submit = Callable[[WorkspaceStore, dict[str, Any], Path], "JobRecord"]
 #: ``view(store, job, *, tracking=True)``: the job as ``az ml job show`` prints it
 View = Callable[..., dict[str, Any]]
 

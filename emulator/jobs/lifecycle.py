@@ -8,11 +8,11 @@ restart is the one recorded on the job at submit (:func:`emulator.jobs.submissio
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import fcntl
 import os
 import signal
 import time
-from typing import Any
 
 from emulator.jobs import submission
 from emulator.runtime import proctree
@@ -20,14 +20,17 @@ from emulator.runtime.liveness import lost_reason
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE, TERMINAL
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import JobRecord
+
 MAX_RESUMES = 3
-def orchestrator(job: dict[str, Any]) -> str | None:
+def orchestrator(job: JobRecord) -> str | None:
     """The module a parent job runs as (restarted when lost), or None for a command job. A parent job recorded
     by amlemu before 0.2 (no ``spec["orchestrator"]``) is not resumed: when lost, it is marked Failed."""
     return (job.get("spec") or {}).get("orchestrator")
 
 
-def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
+def refresh(store: WorkspaceStore, job: JobRecord) -> JobRecord:
     """Notice a lost job: active, but its supervisor is gone. A parent job gets a new orchestrator,
     which resumes it; a lost command job is marked Failed."""
     reason = lost_reason(job)
@@ -60,7 +63,7 @@ def refresh(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any]:
     return store.get_job(job["name"])
 
 
-def _resume(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any] | None:
+def _resume(store: WorkspaceStore, job: JobRecord) -> JobRecord | None:
     """Start a new orchestrator for a lost parent job; None once it was restarted MAX_RESUMES times.
 
     Readers take turns (a lock file in the job's folder), so one lost orchestrator gets one
@@ -84,16 +87,16 @@ def _resume(store: WorkspaceStore, job: dict[str, Any]) -> dict[str, Any] | None
     return store.get_job(job["name"])
 
 
-def get(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def get(store: WorkspaceStore, name: str) -> JobRecord:
     return refresh(store, store.get_job(name))
 
 
 def list_jobs(store: WorkspaceStore, parent_job_name: str | None = None,
-              max_results: int | None = None) -> list[dict[str, Any]]:
+              max_results: int | None = None) -> list[JobRecord]:
     return [refresh(store, job) for job in store.list_jobs(parent_job_name, max_results)]
 
 
-def cancel(store: WorkspaceStore, name: str) -> dict[str, Any]:
+def cancel(store: WorkspaceStore, name: str) -> JobRecord:
     """Ask a job to stop; its supervisor stops the whole process tree and records Canceled."""
     job = get(store, name)
     if job["status"] in TERMINAL:
@@ -111,7 +114,7 @@ def cancel(store: WorkspaceStore, name: str) -> dict[str, Any]:
     return get(store, name)
 
 
-def wait(store: WorkspaceStore, name: str, timeout: float | None = None, poll: float = 0.05) -> dict:
+def wait(store: WorkspaceStore, name: str, timeout: float | None = None, poll: float = 0.05) -> JobRecord:
     """Block until the job is terminal (or ``timeout`` seconds pass) and return it."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:

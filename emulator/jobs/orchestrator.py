@@ -20,21 +20,24 @@ import signal
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.compute.nodes import GrantBell
 from emulator.jobs import lifecycle
 from emulator.jobs.command import submit_command
-from emulator.jobs.supervisor import CHILD_BELL, JobProcess, end_tracking
+from emulator.jobs.supervisor import CHILD_BELL, JobProcess, JobSpecT, end_tracking
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 from emulator.tracking import filestore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import CommandJobSpec, JobRecord
 
 #: the error of a child the lost orchestrator recorded but never started
 NEVER_STARTED = "Canceled: its parent job's orchestrator was lost before the job started."
 
 
-class ParentOrchestrator(JobProcess):
+class ParentOrchestrator(JobProcess[JobSpecT]):
     #: the job kind in log lines and messages (e.g. AutoML job)
     kind = "parent job"
     #: children are prepared, then wait for their slot (open_trial_slot) before their command starts
@@ -61,7 +64,7 @@ class ParentOrchestrator(JobProcess):
                              artifact_dir=self.dir / "artifacts",
                              user=self.spec.get("created_by") or getpass.getuser(), tags=self.spec["tags"])
 
-    def children_to_resume(self) -> list[dict[str, Any]]:
+    def children_to_resume(self) -> list[JobRecord[CommandJobSpec]]:
         """The children recorded before the orchestrator was lost, in submission order.
 
         A child recorded but never started (its supervisor was to be started by the lost

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.compute.distribution import normalize as normalize_distribution
 from emulator import naming
 from emulator.errors import NotEmulated, ValidationError
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import CommandJobSpec, JobInput, JobOutput, JobSpecHeader
 
 COMMAND_JOB_FIELDS = {
     "$schema", "type", "name", "display_name", "description", "tags", "properties",
@@ -36,7 +39,7 @@ def _remote_input_error(name: str, path: str) -> ValidationError:
         f"Input(type=..., path='./local-copy') in Python.")
 
 
-def normalize_input(name: str, value: Any, base_path: Path) -> dict[str, Any]:
+def normalize_input(name: str, value: Any, base_path: Path) -> JobInput:
     """One job input as ``{"type", "value"}`` (literal) or ``{"type", "path", "mode"}`` (data)."""
     if isinstance(value, (str, int, float, bool)):
         return {"type": "literal", "value": value}
@@ -113,13 +116,16 @@ def int_in_range(where: str, value: Any, low: int, high: int | None = None) -> i
     return value
 
 
-def job_header(data: dict[str, Any], job_type: str, name: str | None) -> dict[str, Any]:
+def job_header(data: dict[str, Any], job_type: str, name: str | None) -> JobSpecHeader:
     """The fields every job type shares, normalised (tags and properties as strings)."""
-    return {"type": job_type, "name": name, "display_name": data.get("display_name"),
-            "description": data.get("description"),
-            "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
-            "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
-            "experiment_name": data.get("experiment_name"), "compute": data.get("compute")}
+    header = {"type": job_type, "name": name, "display_name": data.get("display_name"),
+              "description": data.get("description"),
+              "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+              "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
+              "experiment_name": data.get("experiment_name"), "compute": data.get("compute")}
+    # name, display_name and experiment_name may still be None: submission.name_job fills them in
+    # before the job is recorded, and a recorded spec is what JobSpecHeader describes
+    return header  # type: ignore[return-value]
 
 
 def check_job_fields(data: dict[str, Any], allowed: set[str], what: str) -> str | None:
@@ -132,7 +138,7 @@ def check_job_fields(data: dict[str, Any], allowed: set[str], what: str) -> str 
     return None if name is None else naming.check("job", name)
 
 
-def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def normalize_command_job(data: dict[str, Any], base_path: Path) -> CommandJobSpec:
     """Validate a command job (CLI v2 YAML shape) and resolve everything local.
 
     Raises:
@@ -156,7 +162,7 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
                                   "Fix 'code:'; it is relative to the YAML file's folder.")
         code = str(code_path)
     inputs = {naming.check("input", k): normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
-    outputs = {}
+    outputs: dict[str, JobOutput] = {}
     for key, value in (data.get("outputs") or {}).items():
         naming.check("output", key)  # it becomes the output's folder
         value = value if isinstance(value, dict) else {}
@@ -184,7 +190,7 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> dict[str, An
     }
 
 
-def input_texts(inputs: dict[str, dict]) -> dict[str, str]:
+def input_texts(inputs: dict[str, JobInput]) -> dict[str, str]:
     """What each input substitutes to in the command."""
     return {k: str(v["value"]) if v["type"] == "literal" else v["path"]
             for k, v in inputs.items()}

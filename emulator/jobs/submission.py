@@ -16,13 +16,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from emulator.errors import ResourceNotFound
 from emulator.jobs import forking, snapshot as snapshots
 from emulator.jobs.naming import generate_job_name
 from emulator.runtime import proctree
 from emulator.store import WorkspaceStore, staging as stagings
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import JobRecord, JobSpecHeader, SpecT
 
 SUPERVISOR = "emulator.jobs.supervisor"
 LOCAL_COMPUTES = {None, "", "local", "azureml:local"}
@@ -44,7 +47,7 @@ def resolve_compute(store: WorkspaceStore, compute: str | None) -> str | None:
     return name
 
 
-def name_job(spec: dict[str, Any]) -> str:
+def name_job(spec: JobSpecHeader) -> str:
     """Fill in a new job's name, experiment, display name and creator."""
     name = spec["name"] = spec.get("name") or generate_job_name()
     spec["experiment_name"] = spec.get("experiment_name") or Path.cwd().name or "Default"
@@ -62,9 +65,9 @@ def snapshot_code(code: str | None, snapshot: Path) -> None:
         snapshot.mkdir()
 
 
-def record_and_start(store: WorkspaceStore, spec: dict[str, Any], job_type: str, fill: Callable[[Path], None],
+def record_and_start(store: WorkspaceStore, spec: SpecT, job_type: str, fill: Callable[[Path], None],
                      parent_job_name: str | None = None, orchestrator: str | None = None,
-                     fork: bool = False) -> dict[str, Any]:
+                     fork: bool = False) -> JobRecord[SpecT]:
     """Record a validated job and start its process: its supervisor, or its ``orchestrator`` module.
 
     The job's folder is built in a staging folder (``fill`` adds what the job type needs), the

@@ -6,15 +6,18 @@ Each kind renders its own jobs (:mod:`emulator.sweeps.views`, ...); the registry
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.arm import SCHEMAS, arm_id, creation_context
 from emulator.store import WorkspaceStore
 from emulator.tracking import filestore
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import CommandJobSpec, JobRecord
 
-def job_tracking(store: WorkspaceStore, job: dict) -> dict:
+
+def job_tracking(store: WorkspaceStore, job: JobRecord) -> dict[str, Any]:
     """The job's MLflow metrics and params, and the files in its artifacts."""
     run = filestore.read_run(store.mlflow_run_dir(job["experiment_name"], job["name"]))
     artifacts_dir = store.job_dir(job["name"]) / "artifacts"
@@ -34,11 +37,11 @@ def job_services(store: WorkspaceStore, name: str) -> dict[str, Any]:
             "Studio": {"endpoint": str(store.job_dir(name)), "job_service_type": "Studio"}}
 
 
-def job_creation_context(job: dict) -> dict[str, Any]:
+def job_creation_context(job: JobRecord) -> dict[str, Any]:
     return creation_context(job["created_at"], job["spec"].get("created_by"))
 
 
-def command_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> dict[str, Any]:
+def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, tracking: bool = True) -> dict[str, Any]:
     """A command job as ``az ml job show`` prints it."""
     spec = job["spec"]
     inputs = {k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}

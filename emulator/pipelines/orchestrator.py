@@ -12,6 +12,7 @@ pipeline's ``user_logs/std_log.txt``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import os
 import re
 import sys
@@ -29,6 +30,9 @@ from emulator.pipelines.service import STEP_PROPERTY
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import PipelineJobSpec
+
 #: how long a canceled step may take to stop before the pipeline stops waiting for it
 STEP_STOP_TIMEOUT_S = 60.0
 #: how often a step that has not stopped yet is asked again
@@ -41,7 +45,7 @@ def _summary(error: str | None) -> str:
     return re.sub(r"\s*Last lines of \S+:$", "", lines[0]) if lines else "no reason recorded"
 
 
-class PipelineOrchestrator(ParentOrchestrator):
+class PipelineOrchestrator(ParentOrchestrator["PipelineJobSpec"]):
     kind = "pipeline"
 
     def __init__(self, store: WorkspaceStore, name: str):

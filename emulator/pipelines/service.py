@@ -9,7 +9,7 @@ and ``cancel`` reaches it. Its steps are child command jobs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.environments import registry as environments
@@ -18,12 +18,15 @@ from emulator.pipelines.spec import in_step, normalize_pipeline_job
 from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import CommandJobSpec, JobRecord, PipelineJobSpec
+
 ORCHESTRATOR = "emulator.pipelines.orchestrator"
 #: the child job property naming the pipeline step it runs
 STEP_PROPERTY = "amlemu.pipeline_step"
 
 
-def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> JobRecord[PipelineJobSpec]:
     """Validate a pipeline job, record it and start its orchestrator.
 
     Every step is checked as the command job it becomes (fields, code, command references,
@@ -41,7 +44,7 @@ def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path
                                        orchestrator=ORCHESTRATOR)
 
 
-def step_jobs(store: WorkspaceStore, pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def step_jobs(store: WorkspaceStore, pipeline: JobRecord[PipelineJobSpec]) -> dict[str, JobRecord[CommandJobSpec]]:
     """The child job of each step that has started, by step name (refreshed, as reads are).
 
     Steps that have no child job did not start (Azure ML shows them NotStarted).

@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from emulator import naming
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
 from emulator.jobs.spec import check_job_fields, job_header, normalize_command_job, normalize_input
 from emulator.pipelines import bindings
 from emulator.pipelines.graph import StepGraph
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import PipelineJobSpec, PipelineSettings
 
 PIPELINE_JOB_FIELDS = {"$schema", "type", "name", "display_name", "description", "tags", "properties",
                        "experiment_name", "compute", "settings", "inputs", "outputs", "jobs", "identity"}
@@ -38,7 +41,7 @@ def in_step(step: str) -> Iterator[None]:
         raise
 
 
-def _settings(data: dict[str, Any]) -> dict[str, Any]:
+def _settings(data: dict[str, Any]) -> PipelineSettings:
     settings = data.get("settings") or {}
     if not isinstance(settings, dict):
         raise ValidationError("settings must be a mapping (default_compute, default_datastore, "
@@ -158,7 +161,7 @@ def check_steps(data: dict[str, Any]) -> None:
                                   "e.g. command: python prep.py --out ${{outputs.prepared}}")
 
 
-def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> PipelineJobSpec:
     """Validate a pipeline job (CLI v2 YAML shape) and resolve everything local.
 
     Checks every step as a command job, every binding against the steps and outputs it

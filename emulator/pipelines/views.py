@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.arm import SCHEMAS
 from emulator.jobs.views import job_creation_context, job_id, job_services, job_tracking
 from emulator.pipelines.service import step_jobs
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import JobRecord, PipelineJobSpec
 
 
 def _input_view(value: Any) -> Any:
@@ -18,7 +21,7 @@ def _input_view(value: Any) -> Any:
     return value
 
 
-def pipeline_view(store, job: dict, *, tracking: bool = True) -> dict[str, Any]:
+def pipeline_view(store, job: JobRecord[PipelineJobSpec], *, tracking: bool = True) -> dict[str, Any]:
     """az ml JSON for a pipeline job; each step under ``jobs`` also names its child job and status."""
     spec = job["spec"]
     children = step_jobs(store, job)

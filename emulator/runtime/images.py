@@ -28,7 +28,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from emulator import config
 from emulator.errors import EmulatorError
@@ -55,7 +55,7 @@ class EnvironmentImage:
     stands_in_for: tuple[str, ...] = ()
 
 
-def environment_image(resolved: dict, log: Log) -> EnvironmentImage:
+def environment_image(resolved: Mapping[str, Any], log: Log) -> EnvironmentImage:
     """The image a docker run of a resolved environment (see ``registry.resolve``) uses, built if missing."""
     if resolved.get("build"):
         return _context_image(resolved["build"], log)

@@ -7,7 +7,7 @@ importing job submission.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from emulator.runtime import proctree
 from emulator.store.db import ACTIVE
@@ -16,7 +16,7 @@ from emulator.store.db import ACTIVE
 UNSTARTED_GRACE_S = 60.0
 
 
-def lost_reason(job: dict[str, Any]) -> str | None:
+def lost_reason(job: Mapping[str, Any]) -> str | None:
     """Why an active job is lost (its supervisor is gone), or None while it is not."""
     if job["status"] not in ACTIVE:
         return None

@@ -21,11 +21,14 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 from emulator import config
 from emulator.errors import ResourceExists, ResourceNotFound
 from emulator.naming import confined_join
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import JobRecord, NewJobRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -150,7 +153,7 @@ class WorkspaceStore:
         return self.mlruns_dir.as_uri()
 
     # -- jobs --------------------------------------------------------------------
-    def insert_job(self, record: dict[str, Any]) -> None:
+    def insert_job(self, record: NewJobRecord) -> None:
         row = {k: record.get(k) for k in _JOB_COLUMNS}
         row["spec"] = json.dumps(record["spec"])
         try:
@@ -162,7 +165,7 @@ class WorkspaceStore:
                 f"A job named '{record['name']}' already exists in workspace '{self.name}'. "
                 "Job names are unique: pick another --name, or leave it out to get a generated one.")
 
-    def get_job(self, name: str) -> dict[str, Any]:
+    def get_job(self, name: str) -> JobRecord:
         rows = self.query("SELECT * FROM jobs WHERE name = ?", (name,))
         if not rows:
             raise ResourceNotFound(
@@ -170,7 +173,7 @@ class WorkspaceStore:
                 "List the jobs with `amlemu job list`.")
         return _job_row(rows[0])
 
-    def list_jobs(self, parent_job_name: str | None = None, limit: int | None = None) -> list[dict]:
+    def list_jobs(self, parent_job_name: str | None = None, limit: int | None = None) -> list[JobRecord]:
         sql = "SELECT * FROM jobs WHERE parent_job_name IS ? ORDER BY created_at DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -230,7 +233,8 @@ class WorkspaceStore:
                        "DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
                        (kind, name, version, json.dumps(body), now, now))
 
-    def get_asset(self, kind: str, name: str, version: str | None = None) -> dict:
+    # an asset's shape is its kind's (EndpointRecord, ComputeRecord, ...): the kind's module types it
+    def get_asset(self, kind: str, name: str, version: str | None = None) -> Any:
         if version in (None, "latest"):
             rows = self.query("SELECT * FROM assets WHERE kind = ? AND name = ? "
                               "ORDER BY CAST(version AS INTEGER) DESC LIMIT 1", (kind, name))
@@ -244,7 +248,7 @@ class WorkspaceStore:
                 f"List what exists with `amlemu {kind} list`.")
         return _asset_row(rows[0])
 
-    def list_assets(self, kind: str, name: str | None = None) -> list[dict]:
+    def list_assets(self, kind: str, name: str | None = None) -> list[Any]:
         if name:
             rows = self.query("SELECT * FROM assets WHERE kind = ? AND name = ? "
                               "ORDER BY CAST(version AS INTEGER) DESC", (kind, name))
@@ -272,10 +276,10 @@ def _private_files(db_path: Path) -> None:
             pass
 
 
-def _job_row(row: sqlite3.Row) -> dict[str, Any]:
+def _job_row(row: sqlite3.Row) -> JobRecord:
     record = dict(row)
     record["spec"] = json.loads(record["spec"])
-    return record
+    return cast("JobRecord", record)  # the table's columns are JobRecord's
 
 
 def _asset_row(row: sqlite3.Row) -> dict[str, Any]:

@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.jobs import lifecycle, submission
 from emulator.jobs.supervisor import open_trial_slot
@@ -44,6 +44,9 @@ from emulator.sweeps import space as spaces
 from emulator.sweeps.policies import POLICY_NAMES, decide
 from emulator.sweeps.spec import render_search_space
 from emulator.tracking import filestore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import SweepJobSpec
 
 POLL_S = 0.02
 STOP_GRACE_S = 30.0  # how long stopped trials get to record their end
@@ -79,7 +82,7 @@ def make_sampler(spec: dict[str, Any]):
     return spaces.RandomSampler(space, algo.get("seed"), algo.get("rule") or "random")
 
 
-def trial_inputs(spec: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def trial_inputs(spec: SweepJobSpec, params: dict[str, Any]) -> dict[str, Any]:
     """The sweep's inputs (YAML shape) plus each sampled value not shadowed by an input of that name."""
     inputs: dict[str, Any] = {}
     for key, value in spec["inputs"].items():
@@ -95,7 +98,7 @@ def _fmt_params(params: dict[str, Any]) -> str:
                     for k, v in params.items())
 
 
-class Orchestrator(ParentOrchestrator):
+class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
     kind = "sweep"
     slot_gated_children = True  # a trial runs once the sweep gives it a slot (max_concurrent_trials)
 

@@ -10,7 +10,7 @@ copies that snapshot.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.environments import registry as environments
@@ -19,10 +19,13 @@ from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
 from emulator.sweeps.spec import normalize_sweep_job
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import JobRecord, SweepJobSpec
+
 ORCHESTRATOR = "emulator.sweeps.orchestrator"
 
 
-def submit_sweep(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def submit_sweep(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> JobRecord[SweepJobSpec]:
     """Validate a sweep job, record it and start its orchestrator; everything is checked first."""
     spec = normalize_sweep_job(data, Path(base_path))
     spec["compute"] = submission.resolve_compute(store, spec["compute"])

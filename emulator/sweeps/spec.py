@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.spec import check_job_fields, int_in_range, job_header, normalize_command_job
 from emulator.sweeps import space as spaces
 from emulator.sweeps.bayesian import SUPPORTED as BAYESIAN_TYPES
 from emulator.sweeps.policies import POLICY_NAMES
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import SweepJobSpec, SweepLimits, SweepObjective
 
 SWEEP_JOB_FIELDS = {
     "$schema", "type", "name", "display_name", "description", "tags", "properties", "experiment_name",
@@ -75,7 +78,7 @@ def _sampling(data: Any) -> dict[str, Any]:
     return out
 
 
-def _objective(data: Any) -> dict[str, str]:
+def _objective(data: Any) -> SweepObjective:
     if not isinstance(data, dict) or not data.get("primary_metric") or not data.get("goal"):
         raise ValidationError("The sweep needs an 'objective' with primary_metric (the metric the trials log "
                               "with mlflow.log_metric) and goal (maximize or minimize).")
@@ -119,7 +122,7 @@ def _early_termination(data: Any) -> dict[str, Any] | None:
     return out
 
 
-def _limits(data: Any) -> dict[str, Any]:
+def _limits(data: Any) -> SweepLimits:
     data = data or {}
     if not isinstance(data, dict):
         raise ValidationError("limits must be a mapping (max_total_trials, max_concurrent_trials, timeout, "
@@ -129,17 +132,17 @@ def _limits(data: Any) -> dict[str, Any]:
     if unknown:
         raise ValidationError(f"limits has unknown field(s) {', '.join(sorted(unknown))}; use max_total_trials, "
                               "max_concurrent_trials, timeout, trial_timeout.")
-    def get(key: str, low: int, high: int | None = None, default: int | None = None) -> int | None:
+    def get(key: str, low: int, high: int | None = None) -> int | None:
         value = data.get(key)
-        return default if value is None else int_in_range(f"limits.{key}", value, low, high)
+        return None if value is None else int_in_range(f"limits.{key}", value, low, high)
 
-    return {"max_total_trials": get("max_total_trials", 1, MAX_TRIALS, MAX_TRIALS),
-            "max_concurrent_trials": get("max_concurrent_trials", 1, MAX_TRIALS),
-            "timeout": get("timeout", 1, None, DEFAULT_TIMEOUT),
-            "trial_timeout": get("trial_timeout", 1)}
+    total, concurrent = get("max_total_trials", 1, MAX_TRIALS), get("max_concurrent_trials", 1, MAX_TRIALS)
+    timeout = get("timeout", 1)
+    return {"max_total_trials": MAX_TRIALS if total is None else total, "max_concurrent_trials": concurrent,
+            "timeout": DEFAULT_TIMEOUT if timeout is None else timeout, "trial_timeout": get("trial_timeout", 1)}
 
 
-def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> dict[str, Any]:
+def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> SweepJobSpec:
     """Validate a sweep job and resolve its local paths.
 
     Raises:

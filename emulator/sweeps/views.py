@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.arm import SCHEMAS
@@ -11,8 +11,11 @@ from emulator.jobs.views import job_creation_context, job_id, job_services, job_
 from emulator.store import WorkspaceStore
 from emulator.tracking import filestore
 
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import JobRecord, SweepJobSpec
 
-def _inputs(spec: dict) -> dict[str, Any]:
+
+def _inputs(spec: SweepJobSpec) -> dict[str, Any]:
     return {k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
             for k, v in spec["inputs"].items()}
 
@@ -36,7 +39,7 @@ def trial_summaries(store: WorkspaceStore, job: dict) -> list[dict[str, Any]]:
     return out
 
 
-def sweep_view(store: WorkspaceStore, job: dict, *, tracking: bool = True) -> dict[str, Any]:
+def sweep_view(store: WorkspaceStore, job: JobRecord[SweepJobSpec], *, tracking: bool = True) -> dict[str, Any]:
     spec = job["spec"]
     trial = spec["trial"]
     env = trial["environment"]
