@@ -197,14 +197,11 @@ class LocalVerbs(base.Verbs):
 
     def environment_build(self, args):
         """Build now what the environment needs on the configured runtime; progress on stderr."""
-        from emulator.runtime.base import check_runtime
-        from emulator.runtime.engine import engine_answers
+        from emulator.runtime import check_runtime
 
         reference = f"azureml:{args.name}:{args.version}" if args.version else f"azureml:{args.name}@latest"
         resolved = environment_registry.resolve(self.store, reference, Path.cwd())
         runtime = check_runtime(config.runtime_name())  # docker with no engine: how to start one
-        if runtime == "auto":
-            runtime = "docker" if engine_answers() else "process"
         started = time.monotonic()
         summary = environment_registry.prepare(resolved, runtime, lambda line: print(line, file=sys.stderr, flush=True))
         return {"environment": resolved["reference"], **summary,
