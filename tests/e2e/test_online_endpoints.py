@@ -303,14 +303,17 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_private_endpoint_refuses_outside_calls_but_serves_workspace_jobs(ml_client, model, tmp_path):
-    from azure.ai.ml import command
-
+def _private_endpoint(ml_client, model):
+    """iris-ep with public_network_access disabled and deployment blue (the built-in scorer) taking all traffic."""
     _endpoint(ml_client, public_network_access="disabled")
     _deploy(ml_client, model, script=False)
     ml_client.online_endpoints.begin_create_or_update(
         ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 100}, public_network_access="disabled")).result()
-    endpoint = ml_client.online_endpoints.get("iris-ep")
+    return ml_client.online_endpoints.get("iris-ep")
+
+
+def test_private_endpoint_refuses_outside_calls_but_serves_workspace_jobs(ml_client, model, tmp_path):
+    endpoint = _private_endpoint(ml_client, model)
     outside = requests.post(endpoint.scoring_uri, json=ROWS, headers=_auth(ml_client), timeout=10)
     assert outside.status_code == 403 and "public_network_access" in outside.json()["error"]["message"]
     code = tmp_path / "caller"
@@ -335,11 +338,7 @@ def test_a_process_posing_as_a_job_is_refused_by_a_private_endpoint(ml_client, m
     import subprocess
     import sys
 
-    _endpoint(ml_client, public_network_access="disabled")
-    _deploy(ml_client, model, script=False)
-    ml_client.online_endpoints.begin_create_or_update(
-        ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 100}, public_network_access="disabled")).result()
-    endpoint = ml_client.online_endpoints.get("iris-ep")
+    endpoint = _private_endpoint(ml_client, model)
     key = ml_client.online_endpoints.get_keys("iris-ep").primary_key
     call = ("import json, sys, urllib.request, urllib.error\n"
             "req = urllib.request.Request(sys.argv[1], data=b'{\"data\": [[5.1, 3.5, 1.4, 0.2]]}',\n"
