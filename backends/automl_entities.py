@@ -36,13 +36,18 @@ def _featurization(settings: Any) -> dict[str, Any] | None:
     """``job.featurization`` (``TabularFeaturizationSettings``) as the YAML ``featurization`` section."""
     if settings is None:
         return None
-    params = {key: [{"fields": list(t.fields or []), "parameters": dict(t.parameters or {})} for t in entries or []]
-              for key, entries in (settings.transformer_params or {}).items()}
-    out = {"mode": _value(settings.mode),
-           "blocked_transformers": [_value(t) for t in settings.blocked_transformers or []] or None,
-           "column_name_and_types": dict(settings.column_name_and_types or {}) or None,
-           "transformer_params": params or None, "dataset_language": settings.dataset_language,
-           "enable_dnn_featurization": settings.enable_dnn_featurization}
+    params = {
+        key: [{"fields": list(t.fields or []), "parameters": dict(t.parameters or {})} for t in entries or []]
+        for key, entries in (settings.transformer_params or {}).items()
+    }
+    out = {
+        "mode": _value(settings.mode),
+        "blocked_transformers": [_value(t) for t in settings.blocked_transformers or []] or None,
+        "column_name_and_types": dict(settings.column_name_and_types or {}) or None,
+        "transformer_params": params or None,
+        "dataset_language": settings.dataset_language,
+        "enable_dnn_featurization": settings.enable_dnn_featurization,
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -56,24 +61,46 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
         raise NotEmulated(f"AutoML task '{task}'", "amlemu runs AutoML classification and regression.")
     limits = training = None
     if job.limits is not None:
-        limits = {k: getattr(job.limits, k, None) for k in
-                  ("max_trials", "max_concurrent_trials", "timeout_minutes", "trial_timeout_minutes", "exit_score",
-                   "enable_early_termination", "max_cores_per_trial", "max_nodes")}
+        limits = {
+            k: getattr(job.limits, k, None)
+            for k in (
+                "max_trials",
+                "max_concurrent_trials",
+                "timeout_minutes",
+                "trial_timeout_minutes",
+                "exit_score",
+                "enable_early_termination",
+                "max_cores_per_trial",
+                "max_nodes",
+            )
+        }
     if job.training is not None:
         t = job.training
-        training = {"enable_onnx_compatible_models": t.enable_onnx_compatible_models,
-                    "enable_model_explainability": t.enable_model_explainability,
-                    "allowed_training_algorithms": [_value(a) for a in t.allowed_training_algorithms or []] or None,
-                    "blocked_training_algorithms": [_value(a) for a in t.blocked_training_algorithms or []] or None}
+        training = {
+            "enable_onnx_compatible_models": t.enable_onnx_compatible_models,
+            "enable_model_explainability": t.enable_model_explainability,
+            "allowed_training_algorithms": [_value(a) for a in t.allowed_training_algorithms or []] or None,
+            "blocked_training_algorithms": [_value(a) for a in t.blocked_training_algorithms or []] or None,
+        }
     spec = {
-        "type": "automl", "task": task, "name": job.name, "display_name": job.display_name,
-        "description": job.description, "tags": dict(job.tags or {}), "properties": dict(job.properties or {}),
-        "experiment_name": job.experiment_name, "compute": job.compute,
-        "primary_metric": _value(job.primary_metric), "target_column_name": job.target_column_name,
+        "type": "automl",
+        "task": task,
+        "name": job.name,
+        "display_name": job.display_name,
+        "description": job.description,
+        "tags": dict(job.tags or {}),
+        "properties": dict(job.properties or {}),
+        "experiment_name": job.experiment_name,
+        "compute": job.compute,
+        "primary_metric": _value(job.primary_metric),
+        "target_column_name": job.target_column_name,
         "weight_column_name": job.weight_column_name,
-        "training_data": _data(job.training_data, base), "validation_data": _data(job.validation_data, base),
-        "test_data": _data(job.test_data, base), "n_cross_validations": _value(job.n_cross_validations),
-        "validation_data_size": job.validation_data_size, "positive_label": getattr(job, "positive_label", None),
+        "training_data": _data(job.training_data, base),
+        "validation_data": _data(job.validation_data, base),
+        "test_data": _data(job.test_data, base),
+        "n_cross_validations": _value(job.n_cross_validations),
+        "validation_data_size": job.validation_data_size,
+        "positive_label": getattr(job, "positive_label", None),
         "limits": {k: v for k, v in limits.items() if v is not None} if limits else None,
         "training": {k: v for k, v in training.items() if v is not None} if training else None,
         "featurization": _featurization(getattr(job, "featurization", None)),
@@ -93,30 +120,52 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
     properties = dict(spec["properties"])
     if record.get("error"):
         properties["amlemu.error"] = record["error"]
-    job = factory(training_data=inputs["training_data"], validation_data=inputs.get("validation_data"),
-                  target_column_name=spec["target_column_name"], primary_metric=spec["primary_metric"],
-                  n_cross_validations=validation.get("folds"), validation_data_size=validation.get("size"),
-                  compute=spec["compute"], experiment_name=record["experiment_name"], name=record["name"],
-                  display_name=spec["display_name"], description=spec["description"], tags=spec["tags"],
-                  properties=properties)
+    job = factory(
+        training_data=inputs["training_data"],
+        validation_data=inputs.get("validation_data"),
+        target_column_name=spec["target_column_name"],
+        primary_metric=spec["primary_metric"],
+        n_cross_validations=validation.get("folds"),
+        validation_data_size=validation.get("size"),
+        compute=spec["compute"],
+        experiment_name=record["experiment_name"],
+        name=record["name"],
+        display_name=spec["display_name"],
+        description=spec["description"],
+        tags=spec["tags"],
+        properties=properties,
+    )
     limits = spec["limits"]
-    job.set_limits(max_trials=limits["max_trials"], max_concurrent_trials=limits["max_concurrent_trials"],
-                   timeout_minutes=limits["timeout_minutes"], trial_timeout_minutes=limits["trial_timeout_minutes"],
-                   exit_score=limits["exit_score"], enable_early_termination=limits.get("enable_early_termination", True),
-                   max_cores_per_trial=limits.get("max_cores_per_trial"), max_nodes=limits.get("max_nodes"))
+    job.set_limits(
+        max_trials=limits["max_trials"],
+        max_concurrent_trials=limits["max_concurrent_trials"],
+        timeout_minutes=limits["timeout_minutes"],
+        trial_timeout_minutes=limits["trial_timeout_minutes"],
+        exit_score=limits["exit_score"],
+        enable_early_termination=limits.get("enable_early_termination", True),
+        max_cores_per_trial=limits.get("max_cores_per_trial"),
+        max_nodes=limits.get("max_nodes"),
+    )
     training = spec["training"]
-    job.set_training(enable_onnx_compatible_models=training["enable_onnx_compatible_models"],
-                     allowed_training_algorithms=training["allowed_training_algorithms"] or None,
-                     blocked_training_algorithms=training["blocked_training_algorithms"] or None)
+    job.set_training(
+        enable_onnx_compatible_models=training["enable_onnx_compatible_models"],
+        allowed_training_algorithms=training["allowed_training_algorithms"] or None,
+        blocked_training_algorithms=training["blocked_training_algorithms"] or None,
+    )
     featurization = spec.get("featurization")
     if featurization:
         from azure.ai.ml.automl import ColumnTransformer
 
         job.set_featurization(
-            mode=featurization["mode"], blocked_transformers=featurization["blocked_transformers"] or None,
+            mode=featurization["mode"],
+            blocked_transformers=featurization["blocked_transformers"] or None,
             column_name_and_types=featurization["column_name_and_types"] or None,
-            transformer_params={key: [ColumnTransformer(**entry) for entry in entries]
-                                for key, entries in featurization["transformer_params"].items()} or None)
+            transformer_params={
+                key: [ColumnTransformer(**entry) for entry in entries]
+                for key, entries in featurization["transformer_params"].items()
+            }
+            or None,
+        )
     job._status = view["status"]
     job._creation_context = view_system_data(view["creation_context"])
     job._id = view["id"]

@@ -31,15 +31,24 @@ class AzureNotConfigured(EmulatorError):
             "(or pass path= to connect()), or name the workspace in full with --subscription, -g/--resource-group "
             "and -w/--workspace-name; and sign in for DefaultAzureCredential with `az login` (or set "
             "AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET). Nothing was run, locally or on Azure; "
-            "to use the local emulator instead, unset AMLEMU_BACKEND (or set it to 'local').")
+            "to use the local emulator instead, unset AMLEMU_BACKEND (or set it to 'local')."
+        )
 
 
 class AzureBackend(base.Backend):
     name = "azure"
 
-    def __init__(self, credential: Any = None, path: str | None = None, client: Any = None, *,
-                 subscription_id: str | None = None, resource_group_name: str | None = None,
-                 workspace_name: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        credential: Any = None,
+        path: str | None = None,
+        client: Any = None,
+        *,
+        subscription_id: str | None = None,
+        resource_group_name: str | None = None,
+        workspace_name: str | None = None,
+        **kwargs: Any,
+    ):
         if client is None:
             client = _client(credential, path, subscription_id, resource_group_name, workspace_name, kwargs)
         self.client = client
@@ -55,8 +64,14 @@ class AzureBackend(base.Backend):
         return getattr(self.__dict__["client"], item)
 
 
-def _client(credential: Any, path: str | None, subscription_id: str | None, resource_group_name: str | None,
-            workspace_name: str | None, kwargs: dict[str, Any]) -> Any:
+def _client(
+    credential: Any,
+    path: str | None,
+    subscription_id: str | None,
+    resource_group_name: str | None,
+    workspace_name: str | None,
+    kwargs: dict[str, Any],
+) -> Any:
     from azure.ai.ml import MLClient
     from azure.ai.ml.exceptions import ValidationException
 
@@ -72,7 +87,11 @@ def _client(credential: Any, path: str | None, subscription_id: str | None, reso
     except ValidationException as exc:  # no config.json found, or one without the workspace's fields
         raise AzureNotConfigured(" ".join(str(exc).split()).rstrip(".") + ".") from None
     if any(scope):
-        return MLClient(credential, subscription_id or client.subscription_id,
-                        resource_group_name or client.resource_group_name,
-                        workspace_name or client.workspace_name, **kwargs)
+        return MLClient(
+            credential,
+            subscription_id or client.subscription_id,
+            resource_group_name or client.resource_group_name,
+            workspace_name or client.workspace_name,
+            **kwargs,
+        )
     return client

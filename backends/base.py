@@ -19,9 +19,17 @@ from emulator.errors import EmulatorError
 
 class JobOperations(ABC):
     @abstractmethod
-    def create_or_update(self, job: Any, *, description: str | None = None, compute: str | None = None,
-                         tags: dict | None = None, experiment_name: str | None = None,
-                         skip_validation: bool = False, **kwargs) -> Any:
+    def create_or_update(
+        self,
+        job: Any,
+        *,
+        description: str | None = None,
+        compute: str | None = None,
+        tags: dict | None = None,
+        experiment_name: str | None = None,
+        skip_validation: bool = False,
+        **kwargs,
+    ) -> Any:
         """Submit ``job`` (a ``command(...)`` node or a ``Job`` from ``load_job``); return at once
         with the recorded job. The job keeps running after the caller returns."""
 
@@ -42,8 +50,9 @@ class JobOperations(ABC):
         """Cancel the job (stopping every process it started); an LROPoller."""
 
     @abstractmethod
-    def download(self, name: str, *, download_path: str = ".", output_name: str | None = None,
-                 all: bool = False) -> None:
+    def download(
+        self, name: str, *, download_path: str = ".", output_name: str | None = None, all: bool = False
+    ) -> None:
         """Copy the job's outputs to ``download_path`` (``artifacts/``, ``named-outputs/<name>/``)."""
 
 
@@ -108,8 +117,15 @@ class OnlineEndpointOperations(ABC):
     @abstractmethod
     def begin_delete(self, name: str | None = None, *, local: bool = False) -> Any: ...
     @abstractmethod
-    def invoke(self, endpoint_name: str, *, request_file: str | None = None,
-               deployment_name: str | None = None, local: bool = False, **kwargs) -> str: ...
+    def invoke(
+        self,
+        endpoint_name: str,
+        *,
+        request_file: str | None = None,
+        deployment_name: str | None = None,
+        local: bool = False,
+        **kwargs,
+    ) -> str: ...
     @abstractmethod
     def get_keys(self, name: str) -> Any: ...
     @abstractmethod
@@ -126,8 +142,9 @@ class OnlineDeploymentOperations(ABC):
     @abstractmethod
     def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False) -> Any: ...
     @abstractmethod
-    def get_logs(self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None,
-                 local: bool = False) -> str: ...
+    def get_logs(
+        self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None, local: bool = False
+    ) -> str: ...
 
 
 class MachineOnlyVerb(EmulatorError):
@@ -140,7 +157,8 @@ class MachineOnlyVerb(EmulatorError):
         super().__init__(
             f"`amlemu {command}` {reason}; the backend is '{backend}' "
             "(from AMLEMU_BACKEND, `backend:` in ./.amlemu.yml or $AMLEMU_HOME/config.yml). Nothing was done. "
-            "Unset AMLEMU_BACKEND (or set it to 'local') to use it.")
+            "Unset AMLEMU_BACKEND (or set it to 'local') to use it."
+        )
 
 
 class Verbs(ABC):

@@ -26,8 +26,9 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     if isinstance(job, Command):
         job = job._to_job()
     if not isinstance(job, CommandJob):
-        raise NotEmulated(f"{type(job).__name__} ({getattr(job, 'type', '?')} jobs)",
-                          "Only command jobs are emulated so far.")
+        raise NotEmulated(
+            f"{type(job).__name__} ({getattr(job, 'type', '?')} jobs)", "Only command jobs are emulated so far."
+        )
     inputs: dict[str, Any] = {}
     for key, value in (job.inputs or {}).items():
         if isinstance(value, Input):
@@ -46,20 +47,28 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     resources = job.resources
     limits = job.limits
     spec = {
-        "type": "command", "name": job.name, "display_name": job.display_name,
-        "description": job.description, "tags": dict(job.tags or {}),
-        "properties": dict(job.properties or {}), "experiment_name": job.experiment_name,
-        "compute": job.compute, "command": job.command,
+        "type": "command",
+        "name": job.name,
+        "display_name": job.display_name,
+        "description": job.description,
+        "tags": dict(job.tags or {}),
+        "properties": dict(job.properties or {}),
+        "experiment_name": job.experiment_name,
+        "compute": job.compute,
+        "command": job.command,
         "code": str((base / code).resolve()) if code else None,
-        "environment": environment, "environment_variables": dict(job.environment_variables or {}),
-        "inputs": inputs, "outputs": outputs,
+        "environment": environment,
+        "environment_variables": dict(job.environment_variables or {}),
+        "inputs": inputs,
+        "outputs": outputs,
         "resources": {"instance_count": resources.instance_count} if resources and resources.instance_count else {},
         "distribution": {k: v for k, v in vars(job.distribution).items() if v is not None}
-        if job.distribution is not None else None,
+        if job.distribution is not None
+        else None,
     }
     if limits is not None and getattr(limits, "timeout", None):
         spec["limits"] = {"timeout": limits.timeout}
-    for key, value in list(spec["inputs"].items()):  # data paths resolve from the entity's base path
+    for value in list(spec["inputs"].values()):  # data paths resolve from the entity's base path
         if isinstance(value, dict) and is_local_path(value.get("path")):
             value["path"] = str((base / value["path"]).resolve())
     return {k: v for k, v in spec.items() if v is not None}
@@ -86,17 +95,36 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
     from azure.ai.ml import Input, Output
     from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
 
-    inputs = {k: Input(type=v["type"], path=v["path"], mode=v["mode"]) if isinstance(v, dict) else v
-              for k, v in view["inputs"].items()}
-    outputs = {k: Output(type=view["outputs"][k]["type"], mode=view["outputs"][k]["mode"],
-                         path=str(store.job_dir(view["name"]) / "outputs" / k))
-               for k in record["spec"]["outputs"]}  # the view adds "default": the artifacts
+    inputs = {
+        k: Input(type=v["type"], path=v["path"], mode=v["mode"]) if isinstance(v, dict) else v
+        for k, v in view["inputs"].items()
+    }
+    outputs = {
+        k: Output(
+            type=view["outputs"][k]["type"],
+            mode=view["outputs"][k]["mode"],
+            path=str(store.job_dir(view["name"]) / "outputs" / k),
+        )
+        for k in record["spec"]["outputs"]
+    }  # the view adds "default": the artifacts
     return CommandJob(
-        name=view["name"], display_name=view["display_name"], description=view.get("description"),
-        tags=view["tags"], properties=amlemu_properties(view, record), experiment_name=view["experiment_name"],
-        compute=compute_name(view), command=view["command"], code=record["spec"]["code"],
-        environment=view["environment"], environment_variables=view["environment_variables"],
-        inputs=inputs, outputs=outputs,
+        name=view["name"],
+        display_name=view["display_name"],
+        description=view.get("description"),
+        tags=view["tags"],
+        properties=amlemu_properties(view, record),
+        experiment_name=view["experiment_name"],
+        compute=compute_name(view),
+        command=view["command"],
+        code=record["spec"]["code"],
+        environment=view["environment"],
+        environment_variables=view["environment_variables"],
+        inputs=inputs,
+        outputs=outputs,
         resources=JobResourceConfiguration(instance_count=view["resources"]["instance_count"]),
-        distribution=view.get("distribution"), status=view["status"], parent_job_name=view.get("parent_job_name"),
-        creation_context=view_system_data(view["creation_context"]), id=view["id"])
+        distribution=view.get("distribution"),
+        status=view["status"],
+        parent_job_name=view.get("parent_job_name"),
+        creation_context=view_system_data(view["creation_context"]),
+        id=view["id"],
+    )

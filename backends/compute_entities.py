@@ -12,8 +12,16 @@ from emulator.store import WorkspaceStore
 def compute_to_spec(compute: Any) -> dict[str, Any]:
     """The CLI YAML shape of a compute entity (what ``az ml compute create --file`` reads)."""
     spec = dict(compute._to_dict())
-    for key in ("id", "provisioning_state", "created_on", "state", "last_operation", "services",
-                "os_image_metadata", "provisioning_errors"):
+    for key in (
+        "id",
+        "provisioning_state",
+        "created_on",
+        "state",
+        "last_operation",
+        "services",
+        "os_image_metadata",
+        "provisioning_errors",
+    ):
         spec.pop(key, None)
     return spec
 
@@ -31,9 +39,19 @@ def record_to_compute(store: WorkspaceStore, record: dict[str, Any]):
         return KubernetesCompute(namespace=view["namespace"], properties=view["properties"], **common)
     common.update({k: view.get(k) for k in ("size", "tags", "location", "created_on")})
     if record["type"] == "amlcompute":
-        return AmlCompute(**common, **{k: view[k] for k in ("tier", "min_instances", "max_instances",
-                                                            "idle_time_before_scale_down",
-                                                            "ssh_public_access_enabled")})
+        return AmlCompute(
+            **common,
+            **{
+                k: view[k]
+                for k in (
+                    "tier",
+                    "min_instances",
+                    "max_instances",
+                    "idle_time_before_scale_down",
+                    "ssh_public_access_enabled",
+                )
+            },
+        )
     return ComputeInstance(**common, state=view["state"], last_operation=view["last_operation"])
 
 

@@ -19,15 +19,19 @@ from emulator.store import WorkspaceStore
 
 
 def _ts(ts: float | None):
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc) if ts else None
+    return dt.datetime.fromtimestamp(ts, dt.UTC) if ts else None
 
 
 def system_data(created_at: float, by: str | None = None, modified_at: float | None = None):
     """The SDK's ``SystemData`` (an entity's ``creation_context``) from a record's epoch times."""
     from azure.ai.ml.entities import SystemData
 
-    return SystemData(created_by=by or "local user", created_by_type="User", created_at=_ts(created_at),
-                      last_modified_at=_ts(modified_at))
+    return SystemData(
+        created_by=by or "local user",
+        created_by_type="User",
+        created_at=_ts(created_at),
+        last_modified_at=_ts(modified_at),
+    )
 
 
 def _from_iso(text: str | None):
@@ -38,9 +42,12 @@ def view_system_data(context: dict[str, Any]):
     """The SDK's ``SystemData`` from a view's ``creation_context`` (the same instants, as datetimes)."""
     from azure.ai.ml.entities import SystemData
 
-    return SystemData(created_by=context["created_by"], created_by_type=context["created_by_type"],
-                      created_at=_from_iso(context["created_at"]),
-                      last_modified_at=_from_iso(context.get("last_modified_at")))
+    return SystemData(
+        created_by=context["created_by"],
+        created_by_type=context["created_by_type"],
+        created_at=_from_iso(context["created_at"]),
+        last_modified_at=_from_iso(context.get("last_modified_at")),
+    )
 
 
 def entity_base_path(entity: Any) -> Path:
@@ -56,7 +63,7 @@ def is_local_path(path: Any) -> bool:
 
 def local_path(path: Any, base: Path) -> Any:
     """A local data path (plain, or a ``file:`` URI) made absolute against ``base``; a URI as it is."""
-    local = path[len("file:"):].removeprefix("//") if isinstance(path, str) and path.startswith("file:") else path
+    local = path[len("file:") :].removeprefix("//") if isinstance(path, str) and path.startswith("file:") else path
     return str((base / str(local)).resolve()) if is_local_path(local) else path
 
 
@@ -81,9 +88,16 @@ def model_to_spec(model: Any) -> dict[str, Any]:
     path = model.path
     if is_local_path(path):
         path = str((entity_base_path(model) / path).resolve())
-    return {"name": model.name, "version": model.version, "path": str(path) if path else None,
-            "type": model.type, "description": model.description, "tags": model.tags,
-            "properties": model.properties, "stage": getattr(model, "stage", None)}
+    return {
+        "name": model.name,
+        "version": model.version,
+        "path": str(path) if path else None,
+        "type": model.type,
+        "description": model.description,
+        "tags": model.tags,
+        "properties": model.properties,
+        "stage": getattr(model, "stage", None),
+    }
 
 
 def record_to_model(store: WorkspaceStore, record: dict[str, Any]):
@@ -93,21 +107,42 @@ def record_to_model(store: WorkspaceStore, record: dict[str, Any]):
     from emulator.models.registry import files
 
     view = model_view(store, record)
-    return Model(name=view["name"], version=view["version"], path=str(files(store, record)),
-                 type=view["type"], description=view.get("description"), tags=view["tags"],
-                 properties=view["properties"], stage=view.get("stage"), job_name=view.get("job_name"),
-                 creation_context=view_system_data(view["creation_context"]), id=view["id"])
+    return Model(
+        name=view["name"],
+        version=view["version"],
+        path=str(files(store, record)),
+        type=view["type"],
+        description=view.get("description"),
+        tags=view["tags"],
+        properties=view["properties"],
+        stage=view.get("stage"),
+        job_name=view.get("job_name"),
+        creation_context=view_system_data(view["creation_context"]),
+        id=view["id"],
+    )
 
 
 # -- environments ------------------------------------------------------------------------------
 def environment_to_spec(env: Any) -> dict[str, Any]:
     build = None
     if env.build is not None:
-        build = {"path": str((entity_base_path(env) / env.build.path).resolve()),
-                 "dockerfile_path": env.build.dockerfile_path or "Dockerfile"}
-    return {k: v for k, v in {
-        "name": env.name, "version": env.version, "image": env.image, "conda_file": env.conda_file,
-        "build": build, "description": env.description, "tags": env.tags}.items() if v}
+        build = {
+            "path": str((entity_base_path(env) / env.build.path).resolve()),
+            "dockerfile_path": env.build.dockerfile_path or "Dockerfile",
+        }
+    return {
+        k: v
+        for k, v in {
+            "name": env.name,
+            "version": env.version,
+            "image": env.image,
+            "conda_file": env.conda_file,
+            "build": build,
+            "description": env.description,
+            "tags": env.tags,
+        }.items()
+        if v
+    }
 
 
 def record_to_environment(store: WorkspaceStore, record: dict[str, Any]):
@@ -116,7 +151,14 @@ def record_to_environment(store: WorkspaceStore, record: dict[str, Any]):
 
     view = environment_view(store, record)
     build = view.get("build")
-    return Environment(name=view["name"], version=view["version"], image=view.get("image"),
-                       conda_file=view.get("conda_file"), description=view.get("description"), tags=view["tags"],
-                       build=BuildContext(path=build["path"], dockerfile_path=build["dockerfile_path"]) if build else None,
-                       creation_context=view_system_data(view["creation_context"]), id=view["id"])
+    return Environment(
+        name=view["name"],
+        version=view["version"],
+        image=view.get("image"),
+        conda_file=view.get("conda_file"),
+        description=view.get("description"),
+        tags=view["tags"],
+        build=BuildContext(path=build["path"], dockerfile_path=build["dockerfile_path"]) if build else None,
+        creation_context=view_system_data(view["creation_context"]),
+        id=view["id"],
+    )

@@ -20,11 +20,27 @@ from emulator.tracking.filestore import TRACKING_ENV
 
 #: MLClient's operation groups that the local backend does not emulate (yet): each exists, and every call on it
 #: raises NotEmulated naming the operation, never an AttributeError
-NOT_EMULATED_GROUPS = ("azure_openai_deployments", "batch_deployments", "batch_endpoints", "capability_hosts",
-                       "components", "connections", "data", "datastores", "deployment_templates", "evaluators",
-                       "feature_sets", "feature_store_entities", "feature_stores", "indexes",
-                       "marketplace_subscriptions", "registries", "schedules", "serverless_endpoints",
-                       "workspace_outbound_rules")
+NOT_EMULATED_GROUPS = (
+    "azure_openai_deployments",
+    "batch_deployments",
+    "batch_endpoints",
+    "capability_hosts",
+    "components",
+    "connections",
+    "data",
+    "datastores",
+    "deployment_templates",
+    "evaluators",
+    "feature_sets",
+    "feature_store_entities",
+    "feature_stores",
+    "indexes",
+    "marketplace_subscriptions",
+    "registries",
+    "schedules",
+    "serverless_endpoints",
+    "workspace_outbound_rules",
+)
 
 
 class NotEmulatedOperations:
@@ -48,6 +64,7 @@ class NotEmulatedOperations:
 
 def _group(class_name: str) -> functools.cached_property:
     """An operation group built on first access (its module imports azure-ai-ml: not at start-up)."""
+
     def build(self: LocalBackend) -> Any:
         from backends import local_operations
 

@@ -77,13 +77,18 @@ class LocalDeploymentFailed(endpoints.DeploymentFailed, DeploymentException):
         return self.message
 
 
-_TRANSLATE = [(endpoints.DeploymentFailed, LocalDeploymentFailed), (errors.ResourceNotFound, LocalResourceNotFound),
-              (errors.ResourceExists, LocalResourceExists), (errors.JobFailed, LocalJobFailed),
-              (errors.ValidationError, LocalValidationError)]
+_TRANSLATE = [
+    (endpoints.DeploymentFailed, LocalDeploymentFailed),
+    (errors.ResourceNotFound, LocalResourceNotFound),
+    (errors.ResourceExists, LocalResourceExists),
+    (errors.JobFailed, LocalJobFailed),
+    (errors.ValidationError, LocalValidationError),
+]
 
 
 def sdk_errors(method):
     """Re-raise engine errors as classes that are also the SDK's exception types."""
+
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         try:
@@ -93,6 +98,7 @@ def sdk_errors(method):
                 if isinstance(exc, ours) and not isinstance(exc, theirs):
                     raise theirs(exc.message) from None
             raise
+
     return wrapper
 
 
@@ -112,11 +118,16 @@ class _Operations:
 
 class LocalJobOperations(_Operations, base.JobOperations):
     @sdk_errors
-    def create_or_update(self, job, *, description=None, compute=None, tags=None, experiment_name=None,
-                         skip_validation=False, **kwargs):
+    def create_or_update(
+        self, job, *, description=None, compute=None, tags=None, experiment_name=None, skip_validation=False, **kwargs
+    ):
         spec = job_entities.job_to_spec(job)
-        for key, value in (("description", description), ("compute", compute), ("tags", tags),
-                           ("experiment_name", experiment_name)):
+        for key, value in (
+            ("description", description),
+            ("compute", compute),
+            ("tags", tags),
+            ("experiment_name", experiment_name),
+        ):
             if value is not None:
                 spec[key] = value
         record = kinds.submit(self._store, spec, Path.cwd())
@@ -128,8 +139,10 @@ class LocalJobOperations(_Operations, base.JobOperations):
 
     @sdk_errors
     def list(self, *, parent_job_name: str | None = None, max_results: int | None = None, **kwargs):
-        return [job_entities.record_to_job(self._store, r)
-                for r in lifecycle.list_jobs(self._store, parent_job_name, max_results)]
+        return [
+            job_entities.record_to_job(self._store, r)
+            for r in lifecycle.list_jobs(self._store, parent_job_name, max_results)
+        ]
 
     @sdk_errors
     def stream(self, name: str) -> None:
@@ -141,8 +154,9 @@ class LocalJobOperations(_Operations, base.JobOperations):
         return done(None)
 
     @sdk_errors
-    def download(self, name: str, *, download_path: str = ".", output_name: str | None = None,
-                 all: bool = False) -> None:
+    def download(
+        self, name: str, *, download_path: str = ".", output_name: str | None = None, all: bool = False
+    ) -> None:
         job_outputs.download(self._store, name, Path(download_path), output_name, all)
 
     def wait(self, name: str, timeout: float | None = None):
@@ -182,8 +196,10 @@ class LocalEnvironmentOperations(_Operations, base.EnvironmentOperations):
 
     @sdk_errors
     def list(self, name: str | None = None, **kwargs):
-        return [entities.record_to_environment(self._store, r)
-                for r in self._store.list_assets(environment_registry.KIND, name)]
+        return [
+            entities.record_to_environment(self._store, r)
+            for r in self._store.list_assets(environment_registry.KIND, name)
+        ]
 
 
 class LocalComputeOperations(_Operations, base.ComputeOperations):
@@ -205,8 +221,11 @@ class LocalComputeOperations(_Operations, base.ComputeOperations):
 
     @sdk_errors
     def list(self, *, compute_type: str | None = None, **kwargs):
-        return [compute_entities.record_to_compute(self._store, r) for r in computes.list_computes(self._store)
-                if compute_type is None or r["type"] == compute_type.lower()]
+        return [
+            compute_entities.record_to_compute(self._store, r)
+            for r in computes.list_computes(self._store)
+            if compute_type is None or r["type"] == compute_type.lower()
+        ]
 
     @sdk_errors
     def begin_delete(self, name: str, *, action: str = "Delete", **kwargs) -> LROPoller:
@@ -271,9 +290,12 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
         creds = endpoints.get_keys(self._store, name)
         if creds["auth_mode"] == "key":
             return EndpointAuthKeys(primary_key=creds["primary_key"], secondary_key=creds["secondary_key"])
-        return EndpointAuthToken(access_token=creds["access_token"], expiry_time_utc=creds["expiry_time_utc"],
-                                 refresh_after_time_utc=creds["refresh_after_time_utc"],
-                                 token_type=creds["token_type"])
+        return EndpointAuthToken(
+            access_token=creds["access_token"],
+            expiry_time_utc=creds["expiry_time_utc"],
+            refresh_after_time_utc=creds["refresh_after_time_utc"],
+            token_type=creds["token_type"],
+        )
 
     @sdk_errors
     def begin_regenerate_keys(self, name: str, *, key_type: str = "primary", **kwargs) -> LROPoller:
@@ -281,8 +303,17 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
         return done(None)
 
     @sdk_errors
-    def invoke(self, endpoint_name: str, *, request_file: str | None = None, deployment_name: str | None = None,
-               input_data: Any = None, params_override: Any = None, local: bool = False, **kwargs) -> str:
+    def invoke(
+        self,
+        endpoint_name: str,
+        *,
+        request_file: str | None = None,
+        deployment_name: str | None = None,
+        input_data: Any = None,
+        params_override: Any = None,
+        local: bool = False,
+        **kwargs,
+    ) -> str:
         if request_file is None and input_data is None:
             raise errors.ValidationError("invoke needs request_file (a JSON file) or input_data.")
         if request_file is not None:
@@ -296,8 +327,9 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
         if status >= 400:
             from azure.core.exceptions import HttpResponseError
 
-            raise HttpResponseError(message=f"Endpoint '{endpoint_name}' answered {status}: "
-                                            f"{text.decode(errors='replace')[:2000]}")
+            raise HttpResponseError(
+                message=f"Endpoint '{endpoint_name}' answered {status}: {text.decode(errors='replace')[:2000]}"
+            )
         return text.decode(errors="replace")
 
 
@@ -305,9 +337,16 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
     """``ml_client.online_deployments``: replicas on the configured runtime behind the endpoint's gateway."""
 
     @sdk_errors
-    def begin_create_or_update(self, deployment, *, local: bool = False, vscode_debug: bool = False,
-                               skip_script_validation: bool = False, local_enable_gpu: bool = False,
-                               **kwargs) -> LROPoller:
+    def begin_create_or_update(
+        self,
+        deployment,
+        *,
+        local: bool = False,
+        vscode_debug: bool = False,
+        skip_script_validation: bool = False,
+        local_enable_gpu: bool = False,
+        **kwargs,
+    ) -> LROPoller:
         if vscode_debug or local_enable_gpu:
             raise errors.NotEmulated("online_deployments.begin_create_or_update(vscode_debug/local_enable_gpu)")
         spec, base_path = endpoint_entities.deployment_to_spec(deployment)
@@ -320,8 +359,9 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
 
     @sdk_errors
     def list(self, endpoint_name: str, *, local: bool = False, **kwargs):
-        return [endpoint_entities.record_to_deployment(r)
-                for r in endpoints.list_deployments(self._store, endpoint_name)]
+        return [
+            endpoint_entities.record_to_deployment(r) for r in endpoints.list_deployments(self._store, endpoint_name)
+        ]
 
     @sdk_errors
     def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs) -> LROPoller:
@@ -329,8 +369,16 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
         return done(None)
 
     @sdk_errors
-    def get_logs(self, name: str, endpoint_name: str, lines: int, *, container_type: str | None = None,
-                 local: bool = False, **kwargs) -> str:
+    def get_logs(
+        self,
+        name: str,
+        endpoint_name: str,
+        lines: int,
+        *,
+        container_type: str | None = None,
+        local: bool = False,
+        **kwargs,
+    ) -> str:
         return endpoints.get_logs(self._store, endpoint_name, name, lines, container_type)
 
 
@@ -338,5 +386,9 @@ class LocalWorkspaceOperations(_Operations):
     def get(self, name: str | None = None, **kwargs):
         from azure.ai.ml.entities import Workspace
 
-        return Workspace(name=self._store.name, mlflow_tracking_uri=self._store.tracking_uri,
-                         description="amlemu local workspace", location="local")
+        return Workspace(
+            name=self._store.name,
+            mlflow_tracking_uri=self._store.tracking_uri,
+            description="amlemu local workspace",
+            location="local",
+        )

@@ -33,12 +33,44 @@ from emulator.jobs.stream import stream as stream_job
 from emulator.models import registry as model_registry
 from emulator.models.views import model_view
 
-MODEL_FIELDS = {"$schema", "name", "version", "path", "type", "description", "tags", "properties",
-                "stage", "flavors", "job_name"}
-ENVIRONMENT_FIELDS = {"$schema", "name", "version", "image", "conda_file", "build", "description",
-                      "tags", "properties", "os_type", "inference_config", "datastore"}
-COMPUTE_FLAGS = ("name", "type", "size", "tier", "description", "namespace", "min_instances", "max_instances",
-                 "idle_time_before_scale_down")
+MODEL_FIELDS = {
+    "$schema",
+    "name",
+    "version",
+    "path",
+    "type",
+    "description",
+    "tags",
+    "properties",
+    "stage",
+    "flavors",
+    "job_name",
+}
+ENVIRONMENT_FIELDS = {
+    "$schema",
+    "name",
+    "version",
+    "image",
+    "conda_file",
+    "build",
+    "description",
+    "tags",
+    "properties",
+    "os_type",
+    "inference_config",
+    "datastore",
+}
+COMPUTE_FLAGS = (
+    "name",
+    "type",
+    "size",
+    "tier",
+    "description",
+    "namespace",
+    "min_instances",
+    "max_instances",
+    "idle_time_before_scale_down",
+)
 
 
 # -- reading specs ------------------------------------------------------------------------------------------------
@@ -137,8 +169,10 @@ class LocalVerbs(base.Verbs):
     def job_list(self, args):
         limit = None if args.all_results else args.max_results
         children = args.parent_job_name is not None  # a sweep's trials: with their metrics, to compare them
-        return [kinds.view(self.store, j, tracking=children)
-                for j in lifecycle.list_jobs(self.store, args.parent_job_name, limit)]
+        return [
+            kinds.view(self.store, j, tracking=children)
+            for j in lifecycle.list_jobs(self.store, args.parent_job_name, limit)
+        ]
 
     def job_stream(self, args):
         stream_job(self.store, args.name, sys.stdout)
@@ -204,8 +238,12 @@ class LocalVerbs(base.Verbs):
         runtime = check_runtime(config.runtime_name())  # docker with no engine: how to start one
         started = time.monotonic()
         summary = environment_registry.prepare(resolved, runtime, lambda line: print(line, file=sys.stderr, flush=True))
-        return {"environment": resolved["reference"], **summary,
-                "seconds": round(time.monotonic() - started, 2), "local_runtime": resolved["note"]}
+        return {
+            "environment": resolved["reference"],
+            **summary,
+            "seconds": round(time.monotonic() - started, 2),
+            "local_runtime": resolved["note"],
+        }
 
     # -- compute --------------------------------------------------------------------------------------------------
     def compute_create(self, args):
@@ -216,9 +254,23 @@ class LocalVerbs(base.Verbs):
 
     def compute_update(self, args):
         record = computes.get(self.store, args.name)
-        current = {k: v for k, v in compute_view(self.store, record).items()
-                   if k in ("name", "type", "size", "tier", "description", "min_instances", "max_instances",
-                            "idle_time_before_scale_down", "tags", "location")}
+        current = {
+            k: v
+            for k, v in compute_view(self.store, record).items()
+            if k
+            in (
+                "name",
+                "type",
+                "size",
+                "tier",
+                "description",
+                "min_instances",
+                "max_instances",
+                "idle_time_before_scale_down",
+                "tags",
+                "location",
+            )
+        }
         data, _ = _spec(args, COMPUTE_FLAGS, lower=("type",))
         return compute_view(self.store, computes.create_or_update(self.store, {**current, **data}))
 
@@ -227,8 +279,9 @@ class LocalVerbs(base.Verbs):
 
     def compute_list(self, args):
         wanted = (args.type or "").lower()
-        return [compute_view(self.store, r) for r in computes.list_computes(self.store)
-                if not wanted or r["type"] == wanted]
+        return [
+            compute_view(self.store, r) for r in computes.list_computes(self.store) if not wanted or r["type"] == wanted
+        ]
 
     def compute_delete(self, args):
         computes.delete(self.store, args.name)
@@ -257,9 +310,10 @@ class LocalVerbs(base.Verbs):
     # -- online endpoints -----------------------------------------------------------------------------------------
     def online_endpoint_create(self, args):
         data, _ = _spec(args, ("name", "auth_mode"))
-        _refuse_existing(lambda: endpoint_records.get_endpoint(self.store, data.get("name", "")),
-                         f"Online endpoint '{data.get('name')}' already exists; change it with "
-                         "`amlemu online-endpoint update`.")
+        _refuse_existing(
+            lambda: endpoint_records.get_endpoint(self.store, data.get("name", "")),
+            f"Online endpoint '{data.get('name')}' already exists; change it with `amlemu online-endpoint update`.",
+        )
         return endpoint_view(self.store, endpoints.create_or_update_endpoint(self.store, data))
 
     def online_endpoint_update(self, args):
@@ -270,8 +324,12 @@ class LocalVerbs(base.Verbs):
             data["mirror_traffic"] = parse_traffic(args.mirror_traffic, "--mirror-traffic")
         if data.get("name"):
             record = endpoint_records.get_endpoint(self.store, data["name"])
-            data = {"name": data["name"], "traffic": record["traffic"], "mirror_traffic": record["mirror_traffic"],
-                    **data}
+            data = {
+                "name": data["name"],
+                "traffic": record["traffic"],
+                "mirror_traffic": record["mirror_traffic"],
+                **data,
+            }
         return endpoint_view(self.store, endpoints.create_or_update_endpoint(self.store, data))
 
     def online_endpoint_show(self, args):
@@ -290,10 +348,17 @@ class LocalVerbs(base.Verbs):
         status, headers, body = endpoints.invoke(self.store, args.name, path.read_bytes(), args.deployment_name)
         text = body.decode(errors="replace")
         if status >= 400:
-            raise EmulatorError(f"Endpoint '{args.name}' answered {status}"
-                                + (f" (model status {headers['ms-azureml-model-error-statuscode']})"
-                                   if "ms-azureml-model-error-statuscode" in headers else "") + f": {text}",
-                                code="EndpointInvokeFailed", status=status)
+            raise EmulatorError(
+                f"Endpoint '{args.name}' answered {status}"
+                + (
+                    f" (model status {headers['ms-azureml-model-error-statuscode']})"
+                    if "ms-azureml-model-error-statuscode" in headers
+                    else ""
+                )
+                + f": {text}",
+                code="EndpointInvokeFailed",
+                status=status,
+            )
         try:
             return json.loads(text)
         except ValueError:
@@ -303,8 +368,12 @@ class LocalVerbs(base.Verbs):
         creds = endpoints.get_keys(self.store, args.name)
         if creds["auth_mode"] == "key":
             return {"primaryKey": creds["primary_key"], "secondaryKey": creds["secondary_key"]}
-        return {"accessToken": creds["access_token"], "expiryTimeUtc": creds["expiry_time_utc"],
-                "refreshAfterTimeUtc": creds["refresh_after_time_utc"], "tokenType": creds["token_type"]}
+        return {
+            "accessToken": creds["access_token"],
+            "expiryTimeUtc": creds["expiry_time_utc"],
+            "refreshAfterTimeUtc": creds["refresh_after_time_utc"],
+            "tokenType": creds["token_type"],
+        }
 
     def online_endpoint_regenerate_keys(self, args):
         endpoints.regenerate_keys(self.store, args.name, args.key_type)
@@ -317,10 +386,12 @@ class LocalVerbs(base.Verbs):
     # -- online deployments ---------------------------------------------------------------------------------------
     def online_deployment_create(self, args):
         data, base_path = _spec(args, ("name", "endpoint_name"))
-        _refuse_existing(lambda: endpoint_records.get_deployment(self.store, data.get("endpoint_name") or "",
-                                                                 data.get("name") or ""),
-                         f"Deployment '{data.get('name')}' already exists; change it with "
-                         "`amlemu online-deployment update`.")
+        _refuse_existing(
+            lambda: endpoint_records.get_deployment(
+                self.store, data.get("endpoint_name") or "", data.get("name") or ""
+            ),
+            f"Deployment '{data.get('name')}' already exists; change it with `amlemu online-deployment update`.",
+        )
         return self._deploy(args, data, base_path)
 
     def online_deployment_update(self, args):
@@ -350,8 +421,9 @@ class LocalVerbs(base.Verbs):
         return {"workspace": self.store.name, "endpoint_hosts": endpoints.running_hosts(self.store)}
 
     def system_stop(self, args):
-        stopped = [h["endpoint"] for h in endpoints.running_hosts(self.store)
-                   if endpoints.stop_host(self.store, h["endpoint"])]
+        stopped = [
+            h["endpoint"] for h in endpoints.running_hosts(self.store) if endpoints.stop_host(self.store, h["endpoint"])
+        ]
         return {"stopped": stopped}
 
     def system_start(self, args):

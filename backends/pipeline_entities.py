@@ -75,14 +75,17 @@ def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
 
     if not isinstance(node, Command):
         kind = getattr(node, "type", None) or type(node).__name__
-        raise NotEmulated(f"{kind} steps in pipeline jobs (step '{step}')",
-                          "Pipeline steps are emulated as command jobs only so far: use command() or a "
-                          "command component.")
+        raise NotEmulated(
+            f"{kind} steps in pipeline jobs (step '{step}')",
+            "Pipeline steps are emulated as command jobs only so far: use command() or a command component.",
+        )
     component = node.component
     if isinstance(component, str):
-        raise NotEmulated(f"registered components in pipeline steps (step '{step}': component {component})",
-                          "Use the component's YAML file instead (component: ./train.yml, or "
-                          "load_component('train.yml') in Python), or inline its command in the step.")
+        raise NotEmulated(
+            f"registered components in pipeline steps (step '{step}': component {component})",
+            "Use the component's YAML file instead (component: ./train.yml, or "
+            "load_component('train.yml') in Python), or inline its command in the step.",
+        )
     if not isinstance(component, CommandComponent):
         raise NotEmulated(f"{type(component).__name__} in pipeline step '{step}'")
     if node.distribution is not None:
@@ -99,16 +102,24 @@ def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
         value = _input(getattr(port, "_data", None), base, _component_default(declared_in.get(key)))
         if value is not None:
             inputs[key] = value
-    outputs = {key: _output(getattr((node.outputs or {}).get(key), "_data", None), declared_out.get(key))
-               for key in {**declared_out, **(node.outputs or {})}}
+    outputs = {
+        key: _output(getattr((node.outputs or {}).get(key), "_data", None), declared_out.get(key))
+        for key in {**declared_out, **(node.outputs or {})}
+    }
     limits = getattr(node, "limits", None)
     resources = node.resources
     spec = {
-        "type": "command", "display_name": node.display_name, "description": node.description,
-        "tags": dict(node.tags or {}) or None, "compute": node.compute, "command": component.command,
-        "code": code, "environment": environment,
+        "type": "command",
+        "display_name": node.display_name,
+        "description": node.description,
+        "tags": dict(node.tags or {}) or None,
+        "compute": node.compute,
+        "command": component.command,
+        "code": code,
+        "environment": environment,
         "environment_variables": dict(node.environment_variables or {}) or None,
-        "inputs": inputs, "outputs": outputs,
+        "inputs": inputs,
+        "outputs": outputs,
         "resources": {"instance_count": resources.instance_count} if resources and resources.instance_count else None,
         "limits": {"timeout": limits.timeout} if limits is not None and getattr(limits, "timeout", None) else None,
     }
@@ -119,17 +130,26 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A ``PipelineJob`` as a pipeline-job YAML dict with absolute paths (steps inline)."""
     settings = job.settings
     spec = {
-        "type": "pipeline", "name": job.name, "display_name": job.display_name,
-        "description": job.description, "tags": dict(job.tags or {}),
-        "properties": dict(job.properties or {}), "experiment_name": job.experiment_name,
+        "type": "pipeline",
+        "name": job.name,
+        "display_name": job.display_name,
+        "description": job.description,
+        "tags": dict(job.tags or {}),
+        "properties": dict(job.properties or {}),
+        "experiment_name": job.experiment_name,
         "compute": job.compute,
-        "settings": {k: v for k, v in {
-            "default_compute": getattr(settings, "default_compute", None),
-            "default_datastore": getattr(settings, "default_datastore", None),
-            "continue_on_step_failure": getattr(settings, "continue_on_step_failure", None),
-            "force_rerun": getattr(settings, "force_rerun", None),
-            "on_init": getattr(settings, "on_init", None),
-            "on_finalize": getattr(settings, "on_finalize", None)}.items() if v is not None},
+        "settings": {
+            k: v
+            for k, v in {
+                "default_compute": getattr(settings, "default_compute", None),
+                "default_datastore": getattr(settings, "default_datastore", None),
+                "continue_on_step_failure": getattr(settings, "continue_on_step_failure", None),
+                "force_rerun": getattr(settings, "force_rerun", None),
+                "on_init": getattr(settings, "on_init", None),
+                "on_finalize": getattr(settings, "on_finalize", None),
+            }.items()
+            if v is not None
+        },
         "inputs": {k: _input(getattr(v, "_data", v), base) for k, v in (job.inputs or {}).items()},
         "outputs": {k: _output(getattr(v, "_data", v)) for k, v in (job.outputs or {}).items()},
         "jobs": {step: _step_to_spec(step, node, base) for step, node in (job.jobs or {}).items()},
@@ -158,11 +178,16 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
         job = node["job"]
         environment = job.get("environment")
         node = command(
-            name=step, display_name=job.get("display_name") or step, command=job["command"], code=job.get("code"),
-            environment=environment if isinstance(environment, str) else None, compute=job.get("compute"),
+            name=step,
+            display_name=job.get("display_name") or step,
+            command=job["command"],
+            code=job.get("code"),
+            environment=environment if isinstance(environment, str) else None,
+            compute=job.get("compute"),
             environment_variables=job.get("environment_variables"),
             inputs={k: as_input(v) for k, v in (job.get("inputs") or {}).items()},
-            outputs={k: Output(type=v["type"], mode=v["mode"]) for k, v in job.get("outputs", {}).items()})
+            outputs={k: Output(type=v["type"], mode=v["mode"]) for k, v in job.get("outputs", {}).items()},
+        )
         for key in job.get("outputs", {}):
             if (step, key) in bound:  # bound after construction, as the DSL does
                 setattr(node.outputs, key, f"${{{{parent.outputs.{bound[(step, key)]}}}}}")
@@ -176,15 +201,25 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
         properties["amlemu.error"] = record["error"]
     settings = spec["settings"]
     return PipelineJob(
-        name=view["name"], display_name=view["display_name"], description=view.get("description"),
-        tags=view["tags"], properties=properties, experiment_name=view["experiment_name"],
+        name=view["name"],
+        display_name=view["display_name"],
+        description=view.get("description"),
+        tags=view["tags"],
+        properties=properties,
+        experiment_name=view["experiment_name"],
         compute=spec.get("compute"),
-        settings=PipelineJobSettings(default_compute=settings.get("default_compute"),
-                                     default_datastore=settings.get("default_datastore"),
-                                     continue_on_step_failure=settings["continue_on_step_failure"]),
+        settings=PipelineJobSettings(
+            default_compute=settings.get("default_compute"),
+            default_datastore=settings.get("default_datastore"),
+            continue_on_step_failure=settings["continue_on_step_failure"],
+        ),
         inputs={k: as_input(v) for k, v in spec["inputs"].items()},
-        outputs={k: Output(type=v["type"], mode=v["mode"],
-                           path=str(store.job_dir(record["name"]) / "outputs" / k))
-                 for k, v in spec["outputs"].items()},
-        jobs=steps, status=view["status"], creation_context=view_system_data(view["creation_context"]),
-        id=view["id"])
+        outputs={
+            k: Output(type=v["type"], mode=v["mode"], path=str(store.job_dir(record["name"]) / "outputs" / k))
+            for k, v in spec["outputs"].items()
+        },
+        jobs=steps,
+        status=view["status"],
+        creation_context=view_system_data(view["creation_context"]),
+        id=view["id"],
+    )

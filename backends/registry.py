@@ -51,7 +51,9 @@ def connect(backend: str | None = None, **kwargs: Any):
     if target is None:
         backends = known_backends()
         if name not in backends:
-            raise ValidationError(f"Unknown backend '{name}'. Known backends: {', '.join(sorted(backends))}. "
-                                  "Set AMLEMU_BACKEND to one of them.")
+            raise ValidationError(
+                f"Unknown backend '{name}'. Known backends: {', '.join(sorted(backends))}. "
+                "Set AMLEMU_BACKEND to one of them."
+            )
         target = backends[name]
     return _load(target)(**kwargs)

@@ -70,8 +70,9 @@ class SdkVerbs(base.Verbs):
         return dump(self.client.jobs.get(args.name))
 
     def job_download(self, args):
-        self.client.jobs.download(args.name, download_path=args.download_path, output_name=args.output_name,
-                                  all=args.all)
+        self.client.jobs.download(
+            args.name, download_path=args.download_path, output_name=args.output_name, all=args.all
+        )
         print(f"Downloaded the outputs of job {args.name} to {args.download_path}", file=sys.stderr)
 
     # -- versioned assets -----------------------------------------------------------------------------------------
@@ -109,9 +110,21 @@ class SdkVerbs(base.Verbs):
 
     # -- compute --------------------------------------------------------------------------------------------------
     def compute_create(self, args):
-        fields = {f: getattr(args, f, None) for f in ("name", "type", "size", "tier", "description", "namespace",
-                                                       "min_instances", "max_instances",
-                                                       "idle_time_before_scale_down", "resource_id")}
+        fields = {
+            f: getattr(args, f, None)
+            for f in (
+                "name",
+                "type",
+                "size",
+                "tier",
+                "description",
+                "namespace",
+                "min_instances",
+                "max_instances",
+                "idle_time_before_scale_down",
+                "resource_id",
+            )
+        }
         poller = self.client.compute.begin_create_or_update(sdk_load("compute", args.file, args.set, fields=fields))
         return None if args.no_wait else dump(poller.result())
 
@@ -198,8 +211,9 @@ class SdkVerbs(base.Verbs):
             poller.result()
 
     def online_endpoint_invoke(self, args):
-        text = self.client.online_endpoints.invoke(endpoint_name=args.name, request_file=args.request_file,
-                                                   deployment_name=args.deployment_name)
+        text = self.client.online_endpoints.invoke(
+            endpoint_name=args.name, request_file=args.request_file, deployment_name=args.deployment_name
+        )
         try:
             return json.loads(text)
         except (TypeError, ValueError):
@@ -215,15 +229,18 @@ class SdkVerbs(base.Verbs):
 
     def online_endpoint_export_postman(self, args):
         # the collection is built from the engine's records today (emulator.endpoints.postman)
-        return self._machine_only("online-endpoint export-postman",
-                                  "builds the collection from this machine's endpoint records")
+        return self._machine_only(
+            "online-endpoint export-postman", "builds the collection from this machine's endpoint records"
+        )
 
     # -- online deployments ---------------------------------------------------------------------------------------
     def _deploy(self, args):
-        deployment = sdk_load("online_deployment", args.file, args.set,
-                              fields={"name": args.name, "endpoint_name": args.endpoint_name})
+        deployment = sdk_load(
+            "online_deployment", args.file, args.set, fields={"name": args.name, "endpoint_name": args.endpoint_name}
+        )
         poller = self.client.online_deployments.begin_create_or_update(
-            deployment, skip_script_validation=bool(args.skip_script_validation))
+            deployment, skip_script_validation=bool(args.skip_script_validation)
+        )
         if args.no_wait:
             return None
         result = poller.result()
@@ -246,5 +263,8 @@ class SdkVerbs(base.Verbs):
         self.client.online_deployments.begin_delete(args.name, args.endpoint_name).result()
 
     def online_deployment_get_logs(self, args):
-        sys.stdout.write(self.client.online_deployments.get_logs(args.name, args.endpoint_name, args.lines,
-                                                                 container_type=args.container))
+        sys.stdout.write(
+            self.client.online_deployments.get_logs(
+                args.name, args.endpoint_name, args.lines, container_type=args.container
+            )
+        )

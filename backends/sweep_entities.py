@@ -74,18 +74,32 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     sampling = sampling if isinstance(sampling, str) else _public(sampling) if sampling is not None else None
     limits = None
     if job.limits is not None:
-        limits = {k: getattr(job.limits, k, None) for k in
-                  ("max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout")}
+        limits = {
+            k: getattr(job.limits, k, None)
+            for k in ("max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout")
+        }
         limits = {k: v for k, v in limits.items() if v is not None}
     spec = {
-        "type": "sweep", "name": job.name, "display_name": job.display_name, "description": job.description,
-        "tags": dict(job.tags or {}), "properties": dict(job.properties or {}),
-        "experiment_name": job.experiment_name, "compute": job.compute,
-        "trial": {k: v for k, v in {
-            "command": trial.command, "code": code, "environment": environment,
-            "environment_variables": dict(trial.environment_variables or {}) or None,
-            "resources": {"instance_count": instance_count} if instance_count else None,
-            "distribution": distribution or None}.items() if v is not None},
+        "type": "sweep",
+        "name": job.name,
+        "display_name": job.display_name,
+        "description": job.description,
+        "tags": dict(job.tags or {}),
+        "properties": dict(job.properties or {}),
+        "experiment_name": job.experiment_name,
+        "compute": job.compute,
+        "trial": {
+            k: v
+            for k, v in {
+                "command": trial.command,
+                "code": code,
+                "environment": environment,
+                "environment_variables": dict(trial.environment_variables or {}) or None,
+                "resources": {"instance_count": instance_count} if instance_count else None,
+                "distribution": distribution or None,
+            }.items()
+            if v is not None
+        },
         "inputs": {k: _input(v, base) for k, v in (job.inputs or {}).items()},
         "outputs": outputs,
         "search_space": {k: _public(v) for k, v in (job.search_space or {}).items()},
@@ -100,10 +114,18 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
 def _distribution(expr: dict[str, Any]):
     from azure.ai.ml import sweep
 
-    classes = {"choice": sweep.Choice, "randint": sweep.Randint, "uniform": sweep.Uniform,
-               "quniform": sweep.QUniform, "loguniform": sweep.LogUniform, "qloguniform": sweep.QLogUniform,
-               "normal": sweep.Normal, "qnormal": sweep.QNormal, "lognormal": sweep.LogNormal,
-               "qlognormal": sweep.QLogNormal}
+    classes = {
+        "choice": sweep.Choice,
+        "randint": sweep.Randint,
+        "uniform": sweep.Uniform,
+        "quniform": sweep.QUniform,
+        "loguniform": sweep.LogUniform,
+        "qloguniform": sweep.QLogUniform,
+        "normal": sweep.Normal,
+        "qnormal": sweep.QNormal,
+        "lognormal": sweep.LogNormal,
+        "qlognormal": sweep.QLogNormal,
+    }
     return classes[expr["type"]](**{k: v for k, v in expr.items() if k != "type"})
 
 
@@ -112,8 +134,11 @@ def _policy(policy: dict[str, Any] | None):
         return None
     from azure.ai.ml import sweep
 
-    cls = {"bandit": sweep.BanditPolicy, "median_stopping": sweep.MedianStoppingPolicy,
-           "truncation_selection": sweep.TruncationSelectionPolicy}[policy["type"]]
+    cls = {
+        "bandit": sweep.BanditPolicy,
+        "median_stopping": sweep.MedianStoppingPolicy,
+        "truncation_selection": sweep.TruncationSelectionPolicy,
+    }[policy["type"]]
     return cls(**{k: v for k, v in policy.items() if k != "type"})
 
 
@@ -121,8 +146,9 @@ def _sampling(algo: dict[str, Any]):
     from azure.ai.ml import sweep
 
     if algo["type"] == "random":
-        return sweep.RandomSamplingAlgorithm(seed=algo.get("seed"),
-                                             rule=algo["rule"] if algo.get("rule") != "random" else None)
+        return sweep.RandomSamplingAlgorithm(
+            seed=algo.get("seed"), rule=algo["rule"] if algo.get("rule") != "random" else None
+        )
     return sweep.GridSamplingAlgorithm() if algo["type"] == "grid" else sweep.BayesianSamplingAlgorithm()
 
 
@@ -133,8 +159,10 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
     from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
 
     trial = view["trial"]
-    inputs = {k: Input(type=v["type"], path=v["path"], mode=v["mode"]) if isinstance(v, dict) else v
-              for k, v in view["inputs"].items()}
+    inputs = {
+        k: Input(type=v["type"], path=v["path"], mode=v["mode"]) if isinstance(v, dict) else v
+        for k, v in view["inputs"].items()
+    }
     outputs = {k: Output(type=v["type"], mode=v["mode"]) for k, v in view["outputs"].items()}
     env = trial.get("environment")
     properties = dict(view["properties"])
@@ -142,17 +170,32 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
         properties["amlemu.error"] = record["error"]
     limits = view["limits"]
     return SweepJob(
-        name=view["name"], display_name=view["display_name"], description=view.get("description"),
-        tags=view["tags"], properties=properties, experiment_name=view["experiment_name"],
-        compute=compute_name(view), inputs=inputs, outputs=outputs,
-        trial=CommandJob(command=trial["command"], code=trial.get("code"),
-                         environment=env if isinstance(env, str) else None,
-                         environment_variables=trial.get("environment_variables")),
+        name=view["name"],
+        display_name=view["display_name"],
+        description=view.get("description"),
+        tags=view["tags"],
+        properties=properties,
+        experiment_name=view["experiment_name"],
+        compute=compute_name(view),
+        inputs=inputs,
+        outputs=outputs,
+        trial=CommandJob(
+            command=trial["command"],
+            code=trial.get("code"),
+            environment=env if isinstance(env, str) else None,
+            environment_variables=trial.get("environment_variables"),
+        ),
         search_space={k: _distribution(v) for k, v in view["search_space"].items()},
         objective=Objective(goal=view["objective"]["goal"], primary_metric=view["objective"]["primary_metric"]),
         sampling_algorithm=_sampling(view["sampling_algorithm"]),
         early_termination=_policy(view.get("early_termination")),
-        limits=SweepJobLimits(max_total_trials=limits.get("max_total_trials"),
-                              max_concurrent_trials=limits.get("max_concurrent_trials"),
-                              timeout=limits.get("timeout"), trial_timeout=limits.get("trial_timeout")),
-        status=view["status"], creation_context=view_system_data(view["creation_context"]), id=view["id"])
+        limits=SweepJobLimits(
+            max_total_trials=limits.get("max_total_trials"),
+            max_concurrent_trials=limits.get("max_concurrent_trials"),
+            timeout=limits.get("timeout"),
+            trial_timeout=limits.get("trial_timeout"),
+        ),
+        status=view["status"],
+        creation_context=view_system_data(view["creation_context"]),
+        id=view["id"],
+    )

@@ -32,13 +32,14 @@ def load_yaml_file(path: str | None) -> tuple[dict[str, Any], Path]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError(f"{path} is not valid YAML{where}: {problem}. Fix the YAML syntax "
-                              "(indentation, a missing ':' or an unclosed quote or bracket).") from None
+        raise ValidationError(
+            f"{path} is not valid YAML{where}: {problem}. Fix the YAML syntax "
+            "(indentation, a missing ':' or an unclosed quote or bracket)."
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ValidationError(f"{path} must hold a YAML mapping (key: value lines), not a "
-                              f"{type(data).__name__}.")
+        raise ValidationError(f"{path} must hold a YAML mapping (key: value lines), not a {type(data).__name__}.")
     return data, file.resolve().parent
 
 
@@ -115,8 +116,7 @@ def _schema_errors(exc: BaseException) -> list[str]:
     return found
 
 
-def sdk_load(kind: str, file: str | None, sets: list[str] | None = None, *,
-             fields: dict[str, Any] | None = None):
+def sdk_load(kind: str, file: str | None, sets: list[str] | None = None, *, fields: dict[str, Any] | None = None):
     """An azure-ai-ml entity: ``file`` loaded with ``load_<kind>``, the flag ``fields`` (``--name`` ...)
     and the ``--set`` overrides applied as ``params_override``; with no ``file``, the entity the
     flags alone describe (relative paths from the current folder). Validation errors become ours."""

@@ -50,8 +50,10 @@ AISRV_PACKAGES = [f"azureml-inference-server-http=={AISRV_VERSION}", "onnxruntim
 # azmlinfsrv always binds 0.0.0.0 (constants.DEFAULT_HOST, no flag or variable changes it); this
 # project binds loopback only, so the server is started through its own entry point with that
 # one constant set to 127.0.0.1 - every other setting is the stock one.
-AISRV_LAUNCHER = ("import sys, azureml_inference_server_http.constants as c; c.DEFAULT_HOST = '127.0.0.1'; "
-                  "from azureml_inference_server_http.amlserver import run; sys.exit(run())")
+AISRV_LAUNCHER = (
+    "import sys, azureml_inference_server_http.constants as c; c.DEFAULT_HOST = '127.0.0.1'; "
+    "from azureml_inference_server_http.amlserver import run; sys.exit(run())"
+)
 
 
 def log(message: str) -> None:
@@ -63,8 +65,13 @@ def train_model(work: Path) -> Path:
     train_dir = work / "train"
     train_dir.mkdir()
     env = {**os.environ, **TRACKING_ENV, "MLFLOW_TRACKING_URI": (work / "mlruns").as_uri()}
-    proc = subprocess.run([sys.executable, str(IRIS / "src" / "train.py"), "--C", "1.0", "--max_iter", "200"],
-                          cwd=train_dir, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(IRIS / "src" / "train.py"), "--C", "1.0", "--max_iter", "200"],
+        cwd=train_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"train.py exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return train_dir / "outputs"
@@ -74,8 +81,15 @@ def measure(url: str, args, headers: dict | None = None) -> dict:
     """Warms up, then loads ``url`` for the run's duration; the figures plus an answer check."""
     headers = {"Content-Type": "application/json", **(headers or {})}
     run_load(url, connections=args.connections, requests=200, headers=headers, body=BODY)
-    result = run_load(url, connections=args.connections, duration=args.duration, headers=headers, body=BODY,
-                      keep_samples=1, header_to_count="azureml-model-deployment")
+    result = run_load(
+        url,
+        connections=args.connections,
+        duration=args.duration,
+        headers=headers,
+        body=BODY,
+        keep_samples=1,
+        header_to_count="azureml-model-deployment",
+    )
     figures = result.summary()
     answer = json.loads(result.samples[0].body) if result.samples and result.samples[0].status == 200 else None
     figures["answer_ok"] = answer == EXPECTED
@@ -98,8 +112,9 @@ def bench_amlemu(model_dir: Path, work: Path, args, per_instance: int = 1) -> di
     ml_client.online_endpoints.begin_create_or_update(endpoint).result()
     try:
         settings = OnlineRequestSettings(max_concurrent_requests_per_instance=per_instance)
-        deployment = ManagedOnlineDeployment(name="blue", endpoint_name="iris-bench", model=model,
-                                             instance_count=INSTANCES, request_settings=settings)
+        deployment = ManagedOnlineDeployment(
+            name="blue", endpoint_name="iris-bench", model=model, instance_count=INSTANCES, request_settings=settings
+        )
         start = time.perf_counter()
         ml_client.online_deployments.begin_create_or_update(deployment).result()
         ready_s = time.perf_counter() - start
@@ -107,8 +122,10 @@ def bench_amlemu(model_dir: Path, work: Path, args, per_instance: int = 1) -> di
         ml_client.online_endpoints.begin_create_or_update(endpoint).result()
         uri = ml_client.online_endpoints.get("iris-bench").scoring_uri
         key = ml_client.online_endpoints.get_keys("iris-bench").primary_key
-        log(f"(a) {per_instance} concurrent request(s) per instance: deployment ready in {ready_s:.2f} s; "
-            f"loading {uri} for {args.duration:g} s ...")
+        log(
+            f"(a) {per_instance} concurrent request(s) per instance: deployment ready in {ready_s:.2f} s; "
+            f"loading {uri} for {args.duration:g} s ..."
+        )
         figures = measure(uri, args, {"Authorization": f"Bearer {key}"})
         figures["deployment_ready_s"] = round(ready_s, 3)
         return figures
@@ -128,8 +145,9 @@ def aisrv_venv(root: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     log(f"(b) creating {root} with {want} (first use only) ...")
     subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
-    pip = subprocess.run([str(root / "bin" / "python"), "-m", "pip", "install", "-q", *AISRV_PACKAGES],
-                         capture_output=True, text=True)
+    pip = subprocess.run(
+        [str(root / "bin" / "python"), "-m", "pip", "install", "-q", *AISRV_PACKAGES], capture_output=True, text=True
+    )
     if pip.returncode != 0:
         raise RuntimeError(f"pip install {want} into {root} failed:\n{pip.stderr[-2000:]}")
     stamp.write_text(want)
@@ -147,8 +165,19 @@ def bench_aisrv(model_dir: Path, work: Path, venv: Path, args) -> dict:
     port = free_port()
     server_log = work / "aisrv.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZUREML_", "AML_", "WORKER_"))}
-    cmd = [str(venv / "bin" / "python"), "-c", AISRV_LAUNCHER, "--entry_script", str(IRIS / "score" / "score.py"),
-           "--model_dir", str(model_dir), "--port", str(port), "--worker_count", str(INSTANCES)]
+    cmd = [
+        str(venv / "bin" / "python"),
+        "-c",
+        AISRV_LAUNCHER,
+        "--entry_script",
+        str(IRIS / "score" / "score.py"),
+        "--model_dir",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--worker_count",
+        str(INSTANCES),
+    ]
     with open(server_log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -186,9 +215,15 @@ def bench_in_process(model_dir: Path, args) -> dict:
         latencies.append((clock() - t0) * 1000.0)
     wall = clock() - start
     latencies.sort()
-    return {"total": len(latencies), "errors": 0, "throughput_rps": round(len(latencies) / wall, 1),
-            "p50_ms": round(percentile(latencies, 50), 4), "p99_ms": round(percentile(latencies, 99), 4),
-            "wall_s": round(wall, 3), "answer_ok": answer == EXPECTED}
+    return {
+        "total": len(latencies),
+        "errors": 0,
+        "throughput_rps": round(len(latencies) / wall, 1),
+        "p50_ms": round(percentile(latencies, 50), 4),
+        "p99_ms": round(percentile(latencies, 99), 4),
+        "wall_s": round(wall, 3),
+        "answer_ok": answer == EXPECTED,
+    }
 
 
 def verdict(ok: bool | None) -> str:
@@ -200,8 +235,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load for each of (a)(b)(c)")
     parser.add_argument("--skip-amlemu", action="store_true", help="measure only (b) and (c)")
-    parser.add_argument("--tuned-concurrency", type=int, default=4,
-                        help="max_concurrent_requests_per_instance of the tuned (a) run (0: skip it)")
+    parser.add_argument(
+        "--tuned-concurrency",
+        type=int,
+        default=4,
+        help="max_concurrent_requests_per_instance of the tuned (a) run (0: skip it)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     aisrv_root = config.cache_dir() / "bench" / "aisrv"  # the user's cache, before AMLEMU_HOME moves
@@ -240,15 +279,18 @@ def main() -> int:
     tuned = report.get("a_tuned")
     for side in [s for s in (a, tuned) if s and has_a] + [b]:
         failed |= side["errors"] > 0 or not side["answer_ok"]
-    report["ratios"] = {"a_over_b_throughput": round(a["throughput_rps"] / b["throughput_rps"], 2) if has_a else None,
-                        "c_over_a_throughput": round(c["throughput_rps"] / a["throughput_rps"], 2) if has_a else None,
-                        "c_over_b_throughput": round(c["throughput_rps"] / b["throughput_rps"], 2)}
+    report["ratios"] = {
+        "a_over_b_throughput": round(a["throughput_rps"] / b["throughput_rps"], 2) if has_a else None,
+        "c_over_a_throughput": round(c["throughput_rps"] / a["throughput_rps"], 2) if has_a else None,
+        "c_over_b_throughput": round(c["throughput_rps"] / b["throughput_rps"], 2),
+    }
     if tuned:
         report["ratios"]["a_tuned_over_b_throughput"] = round(tuned["throughput_rps"] / b["throughput_rps"], 2)
     report["targets"] = {
         "a_throughput_at_least_2x_b": (report["ratios"]["a_over_b_throughput"] >= 2) if has_a else None,
         "a_p99_at_most_5_ms": (a["p99_ms"] <= 5.0) if has_a else None,
-        "deployment_ready_at_most_5_s": (a["deployment_ready_s"] <= 5.0) if has_a else None}
+        "deployment_ready_at_most_5_s": (a["deployment_ready_s"] <= 5.0) if has_a else None,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -258,35 +300,51 @@ def main() -> int:
 
 def print_table(report: dict) -> None:
     a, b, c, ratios, targets = (report[k] for k in ("a", "b", "c", "ratios", "targets"))
-    print(f"iris ONNX model, one row per request, {report['connections']} connections, "
-          f"{report['duration_s']:g} s each, {os.cpu_count()} cores")
+    print(
+        f"iris ONNX model, one row per request, {report['connections']} connections, "
+        f"{report['duration_s']:g} s each, {os.cpu_count()} cores"
+    )
     print(f"{'':54}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     rows = [(f"(a) amlemu online endpoint, {INSTANCES} instances, 1 req each", a)]
     if report.get("a_tuned"):
-        rows.append((f"(a') same, max_concurrent_requests_per_instance "
-                     f"{report['a_tuned']['max_concurrent_requests_per_instance']}", report["a_tuned"]))
-    rows += [(f"(b) {b['server']}", b),
-            ("(c) ONNX Runtime in process, one caller", c)]
+        rows.append(
+            (
+                f"(a') same, max_concurrent_requests_per_instance "
+                f"{report['a_tuned']['max_concurrent_requests_per_instance']}",
+                report["a_tuned"],
+            )
+        )
+    rows += [(f"(b) {b['server']}", b), ("(c) ONNX Runtime in process, one caller", c)]
     for label, side in rows:
         if "unavailable" in side:
             print(f"(a) unavailable: {side['unavailable']}")
             continue
         wrong = "" if side["answer_ok"] else "  WRONG ANSWER"
-        print(f"{label:54}{side['throughput_rps']:10,.0f}{side['p50_ms']:10.3f}{side['p99_ms']:10.3f}"
-              f"{side['errors']:8}{wrong}")
+        print(
+            f"{label:54}{side['throughput_rps']:10,.0f}{side['p50_ms']:10.3f}{side['p99_ms']:10.3f}"
+            f"{side['errors']:8}{wrong}"
+        )
         if side.get("first_error"):
             print(f"    first error: {side['first_error']}")
     if "unavailable" not in a:
-        print(f"deployment ready:             {a['deployment_ready_s']:6.2f} s    target <= 5 s: "
-              f"{verdict(targets['deployment_ready_at_most_5_s'])}")
-        print(f"ratio (a)/(b) requests/s:     {ratios['a_over_b_throughput']:6.2f}x    target >= 2x: "
-              f"{verdict(targets['a_throughput_at_least_2x_b'])}")
-        print(f"(a) p99:                      {a['p99_ms']:6.2f} ms   target <= 5 ms at 8 connections: "
-              f"{verdict(targets['a_p99_at_most_5_ms'])}")
+        print(
+            f"deployment ready:             {a['deployment_ready_s']:6.2f} s    target <= 5 s: "
+            f"{verdict(targets['deployment_ready_at_most_5_s'])}"
+        )
+        print(
+            f"ratio (a)/(b) requests/s:     {ratios['a_over_b_throughput']:6.2f}x    target >= 2x: "
+            f"{verdict(targets['a_throughput_at_least_2x_b'])}"
+        )
+        print(
+            f"(a) p99:                      {a['p99_ms']:6.2f} ms   target <= 5 ms at 8 connections: "
+            f"{verdict(targets['a_p99_at_most_5_ms'])}"
+        )
         if "a_tuned_over_b_throughput" in ratios:
             tuned = report["a_tuned"]
-            print(f"ratio (a')/(b) requests/s:    {ratios['a_tuned_over_b_throughput']:6.2f}x    target >= 2x: "
-                  f"{verdict(ratios['a_tuned_over_b_throughput'] >= 2)};  (a') p99 {tuned['p99_ms']:.2f} ms")
+            print(
+                f"ratio (a')/(b) requests/s:    {ratios['a_tuned_over_b_throughput']:6.2f}x    target >= 2x: "
+                f"{verdict(ratios['a_tuned_over_b_throughput'] >= 2)};  (a') p99 {tuned['p99_ms']:.2f} ms"
+            )
         print(f"ratio (c)/(a) requests/s:     {ratios['c_over_a_throughput']:6.2f}x")
     else:
         print("targets ((a) >= 2x (b) req/s, (a) p99 <= 5 ms, deployment ready <= 5 s): n/a without (a)")

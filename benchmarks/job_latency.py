@@ -62,13 +62,18 @@ def main() -> int:
                 d.append(timed(amlemu, denv, work))
         med_a, med_b = statistics.median(a), statistics.median(b)
         print(f"runs per side:                 {args.runs}")
-        print(f"(a) amlemu job create --stream median {med_a * 1000:8.1f} ms  (p90 {sorted(a)[int(0.9 * len(a)) - 1] * 1000:.1f} ms)")
+        print(
+            f"(a) amlemu job create --stream median {med_a * 1000:8.1f} ms  "
+            f"(p90 {sorted(a)[int(0.9 * len(a)) - 1] * 1000:.1f} ms)"
+        )
         print(f"(b) bash -c 'echo' directly    median {med_b * 1000:8.1f} ms")
         print(f"(c) python -c pass             median {statistics.median(c) * 1000:8.1f} ms")
         if d:
-            print(f"(d) docker runtime, cached image median {statistics.median(d) * 1000:8.1f} ms  "
-                  f"(first run incl. any image build: {first:.1f} s)  target < 3000 ms: "
-                  f"{'MET' if statistics.median(d) < 3.0 else 'NOT MET'}")
+            print(
+                f"(d) docker runtime, cached image median {statistics.median(d) * 1000:8.1f} ms  "
+                f"(first run incl. any image build: {first:.1f} s)  target < 3000 ms: "
+                f"{'MET' if statistics.median(d) < 3.0 else 'NOT MET'}"
+            )
         print(f"ratio (a)/(b):                 {med_a / med_b:8.1f}x")
         print(f"target: (a) < 1000 ms          {'MET' if med_a < 1.0 else 'NOT MET'}")
     finally:

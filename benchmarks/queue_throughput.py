@@ -37,22 +37,36 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="amlemu-queue-bench-"))
     os.environ["AMLEMU_HOME"] = str(work / "home")
+    from emulator import kinds
     from emulator.compute import service as computes
     from emulator.jobs import lifecycle, submission
-    from emulator import kinds
     from emulator.store import open_store
 
     store = open_store()
-    computes.create_or_update(store, {"name": "bench-cluster", "type": "amlcompute", "size": "Standard_DS3_v2",
-                                      "min_instances": args.nodes, "max_instances": args.nodes})
+    computes.create_or_update(
+        store,
+        {
+            "name": "bench-cluster",
+            "type": "amlcompute",
+            "size": "Standard_DS3_v2",
+            "min_instances": args.nodes,
+            "max_instances": args.nodes,
+        },
+    )
     spec = {"command": args.command, "environment": "azureml:AzureML-sklearn-1.5@latest", "compute": "bench-cluster"}
 
     # (b) first: the bare commands, nodes at a time
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     start = time.time()
     with ThreadPoolExecutor(args.nodes) as pool:
-        codes = list(pool.map(lambda _: subprocess.run(["/bin/bash", "-c", args.command], env=env,
-                                                       stdout=subprocess.DEVNULL).returncode, range(args.jobs)))
+        codes = list(
+            pool.map(
+                lambda _: (
+                    subprocess.run(["/bin/bash", "-c", args.command], env=env, stdout=subprocess.DEVNULL).returncode
+                ),
+                range(args.jobs),
+            )
+        )
     bare = time.time() - start
     assert codes == [0] * args.jobs, codes
 
@@ -66,18 +80,27 @@ def main() -> int:
     wall = max(j["ended_at"] for j in jobs) - start
     failed = [j for j in jobs if j["status"] != "Completed"]
     if failed:
-        print(f"{len(failed)} job(s) did not complete; the first: {failed[0]['name']} {failed[0]['status']}: "
-              f"{failed[0]['error']}", file=sys.stderr)
+        print(
+            f"{len(failed)} job(s) did not complete; the first: {failed[0]['name']} {failed[0]['status']}: "
+            f"{failed[0]['error']}",
+            file=sys.stderr,
+        )
         return 1
     starts = [j["started_at"] for j in jobs]
     in_order = starts == sorted(starts)
-    print(f"{args.jobs} jobs of `{args.command}` on a cluster of {args.nodes} warm nodes "
-          f"({os.cpu_count()} cores; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
-    print(f"  (a) amlemu     {wall:6.2f} s   {args.jobs / wall:6.1f} jobs/s   "
-          f"(submitting took {submitted:.2f} s, {submitted / args.jobs * 1000:.0f} ms a job)")
+    print(
+        f"{args.jobs} jobs of `{args.command}` on a cluster of {args.nodes} warm nodes "
+        f"({os.cpu_count()} cores; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})"
+    )
+    print(
+        f"  (a) amlemu     {wall:6.2f} s   {args.jobs / wall:6.1f} jobs/s   "
+        f"(submitting took {submitted:.2f} s, {submitted / args.jobs * 1000:.0f} ms a job)"
+    )
     print(f"  (b) baseline   {bare:6.2f} s   {args.jobs / bare:6.1f} jobs/s   (the commands, {args.nodes} at a time)")
-    print(f"  ratio (a)/(b)  {wall / bare:6.2f} x   per job: {(wall - bare) / args.jobs * 1000:.0f} ms more "
-          f"than the bare command")
+    print(
+        f"  ratio (a)/(b)  {wall / bare:6.2f} x   per job: {(wall - bare) / args.jobs * 1000:.0f} ms more "
+        f"than the bare command"
+    )
     print(f"  all {args.jobs} completed; started in submission order: {'yes' if in_order else 'NO'}")
     return 0 if in_order else 1
 

@@ -31,12 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WITH_MLFLOW = '''\
+WITH_MLFLOW = """\
 import sys, time
 import mlflow
 time.sleep(float(sys.argv[1]))
 mlflow.log_metric("accuracy", float(sys.argv[2]))
-'''
+"""
 
 
 def main() -> int:
@@ -46,10 +46,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--mlflow", action="store_true", help="log with mlflow.log_metric (imports MLflow)")
     parser.add_argument("--compute", help="run the trials on this compute cluster")
-    parser.add_argument("--cluster", action="store_true",
-                        help="create a cluster of --concurrency warm nodes and run the trials on it")
-    parser.add_argument("--timeline", action="store_true",
-                        help="print each trial's submit, start and end, in seconds from the sweep's submission")
+    parser.add_argument(
+        "--cluster", action="store_true", help="create a cluster of --concurrency warm nodes and run the trials on it"
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print each trial's submit, start and end, in seconds from the sweep's submission",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="run the sweep this many times; report the median")
     parser.add_argument("--pause", type=float, default=10.0, help="seconds between repeated runs")
     args = parser.parse_args()
@@ -64,8 +68,16 @@ def main() -> int:
     store = open_store()
     if args.cluster:
         args.compute = "bench-cluster"
-        computes.create_or_update(store, {"name": args.compute, "type": "amlcompute", "size": "Standard_DS3_v2",
-                                          "min_instances": args.concurrency, "max_instances": args.concurrency})
+        computes.create_or_update(
+            store,
+            {
+                "name": args.compute,
+                "type": "amlcompute",
+                "size": "Standard_DS3_v2",
+                "min_instances": args.concurrency,
+                "max_instances": args.concurrency,
+            },
+        )
     ratios = []
     for run in range(1, args.repeat + 1):
         if run > 1:
@@ -75,19 +87,25 @@ def main() -> int:
             return 1
         ratios.append(ratio)
     if args.repeat > 1:
-        print(f"{args.repeat} runs: ratio median {statistics.median(ratios):.2f} x, min {min(ratios):.2f} x, "
-              f"max {max(ratios):.2f} x; {sum(r <= 1.15 for r in ratios)} of {args.repeat} within 1.15 x")
+        print(
+            f"{args.repeat} runs: ratio median {statistics.median(ratios):.2f} x, min {min(ratios):.2f} x, "
+            f"max {max(ratios):.2f} x; {sum(r <= 1.15 for r in ratios)} of {args.repeat} within 1.15 x"
+        )
     return 0
 
 
 def sweep_once(store, work: Path, args, name: str) -> float | None:
-    from emulator.jobs import lifecycle, submission
     from emulator import kinds
+    from emulator.jobs import lifecycle, submission
 
     data = {
-        "type": "sweep", "name": name,
-        "trial": {"code": "./src", "command": f"python trial.py {args.seconds} ${{{{search_space.x}}}}",
-                  "environment": "azureml:AzureML-sklearn-1.5@latest"},
+        "type": "sweep",
+        "name": name,
+        "trial": {
+            "code": "./src",
+            "command": f"python trial.py {args.seconds} ${{{{search_space.x}}}}",
+            "environment": "azureml:AzureML-sklearn-1.5@latest",
+        },
         "search_space": {"x": {"type": "uniform", "min_value": 0, "max_value": 1}},
         "sampling_algorithm": {"type": "random", "seed": 1},
         "objective": {"goal": "maximize", "primary_metric": "accuracy"},
@@ -110,28 +128,36 @@ def sweep_once(store, work: Path, args, name: str) -> float | None:
     trial_walls = [t["ended_at"] - t["created_at"] for t in trials]
     runs = [t["ended_at"] - t["started_at"] for t in trials if t["started_at"]]
     # a slot's idle time: from a trial's end to the start of the next one to start (after the first wave)
-    starts = sorted(t["started_at"] for t in trials)[args.concurrency:]
-    ends = sorted(t["ended_at"] for t in trials)[:len(starts)]
+    starts = sorted(t["started_at"] for t in trials)[args.concurrency :]
+    ends = sorted(t["ended_at"] for t in trials)[: len(starts)]
     gaps = [start - end for start, end in zip(starts, ends)]
     first = min(t["started_at"] for t in trials) - job["created_at"]
     overlap = max(sum(1 for t in trials if t["started_at"] <= u["started_at"] < t["ended_at"]) for u in trials)
-    print(f"sweep of {args.trials} trials of {args.seconds} s, {args.concurrency} at a time "
-          f"({'mlflow.log_metric' if args.mlflow else 'metric appended without MLflow'}; "
-          f"compute: {args.compute or 'local'}; {os.cpu_count()} cores; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    print(
+        f"sweep of {args.trials} trials of {args.seconds} s, {args.concurrency} at a time "
+        f"({'mlflow.log_metric' if args.mlflow else 'metric appended without MLflow'}; "
+        f"compute: {args.compute or 'local'}; {os.cpu_count()} cores; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})"
+    )
     print(f"  wall time           {wall:6.2f} s")
     print(f"  ideal               {ideal:6.2f} s")
     print(f"  ratio               {wall / ideal:6.2f} x   (target <= 1.15 x on a 4-node cluster)")
-    print(f"  per trial, submit to end: median {statistics.median(trial_walls):.3f} s, "
-          f"max {max(trial_walls):.3f} s; running: median {statistics.median(runs):.3f} s")
-    print(f"  sweep submitted to first trial running: {first:.3f} s; a slot idle between trials: "
-          f"median {statistics.median(gaps) * 1000:.0f} ms, max {max(gaps) * 1000:.0f} ms; "
-          f"at most {overlap} trials running at once")
+    print(
+        f"  per trial, submit to end: median {statistics.median(trial_walls):.3f} s, "
+        f"max {max(trial_walls):.3f} s; running: median {statistics.median(runs):.3f} s"
+    )
+    print(
+        f"  sweep submitted to first trial running: {first:.3f} s; a slot idle between trials: "
+        f"median {statistics.median(gaps) * 1000:.0f} ms, max {max(gaps) * 1000:.0f} ms; "
+        f"at most {overlap} trials running at once"
+    )
     if args.timeline:
         t0 = job["created_at"]
         for t in sorted(trials, key=lambda t: t["created_at"]):
-            print(f"    {t['name']:>10}  submitted {t['created_at'] - t0:6.3f}  started {t['started_at'] - t0:6.3f}  "
-                  f"ended {t['ended_at'] - t0:6.3f}")
+            print(
+                f"    {t['name']:>10}  submitted {t['created_at'] - t0:6.3f}  started {t['started_at'] - t0:6.3f}  "
+                f"ended {t['ended_at'] - t0:6.3f}"
+            )
         print(f"    {'sweep':>10}  ended {wall:6.3f}")
     used = cpu.ru_utime + cpu.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     print(f"  CPU (orchestrator, supervisors, trials): {used:.2f} s, {used / args.trials * 1000:.0f} ms per trial")

@@ -19,13 +19,15 @@ def iso(ts: float | None) -> str | None:
     """An epoch time as Azure prints it (ISO 8601, UTC, ``Z``)."""
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def arm_id(workspace: str, tail: str) -> str:
     """The ``azureml:``-prefixed ARM id of ``tail`` (``jobs/<name>``, ``models/<n>/versions/<v>``, ...)."""
-    return (f"azureml:/subscriptions/{config.SUBSCRIPTION_ID}/resourceGroups/{config.RESOURCE_GROUP}"
-            f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace}/{tail}")
+    return (
+        f"azureml:/subscriptions/{config.SUBSCRIPTION_ID}/resourceGroups/{config.RESOURCE_GROUP}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace}/{tail}"
+    )
 
 
 def creation_context(created_at: float, by: str | None, modified_at: float | None = None) -> dict[str, Any]:

@@ -89,8 +89,9 @@ def workspace_dir(name: str | None = None) -> Path:
     follows Azure's workspace rule and the folder stays under ``$AMLEMU_HOME/workspaces``."""
     from emulator import naming
 
-    name = naming.check("workspace", name or workspace_name(),
-                        "(from -w/--workspace-name, AMLEMU_WORKSPACE or the config file)")
+    name = naming.check(
+        "workspace", name or workspace_name(), "(from -w/--workspace-name, AMLEMU_WORKSPACE or the config file)"
+    )
     return naming.confined_join(home() / "workspaces", name)
 
 

@@ -27,12 +27,16 @@ def main() -> int:
     print(f"== amlemu demo on {ml_client!r}\n")
 
     print("== 1. train: a command job running sample_models/iris/src/train.py")
-    job = ml_client.jobs.create_or_update(command(
-        code=str(SAMPLES / "src"),
-        command="python train.py --C ${{inputs.C}} --data ${{inputs.iris_csv}}",
-        inputs={"C": 0.5, "iris_csv": Input(type="uri_file", path=str(SAMPLES / "data" / "iris.csv"))},
-        environment="AzureML-sklearn-1.5@latest", experiment_name="iris-demo",
-        display_name="iris-logreg-demo"))
+    job = ml_client.jobs.create_or_update(
+        command(
+            code=str(SAMPLES / "src"),
+            command="python train.py --C ${{inputs.C}} --data ${{inputs.iris_csv}}",
+            inputs={"C": 0.5, "iris_csv": Input(type="uri_file", path=str(SAMPLES / "data" / "iris.csv"))},
+            environment="AzureML-sklearn-1.5@latest",
+            experiment_name="iris-demo",
+            display_name="iris-logreg-demo",
+        )
+    )
     ml_client.jobs.stream(job.name)
 
     import mlflow
@@ -42,23 +46,32 @@ def main() -> int:
     print(f"\nmetrics (from MLflow): {json.dumps(run.data.metrics)}")
 
     print("\n== 2. register the model from the job's outputs")
-    model = ml_client.models.create_or_update(Model(
-        name="iris-demo", type="custom_model",
-        path=f"azureml://jobs/{job.name}/outputs/artifacts/paths/outputs/",
-        description="iris logistic regression, ONNX"))
+    model = ml_client.models.create_or_update(
+        Model(
+            name="iris-demo",
+            type="custom_model",
+            path=f"azureml://jobs/{job.name}/outputs/artifacts/paths/outputs/",
+            description="iris logistic regression, ONNX",
+        )
+    )
     print(f"registered model {model.name}:{model.version} ({model.path})")
 
     print("\n== 3. deploy it behind an online endpoint (key auth, scoring script, 2 replicas)")
     from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint
 
-    endpoint = ManagedOnlineEndpoint(name="iris-demo-ep", auth_mode="key",
-                                     description="amlemu demo endpoint")
+    endpoint = ManagedOnlineEndpoint(name="iris-demo-ep", auth_mode="key", description="amlemu demo endpoint")
     ml_client.online_endpoints.begin_create_or_update(endpoint).result()
     try:
-        ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
-            name="blue", endpoint_name="iris-demo-ep", model=model, instance_count=2,
-            environment="azureml:AzureML-sklearn-1.5@latest",
-            code_configuration=CodeConfiguration(code=str(SAMPLES / "score"), scoring_script="score.py"))).result()
+        ml_client.online_deployments.begin_create_or_update(
+            ManagedOnlineDeployment(
+                name="blue",
+                endpoint_name="iris-demo-ep",
+                model=model,
+                instance_count=2,
+                environment="azureml:AzureML-sklearn-1.5@latest",
+                code_configuration=CodeConfiguration(code=str(SAMPLES / "score"), scoring_script="score.py"),
+            )
+        ).result()
         endpoint.traffic = {"blue": 100}
         ml_client.online_endpoints.begin_create_or_update(endpoint).result()
         endpoint = ml_client.online_endpoints.get("iris-demo-ep")
@@ -69,8 +82,12 @@ def main() -> int:
 
         key = ml_client.online_endpoints.get_keys("iris-demo-ep").primary_key
         body = (SAMPLES / "sample-request.json").read_bytes()
-        request = urllib.request.Request(endpoint.scoring_uri, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+        request = urllib.request.Request(
+            endpoint.scoring_uri,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             labels = json.loads(response.read())
             served_by = response.headers["azureml-model-deployment"]

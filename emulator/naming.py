@@ -55,23 +55,30 @@ _ASSET_TEXT = "1-255 letters, digits, '.', '_' and '-', starting with a letter o
 _DASHED = "characters: letters, digits and '-', starting with a letter and not ending with '-'"
 
 RULES: dict[str, Rule] = {
-    "workspace": _rule("Workspace name", r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}",
-                       "3-33 letters, digits, '_' and '-', starting with a letter or digit"),
-    "job": _rule("Job name", r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}",
-                 "1-255 letters, digits, '_' and '-', starting with a letter or digit"),
+    "workspace": _rule(
+        "Workspace name",
+        r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}",
+        "3-33 letters, digits, '_' and '-', starting with a letter or digit",
+    ),
+    "job": _rule(
+        "Job name",
+        r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}",
+        "1-255 letters, digits, '_' and '-', starting with a letter or digit",
+    ),
     "model": _rule("Model name", _ASSET, _ASSET_TEXT),
     "environment": _rule("Environment name", _ASSET, _ASSET_TEXT),
     "data": _rule("Data asset name", _ASSET, _ASSET_TEXT),
     "version": _rule("Version", _ASSET, _ASSET_TEXT),
-    "input": _rule("Input name", r"[a-zA-Z_][a-zA-Z0-9_]{0,254}",
-                   "1-255 letters, digits and '_', starting with a letter or '_'"),
-    "output": _rule("Output name", r"[a-zA-Z_][a-zA-Z0-9_]{0,254}",
-                    "1-255 letters, digits and '_', starting with a letter or '_'"),
+    "input": _rule(
+        "Input name", r"[a-zA-Z_][a-zA-Z0-9_]{0,254}", "1-255 letters, digits and '_', starting with a letter or '_'"
+    ),
+    "output": _rule(
+        "Output name", r"[a-zA-Z_][a-zA-Z0-9_]{0,254}", "1-255 letters, digits and '_', starting with a letter or '_'"
+    ),
     "endpoint": _rule("Endpoint name", r"[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]", "3-32 " + _DASHED),
     "deployment": _rule("Deployment name", r"[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]", "3-32 " + _DASHED),
     "amlcompute": _rule("Compute cluster name", r"[a-zA-Z][a-zA-Z0-9-]{0,14}[a-zA-Z0-9]", "2-16 " + _DASHED),
-    "computeinstance": _rule("Compute instance name", r"[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]",
-                             "3-24 " + _DASHED),
+    "computeinstance": _rule("Compute instance name", r"[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]", "3-24 " + _DASHED),
     "kubernetes": _rule("Kubernetes compute name", r"[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]", "3-32 " + _DASHED),
 }
 
@@ -98,8 +105,10 @@ def check(kind: str, value: Any, where: str = "") -> str:
         problem = f"{rule.label} is missing{' ' + where if where else ''}"
     else:
         problem = f"{rule.label} {_shown(value)}{' ' + where if where else ''} is invalid"
-    raise ValidationError(f"{problem}: Azure ML takes {rule.text}. Rename it (no '/', '..', spaces or "
-                          "other characters: the name becomes a folder name).")
+    raise ValidationError(
+        f"{problem}: Azure ML takes {rule.text}. Rename it (no '/', '..', spaces or "
+        "other characters: the name becomes a folder name)."
+    )
 
 
 def confined_join(root: str | os.PathLike, *parts: str) -> Path:
@@ -122,14 +131,18 @@ def confined_join(root: str | os.PathLike, *parts: str) -> Path:
             raise ValidationError(f"Path part {_shown(text)} is absolute; it must stay inside {root}.")
         for segment in text.split("/"):
             if segment in ("", ".."):
-                raise ValidationError(f"Path part {_shown(text)} leaves {root} (or has an empty "
-                                      "segment); use a plain name.")
+                raise ValidationError(
+                    f"Path part {_shown(text)} leaves {root} (or has an empty segment); use a plain name."
+                )
             if len(segment.encode("utf-8", "surrogateescape")) > 255:
-                raise ValidationError(f"Path part {_shown(segment)} is longer than a file name may be "
-                                      "(255 bytes); use a shorter name.")
+                raise ValidationError(
+                    f"Path part {_shown(segment)} is longer than a file name may be (255 bytes); use a shorter name."
+                )
         path = path / text
     real_root = root.resolve()
     if not path.resolve().is_relative_to(real_root):
-        raise ValidationError(f"{path} leads outside {real_root} (through a symlink); refusing to "
-                              "write there. Remove the symlink or pick another name.")
+        raise ValidationError(
+            f"{path} leads outside {real_root} (through a symlink); refusing to "
+            "write there. Remove the symlink or pick another name."
+        )
     return path

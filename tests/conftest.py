@@ -75,18 +75,25 @@ class Cli:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         env = {**os.environ, "AMLEMU_HOME": str(self.home)}
-        proc = subprocess.run([sys.executable, "-m", "emulator.cli.main", *args], cwd=self.cwd, env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", "emulator.cli.main", *args],
+            cwd=self.cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"amlemu {' '.join(args)} exited {proc.returncode}\n"
-                                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            raise AssertionError(
+                f"amlemu {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     def json(self, *args: str):
         """The JSON document a command prints (after any streamed log lines)."""
         out = self.run(*args).stdout
         if not out.startswith(("{", "[")):
-            out = out[out.rindex("\n{\n") + 1:]
+            out = out[out.rindex("\n{\n") + 1 :]
         return json.loads(out)
 
 
@@ -101,9 +108,20 @@ def iris_model(tmp_path_factory) -> Path:
     """A folder holding the iris ONNX model (model.onnx, model.json), trained once per session."""
     folder = tmp_path_factory.mktemp("iris-model")
     env = {**os.environ, "MLFLOW_TRACKING_URI": (folder / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}
-    subprocess.run([sys.executable, str(SAMPLES / "iris" / "src" / "train.py"), "--C", "0.5",
-                    "--data", str(SAMPLES / "iris" / "data" / "iris.csv")],
-                   cwd=folder, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(SAMPLES / "iris" / "src" / "train.py"),
+            "--C",
+            "0.5",
+            "--data",
+            str(SAMPLES / "iris" / "data" / "iris.csv"),
+        ],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return folder / "outputs"
 
 

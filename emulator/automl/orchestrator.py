@@ -10,7 +10,8 @@ Run as ``python -m emulator.automl.orchestrator <workspace-dir> <automl-job-name
   (:mod:`emulator.automl.trial`) and logs Azure's metrics with MLflow;
 * cancels a trial past ``limits.trial_timeout_minutes``; stops starting trials once one reaches
   ``limits.exit_score``, or, with ``limits.enable_early_termination`` (the default), once the
-  last 20 trials to end did not improve on the best score (Azure's rule); past ``limits.timeout_minutes`` cancels the active trials and ends with
+  last 20 trials to end did not improve on the best score (Azure's rule); past ``limits.timeout_minutes``
+  cancels the active trials and ends with
   the best finished one (as Azure ends an experiment that times out);
 * ends ``Completed`` with ``best_child_run_id``, ``score``, ``run_algorithm`` and
   ``run_preprocessor`` in its properties, ``Failed`` when no trial produced the primary metric,
@@ -39,7 +40,7 @@ from emulator.store.db import TERMINAL
 from emulator.tracking import filestore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
-    from emulator.store.records import AutoMLJobSpec
+    from emulator.store.records import AutoMLJobSpec  # noqa: F401 (named in a string: the generic base's type argument)
 
 POLL_S = 0.1
 #: Azure: with limits.enable_early_termination (the default), the job stops when the score has not
@@ -56,6 +57,7 @@ def plan(task: str, algorithms: list[str], max_trials: int) -> list[tuple[str, d
     depth = max(len(catalogue[a]) for a in algorithms)
     for level in range(depth):
         out += [(a, catalogue[a][level]) for a in algorithms if level < len(catalogue[a])]
+
     def key(algorithm: str, settings: dict[str, Any]) -> tuple[str, str]:  # None: the estimator's default
         return algorithm, json.dumps({k: v for k, v in settings.items() if v is not None}, sort_keys=True)
 
@@ -120,9 +122,11 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
         self.plan = plan(spec["task"], spec["training"]["algorithms"], self.limits["max_trials"])
         self.concurrency = min(self.limits["max_concurrent_trials"], len(self.plan))
         self.deadline = time.monotonic() + 60.0 * self.limits["timeout_minutes"] - self.elapsed()
-        self.log(f"AutoML {spec['task']} {self.name} on {spec['compute']}: {spec['goal']} {self.metric}; "
-                 f"{len(self.plan)} trial(s), {self.concurrency} at a time; algorithms: "
-                 f"{', '.join(spec['training']['algorithms'])}")
+        self.log(
+            f"AutoML {spec['task']} {self.name} on {spec['compute']}: {spec['goal']} {self.metric}; "
+            f"{len(self.plan)} trial(s), {self.concurrency} at a time; algorithms: "
+            f"{', '.join(spec['training']['algorithms'])}"
+        )
 
     def _resume(self) -> None:
         """Take up the trials recorded before the orchestrator was lost: the plan is the same, those
@@ -156,21 +160,42 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
         spec = self.spec
         algorithm, settings = self.plan[index]
         name = f"{self.name}_{index}"
-        config = {k: spec[k] for k in ("task", "target_column_name", "weight_column_name", "primary_metric",
-                                       "validation", "featurization") if k in spec}
-        config.update(algorithm=algorithm, settings=settings,
-                      enable_onnx_compatible_models=spec["training"]["enable_onnx_compatible_models"])
+        config = {
+            k: spec[k]
+            for k in (
+                "task",
+                "target_column_name",
+                "weight_column_name",
+                "primary_metric",
+                "validation",
+                "featurization",
+            )
+            if k in spec
+        }
+        config.update(
+            algorithm=algorithm,
+            settings=settings,
+            enable_onnx_compatible_models=spec["training"]["enable_onnx_compatible_models"],
+        )
         command = f"python {TRIAL_SCRIPT} --training_data ${{{{inputs.training_data}}}}"
         if "validation_data" in spec["inputs"]:
             command += " --validation_data ${{inputs.validation_data}}"
         data = {
-            "type": "command", "name": name, "display_name": f"{name} {algorithm}",
-            "experiment_name": self.job["experiment_name"], "compute": spec["compute"], "command": command,
-            "code": str(self.dir / "trial_code"), "environment": TRIAL_ENVIRONMENT,
+            "type": "command",
+            "name": name,
+            "display_name": f"{name} {algorithm}",
+            "experiment_name": self.job["experiment_name"],
+            "compute": spec["compute"],
+            "command": command,
+            "code": str(self.dir / "trial_code"),
+            "environment": TRIAL_ENVIRONMENT,
             "environment_variables": {"AMLEMU_AUTOML_TRIAL": json.dumps(config)},
             "inputs": {k: dict(v) for k, v in spec["inputs"].items()},
-            "properties": {"run_algorithm": algorithm, "run_preprocessor": "StandardScalerWrapper",
-                           "hyperparameters": json.dumps(settings)},
+            "properties": {
+                "run_algorithm": algorithm,
+                "run_preprocessor": "StandardScalerWrapper",
+                "hyperparameters": json.dumps(settings),
+            },
         }
         self._submit_child(data, Trial(name, index, algorithm, settings), f"{algorithm} {json.dumps(settings)}")
 
@@ -183,8 +208,13 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
             if not state.tagged and (run_dir / "tags").is_dir():
                 (run_dir / "tags" / "mlflow.parentRunId").write_text(self.name)
                 state.tagged = True
-            if (trial_timeout and record["started_at"] and record["status"] not in TERMINAL and not state.stopping
-                    and time.time() - record["started_at"] > 60.0 * trial_timeout):
+            if (
+                trial_timeout
+                and record["started_at"]
+                and record["status"] not in TERMINAL
+                and not state.stopping
+                and time.time() - record["started_at"] > 60.0 * trial_timeout
+            ):
                 state.stopping = True
                 self.log(f"trial {name} ran past limits.trial_timeout_minutes ({trial_timeout}): canceling it")
                 lifecycle.cancel(self.store, name)
@@ -195,17 +225,28 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
             history = filestore.metric_history(run_dir, self.metric)
             state.score = history[-1][1] if history else None
             shown = f"{self.metric}={state.score:.6g}" if state.score is not None else f"no {self.metric}"
-            self.log(f"trial {name} ({state.algorithm}) {state.status}: {shown}"
-                     + (f" ({state.error})" if state.error and state.status != "Completed" else ""))
+            self.log(
+                f"trial {name} ({state.algorithm}) {state.status}: {shown}"
+                + (f" ({state.error})" if state.error and state.status != "Completed" else "")
+            )
             self.ended_scores.append(state.score)
-            if (self.limits.get("enable_early_termination", True) and self.stop_note is None
-                    and stalled(self.ended_scores, self.goal, EARLY_TERMINATION_WINDOW)):
-                self.stop_note = (f"early termination: {self.metric} did not improve over the last "
-                                  f"{EARLY_TERMINATION_WINDOW} trials (limits.enable_early_termination)")
+            if (
+                self.limits.get("enable_early_termination", True)
+                and self.stop_note is None
+                and stalled(self.ended_scores, self.goal, EARLY_TERMINATION_WINDOW)
+            ):
+                self.stop_note = (
+                    f"early termination: {self.metric} did not improve over the last "
+                    f"{EARLY_TERMINATION_WINDOW} trials (limits.enable_early_termination)"
+                )
                 self.log(f"{self.stop_note}: no more trials start")
             exit_score = self.limits["exit_score"]
-            if (exit_score is not None and state.score is not None and self.stop_note is None
-                    and (state.score >= exit_score if self.goal == "maximize" else state.score <= exit_score)):
+            if (
+                exit_score is not None
+                and state.score is not None
+                and self.stop_note is None
+                and (state.score >= exit_score if self.goal == "maximize" else state.score <= exit_score)
+            ):
                 self.stop_note = f"trial {name} reached limits.exit_score ({exit_score})"
                 self.log(f"{self.stop_note}: no more trials start")
 
@@ -228,23 +269,37 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
         if scored:
             sign = 1 if self.goal == "maximize" else -1
             best = max(scored, key=lambda t: (sign * t.score, -t.index))
-            props.update(best_child_run_id=best.name, score=str(best.score), run_algorithm=best.algorithm,
-                         run_preprocessor="StandardScalerWrapper", best_metric_status="Succeeded",
-                         model_path=f"azureml://jobs/{best.name}/outputs/artifacts/paths/outputs/")
+            props.update(
+                best_child_run_id=best.name,
+                score=str(best.score),
+                run_algorithm=best.algorithm,
+                run_preprocessor="StandardScalerWrapper",
+                best_metric_status="Succeeded",
+                model_path=f"azureml://jobs/{best.name}/outputs/artifacts/paths/outputs/",
+            )
             best_run = self.store.mlflow_run_dir(self.job["experiment_name"], best.name)
             if (best_run / "metrics").is_dir():  # the parent run shows the best trial's metrics, as on Azure
-                shutil.copytree(best_run / "metrics", self.store.mlflow_run_dir(self.job["experiment_name"], self.name)
-                                / "metrics", dirs_exist_ok=True)
-            self.log(f"best trial {best.name}: {best.algorithm} {json.dumps(best.settings)}, "
-                     f"{self.metric}={best.score:.6g}")
+                shutil.copytree(
+                    best_run / "metrics",
+                    self.store.mlflow_run_dir(self.job["experiment_name"], self.name) / "metrics",
+                    dirs_exist_ok=True,
+                )
+            self.log(
+                f"best trial {best.name}: {best.algorithm} {json.dumps(best.settings)}, {self.metric}={best.score:.6g}"
+            )
         if forced:
             status, error = forced
         elif scored:
             status, error = "Completed", None
         elif self.trials:
             first = min(self.trials.values(), key=lambda t: t.index)
-            status, error = "Failed", (f"No trial produced the primary metric {self.metric}. The first, {first.name} "
-                                       f"({first.algorithm}), ended {first.status}: {first.error}")
+            status, error = (
+                "Failed",
+                (
+                    f"No trial produced the primary metric {self.metric}. The first, {first.name} "
+                    f"({first.algorithm}), ended {first.status}: {first.error}"
+                ),
+            )
         else:
             status, error = "Failed", "No trial was started."
         self.log(f"AutoML job {status}" + (f": {error}" if error else ""))

@@ -32,16 +32,20 @@ TRIAL_ENVIRONMENT = "azureml:AzureML-ai-ml-automl@latest"
 
 def require_cluster(store: WorkspaceStore, name: str | None) -> None:
     """AutoML runs on a compute cluster only, as on Azure ML."""
-    how = ("Create one with `amlemu compute create --name cpu-cluster --type amlcompute --max-instances 2` "
-           "(or AmlCompute(...) in Python) and set compute: azureml:cpu-cluster.")
+    how = (
+        "Create one with `amlemu compute create --name cpu-cluster --type amlcompute --max-instances 2` "
+        "(or AmlCompute(...) in Python) and set compute: azureml:cpu-cluster."
+    )
     if name is None:
         raise ValidationError(f"An AutoML job needs a compute cluster, as on Azure ML; this one has no compute. {how}")
     record = compute.get(store, name)
     if record["type"] != "amlcompute":
         kind = {"computeinstance": "a compute instance", "kubernetes": "an attached Kubernetes cluster"}.get(
-            record["type"], record["type"])
-        raise ValidationError(f"An AutoML job needs a compute cluster (AmlCompute), as on Azure ML; '{name}' is "
-                              f"{kind}. {how}")
+            record["type"], record["type"]
+        )
+        raise ValidationError(
+            f"An AutoML job needs a compute cluster (AmlCompute), as on Azure ML; '{name}' is {kind}. {how}"
+        )
     compute.placement(store, name, 1)
 
 

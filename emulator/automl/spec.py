@@ -12,8 +12,15 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emulator.automl.trial import (ALGORITHMS, BLOCKABLE_TRANSFORMERS, FEATURE_TYPES, IMPUTER_STRATEGIES,
-                                   PRIMARY_METRICS, UNAVAILABLE, table_files)
+from emulator.automl.trial import (
+    ALGORITHMS,
+    BLOCKABLE_TRANSFORMERS,
+    FEATURE_TYPES,
+    IMPUTER_STRATEGIES,
+    PRIMARY_METRICS,
+    UNAVAILABLE,
+    table_files,
+)
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.spec import check_job_fields, int_in_range, job_header, normalize_input
 
@@ -22,19 +29,65 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
 
 TASKS = ("classification", "regression")
 AUTOML_JOB_FIELDS = {
-    "$schema", "type", "name", "display_name", "description", "tags", "properties", "experiment_name",
-    "compute", "task", "primary_metric", "target_column_name", "training_data", "validation_data",
-    "test_data", "n_cross_validations", "validation_data_size", "weight_column_name", "limits", "training",
-    "featurization", "log_verbosity", "outputs", "positive_label", "identity", "resources", "queue_settings",
+    "$schema",
+    "type",
+    "name",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "experiment_name",
+    "compute",
+    "task",
+    "primary_metric",
+    "target_column_name",
+    "training_data",
+    "validation_data",
+    "test_data",
+    "n_cross_validations",
+    "validation_data_size",
+    "weight_column_name",
+    "limits",
+    "training",
+    "featurization",
+    "log_verbosity",
+    "outputs",
+    "positive_label",
+    "identity",
+    "resources",
+    "queue_settings",
 }
-LIMIT_FIELDS = {"max_trials", "max_concurrent_trials", "timeout_minutes", "trial_timeout_minutes",
-                "enable_early_termination", "exit_score", "max_cores_per_trial", "max_nodes"}
-TRAINING_FIELDS = {"enable_onnx_compatible_models", "allowed_training_algorithms", "blocked_training_algorithms",
-                   "enable_model_explainability", "enable_stack_ensemble", "enable_vote_ensemble",
-                   "enable_dnn_training", "training_mode", "stack_ensemble_settings",
-                   "ensemble_model_download_timeout"}
-FEATURIZATION_FIELDS = {"mode", "blocked_transformers", "column_name_and_types", "transformer_params",
-                        "dataset_language", "enable_dnn_featurization", "type"}
+LIMIT_FIELDS = {
+    "max_trials",
+    "max_concurrent_trials",
+    "timeout_minutes",
+    "trial_timeout_minutes",
+    "enable_early_termination",
+    "exit_score",
+    "max_cores_per_trial",
+    "max_nodes",
+}
+TRAINING_FIELDS = {
+    "enable_onnx_compatible_models",
+    "allowed_training_algorithms",
+    "blocked_training_algorithms",
+    "enable_model_explainability",
+    "enable_stack_ensemble",
+    "enable_vote_ensemble",
+    "enable_dnn_training",
+    "training_mode",
+    "stack_ensemble_settings",
+    "ensemble_model_download_timeout",
+}
+FEATURIZATION_FIELDS = {
+    "mode",
+    "blocked_transformers",
+    "column_name_and_types",
+    "transformer_params",
+    "dataset_language",
+    "enable_dnn_featurization",
+    "type",
+}
 FEATURIZATION_MODES = ("auto", "off", "custom")
 MAX_TRIALS = 1000
 DEFAULT_TIMEOUT_MINUTES = 6 * 24 * 60  # Azure ML's default experiment timeout (6 days)
@@ -52,15 +105,18 @@ def primary_metric(task: str, name: Any) -> tuple[str, str]:
     for metric, goal in known.items():
         if _key(metric) == _key(name):
             return metric, goal
-    raise ValidationError(f"primary_metric {getattr(name, 'value', name)!r} is not a {task} metric; use one of "
-                          f"{', '.join(known)}.")
+    raise ValidationError(
+        f"primary_metric {getattr(name, 'value', name)!r} is not a {task} metric; use one of {', '.join(known)}."
+    )
 
 
 def _algorithm(task: str, name: Any, field: str) -> str:
     known = {_key(a): a for a in [*ALGORITHMS[task], *UNAVAILABLE[task]]}
     if _key(name) not in known:
-        raise ValidationError(f"training.{field} has {getattr(name, 'value', name)!r}, not a {task} algorithm; "
-                              f"known: {', '.join(sorted(known.values()))}.")
+        raise ValidationError(
+            f"training.{field} has {getattr(name, 'value', name)!r}, not a {task} algorithm; "
+            f"known: {', '.join(sorted(known.values()))}."
+        )
     return known[_key(name)]
 
 
@@ -75,11 +131,19 @@ def select_algorithms(task: str, allowed: list | None, blocked: list | None) -> 
     chosen = [a for a in ALGORITHMS[task] if (not allowed_set or a in allowed_set) and a not in blocked_set]
     if not chosen:
         skipped = sorted(allowed_set & UNAVAILABLE[task])
-        why = (f" ({', '.join(skipped)} {'is' if len(skipped) == 1 else 'are'} not run by amlemu: their packages "
-               "are not part of it)") if skipped else ""
-        raise ValidationError(f"No {task} algorithm is left to try: allowed_training_algorithms and "
-                              f"blocked_training_algorithms exclude every one{why}. Runnable: "
-                              f"{', '.join(ALGORITHMS[task])}.")
+        why = (
+            (
+                f" ({', '.join(skipped)} {'is' if len(skipped) == 1 else 'are'} not run by amlemu: their packages "
+                "are not part of it)"
+            )
+            if skipped
+            else ""
+        )
+        raise ValidationError(
+            f"No {task} algorithm is left to try: allowed_training_algorithms and "
+            f"blocked_training_algorithms exclude every one{why}. Runnable: "
+            f"{', '.join(ALGORITHMS[task])}."
+        )
     return chosen
 
 
@@ -87,21 +151,29 @@ def _limits(data: Any) -> dict[str, Any]:
     data = {k: v for k, v in (data or {}).items() if v is not None}
     unknown = set(data) - LIMIT_FIELDS
     if unknown:
-        raise ValidationError(f"limits has unknown field(s) {', '.join(sorted(unknown))}; use "
-                              f"{', '.join(sorted(LIMIT_FIELDS))}.")
+        raise ValidationError(
+            f"limits has unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(LIMIT_FIELDS))}."
+        )
     max_trials = int_in_range("limits.max_trials", data.get("max_trials", MAX_TRIALS), 1, MAX_TRIALS)
     concurrent = int_in_range("limits.max_concurrent_trials", data.get("max_concurrent_trials", 1), 1, MAX_TRIALS)
     if concurrent > max_trials:
-        raise ValidationError(f"limits.max_concurrent_trials ({concurrent}) is more than limits.max_trials "
-                              f"({max_trials}); lower it.")
-    out = {"max_trials": max_trials, "max_concurrent_trials": concurrent,
-           "timeout_minutes": int_in_range("limits.timeout_minutes",
-                                           data.get("timeout_minutes", DEFAULT_TIMEOUT_MINUTES), 1),
-           "trial_timeout_minutes": None, "exit_score": None,
-           "enable_early_termination": data.get("enable_early_termination", True)}
+        raise ValidationError(
+            f"limits.max_concurrent_trials ({concurrent}) is more than limits.max_trials ({max_trials}); lower it."
+        )
+    out = {
+        "max_trials": max_trials,
+        "max_concurrent_trials": concurrent,
+        "timeout_minutes": int_in_range(
+            "limits.timeout_minutes", data.get("timeout_minutes", DEFAULT_TIMEOUT_MINUTES), 1
+        ),
+        "trial_timeout_minutes": None,
+        "exit_score": None,
+        "enable_early_termination": data.get("enable_early_termination", True),
+    }
     if not isinstance(out["enable_early_termination"], bool):
-        raise ValidationError("limits.enable_early_termination must be true or false; got "
-                              f"{out['enable_early_termination']!r}.")
+        raise ValidationError(
+            f"limits.enable_early_termination must be true or false; got {out['enable_early_termination']!r}."
+        )
     for key in ("max_cores_per_trial", "max_nodes"):  # kept and shown; one trial runs on one node here
         if key in data:
             out[key] = int_in_range(f"limits.{key}", data[key], -1 if key == "max_cores_per_trial" else 1)
@@ -128,8 +200,10 @@ def _data(name: str, value: Any, base_path: Path, target: str) -> tuple[JobInput
     except (OSError, ValueError) as exc:
         raise ValidationError(f"{name} cannot be read: {exc}") from None
     if target not in header:
-        raise ValidationError(f"target_column_name '{target}' is not a column of {name} ({files[0]}: "
-                              f"{', '.join(header) or 'no header'}). Fix target_column_name or the data.")
+        raise ValidationError(
+            f"target_column_name '{target}' is not a column of {name} ({files[0]}: "
+            f"{', '.join(header) or 'no header'}). Fix target_column_name or the data."
+        )
     return {"type": data["type"], "path": data["path"], "mode": "ro_mount"}, header
 
 
@@ -149,17 +223,23 @@ def _featurization(data: Any, columns: list[str], target: str) -> dict[str, Any]
     data = {k: v for k, v in (data or {}).items() if v is not None}
     unknown = set(data) - FEATURIZATION_FIELDS
     if unknown:
-        raise ValidationError(f"featurization has unknown field(s) {', '.join(sorted(unknown))}; use "
-                              f"{', '.join(sorted(FEATURIZATION_FIELDS - {'type'}))}.")
+        raise ValidationError(
+            f"featurization has unknown field(s) {', '.join(sorted(unknown))}; use "
+            f"{', '.join(sorted(FEATURIZATION_FIELDS - {'type'}))}."
+        )
     mode = str(getattr(data.get("mode"), "value", data.get("mode")) or "auto").lower()
     if mode not in FEATURIZATION_MODES:
         raise ValidationError(f"featurization.mode must be {', '.join(FEATURIZATION_MODES)}; got {data['mode']!r}.")
-    blocked = [_canonical("featurization.blocked_transformers", t, BLOCKABLE_TRANSFORMERS)
-               for t in data.get("blocked_transformers") or []]
+    blocked = [
+        _canonical("featurization.blocked_transformers", t, BLOCKABLE_TRANSFORMERS)
+        for t in data.get("blocked_transformers") or []
+    ]
     types = data.get("column_name_and_types") or {}
     if not isinstance(types, dict):
-        raise ValidationError("featurization.column_name_and_types must map column names to Numeric, Categorical, "
-                              f"Text or DateTime; got {types!r}.")
+        raise ValidationError(
+            "featurization.column_name_and_types must map column names to Numeric, Categorical, "
+            f"Text or DateTime; got {types!r}."
+        )
     features = [c for c in columns if c != target]
 
     def check_column(where: str, column: Any) -> str:
@@ -168,37 +248,52 @@ def _featurization(data: Any, columns: list[str], target: str) -> dict[str, Any]
             raise ValidationError(f"{where} names {column!r}, which {why}; use one of {', '.join(features)}.")
         return str(column)
 
-    types = {check_column("featurization.column_name_and_types", c):
-             _canonical(f"featurization.column_name_and_types.{c}", t, FEATURE_TYPES) for c, t in types.items()}
+    types = {
+        check_column("featurization.column_name_and_types", c): _canonical(
+            f"featurization.column_name_and_types.{c}", t, FEATURE_TYPES
+        )
+        for c, t in types.items()
+    }
     if "DateTime" in types.values():
-        raise NotEmulated("featurization column type DateTime", "Set the column to Categorical or Text, or derive "
-                                                                 "numeric parts (year, month, ...) in the data.")
+        raise NotEmulated(
+            "featurization column type DateTime",
+            "Set the column to Categorical or Text, or derive numeric parts (year, month, ...) in the data.",
+        )
     params: dict[str, list[dict[str, Any]]] = {}
     for key, entries in (data.get("transformer_params") or {}).items():
         name = _canonical("featurization.transformer_params", key, ("Imputer", "TfIdf", "HashOneHotEncoder"))
         if name != "Imputer":
-            raise NotEmulated(f"featurization.transformer_params {name}", "Only Imputer parameters are used by "
-                                                                          "amlemu; remove the others.")
+            raise NotEmulated(
+                f"featurization.transformer_params {name}",
+                "Only Imputer parameters are used by amlemu; remove the others.",
+            )
         for entry in entries or []:
             fields = getattr(entry, "fields", None) if not isinstance(entry, dict) else entry.get("fields")
-            given = (getattr(entry, "parameters", None) if not isinstance(entry, dict) else entry.get("parameters"))
+            given = getattr(entry, "parameters", None) if not isinstance(entry, dict) else entry.get("parameters")
             given = {k: v for k, v in (given or {}).items() if v is not None}
             strategies = sorted({s for kinds in IMPUTER_STRATEGIES.values() for s in kinds})
             if set(given) - {"strategy"} or given.get("strategy", "mean") not in strategies:
-                raise ValidationError(f"featurization.transformer_params Imputer parameters {given!r} are not "
-                                      f"used by amlemu; give {{strategy: {' | '.join(strategies)}}}.")
+                raise ValidationError(
+                    f"featurization.transformer_params Imputer parameters {given!r} are not "
+                    f"used by amlemu; give {{strategy: {' | '.join(strategies)}}}."
+                )
             if not fields:
-                raise ValidationError("featurization.transformer_params Imputer entries need fields: the "
-                                      "columns to impute.")
+                raise ValidationError(
+                    "featurization.transformer_params Imputer entries need fields: the columns to impute."
+                )
             params.setdefault(name, []).append(
-                {"fields": [check_column("featurization.transformer_params Imputer", f) for f in fields],
-                 "parameters": given})
+                {
+                    "fields": [check_column("featurization.transformer_params Imputer", f) for f in fields],
+                    "parameters": given,
+                }
+            )
     if mode == "off" and (blocked or types or params):
-        raise ValidationError("featurization mode off does not featurize, so blocked_transformers, "
-                              "column_name_and_types and transformer_params have no effect: remove them, or use "
-                              "mode auto or custom.")
-    return {"mode": mode, "blocked_transformers": blocked, "column_name_and_types": types,
-            "transformer_params": params}
+        raise ValidationError(
+            "featurization mode off does not featurize, so blocked_transformers, "
+            "column_name_and_types and transformer_params have no effect: remove them, or use "
+            "mode auto or custom."
+        )
+    return {"mode": mode, "blocked_transformers": blocked, "column_name_and_types": types, "transformer_params": params}
 
 
 def _validation(data: dict[str, Any]) -> dict[str, Any]:
@@ -229,24 +324,31 @@ def normalize_automl_job(data: dict[str, Any], base_path: Path) -> AutoMLJobSpec
     task = str(getattr(data.get("task"), "value", data.get("task")) or "").lower()
     if task not in TASKS:
         other = " (forecasting, image and NLP tasks are not emulated yet)" if task else ""
-        raise (NotEmulated(f"AutoML task '{task}'", f"amlemu runs tasks {', '.join(TASKS)}.") if task else
-               ValidationError(f"The AutoML job needs a 'task': {' or '.join(TASKS)}{other}."))
+        raise (
+            NotEmulated(f"AutoML task '{task}'", f"amlemu runs tasks {', '.join(TASKS)}.")
+            if task
+            else ValidationError(f"The AutoML job needs a 'task': {' or '.join(TASKS)}{other}.")
+        )
     metric, goal = primary_metric(task, data.get("primary_metric"))
     target = data.get("target_column_name")
     if not target:
         raise ValidationError("The AutoML job needs target_column_name: the column to predict.")
     if data.get("training_data") is None:
-        raise ValidationError("The AutoML job needs training_data: Input(type='mltable', path='./my-mltable') "
-                              "(a folder with an MLTable file) or a uri_file CSV.")
+        raise ValidationError(
+            "The AutoML job needs training_data: Input(type='mltable', path='./my-mltable') "
+            "(a folder with an MLTable file) or a uri_file CSV."
+        )
     if data.get("test_data") is not None:
         raise NotEmulated("AutoML test_data", "Leave test_data out; the best model is scored on validation data.")
     training = {k: v for k, v in (data.get("training") or {}).items() if v is not None}
     unknown = set(training) - TRAINING_FIELDS
     if unknown:
-        raise ValidationError(f"training has unknown field(s) {', '.join(sorted(unknown))}; use "
-                              f"{', '.join(sorted(TRAINING_FIELDS))}.")
-    algorithms = select_algorithms(task, training.get("allowed_training_algorithms"),
-                                   training.get("blocked_training_algorithms"))
+        raise ValidationError(
+            f"training has unknown field(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(TRAINING_FIELDS))}."
+        )
+    algorithms = select_algorithms(
+        task, training.get("allowed_training_algorithms"), training.get("blocked_training_algorithms")
+    )
     training_data, columns = _data("training_data", data["training_data"], base_path, str(target))
     inputs = {"training_data": training_data}
     if data.get("validation_data") is not None:
@@ -263,13 +365,19 @@ def normalize_automl_job(data: dict[str, Any], base_path: Path) -> AutoMLJobSpec
         "inputs": inputs,
         "validation": _validation(data),
         "limits": _limits(data.get("limits")),
-        "training": {"algorithms": algorithms,
-                     "allowed_training_algorithms": [_algorithm(task, a, "allowed_training_algorithms")
-                                                     for a in training.get("allowed_training_algorithms") or []],
-                     "blocked_training_algorithms": [_algorithm(task, a, "blocked_training_algorithms")
-                                                     for a in training.get("blocked_training_algorithms") or []],
-                     "enable_onnx_compatible_models": bool(training.get("enable_onnx_compatible_models")),
-                     "enable_model_explainability": bool(training.get("enable_model_explainability"))},
+        "training": {
+            "algorithms": algorithms,
+            "allowed_training_algorithms": [
+                _algorithm(task, a, "allowed_training_algorithms")
+                for a in training.get("allowed_training_algorithms") or []
+            ],
+            "blocked_training_algorithms": [
+                _algorithm(task, a, "blocked_training_algorithms")
+                for a in training.get("blocked_training_algorithms") or []
+            ],
+            "enable_onnx_compatible_models": bool(training.get("enable_onnx_compatible_models")),
+            "enable_model_explainability": bool(training.get("enable_model_explainability")),
+        },
         "featurization": featurization,
         "outputs": {},
     }

@@ -30,8 +30,10 @@ TARGET_OPSET = 17
 CLASSIFICATION_ALGORITHMS: dict[str, list[dict[str, Any]]] = {
     "LogisticRegression": [{"C": 1.0, "max_iter": 500}, {"C": 0.1, "max_iter": 500}, {"C": 10.0, "max_iter": 500}],
     "RandomForest": [{"n_estimators": 50, "random_state": 0}, {"n_estimators": 100, "max_depth": 5, "random_state": 0}],
-    "GradientBoosting": [{"n_estimators": 50, "learning_rate": 0.1, "random_state": 0},
-                         {"n_estimators": 100, "learning_rate": 0.05, "max_depth": 2, "random_state": 0}],
+    "GradientBoosting": [
+        {"n_estimators": 50, "learning_rate": 0.1, "random_state": 0},
+        {"n_estimators": 100, "learning_rate": 0.05, "max_depth": 2, "random_state": 0},
+    ],
     "KNN": [{"n_neighbors": 5}, {"n_neighbors": 15, "weights": "distance"}],
     "ExtremeRandomTrees": [{"n_estimators": 50, "random_state": 0}],
     "DecisionTree": [{"max_depth": None, "random_state": 0}, {"max_depth": 4, "random_state": 0}],
@@ -43,8 +45,10 @@ CLASSIFICATION_ALGORITHMS: dict[str, list[dict[str, Any]]] = {
 REGRESSION_ALGORITHMS: dict[str, list[dict[str, Any]]] = {
     "ElasticNet": [{"alpha": 0.1, "l1_ratio": 0.5}, {"alpha": 0.01, "l1_ratio": 0.2}],
     "RandomForest": [{"n_estimators": 50, "random_state": 0}, {"n_estimators": 100, "max_depth": 6, "random_state": 0}],
-    "GradientBoosting": [{"n_estimators": 100, "learning_rate": 0.1, "random_state": 0},
-                         {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 2, "random_state": 0}],
+    "GradientBoosting": [
+        {"n_estimators": 100, "learning_rate": 0.1, "random_state": 0},
+        {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 2, "random_state": 0},
+    ],
     "KNN": [{"n_neighbors": 5}, {"n_neighbors": 10, "weights": "distance"}],
     "DecisionTree": [{"max_depth": None, "random_state": 0}, {"max_depth": 4, "random_state": 0}],
     "ExtremeRandomTrees": [{"n_estimators": 50, "random_state": 0}],
@@ -54,42 +58,76 @@ REGRESSION_ALGORITHMS: dict[str, list[dict[str, Any]]] = {
 ALGORITHMS = {"classification": CLASSIFICATION_ALGORITHMS, "regression": REGRESSION_ALGORITHMS}
 #: where the trials beyond the settings above come from: each algorithm's hyperparameters and the
 #: values they are sampled from (:func:`emulator.automl.orchestrator.plan`)
-_FORESTS = {"n_estimators": [10, 25, 50, 100, 200], "max_depth": [None, 3, 5, 8, 12],
-            "min_samples_leaf": [1, 2, 4, 8], "max_features": ["sqrt", "log2", None], "random_state": [0]}
-_BOOSTING = {"n_estimators": [25, 50, 100, 200], "learning_rate": [0.01, 0.05, 0.1, 0.2, 0.5],
-             "max_depth": [1, 2, 3, 5], "subsample": [0.6, 0.8, 1.0], "random_state": [0]}
+_FORESTS = {
+    "n_estimators": [10, 25, 50, 100, 200],
+    "max_depth": [None, 3, 5, 8, 12],
+    "min_samples_leaf": [1, 2, 4, 8],
+    "max_features": ["sqrt", "log2", None],
+    "random_state": [0],
+}
+_BOOSTING = {
+    "n_estimators": [25, 50, 100, 200],
+    "learning_rate": [0.01, 0.05, 0.1, 0.2, 0.5],
+    "max_depth": [1, 2, 3, 5],
+    "subsample": [0.6, 0.8, 1.0],
+    "random_state": [0],
+}
 _NEIGHBOURS = {"n_neighbors": [1, 3, 5, 7, 10, 15, 25], "weights": ["uniform", "distance"], "p": [1, 2]}
 _TREE = {"max_depth": [None, 2, 3, 4, 6, 8, 12], "min_samples_leaf": [1, 2, 4, 8, 16], "random_state": [0]}
 SEARCH_SPACES: dict[str, dict[str, dict[str, list[Any]]]] = {
     "classification": {
-        "LogisticRegression": {"C": [0.001, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0], "max_iter": [500],
-                               "class_weight": [None, "balanced"]},
-        "RandomForest": _FORESTS, "GradientBoosting": _BOOSTING, "KNN": _NEIGHBOURS, "ExtremeRandomTrees": _FORESTS,
+        "LogisticRegression": {
+            "C": [0.001, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0],
+            "max_iter": [500],
+            "class_weight": [None, "balanced"],
+        },
+        "RandomForest": _FORESTS,
+        "GradientBoosting": _BOOSTING,
+        "KNN": _NEIGHBOURS,
+        "ExtremeRandomTrees": _FORESTS,
         "DecisionTree": {**_TREE, "criterion": ["gini", "entropy"]},
-        "SVM": {"C": [0.1, 0.3, 1.0, 3.0, 10.0], "kernel": ["rbf", "linear", "poly"], "probability": [True],
-                "random_state": [0]},
+        "SVM": {
+            "C": [0.1, 0.3, 1.0, 3.0, 10.0],
+            "kernel": ["rbf", "linear", "poly"],
+            "probability": [True],
+            "random_state": [0],
+        },
         "SGD": {"loss": ["log_loss", "modified_huber"], "alpha": [1e-5, 1e-4, 1e-3, 1e-2], "random_state": [0]},
         "BernoulliNaiveBayes": {"alpha": [0.01, 0.1, 0.5, 1.0, 2.0]},
         "MultinomialNaiveBayes": {"alpha": [0.01, 0.1, 0.5, 1.0, 2.0]},
     },
     "regression": {
         "ElasticNet": {"alpha": [0.001, 0.01, 0.1, 0.5, 1.0], "l1_ratio": [0.1, 0.2, 0.5, 0.8, 1.0]},
-        "RandomForest": _FORESTS, "GradientBoosting": _BOOSTING, "KNN": _NEIGHBOURS,
-        "DecisionTree": _TREE, "ExtremeRandomTrees": _FORESTS,
+        "RandomForest": _FORESTS,
+        "GradientBoosting": _BOOSTING,
+        "KNN": _NEIGHBOURS,
+        "DecisionTree": _TREE,
+        "ExtremeRandomTrees": _FORESTS,
         "LassoLars": {"alpha": [0.0001, 0.001, 0.01, 0.1, 1.0]},
         "SGD": {"alpha": [1e-5, 1e-4, 1e-3, 1e-2], "penalty": ["l2", "l1", "elasticnet"], "random_state": [0]},
     },
 }
 #: Azure ML algorithms amlemu knows by name but does not run (their packages are not required)
-UNAVAILABLE = {"classification": {"LightGBM", "XGBoostClassifier", "LinearSVM"},
-               "regression": {"LightGBM", "XGBoostRegressor"}}
+UNAVAILABLE = {
+    "classification": {"LightGBM", "XGBoostClassifier", "LinearSVM"},
+    "regression": {"LightGBM", "XGBoostRegressor"},
+}
 
 #: Azure ML's primary metrics per task, with their goal
 PRIMARY_METRICS = {
-    "classification": {"accuracy": "maximize", "AUC_weighted": "maximize", "norm_macro_recall": "maximize",
-                       "precision_score_weighted": "maximize", "average_precision_score_weighted": "maximize"},
-    "regression": {"spearman_correlation": "maximize", "normalized_root_mean_squared_error": "minimize",
-                   "r2_score": "maximize", "normalized_mean_absolute_error": "minimize"},
+    "classification": {
+        "accuracy": "maximize",
+        "AUC_weighted": "maximize",
+        "norm_macro_recall": "maximize",
+        "precision_score_weighted": "maximize",
+        "average_precision_score_weighted": "maximize",
+    },
+    "regression": {
+        "spearman_correlation": "maximize",
+        "normalized_root_mean_squared_error": "minimize",
+        "r2_score": "maximize",
+        "normalized_mean_absolute_error": "minimize",
+    },
 }
 
 
@@ -98,16 +136,27 @@ def _estimator(task: str, algorithm: str, settings: dict[str, Any]):
 
     classes = {
         "classification": {
-            "LogisticRegression": linear_model.LogisticRegression, "RandomForest": ensemble.RandomForestClassifier,
-            "GradientBoosting": ensemble.GradientBoostingClassifier, "KNN": neighbors.KNeighborsClassifier,
-            "ExtremeRandomTrees": ensemble.ExtraTreesClassifier, "DecisionTree": tree.DecisionTreeClassifier,
-            "SVM": svm.SVC, "SGD": linear_model.SGDClassifier, "BernoulliNaiveBayes": naive_bayes.BernoulliNB,
-            "MultinomialNaiveBayes": naive_bayes.MultinomialNB},
+            "LogisticRegression": linear_model.LogisticRegression,
+            "RandomForest": ensemble.RandomForestClassifier,
+            "GradientBoosting": ensemble.GradientBoostingClassifier,
+            "KNN": neighbors.KNeighborsClassifier,
+            "ExtremeRandomTrees": ensemble.ExtraTreesClassifier,
+            "DecisionTree": tree.DecisionTreeClassifier,
+            "SVM": svm.SVC,
+            "SGD": linear_model.SGDClassifier,
+            "BernoulliNaiveBayes": naive_bayes.BernoulliNB,
+            "MultinomialNaiveBayes": naive_bayes.MultinomialNB,
+        },
         "regression": {
-            "ElasticNet": linear_model.ElasticNet, "RandomForest": ensemble.RandomForestRegressor,
-            "GradientBoosting": ensemble.GradientBoostingRegressor, "KNN": neighbors.KNeighborsRegressor,
-            "DecisionTree": tree.DecisionTreeRegressor, "ExtremeRandomTrees": ensemble.ExtraTreesRegressor,
-            "LassoLars": linear_model.LassoLars, "SGD": linear_model.SGDRegressor},
+            "ElasticNet": linear_model.ElasticNet,
+            "RandomForest": ensemble.RandomForestRegressor,
+            "GradientBoosting": ensemble.GradientBoostingRegressor,
+            "KNN": neighbors.KNeighborsRegressor,
+            "DecisionTree": tree.DecisionTreeRegressor,
+            "ExtremeRandomTrees": ensemble.ExtraTreesRegressor,
+            "LassoLars": linear_model.LassoLars,
+            "SGD": linear_model.SGDRegressor,
+        },
     }
     return classes[task][algorithm](**settings)
 
@@ -120,11 +169,13 @@ def classification_metrics(y_true, y_pred, proba, classes) -> dict[str, float]:
     from sklearn.preprocessing import label_binarize
 
     y_true = np.asarray(y_true)
-    out = {"accuracy": metrics.accuracy_score(y_true, y_pred),
-           "precision_score_weighted": metrics.precision_score(y_true, y_pred, average="weighted", zero_division=0),
-           "recall_score_weighted": metrics.recall_score(y_true, y_pred, average="weighted", zero_division=0),
-           "f1_score_weighted": metrics.f1_score(y_true, y_pred, average="weighted", zero_division=0),
-           "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred)}
+    out = {
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "precision_score_weighted": metrics.precision_score(y_true, y_pred, average="weighted", zero_division=0),
+        "recall_score_weighted": metrics.recall_score(y_true, y_pred, average="weighted", zero_division=0),
+        "f1_score_weighted": metrics.f1_score(y_true, y_pred, average="weighted", zero_division=0),
+        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+    }
     n = len(classes)
     # Azure: macro recall rescaled so that random guessing scores 0 and a perfect model 1
     out["norm_macro_recall"] = (out["balanced_accuracy"] - 1 / n) / (1 - 1 / n) if n > 1 else 0.0
@@ -154,10 +205,14 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     rmse = float(np.sqrt(metrics.mean_squared_error(y_true, y_pred)))
     mae = float(metrics.mean_absolute_error(y_true, y_pred))
     rho = spearmanr(y_true, y_pred).statistic
-    return {"r2_score": float(metrics.r2_score(y_true, y_pred)), "root_mean_squared_error": rmse,
-            "normalized_root_mean_squared_error": rmse / span, "mean_absolute_error": mae,
-            "normalized_mean_absolute_error": mae / span,
-            "spearman_correlation": float(rho) if rho == rho else 0.0}
+    return {
+        "r2_score": float(metrics.r2_score(y_true, y_pred)),
+        "root_mean_squared_error": rmse,
+        "normalized_root_mean_squared_error": rmse / span,
+        "mean_absolute_error": mae,
+        "normalized_mean_absolute_error": mae / span,
+        "spearman_correlation": float(rho) if rho == rho else 0.0,
+    }
 
 
 def score(task: str, model, X, y, classes=None) -> dict[str, float]:
@@ -224,8 +279,18 @@ def split_xy(frame, target: str, weight: str | None = None):
 FEATURE_TYPES = ("Numeric", "Categorical", "Text", "DateTime")
 #: Azure's blockable transformers; amlemu uses OneHotEncoder, LabelEncoder (for categorical columns when
 #: OneHotEncoder is blocked) and TfIdf, and accepts the others as no-ops
-BLOCKABLE_TRANSFORMERS = ("TextTargetEncoder", "OneHotEncoder", "CatTargetEncoder", "TfIdf", "WoETargetEncoder",
-                          "LabelEncoder", "WordEmbedding", "NaiveBayes", "CountVectorizer", "HashOneHotEncoder")
+BLOCKABLE_TRANSFORMERS = (
+    "TextTargetEncoder",
+    "OneHotEncoder",
+    "CatTargetEncoder",
+    "TfIdf",
+    "WoETargetEncoder",
+    "LabelEncoder",
+    "WordEmbedding",
+    "NaiveBayes",
+    "CountVectorizer",
+    "HashOneHotEncoder",
+)
 IMPUTER_STRATEGIES = {"Numeric": ("mean", "median", "most_frequent"), "Categorical": ("most_frequent",)}
 #: a string column with more distinct values than this is text (several words a value) or an ID (one word)
 MAX_CATEGORIES = 100
@@ -271,37 +336,50 @@ def plan_featurization(features, featurization: dict[str, Any] | None) -> list[d
     if settings.get("mode") == "off":
         bad = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
         if bad:
-            raise ValueError(f"Column(s) {', '.join(bad)} are not numeric; with featurization mode off amlemu's "
-                             "AutoML takes numeric columns only. Use featurization mode auto (the default) to "
-                             "encode them, or encode or drop them in the data.")
+            raise ValueError(
+                f"Column(s) {', '.join(bad)} are not numeric; with featurization mode off amlemu's "
+                "AutoML takes numeric columns only. Use featurization mode auto (the default) to "
+                "encode them, or encode or drop them in the data."
+            )
         missing = [c for c in features.columns if features[c].isna().any()]
         if missing:
-            raise ValueError(f"Column(s) {', '.join(missing)} have missing values; with featurization mode off "
-                             "they are not imputed. Use featurization mode auto (the default), or fill them in "
-                             "the data.")
-        return [{"name": c, "type": "Numeric", "dropped": None, "imputer": None, "encoder": None}
-                for c in features.columns]
+            raise ValueError(
+                f"Column(s) {', '.join(missing)} have missing values; with featurization mode off "
+                "they are not imputed. Use featurization mode auto (the default), or fill them in "
+                "the data."
+            )
+        return [
+            {"name": c, "type": "Numeric", "dropped": None, "imputer": None, "encoder": None} for c in features.columns
+        ]
     forced = settings.get("column_name_and_types") or {}
     blocked = set(settings.get("blocked_transformers") or [])
-    strategies = {field: (entry.get("parameters") or {}).get("strategy", "mean")
-                  for entry in (settings.get("transformer_params") or {}).get("Imputer", [])
-                  for field in entry.get("fields") or []}
+    strategies = {
+        field: (entry.get("parameters") or {}).get("strategy", "mean")
+        for entry in (settings.get("transformer_params") or {}).get("Imputer", [])
+        for field in entry.get("fields") or []
+    }
     plan = []
     for name in features.columns:
         kind, dropped = (forced[name], None) if name in forced else detect_type(features[name])
         if kind == "DateTime":
-            raise ValueError(f"Column {name}: DateTime featurization is not emulated by amlemu; set it to "
-                             "Categorical or Text, or derive numeric parts (year, month, ...) in the data.")
+            raise ValueError(
+                f"Column {name}: DateTime featurization is not emulated by amlemu; set it to "
+                "Categorical or Text, or derive numeric parts (year, month, ...) in the data."
+            )
         if kind == "Numeric" and features[name].dtype.kind not in "biuf":
             numbers = _to_numbers(features[name])
             wrong = features[name][numbers.isna() & features[name].notna()]
             if len(wrong):
-                raise ValueError(f"Column {name} is set to Numeric in column_name_and_types, but holds "
-                                 f"{wrong.iloc[0]!r}; set it to Categorical or Text, or fix the data.")
+                raise ValueError(
+                    f"Column {name} is set to Numeric in column_name_and_types, but holds "
+                    f"{wrong.iloc[0]!r}; set it to Categorical or Text, or fix the data."
+                )
         imputer = strategies.get(name, "mean" if kind == "Numeric" else "most_frequent")
         if kind in IMPUTER_STRATEGIES and imputer not in IMPUTER_STRATEGIES[kind]:
-            raise ValueError(f"transformer_params Imputer strategy {imputer!r} does not fit {kind} column "
-                             f"{name}; use {' or '.join(IMPUTER_STRATEGIES[kind])}.")
+            raise ValueError(
+                f"transformer_params Imputer strategy {imputer!r} does not fit {kind} column "
+                f"{name}; use {' or '.join(IMPUTER_STRATEGIES[kind])}."
+            )
         encoder = None
         if kind == "Categorical":
             encoder = next((e for e in ("OneHotEncoder", "LabelEncoder") if e not in blocked), None)
@@ -309,11 +387,20 @@ def plan_featurization(features, featurization: dict[str, Any] | None) -> list[d
         elif kind == "Text":
             encoder = None if "TfIdf" in blocked else "TfIdf"
             dropped = None if encoder else "TfIdf is blocked"
-        plan.append({"name": name, "type": kind, "dropped": dropped, "encoder": encoder,
-                     "imputer": imputer if kind in IMPUTER_STRATEGIES else None})
+        plan.append(
+            {
+                "name": name,
+                "type": kind,
+                "dropped": dropped,
+                "encoder": encoder,
+                "imputer": imputer if kind in IMPUTER_STRATEGIES else None,
+            }
+        )
     if all(p["dropped"] for p in plan):
-        raise ValueError(f"No feature is left after featurization ({'; '.join(_summary_lines(plan))}); "
-                         "give the data a usable column or change column_name_and_types / blocked_transformers.")
+        raise ValueError(
+            f"No feature is left after featurization ({'; '.join(_summary_lines(plan))}); "
+            "give the data a usable column or change column_name_and_types / blocked_transformers."
+        )
     return plan
 
 
@@ -345,8 +432,9 @@ def prepare(features, plan: list[dict[str, Any]]):
     columns = {}
     for p in kept:
         series = features[p["name"]] if p["name"] in features.columns else pd.Series([None] * len(features))
-        columns[p["name"]] = (_to_numbers(series).astype("float32") if p["type"] == "Numeric"
-                              else series.map(_as_text).astype(object))
+        columns[p["name"]] = (
+            _to_numbers(series).astype("float32") if p["type"] == "Numeric" else series.map(_as_text).astype(object)
+        )
     frame = pd.DataFrame(columns, index=features.index)
     return frame if multi_input(plan) else frame.to_numpy(dtype="float32")
 
@@ -369,11 +457,20 @@ def featurizer(plan: list[dict[str, Any]], algorithm: str):
         if p["type"] == "Numeric":
             numeric.setdefault(p["imputer"], []).extend(select(i, p))
         elif p["type"] == "Categorical":
-            encoder = (OneHotEncoder(handle_unknown="ignore", sparse_output=False) if p["encoder"] == "OneHotEncoder"
-                       else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
-            parts.append((f"categorical_{i}", Pipeline([
-                ("imputer", SimpleImputer(missing_values="", strategy="most_frequent")), ("encoder", encoder)]),
-                select(i, p)))
+            encoder = (
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+                if p["encoder"] == "OneHotEncoder"
+                else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+            )
+            parts.append(
+                (
+                    f"categorical_{i}",
+                    Pipeline(
+                        [("imputer", SimpleImputer(missing_values="", strategy="most_frequent")), ("encoder", encoder)]
+                    ),
+                    select(i, p),
+                )
+            )
         else:  # Text: TfidfVectorizer takes a 1-D column, so the selector is a scalar
             parts.append((f"text_{i}", TfidfVectorizer(max_features=1000), p["name"] if by_name else i))
     for strategy, columns in numeric.items():
@@ -399,9 +496,15 @@ def featurization_summary(plan: list[dict[str, Any]], model) -> list[dict[str, A
     out = []
     for p in plan:
         key = p["name"] if multi_input(plan) else (str(kept.index(p["name"])) if p["name"] in kept else None)
-        out.append({"RawFeatureName": p["name"], "TypeDetected": p["type"], "Dropped": "Yes" if p["dropped"] else "No",
-                    "EngineeredFeatureCount": 0 if p["dropped"] else counts.get(key, 0),
-                    "Transformations": _transformations(p)})
+        out.append(
+            {
+                "RawFeatureName": p["name"],
+                "TypeDetected": p["type"],
+                "Dropped": "Yes" if p["dropped"] else "No",
+                "EngineeredFeatureCount": 0 if p["dropped"] else counts.get(key, 0),
+                "Transformations": _transformations(p),
+            }
+        )
     return out
 
 
@@ -415,8 +518,11 @@ def _transformations(p: dict[str, Any]) -> list[str]:
 
 
 def _summary_lines(plan: list[dict[str, Any]]) -> list[str]:
-    return [f"{p['name']}: {p['type']}, " + (f"dropped ({p['dropped']})" if p["dropped"]
-                                             else " + ".join(_transformations(p))) for p in plan]
+    return [
+        f"{p['name']}: {p['type']}, "
+        + (f"dropped ({p['dropped']})" if p["dropped"] else " + ".join(_transformations(p)))
+        for p in plan
+    ]
 
 
 def _folds(task: str, n_rows: int, n_folds: int, y):
@@ -427,8 +533,9 @@ def _folds(task: str, n_rows: int, n_folds: int, y):
     return KFold(n_splits=n_folds, shuffle=True, random_state=0).split(range(n_rows))
 
 
-def evaluate(config: dict[str, Any], frame, validation=None,
-             plan: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], Any, list[str]]:
+def evaluate(
+    config: dict[str, Any], frame, validation=None, plan: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, float], Any, list[str]]:
     """Score the trial's pipeline by its validation scheme; return the metrics, the final model and the
     feature columns it takes. ``plan`` is :func:`plan_featurization`'s (made here if not given)."""
     import numpy as np
@@ -441,14 +548,23 @@ def evaluate(config: dict[str, Any], frame, validation=None,
     rows = (lambda idx: X.iloc[idx]) if hasattr(X, "iloc") else (lambda idx: X[idx])  # noqa: E731
 
     def make():
-        return Pipeline([("featurize", featurizer(plan, config["algorithm"])),
-                         ("model", _estimator(task, config["algorithm"], config["settings"]))])
+        return Pipeline(
+            [
+                ("featurize", featurizer(plan, config["algorithm"])),
+                ("model", _estimator(task, config["algorithm"], config["settings"])),
+            ]
+        )
 
     classes = sorted(set(y.tolist())) if task == "classification" else None
     scheme = config["validation"]
     if scheme["type"] == "auto":  # Azure's defaults by row count
-        scheme = ({"type": "cv", "folds": 10} if len(X) < 1000 else {"type": "cv", "folds": 3} if len(X) < 20000
-                  else {"type": "holdout", "size": 0.1})
+        scheme = (
+            {"type": "cv", "folds": 10}
+            if len(X) < 1000
+            else {"type": "cv", "folds": 3}
+            if len(X) < 20000
+            else {"type": "holdout", "size": 0.1}
+        )
     if validation is not None:
         features_v, yv = split_xy(validation, target, config.get("weight_column_name"))
         metrics = score(task, make().fit(X, y.values), prepare(features_v, plan), yv.values, classes)
@@ -459,8 +575,10 @@ def evaluate(config: dict[str, Any], frame, validation=None,
         test, train = order[:cut], order[cut:]
         metrics = score(task, make().fit(rows(train), y.values[train]), rows(test), y.values[test], classes)
     else:
-        folds = [score(task, make().fit(rows(tr), y.values[tr]), rows(te), y.values[te], classes)
-                 for tr, te in _folds(task, len(X), scheme["folds"], y.values)]
+        folds = [
+            score(task, make().fit(rows(tr), y.values[tr]), rows(te), y.values[te], classes)
+            for tr, te in _folds(task, len(X), scheme["folds"], y.values)
+        ]
         metrics = {k: float(np.mean([f[k] for f in folds if k in f])) for k in folds[0]}
     return metrics, make().fit(X, y.values), [p["name"] for p in plan if not p["dropped"]]
 
@@ -470,8 +588,10 @@ def model_inputs(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
     kept = [p for p in plan if not p["dropped"]]
     if not multi_input(plan):
         return [{"name": "input", "shape": [None, len(kept)], "dtype": "float32"}]
-    return [{"name": p["name"], "shape": [None, 1], "dtype": "float32" if p["type"] == "Numeric" else "string"}
-            for p in kept]
+    return [
+        {"name": p["name"], "shape": [None, 1], "dtype": "float32" if p["type"] == "Numeric" else "string"}
+        for p in kept
+    ]
 
 
 def export_onnx(model, task: str, inputs: int | list[dict[str, Any]]) -> bytes:
@@ -481,8 +601,9 @@ def export_onnx(model, task: str, inputs: int | list[dict[str, Any]]) -> bytes:
 
     if isinstance(inputs, int):
         inputs = [{"name": "input", "shape": [None, inputs], "dtype": "float32"}]
-    types = [(i["name"], (FloatTensorType if i["dtype"] == "float32" else StringTensorType)(i["shape"]))
-             for i in inputs]
+    types = [
+        (i["name"], (FloatTensorType if i["dtype"] == "float32" else StringTensorType)(i["shape"])) for i in inputs
+    ]
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     options: dict[int, dict[str, Any]] = {id(final): {"zipmap": False}} if task == "classification" else {}
     featurize = model.named_steps.get("featurize") if hasattr(model, "named_steps") else None
@@ -501,18 +622,28 @@ def main() -> None:
     config = json.loads(os.environ["AMLEMU_AUTOML_TRIAL"])
     frame = read_table(args.training_data)
     validation = read_table(args.validation_data) if args.validation_data else None
-    print(f"{config['algorithm']} {json.dumps(config['settings'])} on {len(frame)} rows "
-          f"({config['validation']['type']} validation)", flush=True)
+    print(
+        f"{config['algorithm']} {json.dumps(config['settings'])} on {len(frame)} rows "
+        f"({config['validation']['type']} validation)",
+        flush=True,
+    )
 
-    import mlflow
     import pickle
 
-    plan = plan_featurization(split_xy(frame, config["target_column_name"], config.get("weight_column_name"))[0],
-                              config.get("featurization"))
+    import mlflow
+
+    plan = plan_featurization(
+        split_xy(frame, config["target_column_name"], config.get("weight_column_name"))[0], config.get("featurization")
+    )
     metrics, model, features = evaluate(config, frame, validation, plan)
     summary = featurization_summary(plan, model)
-    print("featurization (mode " + (config.get("featurization") or {"mode": "off"})["mode"] + "):\n  "
-          + "\n  ".join(_summary_lines(plan)), flush=True)
+    print(
+        "featurization (mode "
+        + (config.get("featurization") or {"mode": "off"})["mode"]
+        + "):\n  "
+        + "\n  ".join(_summary_lines(plan)),
+        flush=True,
+    )
     with mlflow.start_run():
         mlflow.log_params({"run_algorithm": config["algorithm"], **{k: str(v) for k, v in config["settings"].items()}})
         mlflow.set_tag("run_algorithm", config["algorithm"])
@@ -523,15 +654,21 @@ def main() -> None:
     (out / "model.pkl").write_bytes(pickle.dumps(model))
     (out / "featurization_summary.json").write_text(json.dumps(summary, indent=2))
     inputs = model_inputs(plan)
-    described = {"task": config["task"], "algorithm": config["algorithm"], "settings": config["settings"],
-                 "feature_names": features,
-                 "target_column_name": config["target_column_name"], "inputs": inputs}
+    described = {
+        "task": config["task"],
+        "algorithm": config["algorithm"],
+        "settings": config["settings"],
+        "feature_names": features,
+        "target_column_name": config["target_column_name"],
+        "inputs": inputs,
+    }
     if config["task"] == "classification":
         described["classes"] = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     if config.get("enable_onnx_compatible_models"):
         (out / "model.onnx").write_bytes(export_onnx(model, config["task"], inputs))
     (out / "model.json").write_text(json.dumps(described, indent=2))
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to outputs/", flush=True)
+
 
 if __name__ == "__main__":
     main()

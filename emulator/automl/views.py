@@ -22,9 +22,15 @@ def trial_summaries(store: WorkspaceStore, job: dict) -> list[dict[str, Any]]:
     for trial in sorted(store.list_jobs(job["name"]), key=lambda r: r["created_at"]):
         history = filestore.metric_history(store.mlflow_run_dir(trial["experiment_name"], trial["name"]), metric)
         props = trial["spec"]["properties"]
-        out.append({"name": trial["name"], "status": trial["status"], "run_algorithm": props.get("run_algorithm"),
-                    "hyperparameters": json.loads(props.get("hyperparameters", "{}")),
-                    metric: history[-1][1] if history else None})
+        out.append(
+            {
+                "name": trial["name"],
+                "status": trial["status"],
+                "run_algorithm": props.get("run_algorithm"),
+                "hyperparameters": json.loads(props.get("hyperparameters", "{}")),
+                metric: history[-1][1] if history else None,
+            }
+        )
     return out
 
 
@@ -51,12 +57,16 @@ def automl_view(store: WorkspaceStore, job: JobRecord[AutoMLJobSpec], *, trackin
         "tags": spec["tags"],
         "target_column_name": spec["target_column_name"],
         "task": spec["task"],
-        "training": {k: v for k, v in {
-            "enable_onnx_compatible_models": training["enable_onnx_compatible_models"],
-            "enable_model_explainability": training["enable_model_explainability"],
-            "allowed_training_algorithms": training["allowed_training_algorithms"] or None,
-            "blocked_training_algorithms": training["blocked_training_algorithms"] or None}.items()
-            if v is not None},
+        "training": {
+            k: v
+            for k, v in {
+                "enable_onnx_compatible_models": training["enable_onnx_compatible_models"],
+                "enable_model_explainability": training["enable_model_explainability"],
+                "allowed_training_algorithms": training["allowed_training_algorithms"] or None,
+                "blocked_training_algorithms": training["blocked_training_algorithms"] or None,
+            }.items()
+            if v is not None
+        },
         "type": "automl",
     }
     for key, value in spec["inputs"].items():

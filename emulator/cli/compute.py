@@ -7,8 +7,10 @@ from emulator.cli.common import verbs
 
 def register(groups, common) -> None:
     verb = verbs(groups, "compute", "compute clusters, compute instances and attached Kubernetes clusters", common)
-    for name, help_ in (("create", "create a compute (type amlcompute, computeinstance or kubernetes)"),
-                        ("attach", "attach a Kubernetes cluster (type kubernetes)")):
+    for name, help_ in (
+        ("create", "create a compute (type amlcompute, computeinstance or kubernetes)"),
+        ("attach", "attach a Kubernetes cluster (type kubernetes)"),
+    ):
         p = verb(name, help_)
         p.add_argument("-f", "--file")
         p.add_argument("-n", "--name")
@@ -31,17 +33,21 @@ def register(groups, common) -> None:
     p.add_argument("--description")
     p.add_argument("--set", action="append", metavar="PATH=VALUE")
     p.add_argument("--no-wait", action="store_true")
-    for name, help_ in (("show", "show a compute"), ("delete", "delete a compute"),
-                        ("detach", "detach a Kubernetes compute"),
-                        ("start", "start a stopped compute instance"),
-                        ("stop", "stop a running compute instance"),
-                        ("restart", "restart a running compute instance"),
-                        ("list-nodes", "the nodes of a cluster (or instance): state, current job")):
+    for name, help_ in (
+        ("show", "show a compute"),
+        ("delete", "delete a compute"),
+        ("detach", "detach a Kubernetes compute"),
+        ("start", "start a stopped compute instance"),
+        ("stop", "stop a running compute instance"),
+        ("restart", "restart a running compute instance"),
+        ("list-nodes", "the nodes of a cluster (or instance): state, current job"),
+    ):
         p = verb(name, help_)
         p.add_argument("-n", "--name", required=True)
         p.add_argument("-y", "--yes", action="store_true")
         p.add_argument("--no-wait", action="store_true")
     verb("list", "list computes").add_argument("-t", "--type")
     verb("list-sizes", "the VM sizes amlemu knows: cores, memory, GPUs").add_argument("-l", "--location")
-    verb("list-usage", "vCPU quota usage per VM family and in total, from the nodes that exist now"
-         ).add_argument("-l", "--location")
+    verb("list-usage", "vCPU quota usage per VM family and in total, from the nodes that exist now").add_argument(
+        "-l", "--location"
+    )

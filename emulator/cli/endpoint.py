@@ -44,8 +44,10 @@ def register(groups, common) -> None:
     p.add_argument("-r", "--request-file", help="sample body (default: a row of zeros fitted to the model)")
 
     verb = verbs(groups, "online-deployment", "deployments: replicas serving a model behind an endpoint", common)
-    for name, help_ in (("create", "create a deployment"),
-                        ("update", "update a deployment (e.g. --set instance_count=3)")):
+    for name, help_ in (
+        ("create", "create a deployment"),
+        ("update", "update a deployment (e.g. --set instance_count=3)"),
+    ):
         p = verb(name, help_)
         p.add_argument("-f", "--file")
         p.add_argument("-n", "--name")

@@ -15,9 +15,11 @@ def register(groups, common) -> None:
     p.add_argument("-s", "--stream", action="store_true", help="follow the job's log until it ends")
     p.add_argument("--web", action="store_true", help="accepted for az ml compatibility")
     p.add_argument("--skip-validation", action="store_true", help="accepted for az ml compatibility")
-    for name, help_ in (("show", "show a job, with its metrics, params and artifacts"),
-                        ("stream", "follow a job's log until it ends"),
-                        ("cancel", "cancel a job and stop its processes")):
+    for name, help_ in (
+        ("show", "show a job, with its metrics, params and artifacts"),
+        ("stream", "follow a job's log until it ends"),
+        ("cancel", "cancel a job and stop its processes"),
+    ):
         verb(name, help_).add_argument("-n", "--name", required=True)
     p = verb("list", "list jobs, newest first")
     p.add_argument("-p", "--parent-job-name", help="list the child jobs of this job")

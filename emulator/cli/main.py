@@ -29,8 +29,9 @@ def _print(data: Any, output: str = "json") -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-w", "--workspace-name", help="workspace (default: AMLEMU_WORKSPACE or 'default'; "
-                                                  "on azure: config.json's)")
+    p.add_argument(
+        "-w", "--workspace-name", help="workspace (default: AMLEMU_WORKSPACE or 'default'; on azure: config.json's)"
+    )
     p.add_argument("-g", "--resource-group", help="the workspace's resource group on azure; ignored locally")
     p.add_argument("--subscription", help="the workspace's subscription on azure; ignored locally")
     p.add_argument("-o", "--output", choices=["json", "yaml", "none"], default="json")
@@ -41,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     from emulator.cli import compute, endpoint, environment, job, model, system
 
     parser = argparse.ArgumentParser(
-        prog="amlemu", description="Azure ML on your machine: the `az ml` commands, emulated locally "
-                                   "(or on Azure ML with AMLEMU_BACKEND=azure).")
+        prog="amlemu",
+        description="Azure ML on your machine: the `az ml` commands, emulated locally "
+        "(or on Azure ML with AMLEMU_BACKEND=azure).",
+    )
     parser.add_argument("--version", action="version", version=f"amlemu {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="<group>")
     for module in (job, model, environment, endpoint, compute, system):
@@ -52,8 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _scope(args: argparse.Namespace) -> dict[str, str]:
     """The workspace flags given, by ``MLClient``'s names (every backend takes them)."""
-    given = {"workspace_name": args.workspace_name, "resource_group_name": args.resource_group,
-             "subscription_id": args.subscription}
+    given = {
+        "workspace_name": args.workspace_name,
+        "resource_group_name": args.resource_group,
+        "subscription_id": args.subscription,
+    }
     return {key: value for key, value in given.items() if value}
 
 
@@ -64,8 +70,10 @@ def _service_error(exc: BaseException) -> str | None:
         return None
     text = " ".join(str(exc).split()) or type(exc).__name__
     if any(c.__name__ == "ClientAuthenticationError" for c in classes):
-        text += (" Sign in for DefaultAzureCredential with `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID "
-                 "and AZURE_CLIENT_SECRET), or unset AMLEMU_BACKEND to use the local emulator.")
+        text += (
+            " Sign in for DefaultAzureCredential with `az login` (or set AZURE_CLIENT_ID, AZURE_TENANT_ID "
+            "and AZURE_CLIENT_SECRET), or unset AMLEMU_BACKEND to use the local emulator."
+        )
     return f"({type(exc).__name__}) {text}"
 
 

@@ -17,7 +17,10 @@ def register(groups, common) -> None:
     verb("status", "list the endpoint host processes running for this workspace")
     verb("stop", "stop every endpoint host of this workspace (endpoints return on next use)")
     verb("start", "bring every endpoint of this workspace up now (after a reboot)")
-    p = verb("prune", "remove stopped amlemu containers, unused amlemu images, old virtualenvs "
-                      "and staging folders left by killed processes (in this AMLEMU_HOME)")
+    p = verb(
+        "prune",
+        "remove stopped amlemu containers, unused amlemu images, old virtualenvs "
+        "and staging folders left by killed processes (in this AMLEMU_HOME)",
+    )
     p.add_argument("--all", action="store_true", help="every unused amlemu image, not only dangling ones")
     p.add_argument("--days", type=float, default=30.0, help="virtualenvs unused this many days (default 30)")

@@ -32,8 +32,11 @@ from typing import Any
 from emulator.errors import NotEmulated, ValidationError
 
 MASTER_ADDR = "127.0.0.1"
-TYPES = {"pytorch": {"process_count_per_instance"}, "mpi": {"process_count_per_instance"},
-         "tensorflow": {"worker_count", "parameter_server_count"}}
+TYPES = {
+    "pytorch": {"process_count_per_instance"},
+    "mpi": {"process_count_per_instance"},
+    "tensorflow": {"worker_count", "parameter_server_count"},
+}
 
 
 @dataclass
@@ -66,21 +69,31 @@ def normalize(distribution: Any, instance_count: Any) -> tuple[int, dict[str, An
     if kind == "ray":
         raise NotEmulated("distribution type ray", "Use pytorch, mpi or tensorflow locally.")
     if kind not in TYPES:
-        raise ValidationError(f"distribution type '{distribution.get('type')}' is not valid; use pytorch, mpi or "
-                              "tensorflow.")
+        raise ValidationError(
+            f"distribution type '{distribution.get('type')}' is not valid; use pytorch, mpi or tensorflow."
+        )
     unknown = set(distribution) - TYPES[kind] - {"type"}
     if unknown:
-        raise ValidationError(f"Unknown {kind} distribution field(s) {', '.join(sorted(unknown))}; valid: "
-                              f"{', '.join(sorted(TYPES[kind]))}.")
+        raise ValidationError(
+            f"Unknown {kind} distribution field(s) {', '.join(sorted(unknown))}; valid: "
+            f"{', '.join(sorted(TYPES[kind]))}."
+        )
     if kind == "tensorflow":
         workers = distribution.get("worker_count")
-        return nodes, {"type": kind,
-                       "worker_count": _count(nodes if workers is None else workers, "distribution.worker_count", 1),
-                       "parameter_server_count": _count(distribution.get("parameter_server_count") or 0,
-                                                        "distribution.parameter_server_count", 0)}
+        return nodes, {
+            "type": kind,
+            "worker_count": _count(nodes if workers is None else workers, "distribution.worker_count", 1),
+            "parameter_server_count": _count(
+                distribution.get("parameter_server_count") or 0, "distribution.parameter_server_count", 0
+            ),
+        }
     per_node = distribution.get("process_count_per_instance")
-    return nodes, {"type": kind, "process_count_per_instance":
-                   _count(1 if per_node is None else per_node, "distribution.process_count_per_instance", 1)}
+    return nodes, {
+        "type": kind,
+        "process_count_per_instance": _count(
+            1 if per_node is None else per_node, "distribution.process_count_per_instance", 1
+        ),
+    }
 
 
 def free_port() -> int:
@@ -100,11 +113,22 @@ def _per_node(node_count: int, per_node: int, kind: str | None, port: int) -> li
             rank = node * per_node + local
             env: dict[str, str] = {}
             if kind == "pytorch":
-                env.update(MASTER_ADDR=MASTER_ADDR, MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                           LOCAL_RANK=str(local), LOCAL_WORLD_SIZE=str(per_node), NODE_RANK=str(node))
+                env.update(
+                    MASTER_ADDR=MASTER_ADDR,
+                    MASTER_PORT=str(port),
+                    WORLD_SIZE=str(world),
+                    RANK=str(rank),
+                    LOCAL_RANK=str(local),
+                    LOCAL_WORLD_SIZE=str(per_node),
+                    NODE_RANK=str(node),
+                )
             elif kind == "mpi":
-                env.update(OMPI_COMM_WORLD_RANK=str(rank), OMPI_COMM_WORLD_SIZE=str(world),
-                           OMPI_COMM_WORLD_LOCAL_RANK=str(local), OMPI_COMM_WORLD_LOCAL_SIZE=str(per_node))
+                env.update(
+                    OMPI_COMM_WORLD_RANK=str(rank),
+                    OMPI_COMM_WORLD_SIZE=str(world),
+                    OMPI_COMM_WORLD_LOCAL_RANK=str(local),
+                    OMPI_COMM_WORLD_LOCAL_SIZE=str(per_node),
+                )
             processes.append(Process(rank, node, env))
     return processes
 
@@ -115,9 +139,14 @@ def _tensorflow(node_count: int, workers: int, servers: int) -> list[Process]:
     for kind, _ in tasks:
         addresses[kind].append(f"{MASTER_ADDR}:{free_port()}")
     cluster = {kind: hosts for kind, hosts in addresses.items() if hosts}
-    return [Process(rank, rank % node_count,
-                    {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}})})
-            for rank, (kind, index) in enumerate(tasks)]
+    return [
+        Process(
+            rank,
+            rank % node_count,
+            {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}})},
+        )
+        for rank, (kind, index) in enumerate(tasks)
+    ]
 
 
 def plan(node_count: int, distribution: dict[str, Any] | None) -> list[Process]:
@@ -132,8 +161,12 @@ def plan(node_count: int, distribution: dict[str, Any] | None) -> list[Process]:
         per_node = distribution["process_count_per_instance"] if distribution else 1
         processes = _per_node(node_count, per_node, kind, port)
     for process in processes:
-        process.env.update(AZUREML_NODE_COUNT=str(node_count), AZ_BATCHAI_TASK_INDEX=str(process.node_index),
-                           AZ_BATCH_MASTER_NODE=f"{MASTER_ADDR}:{port}", AZ_BATCHAI_MPI_MASTER_NODE=MASTER_ADDR)
+        process.env.update(
+            AZUREML_NODE_COUNT=str(node_count),
+            AZ_BATCHAI_TASK_INDEX=str(process.node_index),
+            AZ_BATCH_MASTER_NODE=f"{MASTER_ADDR}:{port}",
+            AZ_BATCHAI_MPI_MASTER_NODE=MASTER_ADDR,
+        )
     return processes
 
 

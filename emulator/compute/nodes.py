@@ -26,8 +26,9 @@ import os
 import select
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from emulator.runtime.liveness import lost_reason
 from emulator.store import WorkspaceStore
@@ -38,14 +39,16 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
 
 WAITING = ("NotStarted", "Queued")
 SYNC_EVERY_S = 2.0  # a waiting job re-runs the scheduler this often (lost holders, scale-down)
-POLL_MAX_S = 0.5    # and checks the store for its grant at least this often, bell or not
+POLL_MAX_S = 0.5  # and checks the store for its grant at least this often, bell or not
 # the jobs waiting for nodes: command jobs only (a sweep, pipeline or AutoML job on a cluster holds
 # no node itself, as on Azure: its children do)
-_QUEUE = ("SELECT name, status, pid, pid_start, created_at, "
-          "COALESCE(json_extract(spec, '$.resources.instance_count'), 1) AS count FROM jobs "
-          "WHERE type = 'command' AND status IN ('NotStarted', 'Queued') AND json_extract(spec, '$.compute') = ? "
-          "AND name NOT IN (SELECT job_name FROM nodes WHERE compute = ? AND job_name IS NOT NULL) "
-          "ORDER BY created_at, name")
+_QUEUE = (
+    "SELECT name, status, pid, pid_start, created_at, "
+    "COALESCE(json_extract(spec, '$.resources.instance_count'), 1) AS count FROM jobs "
+    "WHERE type = 'command' AND status IN ('NotStarted', 'Queued') AND json_extract(spec, '$.compute') = ? "
+    "AND name NOT IN (SELECT job_name FROM nodes WHERE compute = ? AND job_name IS NOT NULL) "
+    "ORDER BY created_at, name"
+)
 
 
 def pool_limits(record: ComputeRecord) -> tuple[int, int, float]:
@@ -58,8 +61,10 @@ def pool_limits(record: ComputeRecord) -> tuple[int, int, float]:
 
 def _new_node(db: sqlite3.Connection, compute: str, now: float) -> str:
     node_id = f"tvmps_{os.urandom(16).hex()}_d"  # Azure's dedicated-node id shape
-    db.execute("INSERT INTO nodes (compute, node_id, state, created_at, idle_since) VALUES (?, ?, 'idle', ?, ?)",
-               (compute, node_id, now, now))
+    db.execute(
+        "INSERT INTO nodes (compute, node_id, state, created_at, idle_since) VALUES (?, ?, 'idle', ?, ?)",
+        (compute, node_id, now, now),
+    )
     return node_id
 
 
@@ -68,12 +73,18 @@ def _is_lost(job: sqlite3.Row) -> bool:
 
 
 def _free_ended(db: sqlite3.Connection, compute: str, now: float) -> None:
-    holders = db.execute("SELECT DISTINCT n.job_name AS held_by, j.* FROM nodes n LEFT JOIN jobs j "
-                         "ON j.name = n.job_name WHERE n.compute = ? AND n.job_name IS NOT NULL", (compute,))
+    holders = db.execute(
+        "SELECT DISTINCT n.job_name AS held_by, j.* FROM nodes n LEFT JOIN jobs j "
+        "ON j.name = n.job_name WHERE n.compute = ? AND n.job_name IS NOT NULL",
+        (compute,),
+    )
     for job in holders.fetchall():
         if job["name"] is None or job["status"] in TERMINAL or _is_lost(job):
-            db.execute("UPDATE nodes SET state = 'idle', job_name = NULL, job_rank = NULL, idle_since = ? "
-                       "WHERE compute = ? AND job_name = ?", (now, compute, job["held_by"]))
+            db.execute(
+                "UPDATE nodes SET state = 'idle', job_name = NULL, job_rank = NULL, idle_since = ? "
+                "WHERE compute = ? AND job_name = ?",
+                (now, compute, job["held_by"]),
+            )
 
 
 def _grant(db: sqlite3.Connection, compute: str, maximum: int, now: float) -> list[str]:
@@ -81,32 +92,40 @@ def _grant(db: sqlite3.Connection, compute: str, maximum: int, now: float) -> li
     for job in db.execute(_QUEUE, (compute, compute)).fetchall():
         if _is_lost(job):  # marked Failed on its next read; it must not block the queue
             continue
-        idle = [r["node_id"] for r in db.execute(
-            "SELECT node_id FROM nodes WHERE compute = ? AND state = 'idle' ORDER BY idle_since DESC, node_id",
-            (compute,))]
+        idle = [
+            r["node_id"]
+            for r in db.execute(
+                "SELECT node_id FROM nodes WHERE compute = ? AND state = 'idle' ORDER BY idle_since DESC, node_id",
+                (compute,),
+            )
+        ]
         total = db.execute("SELECT COUNT(*) FROM nodes WHERE compute = ?", (compute,)).fetchone()[0]
         count = int(job["count"])
         if len(idle) + maximum - total < count:
             break  # FIFO: nobody overtakes the head of the queue
         chosen = idle[:count] + [_new_node(db, compute, now) for _ in range(count - len(idle[:count]))]
         for rank, node_id in enumerate(chosen):
-            db.execute("UPDATE nodes SET state = 'running', job_name = ?, job_rank = ?, idle_since = NULL "
-                       "WHERE compute = ? AND node_id = ?", (job["name"], rank, compute, node_id))
+            db.execute(
+                "UPDATE nodes SET state = 'running', job_name = ?, job_rank = ?, idle_since = NULL "
+                "WHERE compute = ? AND node_id = ?",
+                (job["name"], rank, compute, node_id),
+            )
         db.execute("UPDATE jobs SET started_at = ? WHERE name = ?", (now, job["name"]))
         granted.append(job["name"])
     return granted
 
 
-def _scale(db: sqlite3.Connection, compute: str, limits: tuple[int, int, float], now: float, *,
-           top_up: bool) -> None:
+def _scale(db: sqlite3.Connection, compute: str, limits: tuple[int, int, float], now: float, *, top_up: bool) -> None:
     minimum, maximum, idle_s = limits
     total = db.execute("SELECT COUNT(*) FROM nodes WHERE compute = ?", (compute,)).fetchone()[0]
     if top_up:
         for _ in range(minimum - total):
             _new_node(db, compute, now)
         return
-    idle = db.execute("SELECT node_id, idle_since FROM nodes WHERE compute = ? AND state = 'idle' "
-                      "ORDER BY idle_since, node_id", (compute,)).fetchall()
+    idle = db.execute(
+        "SELECT node_id, idle_since FROM nodes WHERE compute = ? AND state = 'idle' ORDER BY idle_since, node_id",
+        (compute,),
+    ).fetchall()
     for node in idle:
         if total <= minimum or (total <= maximum and now - node["idle_since"] < idle_s):
             break
@@ -137,7 +156,7 @@ class GrantBell:
     def __init__(self, job_dir: Path, name: str = ".node-grant"):
         self.path = Path(job_dir) / name
 
-    def __enter__(self) -> "GrantBell":
+    def __enter__(self) -> GrantBell:
         self.path.unlink(missing_ok=True)
         os.mkfifo(self.path, 0o600)
         self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)  # read-write: never an EOF to spin on
@@ -184,8 +203,11 @@ def release(store: WorkspaceStore, compute: str, job_name: str, lost: tuple[str,
     with store.transaction() as db:
         for node_id in lost:
             db.execute("DELETE FROM nodes WHERE compute = ? AND node_id = ?", (compute, node_id))
-        db.execute("UPDATE nodes SET state = 'idle', job_name = NULL, job_rank = NULL, idle_since = ? "
-                   "WHERE compute = ? AND job_name = ?", (now, compute, job_name))
+        db.execute(
+            "UPDATE nodes SET state = 'idle', job_name = NULL, job_rank = NULL, idle_since = ? "
+            "WHERE compute = ? AND job_name = ?",
+            (now, compute, job_name),
+        )
         granted = _schedule(db, compute, now)
     for name in granted:
         GrantBell.ring(store.job_dir(name))
@@ -195,8 +217,9 @@ def drop(db: sqlite3.Connection, compute: str) -> None:
     db.execute("DELETE FROM nodes WHERE compute = ?", (compute,))
 
 
-def wait_for_nodes(store: WorkspaceStore, record: ComputeRecord, job_name: str,
-                   stop: Callable[[], bool]) -> list[dict[str, Any]] | None:
+def wait_for_nodes(
+    store: WorkspaceStore, record: ComputeRecord, job_name: str, stop: Callable[[], bool]
+) -> list[dict[str, Any]] | None:
     """Block until ``job_name`` holds its nodes (returned in rank order); None when ``stop()`` turns true."""
     held = held_by(store, job_name)  # granted already (e.g. a sweep's trial, queued while it waited for its slot)
     if held:
@@ -218,8 +241,11 @@ def wait_for_nodes(store: WorkspaceStore, record: ComputeRecord, job_name: str,
 def list_nodes(store: WorkspaceStore, record: ComputeRecord) -> list[dict[str, Any]]:
     """The pool's nodes, as ``AmlComputeNodeInfo`` fields: id, state (idle, preparing, running), current job."""
     sync(store, record["name"])
-    rows = store.query("SELECT n.*, j.status AS job_status FROM nodes n LEFT JOIN jobs j ON j.name = n.job_name "
-                       "WHERE n.compute = ? ORDER BY n.created_at, n.node_id", (record["name"],))
+    rows = store.query(
+        "SELECT n.*, j.status AS job_status FROM nodes n LEFT JOIN jobs j ON j.name = n.job_name "
+        "WHERE n.compute = ? ORDER BY n.created_at, n.node_id",
+        (record["name"],),
+    )
     nodes = []
     for row in rows:
         state = row["state"]

@@ -34,8 +34,9 @@ def _existing(store: WorkspaceStore, name: str) -> ComputeRecord | None:
 def get(store: WorkspaceStore, name: str) -> ComputeRecord:
     record = _existing(store, name)
     if record is None:
-        raise ResourceNotFound(f"Compute '{name}' not found in workspace '{store.name}'. List computes with "
-                               "`amlemu compute list`.")
+        raise ResourceNotFound(
+            f"Compute '{name}' not found in workspace '{store.name}'. List computes with `amlemu compute list`."
+        )
     return record
 
 
@@ -47,13 +48,16 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> ComputeReco
     """Create a compute from its CLI YAML shape (or update a cluster's scale settings)."""
     compute_type = str(spec.get("type") or "").lower()
     if compute_type not in TYPES:
-        raise NotEmulated(f"compute of type '{compute_type or '?'}'",
-                          "amlemu emulates type amlcompute (clusters), computeinstance and kubernetes (attached).")
+        raise NotEmulated(
+            f"compute of type '{compute_type or '?'}'",
+            "amlemu emulates type amlcompute (clusters), computeinstance and kubernetes (attached).",
+        )
     name = str(spec.get("name") or "")
     existing = _existing(store, name) if name else None
     if existing and existing["type"] != compute_type:
-        raise ValidationError(f"Compute '{name}' already exists (type {existing['type']}); pick another name "
-                              "or delete it first.")
+        raise ValidationError(
+            f"Compute '{name}' already exists (type {existing['type']}); pick another name or delete it first."
+        )
     if compute_type == "kubernetes":
         return kubernetes.create_or_update(store, spec)
     naming.check(compute_type, name)
@@ -65,8 +69,11 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> ComputeReco
 def active_jobs(store: WorkspaceStore, name: str) -> list[str]:
     """Jobs waiting for or running on compute ``name``, oldest first; a lost job (its supervisor gone) is not
     one of them (the next read of it marks it Failed or resumes it)."""
-    rows = store.query(f"SELECT * FROM jobs WHERE status IN ({','.join('?' * len(ACTIVE))}) "
-                       "AND json_extract(spec, '$.compute') = ? ORDER BY created_at", (*ACTIVE, name))
+    rows = store.query(
+        f"SELECT * FROM jobs WHERE status IN ({','.join('?' * len(ACTIVE))}) "
+        "AND json_extract(spec, '$.compute') = ? ORDER BY created_at",
+        (*ACTIVE, name),
+    )
     return [r["name"] for r in rows if lost_reason(dict(r)) is None]
 
 
@@ -77,9 +84,11 @@ def delete(store: WorkspaceStore, name: str) -> None:
         return kubernetes.delete(store, name)
     busy = active_jobs(store, name)
     if busy:
-        raise ValidationError(f"Compute '{name}' has active job(s) {', '.join(busy[:5])}"
-                              f"{' ...' if len(busy) > 5 else ''}; deleting it would lose them. Cancel them "
-                              f"(`amlemu job cancel --name {busy[0]}`) or wait for them to end, then delete it.")
+        raise ValidationError(
+            f"Compute '{name}' has active job(s) {', '.join(busy[:5])}"
+            f"{' ...' if len(busy) > 5 else ''}; deleting it would lose them. Cancel them "
+            f"(`amlemu job cancel --name {busy[0]}`) or wait for them to end, then delete it."
+        )
     with store.transaction() as db:
         nodes.drop(db, name)
         db.execute("DELETE FROM assets WHERE kind = ? AND name = ?", (KIND, name))
@@ -90,9 +99,14 @@ def delete(store: WorkspaceStore, name: str) -> None:
 def _instance(store: WorkspaceStore, name: str, verb: str) -> ComputeRecord:
     record = get(store, name)
     if record["type"] != "computeinstance":
-        raise ValidationError(f"'{verb}' applies to compute instances; '{name}' is a {record['type']}"
-                              + (" that scales itself between min_instances and max_instances."
-                                 if record["type"] == "amlcompute" else "."))
+        raise ValidationError(
+            f"'{verb}' applies to compute instances; '{name}' is a {record['type']}"
+            + (
+                " that scales itself between min_instances and max_instances."
+                if record["type"] == "amlcompute"
+                else "."
+            )
+        )
     return record
 
 
@@ -111,8 +125,9 @@ def restart(store: WorkspaceStore, name: str) -> ComputeRecord:
 def list_nodes(store: WorkspaceStore, name: str) -> list[dict[str, Any]]:
     record = get(store, name)
     if record["type"] == "kubernetes":
-        raise ValidationError(f"Compute '{name}' is an attached Kubernetes cluster; list-nodes applies to compute "
-                              "clusters and instances.")
+        raise ValidationError(
+            f"Compute '{name}' is an attached Kubernetes cluster; list-nodes applies to compute clusters and instances."
+        )
     return nodes.list_nodes(store, record)
 
 
@@ -126,26 +141,34 @@ def placement(store: WorkspaceStore, name: str | None, instance_count: int) -> C
     """
     if name is None:
         if instance_count > 1:
-            raise ValidationError(f"resources.instance_count is {instance_count}, but the job has no compute: a "
-                                  "multi-node job runs on a compute cluster. Create one (`amlemu compute create "
-                                  "--name cpu-cluster --type amlcompute --max-instances 4`) and set "
-                                  "compute: azureml:cpu-cluster.")
+            raise ValidationError(
+                f"resources.instance_count is {instance_count}, but the job has no compute: a "
+                "multi-node job runs on a compute cluster. Create one (`amlemu compute create "
+                "--name cpu-cluster --type amlcompute --max-instances 4`) and set "
+                "compute: azureml:cpu-cluster."
+            )
         return None
     record = get(store, name)
     if record["type"] == "kubernetes":
         return record
     if record["type"] == "computeinstance":
         if record["state"] != "Running":
-            raise ValidationError(f"Compute instance '{name}' is {record['state']}; a job can run on it only while "
-                                  f"it is Running. Start it with `amlemu compute start --name {name}`.")
+            raise ValidationError(
+                f"Compute instance '{name}' is {record['state']}; a job can run on it only while "
+                f"it is Running. Start it with `amlemu compute start --name {name}`."
+            )
         if instance_count > 1:
-            raise ValidationError(f"Compute instance '{name}' is one node, and the job asks for "
-                                  f"resources.instance_count {instance_count}; use a compute cluster.")
+            raise ValidationError(
+                f"Compute instance '{name}' is one node, and the job asks for "
+                f"resources.instance_count {instance_count}; use a compute cluster."
+            )
     elif instance_count > record["max_instances"]:
-        raise ValidationError(f"The job asks for {instance_count} nodes (resources.instance_count), but compute "
-                              f"cluster '{name}' has max_instances {record['max_instances']}. Lower instance_count "
-                              f"or raise max_instances (`amlemu compute update --name {name} --max-instances "
-                              f"{instance_count}`).")
+        raise ValidationError(
+            f"The job asks for {instance_count} nodes (resources.instance_count), but compute "
+            f"cluster '{name}' has max_instances {record['max_instances']}. Lower instance_count "
+            f"or raise max_instances (`amlemu compute update --name {name} --max-instances "
+            f"{instance_count}`)."
+        )
     sizes.check_gpus(name, sizes.lookup(record["size"]))
     return record
 
@@ -153,9 +176,9 @@ def placement(store: WorkspaceStore, name: str | None, instance_count: int) -> C
 # -- sizes and quota usage ------------------------------------------------------------------------------------
 WORKSPACE_LOCATION = "local"  # what the local workspace reports as its region
 # amlemu's quotas (fixed, not Azure's per-subscription numbers, and not enforced: a cluster may scale past them)
-FAMILY_VCPU_LIMIT = 100      # dedicated vCPUs per VM family
-REGIONAL_VCPU_LIMIT = 100    # dedicated vCPUs over all families, and low-priority vCPUs
-CLUSTER_LIMIT = 200          # clusters and instances
+FAMILY_VCPU_LIMIT = 100  # dedicated vCPUs per VM family
+REGIONAL_VCPU_LIMIT = 100  # dedicated vCPUs over all families, and low-priority vCPUs
+CLUSTER_LIMIT = 200  # clusters and instances
 
 
 def list_sizes(compute_type: str | None = None) -> list[dict[str, Any]]:
@@ -167,9 +190,15 @@ def list_sizes(compute_type: str | None = None) -> list[dict[str, Any]]:
 
 
 def _usage(tail: str, kind: str, name: str, current: int, limit: int, location: str) -> dict[str, Any]:
-    return {"id": f"/subscriptions/{config.SUBSCRIPTION_ID}/usages{tail}", "aml_workspace_location": location,
-            "type": f"Microsoft.MachineLearningServices/{kind}/usages", "unit": "Count", "current_value": current,
-            "limit": limit, "name": {"value": name, "localized_value": name}}
+    return {
+        "id": f"/subscriptions/{config.SUBSCRIPTION_ID}/usages{tail}",
+        "aml_workspace_location": location,
+        "type": f"Microsoft.MachineLearningServices/{kind}/usages",
+        "unit": "Count",
+        "current_value": current,
+        "limit": limit,
+        "name": {"value": name, "localized_value": name},
+    }
 
 
 def _family_label(family: str) -> str:
@@ -204,11 +233,25 @@ def list_usage(store: WorkspaceStore, location: str | None = None) -> list[dict[
             low_priority += cores
         else:
             by_family[size.family] = by_family.get(size.family, 0) + cores
-    usage = [_usage("", "totalCores", "Clusters", len(managed), CLUSTER_LIMIT, location),
-             _usage("", "dedicatedCores", "Total Cluster Dedicated Regional vCPUs", sum(by_family.values()),
-                    REGIONAL_VCPU_LIMIT, location),
-             _usage("", "lowPriorityCores", "Total Cluster LowPriority Regional vCPUs", low_priority,
-                    REGIONAL_VCPU_LIMIT, location)]
+    usage = [
+        _usage("", "totalCores", "Clusters", len(managed), CLUSTER_LIMIT, location),
+        _usage(
+            "",
+            "dedicatedCores",
+            "Total Cluster Dedicated Regional vCPUs",
+            sum(by_family.values()),
+            REGIONAL_VCPU_LIMIT,
+            location,
+        ),
+        _usage(
+            "",
+            "lowPriorityCores",
+            "Total Cluster LowPriority Regional vCPUs",
+            low_priority,
+            REGIONAL_VCPU_LIMIT,
+            location,
+        ),
+    ]
     for family, cores in by_family.items():
         label = f"{_family_label(family)} Cluster Dedicated vCPUs"
         entry = _usage(f"/{label.replace(' ', '_')}", "vmFamily", family, cores, FAMILY_VCPU_LIMIT, location)

@@ -38,9 +38,17 @@ def private_network(workspace: str, endpoint: str) -> str:
             network.remove()  # refused while a replica is attached: that replica's start fails and is retried
     if not [n for n in client.networks.list(names=[name]) if n.name == name]:
         try:
-            client.networks.create(name, driver="bridge", internal=True, check_duplicate=True,
-                                   labels={f"{LABEL}.kind": "endpoint-network", f"{LABEL}.workspace": workspace,
-                                           f"{LABEL}.endpoint": endpoint})
+            client.networks.create(
+                name,
+                driver="bridge",
+                internal=True,
+                check_duplicate=True,
+                labels={
+                    f"{LABEL}.kind": "endpoint-network",
+                    f"{LABEL}.workspace": workspace,
+                    f"{LABEL}.endpoint": endpoint,
+                },
+            )
         except docker.errors.APIError as exc:  # another replica created it first
             if exc.status_code != 409:
                 raise
@@ -60,13 +68,24 @@ def start_container(launcher, prepared: Prepared, name: str, port: int, log_path
     env = launcher._env(str(model_dir) if model_dir else None, code, str(SERVING_MOUNT))
     network = private_network(store.name, dep["endpoint_name"])  # public or not: the gateway is the way in
     request = RunRequest(
-        command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port} "
-                f"--threads {launcher.threads}",
-        cwd=Path(code) if code else Path("/home/aml"), env=env, log_path=log_path,
-        labels={"workspace": store.name, "endpoint": dep["endpoint_name"], "deployment": dep["deployment_name"],
-                "replica": name, "kind": "deployment", "host": _HOST},
-        network=network, image=prepared.image, mounts=[launcher.log_dir], readonly=[Path(code)] if code else [],
-        remapped=remapped)
+        command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port} --threads {launcher.threads}",
+        cwd=Path(code) if code else Path("/home/aml"),
+        env=env,
+        log_path=log_path,
+        labels={
+            "workspace": store.name,
+            "endpoint": dep["endpoint_name"],
+            "deployment": dep["deployment_name"],
+            "replica": name,
+            "kind": "deployment",
+            "host": _HOST,
+        },
+        network=network,
+        image=prepared.image,
+        mounts=[launcher.log_dir],
+        readonly=[Path(code)] if code else [],
+        remapped=remapped,
+    )
     handle = launcher.runtime.start(request)
     return _ReplicaHandle(handle, network), handle.address(network), log_path
 

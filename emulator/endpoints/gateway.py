@@ -22,7 +22,8 @@ import sys
 import time
 import traceback
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from emulator.endpoints import http11, keys
 from emulator.endpoints.launch import REPLICA_SECRET
@@ -87,7 +88,7 @@ class Gateway:
         self.public = endpoint.get("public_network_access", "enabled") == "enabled"
         self.traffic = WeightedChooser(endpoint.get("traffic") or {})
         mirror = {k: v for k, v in (endpoint.get("mirror_traffic") or {}).items() if v}
-        self.mirror_to, self.mirror_share = (next(iter(mirror.items())) if mirror else (None, 0))
+        self.mirror_to, self.mirror_share = next(iter(mirror.items())) if mirror else (None, 0)
         self.mirror_counter = 0
 
     # -- connections ----------------------------------------------------------------------------
@@ -109,8 +110,9 @@ class Gateway:
                 keep = request.keep_alive
                 try:
                     status, headers, body = await self.dispatch(request, peer)
-                    answer = http11.encode_response(status, headers, body, keep_alive=keep,
-                                                    head_only=request.method == "HEAD")
+                    answer = http11.encode_response(
+                        status, headers, body, keep_alive=keep, head_only=request.method == "HEAD"
+                    )
                 except Exception as exc:  # a defect of the gateway's own: one 500, logged, and the connection closed
                     traceback.print_exc(file=sys.stderr)
                     keep = False
@@ -141,30 +143,42 @@ class Gateway:
             status, headers, body = _json(405, f"{request.method} is not allowed on /score; send POST (or GET).")
             return status, {**headers, "Allow": "GET, POST"}, body
         if not self.public and not await self._inside(peer):
-            return _json(403, f"Endpoint '{self.name}' has public_network_access: disabled; it takes calls only "
-                              "from inside its workspace (the workspace's jobs). Enable public access with "
-                              "`amlemu online-endpoint update --name ... --set public_network_access=enabled`.")
+            return _json(
+                403,
+                f"Endpoint '{self.name}' has public_network_access: disabled; it takes calls only "
+                "from inside its workspace (the workspace's jobs). Enable public access with "
+                "`amlemu online-endpoint update --name ... --set public_network_access=enabled`.",
+            )
         denied = self._authenticate(request)
         if denied:
             return denied
         for header in ID_HEADERS:
             value = request.headers.get(header)
             if value is not None and not _REQUEST_ID.fullmatch(value):
-                return _json(400, f"{header} must be 1 to 100 visible ASCII characters (no spaces or control "
-                                  f"characters); got {len(value)} characters.")
+                return _json(
+                    400,
+                    f"{header} must be 1 to 100 visible ASCII characters (no spaces or control "
+                    f"characters); got {len(value)} characters.",
+                )
         wanted = request.headers.get(DEPLOYMENT_HEADER)
         if wanted:
             if wanted not in self.sets:
                 known = ", ".join(sorted(self.sets)) or "none"
-                return _json(404, f"Deployment '{wanted}' (from the {DEPLOYMENT_HEADER} header) is not on endpoint "
-                                  f"'{self.name}'. Deployments: {known}.")
+                return _json(
+                    404,
+                    f"Deployment '{wanted}' (from the {DEPLOYMENT_HEADER} header) is not on endpoint "
+                    f"'{self.name}'. Deployments: {known}.",
+                )
             name = wanted
         else:
             name = self.traffic.next()
             if name is None or name not in self.sets:
-                return _json(404, f"Endpoint '{self.name}' has no deployment with positive traffic weight. Route "
-                                  f"traffic (`amlemu online-endpoint update --name {self.name} --traffic "
-                                  f"\"<deployment>=100\"`) or name one with the {DEPLOYMENT_HEADER} header.")
+                return _json(
+                    404,
+                    f"Endpoint '{self.name}' has no deployment with positive traffic weight. Route "
+                    f"traffic (`amlemu online-endpoint update --name {self.name} --traffic "
+                    f'"<deployment>=100"`) or name one with the {DEPLOYMENT_HEADER} header.',
+                )
             if path == "/score":
                 self._maybe_mirror(request)
         return await self.forward(name, request)
@@ -178,16 +192,23 @@ class Gateway:
         header = request.headers.get("authorization", "")
         if not header:
             how = "get_keys / `amlemu online-endpoint get-credentials`"
-            return _json(401, f"Authorization header missing: send 'Authorization: Bearer <{ 'key' if self.auth_mode == 'key' else 'token'}>' "
-                              f"(from {how}).")
+            return _json(
+                401,
+                "Authorization header missing: send "
+                f"'Authorization: Bearer <{'key' if self.auth_mode == 'key' else 'token'}>' "
+                f"(from {how}).",
+            )
         scheme, _, credential = header.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             return _json(401, "Authorization header must be 'Bearer <key or token>'.")
         credential = credential.strip()
         if self.auth_mode == "key":
             if not keys.matches_key(credential, self.keys):
-                return _json(401, "The key is not valid for this endpoint (wrong, or regenerated). Get the current "
-                                  "keys with get_keys / `amlemu online-endpoint get-credentials`.")
+                return _json(
+                    401,
+                    "The key is not valid for this endpoint (wrong, or regenerated). Get the current "
+                    "keys with get_keys / `amlemu online-endpoint get-credentials`.",
+                )
             return None
         problem = keys.check_token(credential, self.name, self.token_secret)
         return _json(401, f"Token rejected: {problem}.") if problem else None
@@ -207,16 +228,22 @@ class Gateway:
         replica_set = self.sets[name]
         settings = replica_set.deployment["request_settings"]
         if not await replica_set.slots.acquire(settings["max_queue_wait_ms"] / 1000):
-            return _json(429, f"Too many pending requests for deployment '{name}': "
-                              f"max_concurrent_requests_per_instance is {settings['max_concurrent_requests_per_instance']} "
-                              f"and the request waited {settings['max_queue_wait_ms']} ms. Retry, or raise "
-                              "request_settings / instance_count.")
+            return _json(
+                429,
+                f"Too many pending requests for deployment '{name}': "
+                f"max_concurrent_requests_per_instance is {settings['max_concurrent_requests_per_instance']} "
+                f"and the request waited {settings['max_queue_wait_ms']} ms. Retry, or raise "
+                "request_settings / instance_count.",
+            )
         try:
             async with asyncio.timeout(settings["request_timeout_ms"] / 1000):  # no extra task, unlike wait_for
                 return await self._send(replica_set, request, mirror)
         except TimeoutError:
-            return _json(408, f"Request timeout: deployment '{name}' did not answer within request_timeout_ms "
-                              f"({settings['request_timeout_ms']} ms).")
+            return _json(
+                408,
+                f"Request timeout: deployment '{name}' did not answer within request_timeout_ms "
+                f"({settings['request_timeout_ms']} ms).",
+            )
         finally:
             replica_set.slots.release()
 
@@ -258,8 +285,11 @@ class Gateway:
         replica_set.served += 1
         if mirror:
             return 200, {}, b""
-        out = {"Content-Type": response.headers.get("content-type", "application/json"),
-               DEPLOYMENT_HEADER: replica_set.name, "x-request-id": request_id}
+        out = {
+            "Content-Type": response.headers.get("content-type", "application/json"),
+            DEPLOYMENT_HEADER: replica_set.name,
+            "x-request-id": request_id,
+        }
         if response.status >= 300:
             out["ms-azureml-model-error-statuscode"] = str(response.status)
             out["ms-azureml-model-error-reason"] = "model_error"

@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from emulator.endpoints import http11, records
 from emulator.endpoints.gateway import Gateway
@@ -37,8 +37,17 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
     from emulator.store.records import DeploymentRecord, EndpointRecord
 
 #: fields whose change needs new replicas; others (instance_count, request_settings, ...) apply in place
-_REPLICA_FIELDS = ("model", "code", "scoring_script", "environment_resolved", "environment_variables",
-                   "runtime", "liveness_probe", "readiness_probe", "type")
+_REPLICA_FIELDS = (
+    "model",
+    "code",
+    "scoring_script",
+    "environment_resolved",
+    "environment_variables",
+    "runtime",
+    "liveness_probe",
+    "readiness_probe",
+    "type",
+)
 
 
 def host_file(store: WorkspaceStore, endpoint: str) -> Path:
@@ -78,20 +87,25 @@ class Host:
         server = None
         for attempt in range(50):  # a previous host may still be releasing the port
             try:
-                server = await asyncio.start_server(self.gateway.serve_connection, "127.0.0.1", endpoint["port"],
-                                                    reuse_address=True, backlog=1024)
+                server = await asyncio.start_server(
+                    self.gateway.serve_connection, "127.0.0.1", endpoint["port"], reuse_address=True, backlog=1024
+                )
                 break
             except OSError as exc:
                 if attempt == 49:
-                    print(f"cannot listen on 127.0.0.1:{endpoint['port']} ({exc}); another program holds the "
-                          "endpoint's port. Stop it, or delete and re-create the endpoint.", file=sys.stderr)
+                    print(
+                        f"cannot listen on 127.0.0.1:{endpoint['port']} ({exc}); another program holds the "
+                        "endpoint's port. Stop it, or delete and re-create the endpoint.",
+                        file=sys.stderr,
+                    )
                     raise SystemExit(4)
                 await asyncio.sleep(0.1)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stopped.set)
         loop.add_signal_handler(signal.SIGINT, self.stopped.set)
-        host_file(self.store, self.name).write_text(json.dumps(
-            {"pid": os.getpid(), "start": start_time(os.getpid()), "port": endpoint["port"]}))
+        host_file(self.store, self.name).write_text(
+            json.dumps({"pid": os.getpid(), "start": start_time(os.getpid()), "port": endpoint["port"]})
+        )
         await self.reload()
         watchdog = asyncio.create_task(self._watch_store())
         await self.stopped.wait()
@@ -120,9 +134,12 @@ class Host:
             await self.reload()
             return 200, {"Content-Type": "application/json"}, b'{"reloaded": true}'
         if route == "status":
-            body = {"pid": os.getpid(), "requests_served": self.gateway.requests_served,
-                    "applying": self.applying,
-                    "deployments": {k: s.view() for k, s in self.gateway.sets.items()}}
+            body = {
+                "pid": os.getpid(),
+                "requests_served": self.gateway.requests_served,
+                "applying": self.applying,
+                "deployments": {k: s.view() for k, s in self.gateway.sets.items()},
+            }
             return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
         if route == "stop" and request.method == "POST":
             asyncio.get_running_loop().call_later(0.05, self.stopped.set)
@@ -157,8 +174,11 @@ class Host:
         name, generation = deployment["deployment_name"], deployment["generation"]
         current = self.gateway.sets.get(name)
         try:
-            if current and all(current.deployment.get(k) == deployment.get(k) for k in _REPLICA_FIELDS) \
-                    and current.deployment["scale_settings"]["type"] == deployment["scale_settings"]["type"]:
+            if (
+                current
+                and all(current.deployment.get(k) == deployment.get(k) for k in _REPLICA_FIELDS)
+                and current.deployment["scale_settings"]["type"] == deployment["scale_settings"]["type"]
+            ):
                 current.deployment = deployment
                 current.generation = generation
                 current.per_instance = deployment["request_settings"]["max_concurrent_requests_per_instance"]
@@ -166,21 +186,26 @@ class Host:
                 await current.scale_to(current.target_count)
             else:
                 log_dir = records.deployment_dir(self.store, self.name, name) / "logs"
-                fresh = ReplicaSet(deployment, ReplicaLauncher(self.store, deployment, log_dir),
-                                   on_event=lambda line: self._event(name, line))
+                fresh = ReplicaSet(
+                    deployment,
+                    ReplicaLauncher(self.store, deployment, log_dir),
+                    on_event=lambda line: self._event(name, line),
+                )
                 self._event(name, f"generation {generation}: starting {fresh.target_count} replica(s)")
                 await fresh.start()
                 self.gateway.sets[name] = fresh  # new replicas serve before the old ones drain
                 if current:
                     await current.stop(drain=True)
-            records.set_deployment_state(self.store, self.name, name, generation=generation,
-                                         provisioning_state="Succeeded", error=None)
+            records.set_deployment_state(
+                self.store, self.name, name, generation=generation, provisioning_state="Succeeded", error=None
+            )
             self._event(name, f"generation {generation}: Succeeded")
         except (ReplicaFailed, Exception) as exc:  # any failure is the deployment's, recorded with its reason
             message = str(exc) if isinstance(exc, ReplicaFailed) else f"{type(exc).__name__}: {exc}"
             self._event(name, f"generation {generation}: Failed: {message}")
-            records.set_deployment_state(self.store, self.name, name, generation=generation,
-                                         provisioning_state="Failed", error=message)
+            records.set_deployment_state(
+                self.store, self.name, name, generation=generation, provisioning_state="Failed", error=message
+            )
         finally:
             if self.applying.get(name) == generation:
                 del self.applying[name]

@@ -35,12 +35,27 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 READ_SIZE = 64 * 1024
 #: chunk-size lines, chunk extensions and trailers of one chunked body: at most this much, plus a little per chunk
 MAX_CHUNK_FRAMING = 64 * 1024
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
-           413: "Payload Too Large", 415: "Unsupported Media Type", 424: "Failed Dependency",
-           429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-           505: "HTTP Version Not Supported"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    424: "Failed Dependency",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.1 field-name
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 5.5: field values hold no CTL but HTAB
@@ -79,8 +94,13 @@ def _explain(exc: Exception) -> BadRequest:
     """A 400 naming what llhttp refused (its reasons are fixed texts such as 'Invalid header value char')."""
     reason = str(exc)
     low = reason.lower()
-    if isinstance(exc, (httptools.HttpParserInvalidMethodError, httptools.HttpParserInvalidURLError)) \
-            or "http/" in low or "version" in low or "url" in low or "method" in low:
+    if (
+        isinstance(exc, (httptools.HttpParserInvalidMethodError, httptools.HttpParserInvalidURLError))
+        or "http/" in low
+        or "version" in low
+        or "url" in low
+        or "method" in low
+    ):
         where = "malformed request line"
     elif "chunk" in low:
         where = "malformed chunked body"
@@ -88,8 +108,11 @@ def _explain(exc: Exception) -> BadRequest:
         where = "malformed header"
     else:
         where = "malformed request"
-    return BadRequest(400, f"{where}: {reason} (the request must be strict HTTP/1.1: CRLF line ends, no control "
-                           "characters in header fields, one Content-Length or Transfer-Encoding: chunked)")
+    return BadRequest(
+        400,
+        f"{where}: {reason} (the request must be strict HTTP/1.1: CRLF line ends, no control "
+        "characters in header fields, one Content-Length or Transfer-Encoding: chunked)",
+    )
 
 
 def _add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:
@@ -179,8 +202,11 @@ class RequestReader:
         msg.keep_alive = parser.should_keep_alive()
         coding = headers.get("transfer-encoding")
         if coding is not None and coding.lower() != "chunked":
-            raise BadRequest(501, f"Transfer-Encoding '{coding}' is not supported; send the body with "
-                                  "Content-Length (or Transfer-Encoding: chunked)")
+            raise BadRequest(
+                501,
+                f"Transfer-Encoding '{coding}' is not supported; send the body with "
+                "Content-Length (or Transfer-Encoding: chunked)",
+            )
         length = headers.get("content-length")
         if length is not None:
             n = int(length)  # llhttp has checked it: one field, digits only, no overflow
@@ -220,24 +246,34 @@ class RequestReader:
                     data = await self._reader.read(READ_SIZE)
             except TimeoutError:
                 if in_body:
-                    raise BadRequest(408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s: send as "
-                                          "many bytes as Content-Length announces "
-                                          f"({self._msg.headers.get('content-length', 'chunked')})") from None
+                    raise BadRequest(
+                        408,
+                        f"the request body did not arrive within {BODY_TIMEOUT_S:g} s: send as "
+                        "many bytes as Content-Length announces "
+                        f"({self._msg.headers.get('content-length', 'chunked')})",
+                    ) from None
                 return None  # idle, or a head that never completes: close without an answer
             if not data:
                 if in_body:
                     if self._length is not None:
-                        raise BadRequest(400, f"the request body ended after {self._size} of {self._length} "
-                                              "announced bytes: the client closed the connection before sending "
-                                              "all of it")
-                    raise BadRequest(400, f"the chunked request body ended after {self._size} bytes, before its "
-                                          "last chunk: the client closed the connection")
+                        raise BadRequest(
+                            400,
+                            f"the request body ended after {self._size} of {self._length} "
+                            "announced bytes: the client closed the connection before sending "
+                            "all of it",
+                        )
+                    raise BadRequest(
+                        400,
+                        f"the chunked request body ended after {self._size} bytes, before its "
+                        "last chunk: the client closed the connection",
+                    )
                 return None
             if in_body:
                 self._body_wire += len(data)
                 if self._body_wire > 2 * self._limit + MAX_HEAD:  # chunk framing beyond any sane overhead
-                    raise self._fail(BadRequest(413, f"chunked body framing larger than the limit of {self._limit} "
-                                                     "bytes"))
+                    raise self._fail(
+                        BadRequest(413, f"chunked body framing larger than the limit of {self._limit} bytes")
+                    )
             else:
                 self._head_wire += len(data)
                 if self._head_wire > MAX_HEAD + READ_SIZE:
@@ -257,8 +293,11 @@ class RequestReader:
                 # (llhttp itself reads chunk-size lines and extensions of any length)
                 self._framing += len(data) - (self._size - size)
                 if self._framing > MAX_CHUNK_FRAMING + 16 * self._chunk_count:
-                    self._error = BadRequest(400, "malformed chunked body: chunk-size lines, chunk extensions and "
-                                                  f"trailers over {MAX_CHUNK_FRAMING} bytes")
+                    self._error = BadRequest(
+                        400,
+                        "malformed chunked body: chunk-size lines, chunk extensions and "
+                        f"trailers over {MAX_CHUNK_FRAMING} bytes",
+                    )
             if ready:
                 return ready.popleft()  # a request completed before any error: it is answered first
             if self._error:
@@ -283,8 +322,9 @@ def _target(url: bytes) -> str:
     raise BadRequest(400, "malformed request line: the target must be a path ('/score') or an absolute URL")
 
 
-async def linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float = 2.0,
-                 limit: int = 4 * 1024 * 1024) -> None:
+async def linger(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float = 2.0, limit: int = 4 * 1024 * 1024
+) -> None:
     """After answering an error: stop sending, then read and drop what the client still sends (briefly),
     so that closing with unread bytes does not reset the connection before the client read the answer."""
     try:
@@ -348,8 +388,11 @@ class ReplicaConnection(asyncio.Protocol):
             cause = exc.__context__
             self.close()
             if not waiter.done():
-                waiter.set_exception(cause if isinstance(cause, BadResponse) else BadResponse(
-                    f"the replica answered malformed HTTP: {exc}"))
+                waiter.set_exception(
+                    cause
+                    if isinstance(cause, BadResponse)
+                    else BadResponse(f"the replica answered malformed HTTP: {exc}")
+                )
             return
         if self._extra:
             self.close()  # more than one response to one request: answer with the first, then drop the connection
@@ -388,8 +431,12 @@ class ReplicaConnection(asyncio.Protocol):
         msg.status = parser.get_status_code()
         msg.version = "HTTP/" + parser.get_http_version()
         headers = msg.headers
-        self._framed = "content-length" in headers or "transfer-encoding" in headers or \
-            msg.status < 200 or msg.status in (204, 304)
+        self._framed = (
+            "content-length" in headers
+            or "transfer-encoding" in headers
+            or msg.status < 200
+            or msg.status in (204, 304)
+        )
 
     def on_body(self, data: bytes) -> None:
         self._size += len(data)
@@ -438,8 +485,7 @@ class ReplicaConnection(asyncio.Protocol):
         finally:
             self._waiter = None
             self._msg = None
-        if not self._extra and response.keep_alive and self.transport is not None \
-                and not self.transport.is_closing():
+        if not self._extra and response.keep_alive and self.transport is not None and not self.transport.is_closing():
             self.reusable = True
         return response
 
@@ -459,8 +505,9 @@ def _fields(headers: dict[str, str]) -> list[str]:
     lines = []
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name) or _CTL.search(value):
-            raise ValueError(f"refusing to write header {name!r}: not a token name, or a control character "
-                             "in its value")
+            raise ValueError(
+                f"refusing to write header {name!r}: not a token name, or a control character in its value"
+            )
         lines.append(f"{name}: {value}")
     return lines
 
@@ -472,10 +519,10 @@ def encode_request(method: str, target: str, headers: dict[str, str], body: byte
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def encode_response(status: int, headers: dict[str, str], body: bytes, keep_alive: bool = True,
-                    head_only: bool = False) -> bytes:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", *_fields(headers),
-             f"Content-Length: {len(body)}"]
+def encode_response(
+    status: int, headers: dict[str, str], body: bytes, keep_alive: bool = True, head_only: bool = False
+) -> bytes:
+    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", *_fields(headers), f"Content-Length: {len(body)}"]
     if not keep_alive:
         lines.append("Connection: close")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -36,8 +36,9 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue_token(endpoint: str, secret: str, lifetime_s: float = TOKEN_LIFETIME_S,
-                now: float | None = None) -> tuple[str, float]:
+def issue_token(
+    endpoint: str, secret: str, lifetime_s: float = TOKEN_LIFETIME_S, now: float | None = None
+) -> tuple[str, float]:
     """A token for ``endpoint`` and its expiry (epoch seconds)."""
     expiry = (now if now is not None else time.time()) + lifetime_s
     payload = _b64(json.dumps({"ep": endpoint, "exp": expiry}, separators=(",", ":")).encode())

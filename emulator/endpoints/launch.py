@@ -10,7 +10,6 @@ the environment's packages plus the server's), or a container.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import asyncio
 import hashlib
 import importlib.metadata as md
@@ -19,6 +18,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emulator import config
 from emulator.runtime import Prepared, RunHandle, RunRequest, select
@@ -56,8 +56,7 @@ def serving_path() -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "emulator").mkdir(parents=True)
         (staging / "emulator" / "__init__.py").write_text('"""The scoring server only (see emulator.serving)."""\n')
-        shutil.copytree(_SERVING_SRC, staging / "emulator" / "serving",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(_SERVING_SRC, staging / "emulator" / "serving", ignore=shutil.ignore_patterns("__pycache__"))
         (staging / ".ready").write_text("")
         try:
             staging.rename(root)
@@ -109,11 +108,17 @@ class ReplicaLauncher:
         dep = self.deployment
         # a local process inherits the host's environment (less amlemu's own); a container gets only what is set here
         inherited = os.environ.items() if self.runtime.shares_host else ()
-        env = {k: v for k, v in inherited
-               if not k.startswith(("AMLEMU_", "AZUREML_", "MLFLOW_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        env = {
+            k: v
+            for k, v in inherited
+            if not k.startswith(("AMLEMU_", "AZUREML_", "MLFLOW_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")
+        }
         env.update(dep.get("environment_variables") or {})
-        env.update(PYTHONUNBUFFERED="1", AZUREML_DEPLOYMENT_NAME=dep["deployment_name"],
-                   AZUREML_ENDPOINT_NAME=dep["endpoint_name"])
+        env.update(
+            PYTHONUNBUFFERED="1",
+            AZUREML_DEPLOYMENT_NAME=dep["deployment_name"],
+            AZUREML_ENDPOINT_NAME=dep["endpoint_name"],
+        )
         env[REPLICA_SECRET_ENV] = REPLICA_SECRET  # after the deployment's variables: none may replace it
         if pythonpath:
             env["PYTHONPATH"] = pythonpath
@@ -132,8 +137,9 @@ class ReplicaLauncher:
         """The environment on this runtime, with the scoring server's packages (once per launcher)."""
         if self._prepared is None:
             resolved = self.deployment.get("environment_resolved") or {}
-            self._prepared = await asyncio.to_thread(self.runtime.prepare, resolved, self._event,
-                                                     serving_requirements())
+            self._prepared = await asyncio.to_thread(
+                self.runtime.prepare, resolved, self._event, serving_requirements()
+            )
         return self._prepared
 
     async def start(self, name: str, port: int) -> tuple[RunHandle, str, Path]:
@@ -152,9 +158,13 @@ class ReplicaLauncher:
         pythonpath = None if prepared.bin_dir == Path(sys.executable).parent else str(serving_path())
         request = RunRequest(
             command=f"exec python -m emulator.serving --host 127.0.0.1 --port {port} --threads {self.threads}",
-            cwd=Path(code) if code else self.log_dir, log_path=log_path, bin_dir=prepared.bin_dir,
+            cwd=Path(code) if code else self.log_dir,
+            log_path=log_path,
+            bin_dir=prepared.bin_dir,
             env=self._env(str(self._model) if self._model else None, code, pythonpath),
-            labels={"kind": "deployment", "deployment": name}, die_with_parent=True)
+            labels={"kind": "deployment", "deployment": name},
+            die_with_parent=True,
+        )
         return self.runtime.start(request), "127.0.0.1", log_path
 
     async def stop(self, handle: RunHandle) -> None:

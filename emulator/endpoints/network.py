@@ -34,7 +34,8 @@ def _socket_inode(peer: Any, server_port: int | None) -> str | None:
             fields = line.split()
             local, remote, inode = fields[1], fields[2], fields[9]
             if local.rsplit(":", 1)[1] == want_local and (
-                    server_port is None or remote.rsplit(":", 1)[1] == f"{server_port:04X}"):
+                server_port is None or remote.rsplit(":", 1)[1] == f"{server_port:04X}"
+            ):
                 return inode
     return None
 

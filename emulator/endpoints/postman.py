@@ -61,8 +61,13 @@ def _url(uri: str, variable: str) -> dict[str, Any]:
     rest = uri.split("://", 1)[1]
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.partition(":")
-    return {"raw": "{{%s}}" % variable, "protocol": uri.split("://", 1)[0], "host": host.split("."),
-            "port": port, "path": [p for p in path.split("/") if p]}
+    return {
+        "raw": f"{{{{{variable}}}}}",
+        "protocol": uri.split("://", 1)[0],
+        "host": host.split("."),
+        "port": port,
+        "path": [p for p in path.split("/") if p],
+    }
 
 
 def collection(store: WorkspaceStore, name: str, request_file: Path | None = None) -> dict[str, Any]:
@@ -75,28 +80,38 @@ def collection(store: WorkspaceStore, name: str, request_file: Path | None = Non
         example = _find_example(openapi(store, name) or {})
         sample = json.dumps(example if example is not None else {"data": [[0.0]]}, indent=2)
     json_header = {"key": "Content-Type", "value": "application/json"}
-    score = {"method": "POST", "header": [json_header],
-             "body": {"mode": "raw", "raw": sample, "options": {"raw": {"language": "json"}}},
-             "url": _url(endpoint["scoring_uri"], "scoring_uri")}
+    score = {
+        "method": "POST",
+        "header": [json_header],
+        "body": {"mode": "raw", "raw": sample, "options": {"raw": {"language": "json"}}},
+        "url": _url(endpoint["scoring_uri"], "scoring_uri"),
+    }
     pinned = json.loads(json.dumps(score))
     pinned["header"].append({"key": "azureml-model-deployment", "value": "{{deployment}}"})
-    deployments = list(endpoint.get("traffic") or {}) or [d["deployment_name"] for d in
-                                                           service.list_deployments(store, name)]
+    deployments = list(endpoint.get("traffic") or {}) or [
+        d["deployment_name"] for d in service.list_deployments(store, name)
+    ]
     return {
-        "info": {"_postman_id": str(uuid.uuid5(uuid.NAMESPACE_URL, endpoint["scoring_uri"])),
-                 "name": f"amlemu endpoint {name}", "schema": SCHEMA,
-                 "description": f"Online endpoint '{name}' ({endpoint['auth_mode']} auth) in amlemu workspace "
-                                f"'{store.name}'. Exported by `amlemu online-endpoint export-postman`."},
+        "info": {
+            "_postman_id": str(uuid.uuid5(uuid.NAMESPACE_URL, endpoint["scoring_uri"])),
+            "name": f"amlemu endpoint {name}",
+            "schema": SCHEMA,
+            "description": f"Online endpoint '{name}' ({endpoint['auth_mode']} auth) in amlemu workspace "
+            f"'{store.name}'. Exported by `amlemu online-endpoint export-postman`.",
+        },
         "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{endpoint_key}}", "type": "string"}]},
         "variable": [
             {"key": "scoring_uri", "value": endpoint["scoring_uri"], "type": "string"},
             {"key": "openapi_uri", "value": endpoint["openapi_uri"], "type": "string"},
             {"key": "endpoint_key", "value": secret, "type": "string"},
-            {"key": "deployment", "value": deployments[0] if deployments else "", "type": "string"}],
+            {"key": "deployment", "value": deployments[0] if deployments else "", "type": "string"},
+        ],
         "item": [
             {"name": "score", "request": score},
             {"name": "score one deployment (azureml-model-deployment header)", "request": pinned},
-            {"name": "OpenAPI document", "request": {"method": "GET", "header": [],
-                                                     "url": _url(endpoint["openapi_uri"], "openapi_uri")}},
+            {
+                "name": "OpenAPI document",
+                "request": {"method": "GET", "header": [], "url": _url(endpoint["openapi_uri"], "openapi_uri")},
+            },
         ],
     }

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from emulator import config, naming
 from emulator.endpoints import keys
-from emulator.jobs import snapshot as snapshots
 from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
+from emulator.jobs import snapshot as snapshots
 from emulator.store import WorkspaceStore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
@@ -26,27 +27,64 @@ DEPLOYMENT = "online-deployment"
 _V = "1"  # endpoints and deployments are named, not versioned
 AUTH_MODES = ("key", "aml_token")
 #: Azure ML's defaults for managed online deployments
-REQUEST_DEFAULTS = {"request_timeout_ms": 5000, "max_concurrent_requests_per_instance": 1,
-                    "max_queue_wait_ms": 500}
-PROBE_DEFAULTS = {"initial_delay": 10, "period": 10, "timeout": 2, "success_threshold": 1,
-                  "failure_threshold": 30}
-PROBE_MINIMUMS = {"initial_delay": 0, "period": 1, "timeout": 1, "success_threshold": 1,
-                  "failure_threshold": 1}  # as Kubernetes' probes, which Azure's become
+REQUEST_DEFAULTS = {"request_timeout_ms": 5000, "max_concurrent_requests_per_instance": 1, "max_queue_wait_ms": 500}
+PROBE_DEFAULTS = {"initial_delay": 10, "period": 10, "timeout": 2, "success_threshold": 1, "failure_threshold": 30}
+PROBE_MINIMUMS = {
+    "initial_delay": 0,
+    "period": 1,
+    "timeout": 1,
+    "success_threshold": 1,
+    "failure_threshold": 1,
+}  # as Kubernetes' probes, which Azure's become
 SCALE_DEFAULTS = {"polling_interval": 1, "target_utilization_percentage": 70}
-ENDPOINT_FIELDS = {"$schema", "name", "description", "tags", "properties", "auth_mode", "traffic",
-                   "mirror_traffic", "public_network_access", "compute", "kind", "identity", "location"}
-DEPLOYMENT_FIELDS = {"$schema", "name", "endpoint_name", "description", "tags", "properties", "model",
-                     "code_configuration", "environment", "environment_variables", "instance_count",
-                     "instance_type", "request_settings", "liveness_probe", "readiness_probe",
-                     "scale_settings", "app_insights_enabled", "egress_public_network_access", "type",
-                     "resources", "data_collector", "code_path", "scoring_script"}
+ENDPOINT_FIELDS = {
+    "$schema",
+    "name",
+    "description",
+    "tags",
+    "properties",
+    "auth_mode",
+    "traffic",
+    "mirror_traffic",
+    "public_network_access",
+    "compute",
+    "kind",
+    "identity",
+    "location",
+}
+DEPLOYMENT_FIELDS = {
+    "$schema",
+    "name",
+    "endpoint_name",
+    "description",
+    "tags",
+    "properties",
+    "model",
+    "code_configuration",
+    "environment",
+    "environment_variables",
+    "instance_count",
+    "instance_type",
+    "request_settings",
+    "liveness_probe",
+    "readiness_probe",
+    "scale_settings",
+    "app_insights_enabled",
+    "egress_public_network_access",
+    "type",
+    "resources",
+    "data_collector",
+    "code_path",
+    "scoring_script",
+}
 
 
 def _unknown(spec: dict, allowed: set[str], what: str) -> None:
     extra = sorted(set(spec) - allowed)
     if extra:
-        raise ValidationError(f"Unknown field(s) in the {what}: {', '.join(extra)}. "
-                              f"Allowed: {', '.join(sorted(allowed - {'$schema'}))}.")
+        raise ValidationError(
+            f"Unknown field(s) in the {what}: {', '.join(extra)}. Allowed: {', '.join(sorted(allowed - {'$schema'}))}."
+        )
 
 
 # -- endpoints ------------------------------------------------------------------------------
@@ -54,8 +92,10 @@ def get_endpoint(store: WorkspaceStore, name: str) -> EndpointRecord:
     try:
         return store.get_asset(ENDPOINT, name, _V)
     except ResourceNotFound:
-        raise ResourceNotFound(f"Online endpoint '{name}' not found in workspace '{store.name}'. "
-                               "List them with `amlemu online-endpoint list`.") from None
+        raise ResourceNotFound(
+            f"Online endpoint '{name}' not found in workspace '{store.name}'. "
+            "List them with `amlemu online-endpoint list`."
+        ) from None
 
 
 def list_endpoints(store: WorkspaceStore) -> list[EndpointRecord]:
@@ -76,8 +116,10 @@ def _check_traffic(field: str, traffic: Any, deployments: set[str], *, mirror: b
             raise ValidationError(f"'{field}' for deployment '{name}' must be 0-100, got {value}.")
         if name not in deployments:
             known = ", ".join(sorted(deployments)) or "none yet"
-            raise ValidationError(f"'{field}' names deployment '{name}', which this endpoint does not have "
-                                  f"(deployments: {known}). Create it first, then route traffic to it.")
+            raise ValidationError(
+                f"'{field}' names deployment '{name}', which this endpoint does not have "
+                f"(deployments: {known}). Create it first, then route traffic to it."
+            )
         out[name] = value
     total = sum(out.values())
     if mirror:
@@ -88,8 +130,10 @@ def _check_traffic(field: str, traffic: Any, deployments: set[str], *, mirror: b
             raise ValidationError(f"mirror_traffic is at most 50 percent; got {total}.")
     elif out and total not in (0, 100):
         detail = " + ".join(f"{k}={v}" for k, v in out.items())
-        raise ValidationError(f"Traffic percentages must sum to 100 (or all be 0); {detail} = {total}. "
-                              "Fix the split, e.g. --traffic \"blue=90 green=10\".")
+        raise ValidationError(
+            f"Traffic percentages must sum to 100 (or all be 0); {detail} = {total}. "
+            'Fix the split, e.g. --traffic "blue=90 green=10".'
+        )
     return out
 
 
@@ -112,39 +156,50 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
     if auth_mode not in AUTH_MODES:
         raise ValidationError(f"auth_mode '{auth_mode}' is unknown; use one of: {', '.join(AUTH_MODES)}.")
     if existing and existing["auth_mode"] != auth_mode:
-        raise ValidationError(f"auth_mode of endpoint '{name}' is '{existing['auth_mode']}' and cannot be "
-                              "changed; create a new endpoint instead.")
+        raise ValidationError(
+            f"auth_mode of endpoint '{name}' is '{existing['auth_mode']}' and cannot be "
+            "changed; create a new endpoint instead."
+        )
     access = str(spec.get("public_network_access") or previous.get("public_network_access") or "enabled").lower()
     if access not in ("enabled", "disabled"):
         raise ValidationError(f"public_network_access must be 'enabled' or 'disabled', got '{access}'.")
     compute = spec.get("compute") or previous.get("compute")
     kind = "kubernetes" if compute else "managed"
     if existing and existing["kind"] == "managed" and compute:
-        raise ValidationError(f"Endpoint '{name}' is a managed online endpoint; it cannot move to compute "
-                              f"'{str(compute).removeprefix('azureml:')}'. Create a KubernetesOnlineEndpoint "
-                              "under a new name for the Kubernetes compute.")
+        raise ValidationError(
+            f"Endpoint '{name}' is a managed online endpoint; it cannot move to compute "
+            f"'{str(compute).removeprefix('azureml:')}'. Create a KubernetesOnlineEndpoint "
+            "under a new name for the Kubernetes compute."
+        )
     if compute:
         compute = str(compute).removeprefix("azureml:")
         _kubernetes_compute(store, compute)
     if existing and existing.get("compute") and compute != existing["compute"]:
-        raise ValidationError(f"Endpoint '{name}' runs on compute '{existing['compute']}'; its compute "
-                              "cannot change.")
+        raise ValidationError(f"Endpoint '{name}' runs on compute '{existing['compute']}'; its compute cannot change.")
     deployments = {d["deployment_name"] for d in list_deployments(store, name)} if existing else set()
     traffic = _check_traffic("traffic", spec.get("traffic", previous.get("traffic")), deployments, mirror=False)
-    mirror = _check_traffic("mirror_traffic", spec.get("mirror_traffic", previous.get("mirror_traffic")),
-                            deployments, mirror=True)
+    mirror = _check_traffic(
+        "mirror_traffic", spec.get("mirror_traffic", previous.get("mirror_traffic")), deployments, mirror=True
+    )
     for dep, pct in mirror.items():
         if pct and traffic.get(dep):
-            raise ValidationError(f"Deployment '{dep}' receives live traffic; mirror traffic must go to a "
-                                  "deployment that gets none.")
+            raise ValidationError(
+                f"Deployment '{dep}' receives live traffic; mirror traffic must go to a deployment that gets none."
+            )
     body = dict(previous)
     for key in ("name", "version", "created_at", "updated_at"):
         body.pop(key, None)
-    body.update(kind=kind, compute=compute, auth_mode=auth_mode, traffic=traffic, mirror_traffic=mirror,
-                public_network_access=access,
-                description=spec.get("description", body.get("description")),
-                tags=dict(spec.get("tags") or body.get("tags") or {}),
-                properties=dict(spec.get("properties") or body.get("properties") or {}))
+    body.update(
+        kind=kind,
+        compute=compute,
+        auth_mode=auth_mode,
+        traffic=traffic,
+        mirror_traffic=mirror,
+        public_network_access=access,
+        description=spec.get("description", body.get("description")),
+        tags=dict(spec.get("tags") or body.get("tags") or {}),
+        properties=dict(spec.get("properties") or body.get("properties") or {}),
+    )
     if not existing:
         import socket
 
@@ -171,8 +226,10 @@ def set_credentials(store: WorkspaceStore, name: str, key_type: str) -> None:
         raise ValidationError(f"key_type must be 'primary' or 'secondary', got '{key_type}'.")
     endpoint = get_endpoint(store, name)
     if endpoint["auth_mode"] != "key":
-        raise ValidationError(f"Endpoint '{name}' uses auth_mode '{endpoint['auth_mode']}': keys are "
-                              "regenerated only for auth_mode key; tokens expire on their own.")
+        raise ValidationError(
+            f"Endpoint '{name}' uses auth_mode '{endpoint['auth_mode']}': keys are "
+            "regenerated only for auth_mode key; tokens expire on their own."
+        )
     body = {k: v for k, v in endpoint.items() if k not in ("name", "version", "created_at", "updated_at")}
     body["credentials"] = {**endpoint["credentials"], key_type: keys.new_key()}
     store.put_asset(ENDPOINT, name, _V, body)
@@ -190,25 +247,32 @@ def _kubernetes_compute(store: WorkspaceStore, name: str) -> ComputeRecord:
     try:
         compute = store.get_asset("compute", name, _V)
     except ResourceNotFound:
-        raise ResourceNotFound(f"Compute '{name}' not found in workspace '{store.name}'. Attach an inference "
-                               "cluster first: `amlemu compute attach --type Kubernetes --name "
-                               f"{name}` (or ml_client.compute.begin_create_or_update(KubernetesCompute(...))).") from None
+        raise ResourceNotFound(
+            f"Compute '{name}' not found in workspace '{store.name}'. Attach an inference "
+            "cluster first: `amlemu compute attach --type Kubernetes --name "
+            f"{name}` (or ml_client.compute.begin_create_or_update(KubernetesCompute(...)))."
+        ) from None
     if compute.get("type") != "kubernetes":
-        raise ValidationError(f"Compute '{name}' is a {compute.get('type')}; online endpoints on a compute need "
-                              "a Kubernetes inference cluster (type: kubernetes).")
+        raise ValidationError(
+            f"Compute '{name}' is a {compute.get('type')}; online endpoints on a compute need "
+            "a Kubernetes inference cluster (type: kubernetes)."
+        )
     return compute
 
 
 def _refuse_case_twin(store: WorkspaceStore, name: str) -> None:
     """Names that differ only in case name one endpoint in Azure (ARM resource names and the scoring URI's
     host name are case-insensitive), so a new endpoint may not sit beside its twin; lookups stay exact."""
-    rows = store.query("SELECT name FROM assets WHERE kind = ? AND lower(name) = lower(?) AND name != ?",
-                       (ENDPOINT, name, name))
+    rows = store.query(
+        "SELECT name FROM assets WHERE kind = ? AND lower(name) = lower(?) AND name != ?", (ENDPOINT, name, name)
+    )
     if rows:
         twin = rows[0]["name"]
-        raise ResourceExists(f"Endpoint '{name}' differs only in case from the existing '{twin}': Azure ML names "
-                             f"are case-insensitive, so they would name the same endpoint. Use '{twin}' "
-                             f"(`amlemu online-endpoint show --name {twin}`) or another name.")
+        raise ResourceExists(
+            f"Endpoint '{name}' differs only in case from the existing '{twin}': Azure ML names "
+            f"are case-insensitive, so they would name the same endpoint. Use '{twin}' "
+            f"(`amlemu online-endpoint show --name {twin}`) or another name."
+        )
 
 
 # -- deployments -------------------------------------------------------------------------------
@@ -221,8 +285,10 @@ def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> Deploymen
     try:
         return store.get_asset(DEPLOYMENT, _key(endpoint, name), _V)
     except ResourceNotFound:
-        raise ResourceNotFound(f"Deployment '{name}' not found under endpoint '{endpoint}'. List them with "
-                               f"`amlemu online-deployment list --endpoint-name {endpoint}`.") from None
+        raise ResourceNotFound(
+            f"Deployment '{name}' not found under endpoint '{endpoint}'. List them with "
+            f"`amlemu online-deployment list --endpoint-name {endpoint}`."
+        ) from None
 
 
 def list_deployments(store: WorkspaceStore, endpoint: str) -> list[DeploymentRecord]:
@@ -251,10 +317,13 @@ def _settings(spec: dict, field: str, defaults: dict[str, int], minimum: int | d
         raise ValidationError(f"'{field}' must be a mapping of {', '.join(defaults)}.")
     unknown = set(given) - set(defaults)
     if unknown:
-        raise ValidationError(f"Unknown setting(s) in '{field}': {', '.join(sorted(unknown))}. "
-                              f"Allowed: {', '.join(defaults)}.")
-    return {k: _positive_int(given[k], f"{field}.{k}", least[k]) if given.get(k) is not None else v
-            for k, v in defaults.items()}
+        raise ValidationError(
+            f"Unknown setting(s) in '{field}': {', '.join(sorted(unknown))}. Allowed: {', '.join(defaults)}."
+        )
+    return {
+        k: _positive_int(given[k], f"{field}.{k}", least[k]) if given.get(k) is not None else v
+        for k, v in defaults.items()
+    }
 
 
 def _scale_settings(spec: dict, kind: str) -> dict[str, Any]:
@@ -267,23 +336,32 @@ def _scale_settings(spec: dict, kind: str) -> dict[str, Any]:
     if scale_type != "target_utilization":
         raise ValidationError(f"scale_settings type '{scale_type}' is unknown; use default or target_utilization.")
     if kind != "kubernetes":
-        raise ValidationError("target_utilization scale settings apply to Kubernetes online deployments; "
-                              "managed deployments scale with instance_count.")
+        raise ValidationError(
+            "target_utilization scale settings apply to Kubernetes online deployments; "
+            "managed deployments scale with instance_count."
+        )
     allowed = {"min_instances", "max_instances", "polling_interval", "target_utilization_percentage"}
     unknown = set(given) - allowed
     if unknown:
-        raise ValidationError(f"Unknown scale_settings: {', '.join(sorted(unknown))}. Allowed: {', '.join(sorted(allowed))}.")
-    out = {"type": "target_utilization",
-           "min_instances": _positive_int(given.get("min_instances", 1), "scale_settings.min_instances"),
-           "max_instances": _positive_int(given.get("max_instances", 1), "scale_settings.max_instances"),
-           "polling_interval": _positive_int(given.get("polling_interval", SCALE_DEFAULTS["polling_interval"]),
-                                             "scale_settings.polling_interval"),
-           "target_utilization_percentage": _positive_int(
-               given.get("target_utilization_percentage", SCALE_DEFAULTS["target_utilization_percentage"]),
-               "scale_settings.target_utilization_percentage")}
+        raise ValidationError(
+            f"Unknown scale_settings: {', '.join(sorted(unknown))}. Allowed: {', '.join(sorted(allowed))}."
+        )
+    out = {
+        "type": "target_utilization",
+        "min_instances": _positive_int(given.get("min_instances", 1), "scale_settings.min_instances"),
+        "max_instances": _positive_int(given.get("max_instances", 1), "scale_settings.max_instances"),
+        "polling_interval": _positive_int(
+            given.get("polling_interval", SCALE_DEFAULTS["polling_interval"]), "scale_settings.polling_interval"
+        ),
+        "target_utilization_percentage": _positive_int(
+            given.get("target_utilization_percentage", SCALE_DEFAULTS["target_utilization_percentage"]),
+            "scale_settings.target_utilization_percentage",
+        ),
+    }
     if out["min_instances"] > out["max_instances"]:
-        raise ValidationError(f"scale_settings.min_instances ({out['min_instances']}) is above max_instances "
-                              f"({out['max_instances']}).")
+        raise ValidationError(
+            f"scale_settings.min_instances ({out['min_instances']}) is above max_instances ({out['max_instances']})."
+        )
     if out["target_utilization_percentage"] > 100:
         raise ValidationError("scale_settings.target_utilization_percentage must be 1-100.")
     return out
@@ -308,8 +386,9 @@ def _model(store: WorkspaceStore, model: Any, base_path: Path, endpoint: str, na
         else:
             mname, _, version = ref.partition(":")
             if not version:
-                raise ValidationError(f"Model reference '{model}' needs a version: azureml:{mname}:<version> "
-                                      f"or azureml:{mname}@latest.")
+                raise ValidationError(
+                    f"Model reference '{model}' needs a version: azureml:{mname}:<version> or azureml:{mname}@latest."
+                )
             record = store.get_asset(models.KIND, mname, version)
         return {"name": record["name"], "version": record["version"]}
     if isinstance(model, dict):
@@ -322,12 +401,17 @@ def _model(store: WorkspaceStore, model: Any, base_path: Path, endpoint: str, na
                 if not model.get("path"):
                     raise
         if model.get("path"):  # an inline model: registered for the deployment, as Azure does
-            spec = {"name": mname or f"{endpoint}-{name}-model", "path": model["path"],
-                    "type": model.get("type") or "custom_model", "version": version}
+            spec = {
+                "name": mname or f"{endpoint}-{name}-model",
+                "path": model["path"],
+                "type": model.get("type") or "custom_model",
+                "version": version,
+            }
             record = models.create_or_update(store, spec, base_path)
             return {"name": record["name"], "version": record["version"]}
-    raise ValidationError(f"Deployment model must be 'azureml:<name>:<version>', a registered model, or a "
-                          f"local path; got {model!r}.")
+    raise ValidationError(
+        f"Deployment model must be 'azureml:<name>:<version>', a registered model, or a local path; got {model!r}."
+    )
 
 
 def _code(spec: dict, base_path: Path) -> tuple[Path | None, str | None]:
@@ -337,8 +421,9 @@ def _code(spec: dict, base_path: Path) -> tuple[Path | None, str | None]:
     if not code and not script:
         return None, None
     if not code or not script:
-        raise ValidationError("code_configuration needs both 'code' (the folder) and 'scoring_script' "
-                              "(the file in it, e.g. score.py).")
+        raise ValidationError(
+            "code_configuration needs both 'code' (the folder) and 'scoring_script' (the file in it, e.g. score.py)."
+        )
     code = str(code).removeprefix("file:")
     if code.startswith(("azureml:", "http://", "https://")):
         from emulator.errors import NotEmulated
@@ -346,17 +431,22 @@ def _code(spec: dict, base_path: Path) -> tuple[Path | None, str | None]:
         raise NotEmulated(f"code from '{code}'", "Point code_configuration.code at a local folder.")
     folder = (base_path / code).resolve()
     if not folder.is_dir():
-        raise ValidationError(f"code_configuration.code '{code}' is not a folder (looked at {folder}). "
-                              "Fix the path; it is relative to the YAML file.")
+        raise ValidationError(
+            f"code_configuration.code '{code}' is not a folder (looked at {folder}). "
+            "Fix the path; it is relative to the YAML file."
+        )
     if not (folder / script).is_file():
-        raise ValidationError(f"Scoring script '{script}' not found in {folder}. Fix "
-                              "code_configuration.scoring_script (a path inside the code folder).")
+        raise ValidationError(
+            f"Scoring script '{script}' not found in {folder}. Fix "
+            "code_configuration.scoring_script (a path inside the code folder)."
+        )
     snapshots.plan(folder)  # refused before anything is read or copied: the filesystem root, home, over the limits
     return folder, str(script)
 
 
-def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], base_path: Path,
-                                endpoint_name: str | None = None) -> tuple[DeploymentRecord, bool]:
+def create_or_update_deployment(
+    store: WorkspaceStore, spec: dict[str, Any], base_path: Path, endpoint_name: str | None = None
+) -> tuple[DeploymentRecord, bool]:
     """Validate a deployment, snapshot its code and write it in state Creating/Updating.
 
     The endpoint's host picks it up, starts its replicas and sets Succeeded or Failed.
@@ -374,26 +464,37 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
     try:
         endpoint = get_endpoint(store, endpoint_name)
     except ResourceNotFound:
-        raise ResourceNotFound(f"Online endpoint '{endpoint_name}' does not exist, so deployment '{name}' has "
-                               "nowhere to go. Create the endpoint first: `amlemu online-endpoint create "
-                               f"--name {endpoint_name}`.") from None
+        raise ResourceNotFound(
+            f"Online endpoint '{endpoint_name}' does not exist, so deployment '{name}' has "
+            "nowhere to go. Create the endpoint first: `amlemu online-endpoint create "
+            f"--name {endpoint_name}`."
+        ) from None
     try:
         existing = get_deployment(store, endpoint_name, name)
     except ResourceNotFound:
         existing = None
-        twins = [d["deployment_name"] for d in list_deployments(store, endpoint_name)
-                 if str(d["deployment_name"]).lower() == str(name).lower()]
+        twins = [
+            d["deployment_name"]
+            for d in list_deployments(store, endpoint_name)
+            if str(d["deployment_name"]).lower() == str(name).lower()
+        ]
         if twins:
-            raise ResourceExists(f"Deployment '{name}' differs only in case from the existing '{twins[0]}' on endpoint "
-                                 f"'{endpoint_name}': Azure ML names are case-insensitive, so they would name the same "
-                                 f"deployment. Use '{twins[0]}' or another name.")
+            raise ResourceExists(
+                f"Deployment '{name}' differs only in case from the existing '{twins[0]}' on endpoint "
+                f"'{endpoint_name}': Azure ML names are case-insensitive, so they would name the same "
+                f"deployment. Use '{twins[0]}' or another name."
+            )
     kind = str(spec.get("type") or ("kubernetes" if endpoint["kind"] == "kubernetes" else "managed")).lower()
     if kind != endpoint["kind"]:
-        raise ValidationError(f"A {kind} deployment cannot go on {endpoint['kind']} endpoint '{endpoint_name}': use "
-                              f"{'KubernetesOnlineDeployment' if endpoint['kind'] == 'kubernetes' else 'ManagedOnlineDeployment'}.")
+        raise ValidationError(
+            f"A {kind} deployment cannot go on {endpoint['kind']} endpoint '{endpoint_name}': use "
+            f"{'KubernetesOnlineDeployment' if endpoint['kind'] == 'kubernetes' else 'ManagedOnlineDeployment'}."
+        )
     previous: Mapping[str, Any] = existing or {}
     merged = {**{k: previous.get(k) for k in ("model", "environment", "environment_variables")}, **spec}
-    code_folder, script = _code(spec, base_path) if ("code_configuration" in spec or "code_path" in spec) else (None, None)
+    code_folder, script = (
+        _code(spec, base_path) if ("code_configuration" in spec or "code_path" in spec) else (None, None)
+    )
     if code_folder is None and previous.get("code") and "code_configuration" not in spec:
         code_src, script = None, previous["scoring_script"]
     else:
@@ -403,34 +504,54 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
     if code_src is None and not previous.get("code") and env_resolved is None:
         env_resolved = None  # no script: the built-in ONNX scorer runs on amlemu's own interpreter
     if (code_src or previous.get("code")) and not environment:
-        raise ValidationError("A deployment with a scoring script needs an 'environment' (e.g. "
-                              "azureml:AzureML-sklearn-1.5@latest).")
+        raise ValidationError(
+            "A deployment with a scoring script needs an 'environment' (e.g. azureml:AzureML-sklearn-1.5@latest)."
+        )
     count = _positive_int(spec.get("instance_count", previous.get("instance_count", 1)), "instance_count", 0)
     if count > config_max_instances():
-        raise ValidationError(f"instance_count {count} is above this machine's limit of {config_max_instances()} "
-                              "replicas per deployment (AMLEMU_MAX_INSTANCES).")
-    scale = _scale_settings({**previous, **spec}, kind) if ("scale_settings" in spec or not existing) else previous["scale_settings"]
+        raise ValidationError(
+            f"instance_count {count} is above this machine's limit of {config_max_instances()} "
+            "replicas per deployment (AMLEMU_MAX_INSTANCES)."
+        )
+    scale = (
+        _scale_settings({**previous, **spec}, kind)
+        if ("scale_settings" in spec or not existing)
+        else previous["scale_settings"]
+    )
     requests = _settings({**previous, **spec}, "request_settings", REQUEST_DEFAULTS, 1)
     if requests["request_timeout_ms"] > 180000:
         raise ValidationError("request_settings.request_timeout_ms is at most 180000 (3 minutes).")
-    model = _model(store, merged.get("model"), base_path, endpoint_name, name) if "model" in spec else previous.get("model")
+    model = (
+        _model(store, merged.get("model"), base_path, endpoint_name, name) if "model" in spec else previous.get("model")
+    )
     if model is None and not (code_src or previous.get("code")):
-        raise ValidationError("The deployment has neither a model nor a scoring script. Give 'model' (an ONNX "
-                              "model is served by the built-in scorer) and/or 'code_configuration'.")
+        raise ValidationError(
+            "The deployment has neither a model nor a scoring script. Give 'model' (an ONNX "
+            "model is served by the built-in scorer) and/or 'code_configuration'."
+        )
     body = {k: v for k, v in previous.items() if k not in ("name", "version", "created_at", "updated_at")}
     body.update(
-        endpoint_name=endpoint_name, deployment_name=name, type=kind, model=model,
-        scoring_script=script, environment=environment, environment_resolved=env_resolved,
+        endpoint_name=endpoint_name,
+        deployment_name=name,
+        type=kind,
+        model=model,
+        scoring_script=script,
+        environment=environment,
+        environment_resolved=env_resolved,
         environment_variables={str(k): str(v) for k, v in (merged.get("environment_variables") or {}).items()},
-        instance_count=count, instance_type=spec.get("instance_type", previous.get("instance_type")),
+        instance_count=count,
+        instance_type=spec.get("instance_type", previous.get("instance_type")),
         request_settings=requests,
         liveness_probe=_settings({**previous, **spec}, "liveness_probe", PROBE_DEFAULTS, PROBE_MINIMUMS),
         readiness_probe=_settings({**previous, **spec}, "readiness_probe", PROBE_DEFAULTS, PROBE_MINIMUMS),
-        scale_settings=scale, description=spec.get("description", previous.get("description")),
+        scale_settings=scale,
+        description=spec.get("description", previous.get("description")),
         tags=dict(spec.get("tags") or previous.get("tags") or {}),
         runtime=check_runtime(config.runtime_name()),
         generation=int(previous.get("generation", 0)) + 1,
-        provisioning_state="Updating" if existing else "Creating", error=None)
+        provisioning_state="Updating" if existing else "Creating",
+        error=None,
+    )
     folder = deployment_dir(store, endpoint_name, name)
     if code_src is not None:
         body["code_hash"] = _folder_hash(code_src)
@@ -458,23 +579,26 @@ def _folder_hash(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def set_deployment_state(store: WorkspaceStore, endpoint: str, name: str, *, generation: int,
-                         **fields: Any) -> bool:
+def set_deployment_state(store: WorkspaceStore, endpoint: str, name: str, *, generation: int, **fields: Any) -> bool:
     """Record a deployment's state (as its host does), unless a newer generation was written since."""
     import json
     import time
 
     with store.transaction() as db:
-        row = db.execute("SELECT body FROM assets WHERE kind = ? AND name = ? AND version = ?",
-                         (DEPLOYMENT, _key(endpoint, name), _V)).fetchone()
+        row = db.execute(
+            "SELECT body FROM assets WHERE kind = ? AND name = ? AND version = ?",
+            (DEPLOYMENT, _key(endpoint, name), _V),
+        ).fetchone()
         if row is None:
             return False
         body = json.loads(row["body"])
         if body.get("generation") != generation:
             return False
         body.update(fields)
-        db.execute("UPDATE assets SET body = ?, updated_at = ? WHERE kind = ? AND name = ? AND version = ?",
-                   (json.dumps(body), time.time(), DEPLOYMENT, _key(endpoint, name), _V))
+        db.execute(
+            "UPDATE assets SET body = ?, updated_at = ? WHERE kind = ? AND name = ? AND version = ?",
+            (json.dumps(body), time.time(), DEPLOYMENT, _key(endpoint, name), _V),
+        )
     return True
 
 
@@ -482,13 +606,17 @@ def delete_deployment_record(store: WorkspaceStore, endpoint: str, name: str) ->
     ep = get_endpoint(store, endpoint)
     get_deployment(store, endpoint, name)
     if ep["mirror_traffic"].get(name):
-        raise ValidationError(f"Deployment '{name}' still gets mirror traffic from endpoint '{endpoint}'. Set its "
-                              f"mirror share to 0 first: `amlemu online-endpoint update --name {endpoint} "
-                              f"--mirror-traffic \"{name}=0\"`.")
+        raise ValidationError(
+            f"Deployment '{name}' still gets mirror traffic from endpoint '{endpoint}'. Set its "
+            f"mirror share to 0 first: `amlemu online-endpoint update --name {endpoint} "
+            f'--mirror-traffic "{name}=0"`.'
+        )
     if ep["traffic"].get(name):
-        raise ValidationError(f"Deployment '{name}' still gets traffic from endpoint '{endpoint}'. Set its "
-                              f"traffic to 0 first: `amlemu online-endpoint update --name {endpoint} --traffic "
-                              "\"<other>=100\"`.")
+        raise ValidationError(
+            f"Deployment '{name}' still gets traffic from endpoint '{endpoint}'. Set its "
+            f"traffic to 0 first: `amlemu online-endpoint update --name {endpoint} --traffic "
+            '"<other>=100"`.'
+        )
     with store.transaction() as db:
         db.execute("DELETE FROM assets WHERE kind = ? AND name = ?", (DEPLOYMENT, _key(endpoint, name)))
     shutil.rmtree(deployment_dir(store, endpoint, name), ignore_errors=True)

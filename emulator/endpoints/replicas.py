@@ -14,9 +14,10 @@ import asyncio
 import collections
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from emulator.endpoints import http11
 from emulator.endpoints.launch import REPLICA_SECRET, ReplicaLauncher
@@ -125,9 +126,15 @@ class Replica:
         self.pool.clear()
 
     def view(self) -> dict[str, Any]:
-        return {"name": self.name, "port": self.port, "pid": self.handle.pid, "ready": self.ready,
-                "in_flight": self.in_flight, "restarts": self.restarts,
-                "log": str(self.log_path)}
+        return {
+            "name": self.name,
+            "port": self.port,
+            "pid": self.handle.pid,
+            "ready": self.ready,
+            "in_flight": self.in_flight,
+            "restarts": self.restarts,
+            "log": str(self.log_path),
+        }
 
 
 def free_port() -> int:
@@ -153,8 +160,12 @@ async def probe(address: str, port: int, timeout_s: float) -> bool:
 class ReplicaSet:
     """The running replicas of one deployment generation."""
 
-    def __init__(self, deployment: DeploymentRecord, launcher: ReplicaLauncher,
-                 on_event: Callable[[str], None] = lambda line: None):
+    def __init__(
+        self,
+        deployment: DeploymentRecord,
+        launcher: ReplicaLauncher,
+        on_event: Callable[[str], None] = lambda line: None,
+    ):
         self.deployment = deployment
         self.name = deployment["deployment_name"]
         self.generation = deployment["generation"]
@@ -211,13 +222,17 @@ class ReplicaSet:
             while True:
                 code = await asyncio.to_thread(handle.wait, 0) if self.launcher.blocking_wait else handle.wait(0)
                 if code is not None:
-                    raise ReplicaFailed(f"replica {name} exited with code {code} before it was ready.\n"
-                                        f"Last lines of its log ({log_path}):\n{log_tail(log_path)}")
+                    raise ReplicaFailed(
+                        f"replica {name} exited with code {code} before it was ready.\n"
+                        f"Last lines of its log ({log_path}):\n{log_tail(log_path)}"
+                    )
                 if await probe(address, port, readiness["timeout"]):
                     break
                 if time.monotonic() > deadline:
-                    raise ReplicaFailed(f"replica {name} did not answer its readiness probe (GET /) within "
-                                        f"{budget} s.\nLast lines of its log:\n{log_tail(log_path)}")
+                    raise ReplicaFailed(
+                        f"replica {name} did not answer its readiness probe (GET /) within "
+                        f"{budget} s.\nLast lines of its log:\n{log_tail(log_path)}"
+                    )
                 await asyncio.sleep(0.05)
         except BaseException:  # failed, or cancelled because the host stops: leave no replica running
             await self.launcher.stop(handle)
@@ -273,8 +288,11 @@ class ReplicaSet:
             if probe_now:
                 next_probe = time.monotonic() + liveness["period"]
             for replica in list(self.replicas):
-                code = replica.handle.wait(0) if not self.launcher.blocking_wait else \
-                    await asyncio.to_thread(replica.handle.wait, 0)
+                code = (
+                    replica.handle.wait(0)
+                    if not self.launcher.blocking_wait
+                    else await asyncio.to_thread(replica.handle.wait, 0)
+                )
                 if code is not None:
                     await self._restart(replica, f"exited with code {code}")
                     continue
@@ -295,8 +313,7 @@ class ReplicaSet:
             return
         replica.probe_failures += 1
         if replica.ready and replica.probe_failures >= self.deployment["readiness_probe"]["failure_threshold"]:
-            self.on_event(f"replica {replica.name} failed {replica.probe_failures} readiness probes; "
-                          "out of rotation")
+            self.on_event(f"replica {replica.name} failed {replica.probe_failures} readiness probes; out of rotation")
             self.mark_failed(replica)
         if replica.probe_failures >= liveness["failure_threshold"]:
             await self._restart(replica, f"failed {replica.probe_failures} liveness probes")
@@ -344,9 +361,13 @@ class ReplicaSet:
                 low_polls = 0
 
     def view(self) -> dict[str, Any]:
-        return {"generation": self.generation, "served": self.served,
-                "replicas": [r.view() for r in self.replicas],
-                "in_flight": self.slots.used, "capacity": self.slots.capacity}
+        return {
+            "generation": self.generation,
+            "served": self.served,
+            "replicas": [r.view() for r in self.replicas],
+            "in_flight": self.slots.used,
+            "capacity": self.slots.capacity,
+        }
 
 
 class _Dead(RunHandle):

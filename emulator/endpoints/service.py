@@ -63,9 +63,15 @@ def ensure_host(store: WorkspaceStore, name: str) -> dict[str, Any]:
             if child.poll() is not None:
                 _children.remove(child)
         with open(folder / "host.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "emulator.endpoints.host", str(store.root), name],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, cwd=str(folder))
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "emulator.endpoints.host", str(store.root), name],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd=str(folder),
+            )
         _children.append(proc)
         deadline = time.monotonic() + HOST_START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -76,12 +82,16 @@ def ensure_host(store: WorkspaceStore, name: str) -> dict[str, Any]:
                 break
             time.sleep(0.05)
         tail = (folder / "host.log").read_text(errors="replace").strip().splitlines()[-10:]
-        raise EmulatorError(f"The host of endpoint '{name}' did not start.\nLast lines of its log:\n"
-                            + "\n".join(tail), code="EndpointHostFailed", status=500)
+        raise EmulatorError(
+            f"The host of endpoint '{name}' did not start.\nLast lines of its log:\n" + "\n".join(tail),
+            code="EndpointHostFailed",
+            status=500,
+        )
 
 
-def control(store: WorkspaceStore, endpoint: EndpointRecord, route: str, method: str = "POST",
-            timeout: float = 60) -> dict[str, Any]:
+def control(
+    store: WorkspaceStore, endpoint: EndpointRecord, route: str, method: str = "POST", timeout: float = 60
+) -> dict[str, Any]:
     """Call a host control route (``reload``, ``status``, ``stop``)."""
     conn = http.client.HTTPConnection("127.0.0.1", endpoint["port"], timeout=timeout)
     try:
@@ -91,8 +101,11 @@ def control(store: WorkspaceStore, endpoint: EndpointRecord, route: str, method:
     finally:
         conn.close()
     if response.status != 200:
-        raise EmulatorError(f"Endpoint host answered {response.status} to {route}: {body[:200]!r}",
-                            code="EndpointHostFailed", status=500)
+        raise EmulatorError(
+            f"Endpoint host answered {response.status} to {route}: {body[:200]!r}",
+            code="EndpointHostFailed",
+            status=500,
+        )
     return json.loads(body)
 
 
@@ -151,8 +164,13 @@ def get_keys(store: WorkspaceStore, name: str) -> dict[str, Any]:
     if endpoint["auth_mode"] == "key":
         return {"auth_mode": "key", "primary_key": creds["primary"], "secondary_key": creds["secondary"]}
     token, expiry = keys.issue_token(name, creds["token_secret"])
-    return {"auth_mode": "aml_token", "access_token": token, "token_type": "Bearer",
-            "expiry_time_utc": expiry, "refresh_after_time_utc": expiry - keys.TOKEN_LIFETIME_S / 2}
+    return {
+        "auth_mode": "aml_token",
+        "access_token": token,
+        "token_type": "Bearer",
+        "expiry_time_utc": expiry,
+        "refresh_after_time_utc": expiry - keys.TOKEN_LIFETIME_S / 2,
+    }
 
 
 def regenerate_keys(store: WorkspaceStore, name: str, key_type: str = "primary") -> None:
@@ -160,8 +178,9 @@ def regenerate_keys(store: WorkspaceStore, name: str, key_type: str = "primary")
     _reload(store, name)  # the old key is refused from now on
 
 
-def invoke(store: WorkspaceStore, name: str, body: bytes, deployment: str | None = None,
-           timeout: float = 300) -> tuple[int, dict[str, str], bytes]:
+def invoke(
+    store: WorkspaceStore, name: str, body: bytes, deployment: str | None = None, timeout: float = 300
+) -> tuple[int, dict[str, str], bytes]:
     """POST ``body`` to the endpoint's scoring URI with its credentials, as a client would."""
     endpoint = get_endpoint(store, name)
     credential = get_keys(store, name)
@@ -179,8 +198,9 @@ def invoke(store: WorkspaceStore, name: str, body: bytes, deployment: str | None
 
 
 # -- deployments ---------------------------------------------------------------------------------------
-def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], base_path: Path,
-                                endpoint_name: str | None = None, wait: bool = True) -> DeploymentRecord:
+def create_or_update_deployment(
+    store: WorkspaceStore, spec: dict[str, Any], base_path: Path, endpoint_name: str | None = None, wait: bool = True
+) -> DeploymentRecord:
     record, _ = records.create_or_update_deployment(store, spec, Path(base_path), endpoint_name)
     _reload(store, record["endpoint_name"])
     if wait:
@@ -188,8 +208,9 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
     return record
 
 
-def wait_deployment(store: WorkspaceStore, endpoint: str, name: str, generation: int,
-                    timeout: float = 900) -> DeploymentRecord:
+def wait_deployment(
+    store: WorkspaceStore, endpoint: str, name: str, generation: int, timeout: float = 900
+) -> DeploymentRecord:
     """Wait until the host reports the outcome of ``generation``; raise with the log tail on Failed."""
     deadline = time.monotonic() + timeout
     while True:
@@ -199,11 +220,15 @@ def wait_deployment(store: WorkspaceStore, endpoint: str, name: str, generation:
         if record["provisioning_state"] == "Succeeded":
             return record
         if record["provisioning_state"] == "Failed":
-            raise DeploymentFailed(f"Deployment '{name}' of endpoint '{endpoint}' failed: {record['error']}\n"
-                                   f"Full logs: `amlemu online-deployment get-logs --name {name} "
-                                   f"--endpoint-name {endpoint}`.")
+            raise DeploymentFailed(
+                f"Deployment '{name}' of endpoint '{endpoint}' failed: {record['error']}\n"
+                f"Full logs: `amlemu online-deployment get-logs --name {name} "
+                f"--endpoint-name {endpoint}`."
+            )
         if time.monotonic() > deadline:
-            raise DeploymentFailed(f"Deployment '{name}' is still {record['provisioning_state']} after {timeout:.0f} s.")
+            raise DeploymentFailed(
+                f"Deployment '{name}' is still {record['provisioning_state']} after {timeout:.0f} s."
+            )
         if not host_state(store, endpoint):
             _reload(store, endpoint)  # the host went away: a new one picks the deployment up
         time.sleep(0.05)
@@ -235,8 +260,9 @@ def status(store: WorkspaceStore, endpoint: str) -> dict[str, Any]:
     return control(store, records.get_endpoint(store, endpoint), "status", method="GET")
 
 
-def get_logs(store: WorkspaceStore, endpoint: str, name: str, lines: int = 100,
-             container_type: str | None = None) -> str:
+def get_logs(
+    store: WorkspaceStore, endpoint: str, name: str, lines: int = 100, container_type: str | None = None
+) -> str:
     """The last ``lines`` of the newest replica's log (``storage-initializer``: the deployment's events)."""
     get_deployment(store, endpoint, name)
     if lines is not None and int(lines) < 1:
@@ -246,15 +272,17 @@ def get_logs(store: WorkspaceStore, endpoint: str, name: str, lines: int = 100,
     if kind == "storage-initializer":
         candidates = [folder / "deployment.log"]
     elif kind == "inference-server":
-        candidates = sorted((p for p in folder.glob("*.log") if p.name != "deployment.log"),
-                            key=lambda p: p.stat().st_mtime)
+        candidates = sorted(
+            (p for p in folder.glob("*.log") if p.name != "deployment.log"), key=lambda p: p.stat().st_mtime
+        )
     else:
-        raise ValidationError(f"container_type '{container_type}' is unknown; use inference-server or "
-                              "storage-initializer.")
+        raise ValidationError(
+            f"container_type '{container_type}' is unknown; use inference-server or storage-initializer."
+        )
     if not candidates or not candidates[-1].exists():
         return ""
     text = candidates[-1].read_text(errors="replace").splitlines()
-    return "\n".join(text[-int(lines or 100):]) + "\n"
+    return "\n".join(text[-int(lines or 100) :]) + "\n"
 
 
 def running_hosts(store: WorkspaceStore) -> list[dict[str, Any]]:
@@ -264,4 +292,3 @@ def running_hosts(store: WorkspaceStore) -> list[dict[str, Any]]:
         if info:
             out.append({"endpoint": record["name"], **info})
     return out
-

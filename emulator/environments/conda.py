@@ -8,21 +8,48 @@ from emulator.errors import ValidationError
 
 # conda package name -> pip name (None: provided by the interpreter or by amlemu)
 CONDA_TO_PIP: dict[str, str | None] = {
-    "python": None, "pip": None, "setuptools": None, "wheel": None,
-    "pytorch": "torch", "pytorch-cpu": "torch", "py-xgboost": "xgboost",
-    "scikit-learn": "scikit-learn", "tensorflow": "tensorflow-cpu",
+    "python": None,
+    "pip": None,
+    "setuptools": None,
+    "wheel": None,
+    "pytorch": "torch",
+    "pytorch-cpu": "torch",
+    "py-xgboost": "xgboost",
+    "scikit-learn": "scikit-learn",
+    "tensorflow": "tensorflow-cpu",
 }
 # conda-only packages with no pip equivalent
-CONDA_ONLY = {"cudatoolkit", "cudnn", "mkl", "mkl-service", "libgcc", "libgcc-ng", "openblas",
-              "blas", "nccl", "cpuonly", "pytorch-cuda", "_libgcc_mutex", "ca-certificates",
-              "openssl", "libstdcxx-ng"}
+CONDA_ONLY = {
+    "cudatoolkit",
+    "cudnn",
+    "mkl",
+    "mkl-service",
+    "libgcc",
+    "libgcc-ng",
+    "openblas",
+    "blas",
+    "nccl",
+    "cpuonly",
+    "pytorch-cuda",
+    "_libgcc_mutex",
+    "ca-certificates",
+    "openssl",
+    "libstdcxx-ng",
+}
 # Azure-only pip packages that amlemu stands in for: tracking goes to the local MLflow store
-AZURE_ONLY_PIP = {"azureml-mlflow": "mlflow-skinny", "azureml-defaults": None,
-                  "azureml-core": None, "azureml-telemetry": None,
-                  "azureml-inference-server-http": None, "azureml-dataset-runtime": None}
+AZURE_ONLY_PIP = {
+    "azureml-mlflow": "mlflow-skinny",
+    "azureml-defaults": None,
+    "azureml-core": None,
+    "azureml-telemetry": None,
+    "azureml-inference-server-http": None,
+    "azureml-dataset-runtime": None,
+}
 
-_CONDA_SPEC = re.compile(r"^(?P<name>(?:[A-Za-z0-9_.\-]+::)?[A-Za-z0-9_.\-]+)"
-                         r"(?:\s*(?P<op>==|>=|<=|=|>|<|!=)\s*(?P<ver>[^\s=]+)|\s+(?P<bare>[^\s=]+))?")
+_CONDA_SPEC = re.compile(
+    r"^(?P<name>(?:[A-Za-z0-9_.\-]+::)?[A-Za-z0-9_.\-]+)"
+    r"(?:\s*(?P<op>==|>=|<=|=|>|<|!=)\s*(?P<ver>[^\s=]+)|\s+(?P<bare>[^\s=]+))?"
+)
 
 
 def _pip_name(req: str) -> str:
@@ -49,7 +76,8 @@ def pip_requirements(conda: dict) -> list[str]:
                 elif pip_req.startswith(("-", "--")):
                     raise ValidationError(
                         f"pip option '{pip_req}' in conda_file is not supported by amlemu; "
-                        "list plain requirements (name and version specifiers) only.")
+                        "list plain requirements (name and version specifiers) only."
+                    )
                 else:
                     reqs.append(pip_req)
             continue
@@ -61,7 +89,8 @@ def pip_requirements(conda: dict) -> list[str]:
             raise ValidationError(
                 f"Conda package '{name}' has no pip equivalent, and amlemu builds environments "
                 "with pip. Remove it from the conda_file (CPU-only builds don't need it) or "
-                "replace it with its pip package.")
+                "replace it with its pip package."
+            )
         pip_name = CONDA_TO_PIP.get(name, name)
         if pip_name is None:
             continue

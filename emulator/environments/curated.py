@@ -29,24 +29,24 @@ CURATED: dict[str, list[str] | None] = {
 
 _REGISTRY_REF = re.compile(
     r"^azureml://registries/(?P<registry>[^/]+)/environments/(?P<name>[^/]+)"
-    r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$")
+    r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$"
+)
 
 
 class EnvironmentRef:
     """A parsed environment reference: ``[azureml:]name[:version|@label]`` or a registry URI."""
 
-    def __init__(self, name: str, version: str | None = None, label: str | None = None,
-                 registry: str | None = None):
+    def __init__(self, name: str, version: str | None = None, label: str | None = None, registry: str | None = None):
         self.name, self.version, self.label, self.registry = name, version, label, registry
 
     @classmethod
-    def parse(cls, text: str) -> "EnvironmentRef":
+    def parse(cls, text: str) -> EnvironmentRef:
         text = text.strip()
         match = _REGISTRY_REF.match(text)
         if match:
             return cls(match["name"], match["version"], match["label"], match["registry"])
         if text.startswith("azureml:"):
-            text = text[len("azureml:"):]
+            text = text[len("azureml:") :]
         if "@" in text:
             name, label = text.split("@", 1)
             return cls(name, label=label)
@@ -61,7 +61,7 @@ class EnvironmentRef:
         if self.registry:
             name = self.name
         elif self.name.startswith("AzureML-"):
-            name = self.name[len("AzureML-"):]
+            name = self.name[len("AzureML-") :]
         else:
             return None
         return name if name in CURATED else None

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
-
+from typing import TYPE_CHECKING, Any
 
 from emulator import naming
 from emulator.environments.conda import pip_requirements
 from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
-from emulator.runtime import select
 from emulator.errors import ResourceNotFound, ValidationError
+from emulator.runtime import select
 from emulator.store import WorkspaceStore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
@@ -25,8 +25,9 @@ def _load_conda_file(value: Any, base_path: Path) -> dict | None:
         return value
     path = (base_path / str(value)).resolve()
     if not path.is_file():
-        raise ValidationError(f"conda_file '{value}' not found (looked at {path}). "
-                              "Fix the path; it is relative to the YAML file.")
+        raise ValidationError(
+            f"conda_file '{value}' not found (looked at {path}). Fix the path; it is relative to the YAML file."
+        )
     try:
         import yaml  # here: a job's supervisor, which never reads YAML, starts without it
 
@@ -52,15 +53,20 @@ def normalize(spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
         context = (base_path / context).resolve()
         dockerfile = (build.get("dockerfile_path") if isinstance(build, dict) else None) or "Dockerfile"
         if not (context / dockerfile).is_file():
-            raise ValidationError(f"build context {context} has no {dockerfile}. "
-                                  "Point build.path at a folder that holds the Dockerfile.")
+            raise ValidationError(
+                f"build context {context} has no {dockerfile}. Point build.path at a folder that holds the Dockerfile."
+            )
         spec["build"] = {"path": str(context), "dockerfile_path": dockerfile}
     if spec.get("image") and build:
-        raise ValidationError("An environment takes 'image' or 'build' (a docker build context), not both, "
-                              "as in Azure ML. Remove one of them.")
+        raise ValidationError(
+            "An environment takes 'image' or 'build' (a docker build context), not both, "
+            "as in Azure ML. Remove one of them."
+        )
     if not spec.get("image") and not build:
-        raise ValidationError("An environment needs 'image' (optionally with 'conda_file') or "
-                              "'build' (a docker build context). Add one of them.")
+        raise ValidationError(
+            "An environment needs 'image' (optionally with 'conda_file') or "
+            "'build' (a docker build context). Add one of them."
+        )
     return spec
 
 
@@ -91,14 +97,17 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> Environ
         body = normalize(environment, base_path)
         return runtime_record("inline", body)
     if not environment:
-        raise ValidationError("The job has no 'environment'. Add one, e.g. "
-                              "environment: azureml:AzureML-sklearn-1.5@latest")
+        raise ValidationError(
+            "The job has no 'environment'. Add one, e.g. environment: azureml:AzureML-sklearn-1.5@latest"
+        )
     ref = EnvironmentRef.parse(str(environment))
     if not ref.registry:
         try:
             if ref.label not in (None, "latest"):
-                raise ValidationError(f"Environment label '{ref.label}' is not supported locally; use "
-                                      f"'{ref.name}@latest' or a version ('{ref.name}:1').")
+                raise ValidationError(
+                    f"Environment label '{ref.label}' is not supported locally; use "
+                    f"'{ref.name}@latest' or a version ('{ref.name}:1')."
+                )
             version = ref.version
             body = store.get_asset(KIND, ref.name, version)
             return runtime_record(f"azureml:{ref.name}:{body['version']}", body)
@@ -108,15 +117,23 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> Environ
                     f"Environment '{environment}' not found: it is neither registered in workspace "
                     f"'{store.name}' nor a curated environment amlemu knows. Register it with "
                     "`amlemu environment create --file env.yml`, or use a curated one: "
-                    f"{', '.join(n + '@latest' for n in curated_names()[:4])}, ...") from None
+                    f"{', '.join(n + '@latest' for n in curated_names()[:4])}, ..."
+                ) from None
     key = ref.curated_key
     if key is None:
         raise ResourceNotFound(
             f"Curated environment '{environment}' is not one amlemu ships. Known: "
-            f"{', '.join(curated_names())}. Or register your own with `amlemu environment create`.")
+            f"{', '.join(curated_names())}. Or register your own with `amlemu environment create`."
+        )
     reqs = CURATED[key]
-    return {"reference": str(ref), "curated": True, "requirements": reqs, "image": None, "build": None,
-            "note": DEFAULT_NOTE if reqs is None else "a cached virtualenv with " + ", ".join(reqs)}
+    return {
+        "reference": str(ref),
+        "curated": True,
+        "requirements": reqs,
+        "image": None,
+        "build": None,
+        "note": DEFAULT_NOTE if reqs is None else "a cached virtualenv with " + ", ".join(reqs),
+    }
 
 
 def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
@@ -126,14 +143,24 @@ def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
 
     note = []
     if body.get("image"):
-        note.append(f"image {body['image']} cannot be pulled offline; the process runtime runs on the local "
-                    f"default environment instead, the docker runtime on the local base image {base_image()}")
+        note.append(
+            f"image {body['image']} cannot be pulled offline; the process runtime runs on the local "
+            f"default environment instead, the docker runtime on the local base image {base_image()}"
+        )
     if body.get("build"):
-        note.append(f"the docker runtime builds its Dockerfile{_from_note(body['build'], base_image())}; "
-                    "the process runtime uses the local default environment instead")
+        note.append(
+            f"the docker runtime builds its Dockerfile{_from_note(body['build'], base_image())}; "
+            "the process runtime uses the local default environment instead"
+        )
     note.append("with a cached virtualenv: " + ", ".join(reqs) if reqs else DEFAULT_NOTE)
-    return {"reference": reference, "curated": False, "requirements": reqs,
-            "image": body.get("image"), "build": body.get("build"), "note": "; ".join(note)}
+    return {
+        "reference": reference,
+        "curated": False,
+        "requirements": reqs,
+        "image": body.get("image"),
+        "build": body.get("build"),
+        "note": "; ".join(note),
+    }
 
 
 def _from_note(build: dict, base: str) -> str:

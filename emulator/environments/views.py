@@ -37,13 +37,22 @@ def environment_resource(store: WorkspaceStore, env: dict) -> dict[str, Any]:
     view = environment_view(store, env)
     build = view.get("build")
     conda = view.get("conda_file")
-    properties = {"description": view.get("description"), "tags": view["tags"],
-                  "properties": env.get("properties") or {}, "isAnonymous": False, "isArchived": False,
-                  "environmentType": "UserCreated", "image": view.get("image"),
-                  "condaFile": yaml.safe_dump(conda, sort_keys=False) if isinstance(conda, dict) else conda,
-                  "build": {"contextUri": build["path"], "dockerfilePath": build["dockerfile_path"]} if build else None,
-                  "osType": view["os_type"].capitalize()}
-    return {"id": view["id"].removeprefix("azureml:"), "name": view["version"],
-            "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
-            "properties": {k: v for k, v in properties.items() if v is not None},
-            "systemData": arm.system_data(env["created_at"], None, env["updated_at"])}
+    properties = {
+        "description": view.get("description"),
+        "tags": view["tags"],
+        "properties": env.get("properties") or {},
+        "isAnonymous": False,
+        "isArchived": False,
+        "environmentType": "UserCreated",
+        "image": view.get("image"),
+        "condaFile": yaml.safe_dump(conda, sort_keys=False) if isinstance(conda, dict) else conda,
+        "build": {"contextUri": build["path"], "dockerfilePath": build["dockerfile_path"]} if build else None,
+        "osType": view["os_type"].capitalize(),
+    }
+    return {
+        "id": view["id"].removeprefix("azureml:"),
+        "name": view["version"],
+        "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
+        "properties": {k: v for k, v in properties.items() if v is not None},
+        "systemData": arm.system_data(env["created_at"], None, env["updated_at"]),
+    }

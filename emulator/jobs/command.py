@@ -23,9 +23,14 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
     from emulator.store.records import CommandJobSpec, JobRecord
 
 
-def submit_command(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
-                   parent_job_name: str | None = None, fork: bool = False,
-                   slot_gated: bool = False) -> JobRecord[CommandJobSpec]:
+def submit_command(
+    store: WorkspaceStore,
+    data: dict[str, Any],
+    base_path: Path,
+    parent_job_name: str | None = None,
+    fork: bool = False,
+    slot_gated: bool = False,
+) -> JobRecord[CommandJobSpec]:
     """Validate a command job, record it, snapshot its code and start its supervisor.
 
     Everything is checked before the first write: bad input leaves nothing behind. A parent
@@ -49,5 +54,10 @@ def submit_command(store: WorkspaceStore, data: dict[str, Any], base_path: Path,
     return record_and_start(store, spec, "command", fill, parent_job_name, fork=fork)
 
 
-KIND = JobKind(type="command", submit=submit_command, view=command_view, sdk="backends.command_entities",
-               fast_fields=frozenset(COMMAND_JOB_FIELDS))
+KIND = JobKind(
+    type="command",
+    submit=submit_command,
+    view=command_view,
+    sdk="backends.command_entities",
+    fast_fields=frozenset(COMMAND_JOB_FIELDS),
+)

@@ -6,9 +6,10 @@ Each kind's package defines one ``KIND`` (``emulator/sweeps/kind.py``, ...); the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from emulator.store import WorkspaceStore
 

@@ -8,11 +8,11 @@ restart is the one recorded on the job at submit (:func:`emulator.jobs.submissio
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import fcntl
 import os
 import signal
 import time
+from typing import TYPE_CHECKING
 
 from emulator.jobs import submission
 from emulator.runtime import proctree
@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
     from emulator.store.records import JobRecord
 
 MAX_RESUMES = 3
+
+
 def orchestrator(job: JobRecord) -> str | None:
     """The module a parent job runs as (restarted when lost), or None for a command job. A parent job recorded
     by amlemu before 0.2 (no ``spec["orchestrator"]``) is not resumed: when lost, it is marked Failed."""
@@ -47,8 +49,9 @@ def refresh(store: WorkspaceStore, job: JobRecord) -> JobRecord:
     status = "Failed"
     if job["status"] == "CancelRequested":  # SIGTERM may land before the supervisor can catch it
         status, reason = "Canceled", "Canceled by the user."
-    if store.update_job(job["name"], only_if_status=(job["status"],), status=status,
-                        ended_at=time.time(), error=reason):
+    if store.update_job(
+        job["name"], only_if_status=(job["status"],), status=status, ended_at=time.time(), error=reason
+    ):
         # the supervisor's module is what every job process imports: no extra start-up cost here
         from emulator.jobs.supervisor import end_tracking
 
@@ -82,8 +85,9 @@ def _resume(store: WorkspaceStore, job: JobRecord) -> JobRecord | None:
         lock.write(".")
         lock.flush()
         proc = submission.spawn(store, job["name"], orchestrator(current))
-        store.update_job(job["name"], only_if_status=("Running",), pid=proc.pid,
-                         pid_start=proctree.start_time(proc.pid))
+        store.update_job(
+            job["name"], only_if_status=("Running",), pid=proc.pid, pid_start=proctree.start_time(proc.pid)
+        )
     return store.get_job(job["name"])
 
 
@@ -91,8 +95,9 @@ def get(store: WorkspaceStore, name: str) -> JobRecord:
     return refresh(store, store.get_job(name))
 
 
-def list_jobs(store: WorkspaceStore, parent_job_name: str | None = None,
-              max_results: int | None = None) -> list[JobRecord]:
+def list_jobs(
+    store: WorkspaceStore, parent_job_name: str | None = None, max_results: int | None = None
+) -> list[JobRecord]:
     return [refresh(store, job) for job in store.list_jobs(parent_job_name, max_results)]
 
 
@@ -109,8 +114,13 @@ def cancel(store: WorkspaceStore, name: str) -> JobRecord:
         except ProcessLookupError:
             pass
     else:
-        store.update_job(name, only_if_status=("CancelRequested",), status="Canceled",
-                         ended_at=time.time(), error="Canceled by the user before it started.")
+        store.update_job(
+            name,
+            only_if_status=("CancelRequested",),
+            status="Canceled",
+            ended_at=time.time(),
+            error="Canceled by the user before it started.",
+        )
     return get(store, name)
 
 

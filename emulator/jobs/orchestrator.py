@@ -60,9 +60,15 @@ class ParentOrchestrator(JobProcess[JobSpecT]):
         filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
         if self.resuming and self.store.mlflow_run_dir(self.job["experiment_name"], self.name).is_dir():
             return
-        filestore.create_run(self.store.mlruns_dir, experiment_id, self.name, run_name=self.spec["display_name"],
-                             artifact_dir=self.dir / "artifacts",
-                             user=self.spec.get("created_by") or getpass.getuser(), tags=self.spec["tags"])
+        filestore.create_run(
+            self.store.mlruns_dir,
+            experiment_id,
+            self.name,
+            run_name=self.spec["display_name"],
+            artifact_dir=self.dir / "artifacts",
+            user=self.spec.get("created_by") or getpass.getuser(),
+            tags=self.spec["tags"],
+        )
 
     def children_to_resume(self) -> list[JobRecord[CommandJobSpec]]:
         """The children recorded before the orchestrator was lost, in submission order.
@@ -73,10 +79,17 @@ class ParentOrchestrator(JobProcess[JobSpecT]):
         children = sorted(self.store.list_jobs(self.name), key=lambda c: (c["created_at"], c["name"]))
         for child in children:
             if child["status"] == "NotStarted" and not child["pid"]:
-                self.store.update_job(child["name"], only_if_status=("NotStarted",), status="Canceled",
-                                      ended_at=time.time(), error=NEVER_STARTED)
-        self.log(f"the {self.kind}'s orchestrator was lost and restarted: resuming with {len(children)} "
-                 "child job(s) already submitted")
+                self.store.update_job(
+                    child["name"],
+                    only_if_status=("NotStarted",),
+                    status="Canceled",
+                    ended_at=time.time(),
+                    error=NEVER_STARTED,
+                )
+        self.log(
+            f"the {self.kind}'s orchestrator was lost and restarted: resuming with {len(children)} "
+            "child job(s) already submitted"
+        )
         return [lifecycle.get(self.store, c["name"]) for c in children]
 
     def pause(self, seconds: float) -> None:
@@ -96,7 +109,7 @@ class ParentOrchestrator(JobProcess[JobSpecT]):
         self.cancel_requested = True
 
     def log(self, line: str) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
         with open(self.log_path, "a") as f:
             f.write(f"[{stamp}][amlemu {self.kind.split()[0].lower()}] {line}\n")
 
@@ -108,8 +121,9 @@ class ParentOrchestrator(JobProcess[JobSpecT]):
         if self.resuming:
             if not self.store.update_job(self.name, only_if_status=("Running",), **me):
                 return
-        elif not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"), status="Running",
-                                       started_at=time.time(), **me):
+        elif not self.store.update_job(
+            self.name, only_if_status=("NotStarted", "Queued"), status="Running", started_at=time.time(), **me
+        ):
             if self.store.get_job(self.name)["status"] == "CancelRequested":
                 self._record_end("Canceled", "Canceled by the user before it started.")
             return
@@ -129,9 +143,14 @@ class ParentOrchestrator(JobProcess[JobSpecT]):
 
     def _submit_child(self, data: dict[str, Any], trial: Any, note: str) -> None:
         """Submit a child command job (``trial.name``) and start tracking it."""
-        submit_command(self.store, {k: v for k, v in data.items() if v is not None},
-                       Path(self.spec.get("base_path") or self.dir), parent_job_name=self.name, fork=True,
-                       slot_gated=self.slot_gated_children)
+        submit_command(
+            self.store,
+            {k: v for k, v in data.items() if v is not None},
+            Path(self.spec.get("base_path") or self.dir),
+            parent_job_name=self.name,
+            fork=True,
+            slot_gated=self.slot_gated_children,
+        )
         self.trials[trial.name] = trial
         self.active.append(trial.name)
         self.log(f"trial {trial.name} submitted: {note}")

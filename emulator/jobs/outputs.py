@@ -25,18 +25,25 @@ def output_dir(store: WorkspaceStore, name: str, output: str) -> Path:
     return confined_join(store.job_dir(name).parent, name, "outputs", naming.check("output", output))
 
 
-def download(store: WorkspaceStore, name: str, download_path: Path, output_name: str | None = None,
-             all: bool = False) -> Path:
+def download(
+    store: WorkspaceStore, name: str, download_path: Path, output_name: str | None = None, all: bool = False
+) -> Path:
     """Copy a job's outputs locally, laid out as ``az ml job download`` does."""
     job = get(store, name)
     if job["status"] not in TERMINAL:
-        raise ValidationError(f"Job '{name}' is {job['status']}; its outputs are available once it "
-                              f"ends. Wait with `amlemu job stream --name {name}`.")
+        raise ValidationError(
+            f"Job '{name}' is {job['status']}; its outputs are available once it "
+            f"ends. Wait with `amlemu job stream --name {name}`."
+        )
     download_path = Path(download_path)
     targets: list[tuple[Path, Path]] = []
     if output_name in (None, "artifacts", "default") or all:
         targets.append((output_dir(store, name, "artifacts"), confined_join(download_path, "artifacts")))
-    names = list(job["spec"]["outputs"]) if all else ([output_name] if output_name not in (None, "artifacts", "default") else [])
+    names = (
+        list(job["spec"]["outputs"])
+        if all
+        else ([output_name] if output_name not in (None, "artifacts", "default") else [])
+    )
     for out in names:
         targets.append((output_dir(store, name, out), confined_join(download_path, "named-outputs", out)))
     for src, dst in targets:

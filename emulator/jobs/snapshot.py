@@ -74,7 +74,7 @@ class _Ignore:
         if self.base:
             if not rel.startswith(self.base + "/"):
                 return None
-            rel = rel[len(self.base) + 1:]
+            rel = rel[len(self.base) + 1 :]
         result = None
         for negate, dir_only, pattern in self.rules:
             if dir_only and not is_dir:
@@ -118,15 +118,21 @@ def _read_ignore(folder: Path, rel: str) -> _Ignore | None:
 def _refuse_root(code: Path) -> None:
     real = code.resolve()
     if real == Path(real.anchor):
-        raise ValidationError(f"code: '{code}' is the filesystem root; a job's code snapshot copies the whole "
-                              "folder. Point code: at your project's source folder.")
+        raise ValidationError(
+            f"code: '{code}' is the filesystem root; a job's code snapshot copies the whole "
+            "folder. Point code: at your project's source folder."
+        )
     if real == Path.home().resolve():
-        raise ValidationError(f"code: '{code}' is your home folder; a job's code snapshot copies the whole "
-                              "folder. Point code: at your project's source folder.")
+        raise ValidationError(
+            f"code: '{code}' is your home folder; a job's code snapshot copies the whole "
+            "folder. Point code: at your project's source folder."
+        )
     for special in SPECIAL_ROOTS:
         if real == special or real.is_relative_to(special):
-            raise ValidationError(f"code: '{code}' is under {special}, a special filesystem that cannot be "
-                                  "snapshotted. Point code: at your project's source folder.")
+            raise ValidationError(
+                f"code: '{code}' is under {special}, a special filesystem that cannot be "
+                "snapshotted. Point code: at your project's source folder."
+            )
 
 
 def _too_big(code: Path, files: int, size: int, max_bytes: int, max_files: int) -> ValidationError:
@@ -135,7 +141,8 @@ def _too_big(code: Path, files: int, size: int, max_bytes: int, max_files: int) 
         f"{max_bytes // (1024 * 1024):,} MB (counted so far: {files:,} files, {size / (1024 * 1024):,.1f} MB); "
         "Azure ML caps code snapshots the same way. Leave files out with an .amlignore file in the code "
         "folder (gitignore syntax, e.g. 'data/' or '*.ckpt'), point code: at a smaller folder, or raise the "
-        "limit with AMLEMU_SNAPSHOT_MAX_MB / AMLEMU_SNAPSHOT_MAX_FILES.")
+        "limit with AMLEMU_SNAPSHOT_MAX_MB / AMLEMU_SNAPSHOT_MAX_FILES."
+    )
 
 
 def plan(code: Path) -> list[tuple[str, str]]:
@@ -164,7 +171,15 @@ def plan(code: Path) -> list[tuple[str, str]]:
                 mode = entry.stat(follow_symlinks=False).st_mode
             except OSError:
                 continue
-            kind = "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else None
+            kind = (
+                "dir"
+                if stat.S_ISDIR(mode)
+                else "file"
+                if stat.S_ISREG(mode)
+                else "link"
+                if stat.S_ISLNK(mode)
+                else None
+            )
             if kind is None:  # socket, FIFO, device: not code
                 continue
             verdict = None

@@ -10,23 +10,52 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emulator.compute.distribution import normalize as normalize_distribution
 from emulator import naming
+from emulator.compute.distribution import normalize as normalize_distribution
 from emulator.errors import NotEmulated, ValidationError
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import CommandJobSpec, JobInput, JobOutput, JobSpecHeader
 
 COMMAND_JOB_FIELDS = {
-    "$schema", "type", "name", "display_name", "description", "tags", "properties",
-    "experiment_name", "compute", "command", "code", "environment", "environment_variables",
-    "inputs", "outputs", "resources", "distribution", "limits", "services", "identity",
-    "queue_settings", "is_deterministic", "parent_job_name",
+    "$schema",
+    "type",
+    "name",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "experiment_name",
+    "compute",
+    "command",
+    "code",
+    "environment",
+    "environment_variables",
+    "inputs",
+    "outputs",
+    "resources",
+    "distribution",
+    "limits",
+    "services",
+    "identity",
+    "queue_settings",
+    "is_deterministic",
+    "parent_job_name",
 }
 LITERAL_TYPES = {"string", "integer", "number", "boolean"}
 DATA_TYPES = {"uri_file", "uri_folder", "mltable", "custom_model", "mlflow_model", "triton_model"}
-REMOTE_PREFIXES = ("http://", "https://", "azureml://", "wasbs://", "wasb://", "abfss://", "abfs://",
-                   "adl://", "s3://", "gs://")
+REMOTE_PREFIXES = (
+    "http://",
+    "https://",
+    "azureml://",
+    "wasbs://",
+    "wasb://",
+    "abfss://",
+    "abfs://",
+    "adl://",
+    "s3://",
+    "gs://",
+)
 _REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][\w]*)\s*\}\}")
 _OPTIONAL_BLOCK = re.compile(r"\[([^\[\]]*)\]")
 
@@ -36,7 +65,8 @@ def _remote_input_error(name: str, path: str) -> ValidationError:
         f"Input '{name}' points to remote data '{path}', which the local emulator cannot fetch "
         f"(it works offline). Give it a local copy instead, e.g. "
         f"`--set inputs.{name}.path=./local-copy` on the CLI, or "
-        f"Input(type=..., path='./local-copy') in Python.")
+        f"Input(type=..., path='./local-copy') in Python."
+    )
 
 
 def normalize_input(name: str, value: Any, base_path: Path) -> JobInput:
@@ -44,16 +74,18 @@ def normalize_input(name: str, value: Any, base_path: Path) -> JobInput:
     if isinstance(value, (str, int, float, bool)):
         return {"type": "literal", "value": value}
     if not isinstance(value, dict):
-        raise ValidationError(f"Input '{name}' must be a literal value or a mapping with 'type' and "
-                              f"'path'; got {type(value).__name__}.")
+        raise ValidationError(
+            f"Input '{name}' must be a literal value or a mapping with 'type' and 'path'; got {type(value).__name__}."
+        )
     kind = value.get("type", "uri_folder")
     if kind in LITERAL_TYPES:
         if "default" not in value and "value" not in value:
             raise ValidationError(f"Input '{name}' of type {kind} needs a 'value'.")
         return {"type": "literal", "value": value.get("value", value.get("default"))}
     if kind not in DATA_TYPES:
-        raise ValidationError(f"Input '{name}' has unknown type '{kind}'. Use one of: "
-                              f"{', '.join(sorted(DATA_TYPES | LITERAL_TYPES))}.")
+        raise ValidationError(
+            f"Input '{name}' has unknown type '{kind}'. Use one of: {', '.join(sorted(DATA_TYPES | LITERAL_TYPES))}."
+        )
     raw = value.get("path")
     if not raw:
         raise ValidationError(f"Input '{name}' ({kind}) needs a 'path'.")
@@ -61,18 +93,21 @@ def normalize_input(name: str, value: Any, base_path: Path) -> JobInput:
     if raw.startswith(REMOTE_PREFIXES):
         raise _remote_input_error(name, raw)
     if raw.startswith("azureml:"):
-        raise NotEmulated(f"data asset input '{raw}'",
-                          f"Registered data assets are not emulated yet: point input '{name}' at a "
-                          f"local path (--set inputs.{name}.path=./local-copy).")
-    local = raw[len("file://"):] if raw.startswith("file://") else raw
+        raise NotEmulated(
+            f"data asset input '{raw}'",
+            f"Registered data assets are not emulated yet: point input '{name}' at a "
+            f"local path (--set inputs.{name}.path=./local-copy).",
+        )
+    local = raw[len("file://") :] if raw.startswith("file://") else raw
     path = (base_path / local).resolve()
     if not path.exists():
-        raise ValidationError(f"Input '{name}' path '{raw}' does not exist (looked at {path}). "
-                              "Fix the path; relative paths are resolved from the YAML file's folder "
-                              "(or the current directory in Python).")
+        raise ValidationError(
+            f"Input '{name}' path '{raw}' does not exist (looked at {path}). "
+            "Fix the path; relative paths are resolved from the YAML file's folder "
+            "(or the current directory in Python)."
+        )
     if kind == "uri_file" and not path.is_file():
-        raise ValidationError(f"Input '{name}' is a uri_file but {path} is a folder; "
-                              "use type: uri_folder.")
+        raise ValidationError(f"Input '{name}' is a uri_file but {path} is a folder; use type: uri_folder.")
     if kind in ("uri_folder", "mltable") and not path.is_dir():
         raise ValidationError(f"Input '{name}' is a {kind} but {path} is a file; use type: uri_file.")
     return {"type": kind, "path": str(path), "mode": value.get("mode", "ro_mount")}
@@ -83,6 +118,7 @@ def render_command(command: str, inputs: dict[str, Any], outputs: dict[str, Any]
 
     ``inputs`` maps names to their substituted text; ``outputs`` likewise.
     """
+
     def block(match: re.Match) -> str:
         refs = _REF.findall(match.group(1))
         if not refs:
@@ -99,7 +135,8 @@ def render_command(command: str, inputs: dict[str, Any], outputs: dict[str, Any]
             defined = ", ".join(sorted(table)) or "none"
             raise ValidationError(
                 f"The command refers to ${{{{{kind}.{name}}}}}, but the job defines no {kind[:-1]} "
-                f"named '{name}' (defined: {defined}). Add it under '{kind}:' or fix the name.")
+                f"named '{name}' (defined: {defined}). Add it under '{kind}:' or fix the name."
+            )
         return str(table[name])
 
     return _REF.sub(sub, command)
@@ -118,11 +155,16 @@ def int_in_range(where: str, value: Any, low: int, high: int | None = None) -> i
 
 def job_header(data: dict[str, Any], job_type: str, name: str | None) -> JobSpecHeader:
     """The fields every job type shares, normalised (tags and properties as strings)."""
-    header = {"type": job_type, "name": name, "display_name": data.get("display_name"),
-              "description": data.get("description"),
-              "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
-              "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
-              "experiment_name": data.get("experiment_name"), "compute": data.get("compute")}
+    header = {
+        "type": job_type,
+        "name": name,
+        "display_name": data.get("display_name"),
+        "description": data.get("description"),
+        "tags": {str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+        "properties": {str(k): str(v) for k, v in (data.get("properties") or {}).items()},
+        "experiment_name": data.get("experiment_name"),
+        "compute": data.get("compute"),
+    }
     # name, display_name and experiment_name may still be None: submission.name_job fills them in
     # before the job is recorded, and a recorded spec is what JobSpecHeader describes
     return header  # type: ignore[return-value]
@@ -132,8 +174,10 @@ def check_job_fields(data: dict[str, Any], allowed: set[str], what: str) -> str 
     """Refuse unknown fields and a malformed name, for any job type; returns the name (or None)."""
     unknown = set(data) - allowed
     if unknown:
-        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the {what}. Remove or rename "
-                              f"them; valid fields: {', '.join(sorted(allowed - {'$schema'}))}.")
+        raise ValidationError(
+            f"Unknown field(s) {', '.join(sorted(unknown))} in the {what}. Remove or rename "
+            f"them; valid fields: {', '.join(sorted(allowed - {'$schema'}))}."
+        )
     name = data.get("name")
     return None if name is None else naming.check("job", name)
 
@@ -149,8 +193,7 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> CommandJobSp
         raise NotEmulated(f"{data['type']} jobs", "Only command jobs are emulated so far.")
     command = data.get("command")
     if not command or not isinstance(command, str):
-        raise ValidationError("The job has no 'command'. Add the command line to run, "
-                              "e.g. command: python train.py")
+        raise ValidationError("The job has no 'command'. Add the command line to run, e.g. command: python train.py")
     code = data.get("code")
     if code:
         code = str(code)
@@ -158,8 +201,10 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> CommandJobSp
             raise NotEmulated(f"remote code '{code}'", "Point 'code' at a local folder.")
         code_path = (base_path / code).resolve()
         if not code_path.exists():
-            raise ValidationError(f"Code folder '{code}' does not exist (looked at {code_path}). "
-                                  "Fix 'code:'; it is relative to the YAML file's folder.")
+            raise ValidationError(
+                f"Code folder '{code}' does not exist (looked at {code_path}). "
+                "Fix 'code:'; it is relative to the YAML file's folder."
+            )
         code = str(code_path)
     inputs = {naming.check("input", k): normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
     outputs: dict[str, JobOutput] = {}
@@ -170,8 +215,9 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> CommandJobSp
     # check every reference now, with placeholders, so a bad one records nothing
     render_command(command, {k: "" for k in inputs}, {k: "" for k in outputs})
     resources = dict(data.get("resources") or {})
-    resources["instance_count"], distribution = normalize_distribution(data.get("distribution"),
-                                                                       resources.get("instance_count"))
+    resources["instance_count"], distribution = normalize_distribution(
+        data.get("distribution"), resources.get("instance_count")
+    )
     env_vars = data.get("environment_variables") or {}
     if not isinstance(env_vars, dict):
         raise ValidationError("environment_variables must be a mapping of NAME: value.")
@@ -192,5 +238,4 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> CommandJobSp
 
 def input_texts(inputs: dict[str, JobInput]) -> dict[str, str]:
     """What each input substitutes to in the command."""
-    return {k: str(v["value"]) if v["type"] == "literal" else v["path"]
-            for k, v in inputs.items()}
+    return {k: str(v["value"]) if v["type"] == "literal" else v["path"] for k, v in inputs.items()}

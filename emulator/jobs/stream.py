@@ -16,8 +16,7 @@ def stream(store: WorkspaceStore, name: str, out: TextIO = sys.stdout) -> dict:
     """Print the job's log as it grows; return the final job, raise JobFailed if it did not complete."""
     job = lifecycle.get(store, name)
     log_path = store.job_dir(name) / "artifacts" / "user_logs" / "std_log.txt"
-    out.write(f"RunId: {name}\nWeb View: {store.job_dir(name)}\n\n"
-              f"Streaming user_logs/std_log.txt\n{'=' * 31}\n\n")
+    out.write(f"RunId: {name}\nWeb View: {store.job_dir(name)}\n\nStreaming user_logs/std_log.txt\n{'=' * 31}\n\n")
     out.flush()
     offset, poll = 0, 0.02
     while True:

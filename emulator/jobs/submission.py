@@ -15,14 +15,17 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from emulator.errors import ResourceNotFound
-from emulator.jobs import forking, snapshot as snapshots
+from emulator.jobs import forking
+from emulator.jobs import snapshot as snapshots
 from emulator.jobs.naming import generate_job_name
 from emulator.runtime import proctree
-from emulator.store import WorkspaceStore, staging as stagings
+from emulator.store import WorkspaceStore
+from emulator.store import staging as stagings
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import JobRecord, JobSpecHeader, SpecT
@@ -43,7 +46,8 @@ def resolve_compute(store: WorkspaceStore, compute: str | None) -> str | None:
         raise ResourceNotFound(
             f"Compute '{name}' not found in workspace '{store.name}'. Remove 'compute:' (or set "
             "compute: local) to run on this machine; compute clusters and instances are "
-            "created with `amlemu compute create`.") from None
+            "created with `amlemu compute create`."
+        ) from None
     return name
 
 
@@ -65,9 +69,15 @@ def snapshot_code(code: str | None, snapshot: Path) -> None:
         snapshot.mkdir()
 
 
-def record_and_start(store: WorkspaceStore, spec: SpecT, job_type: str, fill: Callable[[Path], None],
-                     parent_job_name: str | None = None, orchestrator: str | None = None,
-                     fork: bool = False) -> JobRecord[SpecT]:
+def record_and_start(
+    store: WorkspaceStore,
+    spec: SpecT,
+    job_type: str,
+    fill: Callable[[Path], None],
+    parent_job_name: str | None = None,
+    orchestrator: str | None = None,
+    fork: bool = False,
+) -> JobRecord[SpecT]:
     """Record a validated job and start its process: its supervisor, or its ``orchestrator`` module.
 
     The job's folder is built in a staging folder (``fill`` adds what the job type needs), the
@@ -84,9 +94,17 @@ def record_and_start(store: WorkspaceStore, spec: SpecT, job_type: str, fill: Ca
         fill(staging)
         for sub in ("artifacts/user_logs", "artifacts/system_logs"):
             (staging / sub).mkdir(parents=True, exist_ok=True)
-        store.insert_job({"name": name, "type": job_type, "experiment_name": spec["experiment_name"],
-                          "parent_job_name": parent_job_name, "status": "NotStarted", "spec": spec,
-                          "created_at": time.time()})
+        store.insert_job(
+            {
+                "name": name,
+                "type": job_type,
+                "experiment_name": spec["experiment_name"],
+                "parent_job_name": parent_job_name,
+                "status": "NotStarted",
+                "spec": spec,
+                "created_at": time.time(),
+            }
+        )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -102,11 +120,17 @@ def start(store: WorkspaceStore, name: str, module: str = SUPERVISOR, fork: bool
     try:
         proc = spawn(store, name, module, fork)
     except OSError as exc:
-        store.update_job(name, only_if_status=("NotStarted",), status="Failed", ended_at=time.time(),
-                         error=f"Could not start the job's supervisor: {exc}")
+        store.update_job(
+            name,
+            only_if_status=("NotStarted",),
+            status="Failed",
+            ended_at=time.time(),
+            error=f"Could not start the job's supervisor: {exc}",
+        )
         return
-    store.update_job(name, only_if_status=("NotStarted",), status="Queued", pid=proc.pid,
-                     pid_start=proctree.start_time(proc.pid))
+    store.update_job(
+        name, only_if_status=("NotStarted",), status="Queued", pid=proc.pid, pid_start=proctree.start_time(proc.pid)
+    )
 
 
 def spawn(store: WorkspaceStore, name: str, module: str, fork: bool = False):
@@ -118,9 +142,15 @@ def spawn(store: WorkspaceStore, name: str, module: str, fork: bool = False):
         proc = forking.fork_main(store, module, name, log_path)
     else:
         with open(log_path, "ab") as err:
-            proc = subprocess.Popen([sys.executable, "-m", module, str(store.root), name],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True,
-                                    close_fds=True, cwd=store.root)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module, str(store.root), name],
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+                cwd=store.root,
+            )
     _children.append(proc)
     return proc
 

@@ -24,17 +24,22 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from emulator import config, naming
 from emulator.compute import distribution, nodes, sizes
 from emulator.jobs.spec import input_texts, render_command
+from emulator.naming import confined_join
 from emulator.runtime import Prepared, RunRequest, select
 from emulator.runtime.logs import log_tail
 from emulator.runtime.proctree import is_alive, kill_tree, start_time
-from emulator.naming import confined_join
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
 from emulator.store.secrets import JOB_TOKEN_ENV, job_token, workspace_secret
 from emulator.tracking import filestore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
-    from emulator.store.records import CommandJobSpec, ComputeRecord, JobRecord, JobSpecHeader
+    from emulator.store.records import (
+        CommandJobSpec,  # noqa: F401 (named in a string: the generic base's type argument)
+        ComputeRecord,
+        JobRecord,
+        JobSpecHeader,
+    )
 
 _STATUS_TO_RUN = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 SLOT_FLAG, SLOT_BELL = ".trial-slot", ".trial-slot-bell"  # in a sweep trial's job folder
@@ -99,8 +104,9 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         with open(self.log_path, "a") as f:
             f.write(line + "\n")
 
-    def _finish(self, status: str, *, exit_code: int | None = None, error: str | None = None,
-                lost_nodes: tuple[str, ...] = ()) -> None:
+    def _finish(
+        self, status: str, *, exit_code: int | None = None, error: str | None = None, lost_nodes: tuple[str, ...] = ()
+    ) -> None:
         snapshot = self.dir / "snapshot"
         for folder in ("outputs", "logs"):  # Azure uploads ./outputs and ./logs as job artifacts
             src = snapshot / folder
@@ -111,8 +117,9 @@ class Supervisor(JobProcess["CommandJobSpec"]):
                     shutil.rmtree(src, ignore_errors=True)
                 else:
                     shutil.move(src, dst)
-        self.store.update_job(self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(),
-                              exit_code=exit_code, error=error)
+        self.store.update_job(
+            self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(), exit_code=exit_code, error=error
+        )
         if self.compute is not None:  # after the status: a terminal job is never granted its nodes again
             nodes.release(self.store, self.compute["name"], self.name, lost_nodes)
         if self.job["parent_job_name"]:  # after the nodes: the parent's next child can have them
@@ -125,20 +132,22 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         inherited = os.environ.items() if self.runtime.shares_host else ()
         env = {k: v for k, v in inherited if not k.startswith("MLFLOW_")}
         env.update(filestore.TRACKING_ENV)
-        env.update({
-            "MLFLOW_TRACKING_URI": store.tracking_uri,
-            "MLFLOW_RUN_ID": self.name,
-            "MLFLOW_EXPERIMENT_NAME": self.job["experiment_name"],
-            "MLFLOW_EXPERIMENT_ID": str(experiment_id),
-            "AZUREML_RUN_ID": self.name,
-            JOB_TOKEN_ENV: job_token(workspace_secret(store.root), self.name),
-            "AZUREML_ARM_SUBSCRIPTION": config.SUBSCRIPTION_ID,
-            "AZUREML_ARM_RESOURCEGROUP": config.RESOURCE_GROUP,
-            "AZUREML_ARM_WORKSPACE_NAME": store.name,
-            "AZUREML_ARM_PROJECT_NAME": self.job["experiment_name"],
-            "AZUREML_CR_EXECUTION_WORKING_DIR_PATH": str(self.dir / "snapshot"),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "MLFLOW_TRACKING_URI": store.tracking_uri,
+                "MLFLOW_RUN_ID": self.name,
+                "MLFLOW_EXPERIMENT_NAME": self.job["experiment_name"],
+                "MLFLOW_EXPERIMENT_ID": str(experiment_id),
+                "AZUREML_RUN_ID": self.name,
+                JOB_TOKEN_ENV: job_token(workspace_secret(store.root), self.name),
+                "AZUREML_ARM_SUBSCRIPTION": config.SUBSCRIPTION_ID,
+                "AZUREML_ARM_RESOURCEGROUP": config.RESOURCE_GROUP,
+                "AZUREML_ARM_WORKSPACE_NAME": store.name,
+                "AZUREML_ARM_PROJECT_NAME": self.job["experiment_name"],
+                "AZUREML_CR_EXECUTION_WORKING_DIR_PATH": str(self.dir / "snapshot"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         for key, text in input_texts(spec["inputs"]).items():
             env[f"AZURE_ML_INPUT_{key}"] = text
         for key in spec["outputs"]:
@@ -157,8 +166,9 @@ class Supervisor(JobProcess["CommandJobSpec"]):
             return True
         self.nodes = nodes.wait_for_nodes(self.store, self.compute, self.name, lambda: self.cancel_requested) or []
         if not self.nodes:
-            self._finish("Canceled", error="Canceled by the user while it waited for compute "
-                                           f"'{self.compute['name']}'.")
+            self._finish(
+                "Canceled", error=f"Canceled by the user while it waited for compute '{self.compute['name']}'."
+            )
         return bool(self.nodes)
 
     def _wait_for_slot(self) -> str | None:
@@ -171,8 +181,9 @@ class Supervisor(JobProcess["CommandJobSpec"]):
                     return None
                 if time.monotonic() >= next_check:  # a lost sweep never opens the gate
                     parent = self.store.get_job(sweep)
-                    if parent["status"] not in ACTIVE or not (parent["pid"] and is_alive(parent["pid"],
-                                                                                         parent["pid_start"])):
+                    if parent["status"] not in ACTIVE or not (
+                        parent["pid"] and is_alive(parent["pid"], parent["pid_start"])
+                    ):
                         return f"Canceled: its sweep {sweep} ended or was lost before the trial got its slot."
                     next_check = time.monotonic() + SWEEP_CHECK_S
                 bell.wait(0.1)
@@ -188,18 +199,29 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         bin_dir = prepared.bin_dir
         # a container sees the folders it needs at their host paths: the job's, the tracking store, an instance's
         # home (read-write) and the inputs (read-only); a local process sees them anyway
-        where = {"image": prepared.image, "mounts": [self.dir, self.store.mlruns_dir, *([home] if home else [])],
-                 "readonly": [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"]}
+        where = {
+            "image": prepared.image,
+            "mounts": [self.dir, self.store.mlruns_dir, *([home] if home else [])],
+            "readonly": [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"],
+        }
         # mpirun from the environment, as Azure runs MPI jobs; in a container the processes start directly
         mpi = (self.spec.get("distribution") or {}).get("type") == "mpi" and self.runtime.shares_host
         self.mpirun = distribution.find_mpirun(bin_dir) if mpi else None
         if self.mpirun:  # one mpirun starts every process, as on Azure; it logs to system_logs/mpirun.txt
-            shared = {k: v for k, v in processes[0].env.items()
-                      if not k.startswith("OMPI_") and k != "AZ_BATCHAI_TASK_INDEX"}  # mpirun sets the per-rank ones
-            requests = [RunRequest(
-                command=distribution.mpirun_command(self.mpirun, len(processes), command, self.log_path.parent),
-                cwd=self.dir / "snapshot", env={**env, **shared}, bin_dir=bin_dir, labels=labels,
-                log_path=self.dir / "artifacts" / "system_logs" / "mpirun.txt", **where)]
+            shared = {
+                k: v for k, v in processes[0].env.items() if not k.startswith("OMPI_") and k != "AZ_BATCHAI_TASK_INDEX"
+            }  # mpirun sets the per-rank ones
+            requests = [
+                RunRequest(
+                    command=distribution.mpirun_command(self.mpirun, len(processes), command, self.log_path.parent),
+                    cwd=self.dir / "snapshot",
+                    env={**env, **shared},
+                    bin_dir=bin_dir,
+                    labels=labels,
+                    log_path=self.dir / "artifacts" / "system_logs" / "mpirun.txt",
+                    **where,
+                )
+            ]
             self.processes = [processes[0]]
         else:
             requests = []
@@ -207,8 +229,17 @@ class Supervisor(JobProcess["CommandJobSpec"]):
                 log = self.log_path
                 if len(processes) > 1:
                     log = self.log_path.with_name(f"std_log_process_{process.rank}.txt")
-                requests.append(RunRequest(command=command, cwd=self.dir / "snapshot", env={**env, **process.env},
-                                           log_path=log, bin_dir=bin_dir, labels=labels, **where))
+                requests.append(
+                    RunRequest(
+                        command=command,
+                        cwd=self.dir / "snapshot",
+                        env={**env, **process.env},
+                        log_path=log,
+                        bin_dir=bin_dir,
+                        labels=labels,
+                        **where,
+                    )
+                )
             self.processes = processes
         if len(processes) > 1:  # `job stream` follows process 0, as az ml job stream does
             first = self.log_path.with_name("std_log_process_0.txt")
@@ -242,8 +273,9 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         gated = bool(self.spec.get("slot_gated")) and bool(self.job["parent_job_name"])
         if not gated and not self._hold_nodes():
             return
-        if not self.store.update_job(self.name, only_if_status=("NotStarted", "Queued"),
-                                     status="Queued" if gated else "Preparing", **self.me()):
+        if not self.store.update_job(
+            self.name, only_if_status=("NotStarted", "Queued"), status="Queued" if gated else "Preparing", **self.me()
+        ):
             if self.store.get_job(self.name)["status"] == "CancelRequested":
                 self._finish("Canceled", error="Canceled by the user before it started.")
             elif self.compute is not None:
@@ -252,13 +284,20 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         try:
             experiment_id = self.store.experiment_id(self.job["experiment_name"])
             filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
-            filestore.create_run(self.store.mlruns_dir, experiment_id, self.name,
-                                 run_name=self.spec["display_name"], artifact_dir=self.dir / "artifacts",
-                                 user=self.spec.get("created_by") or getpass.getuser(),
-                                 tags=self.spec["tags"])
+            filestore.create_run(
+                self.store.mlruns_dir,
+                experiment_id,
+                self.name,
+                run_name=self.spec["display_name"],
+                artifact_dir=self.dir / "artifacts",
+                user=self.spec.get("created_by") or getpass.getuser(),
+                tags=self.spec["tags"],
+            )
             self.runtime = select(self.spec.get("runtime"), self._log)
             prepared = self.runtime.prepare(self.spec["environment_resolved"], self._log)
-            outputs = {k: str(confined_join(self.dir, "outputs", naming.check("output", k))) for k in self.spec["outputs"]}
+            outputs = {
+                k: str(confined_join(self.dir, "outputs", naming.check("output", k))) for k in self.spec["outputs"]
+            }
             for path in outputs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
@@ -273,8 +312,13 @@ class Supervisor(JobProcess["CommandJobSpec"]):
             # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes); a
             # sweep's trial starts when its command does, so its sweep's concurrency shows in the records
             started = {} if self.compute and not gated else {"started_at": time.time()}
-            self.store.update_job(self.name, only_if_status=("Queued", "Preparing"), status="Running",
-                                  run_pid=self.handles[0].pid, **started)
+            self.store.update_job(
+                self.name,
+                only_if_status=("Queued", "Preparing"),
+                status="Running",
+                run_pid=self.handles[0].pid,
+                **started,
+            )
         except Exception as exc:  # preparation failed: the job fails with the reason
             self._stop_running()
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -307,8 +351,11 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         index, code = self._first_exit(float(timeout) if timeout else None)
         self._stop_running()  # one process failing (or the timeout) stops the others
         if code is None:  # limits.timeout passed
-            return self._finish("Failed", error=f"The job ran past limits.timeout ({timeout} s) and was "
-                                                 "stopped. Raise the limit or speed the job up.")
+            return self._finish(
+                "Failed",
+                error=f"The job ran past limits.timeout ({timeout} s) and was "
+                "stopped. Raise the limit or speed the job up.",
+            )
         if self.cancel_requested:
             return self._finish("Canceled", exit_code=code, error="Canceled by the user.")
         if code == 0:
@@ -320,21 +367,29 @@ class Supervisor(JobProcess["CommandJobSpec"]):
             where = f" (mpirun, {self.spec['resources']['instance_count']} node(s))"
         lost: tuple[str, ...] = ()
         if code < 0 and node:  # killed from outside: the node is lost, and replaced in the pool
-            reason = f"Node {node} was lost: the job's process {process.rank} on it was killed by signal " \
-                     f"{signal.Signals(-code).name}."
+            reason = (
+                f"Node {node} was lost: the job's process {process.rank} on it was killed by signal "
+                f"{signal.Signals(-code).name}."
+            )
             lost = (node,)
         elif code < 0:
             reason = f"The job's process was killed by signal {signal.Signals(-code).name}."
         elif code > 128 and code - 128 in signal.Signals._value2member_map_:
-            reason = (f"The job's command{where} exited with code {code} (killed by signal "
-                      f"{signal.Signals(code - 128).name}; on the docker runtime: the container was stopped).")
+            reason = (
+                f"The job's command{where} exited with code {code} (killed by signal "
+                f"{signal.Signals(code - 128).name}; on the docker runtime: the container was stopped)."
+            )
         else:
             reason = f"The job's command{where} exited with code {code}."
         if len(self.handles) > 1:
             reason += " The job's other processes were stopped."
         tail = log_tail(log)
-        self._finish("Failed", exit_code=code, lost_nodes=lost,
-                     error=reason + (f" Last lines of {log.relative_to(self.dir / 'artifacts')}:\n{tail}" if tail else ""))
+        self._finish(
+            "Failed",
+            exit_code=code,
+            lost_nodes=lost,
+            error=reason + (f" Last lines of {log.relative_to(self.dir / 'artifacts')}:\n{tail}" if tail else ""),
+        )
 
     def _stop_running(self) -> None:
         for handle in self.handles:

@@ -21,8 +21,11 @@ def job_tracking(store: WorkspaceStore, job: JobRecord) -> dict[str, Any]:
     """The job's MLflow metrics and params, and the files in its artifacts."""
     run = filestore.read_run(store.mlflow_run_dir(job["experiment_name"], job["name"]))
     artifacts_dir = store.job_dir(job["name"]) / "artifacts"
-    artifacts = sorted(str(p.relative_to(artifacts_dir)) for p in artifacts_dir.rglob("*")
-                       if p.is_file()) if artifacts_dir.is_dir() else []
+    artifacts = (
+        sorted(str(p.relative_to(artifacts_dir)) for p in artifacts_dir.rglob("*") if p.is_file())
+        if artifacts_dir.is_dir()
+        else []
+    )
     return {"metrics": run["metrics"], "params": run["params"], "artifacts": artifacts}
 
 
@@ -33,8 +36,10 @@ def job_id(store: WorkspaceStore, name: str) -> str:
 
 def job_services(store: WorkspaceStore, name: str) -> dict[str, Any]:
     """A job's ``services``: its tracking URI, and its folder where Azure links the studio."""
-    return {"Tracking": {"endpoint": store.tracking_uri, "job_service_type": "Tracking"},
-            "Studio": {"endpoint": str(store.job_dir(name)), "job_service_type": "Studio"}}
+    return {
+        "Tracking": {"endpoint": store.tracking_uri, "job_service_type": "Tracking"},
+        "Studio": {"endpoint": str(store.job_dir(name)), "job_service_type": "Studio"},
+    }
 
 
 def job_creation_context(job: JobRecord) -> dict[str, Any]:
@@ -44,13 +49,19 @@ def job_creation_context(job: JobRecord) -> dict[str, Any]:
 def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, tracking: bool = True) -> dict[str, Any]:
     """A command job as ``az ml job show`` prints it."""
     spec = job["spec"]
-    inputs = {k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
-              for k, v in spec["inputs"].items()}
-    outputs = {"default": {"mode": "rw_mount", "type": "uri_folder",
-                           "path": f"azureml://jobs/{job['name']}/outputs/artifacts"}}
+    inputs = {
+        k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
+        for k, v in spec["inputs"].items()
+    }
+    outputs = {
+        "default": {"mode": "rw_mount", "type": "uri_folder", "path": f"azureml://jobs/{job['name']}/outputs/artifacts"}
+    }
     for key, value in spec["outputs"].items():
-        outputs[key] = {"mode": value["mode"], "type": value["type"],
-                        "path": f"azureml://jobs/{job['name']}/outputs/{key}"}
+        outputs[key] = {
+            "mode": value["mode"],
+            "type": value["type"],
+            "path": f"azureml://jobs/{job['name']}/outputs/{key}",
+        }
     view = {
         "$schema": f"{SCHEMAS}/commandJob.schema.json",
         "code": str(store.job_dir(job["name"]) / "snapshot") if spec["code"] else None,
@@ -60,7 +71,9 @@ def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, track
         "description": spec["description"],
         "display_name": spec["display_name"],
         "distribution": spec.get("distribution"),
-        "environment": spec["environment"] if isinstance(spec["environment"], str) else spec["environment_resolved"]["reference"],
+        "environment": spec["environment"]
+        if isinstance(spec["environment"], str)
+        else spec["environment_resolved"]["reference"],
         "environment_variables": spec["environment_variables"],
         "experiment_name": job["experiment_name"],
         "id": job_id(store, job["name"]),
@@ -79,8 +92,11 @@ def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, track
     if job["parent_job_name"]:
         view["parent_job_name"] = job["parent_job_name"]
     if job["status"] in ("Failed", "Canceled") or job["exit_code"] not in (None, 0):
-        view["error"] = {"code": "UserError" if job["status"] == "Failed" else "Canceled",
-                         "message": job["error"], "exit_code": job["exit_code"]}
+        view["error"] = {
+            "code": "UserError" if job["status"] == "Failed" else "Canceled",
+            "message": job["error"],
+            "exit_code": job["exit_code"],
+        }
     if tracking:
         view.update(job_tracking(store, job))
     return {k: v for k, v in view.items() if v is not None}

@@ -16,7 +16,8 @@ from typing import Any
 from emulator import naming
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs import lifecycle, outputs
-from emulator.store import WorkspaceStore, staging as stagings
+from emulator.store import WorkspaceStore
+from emulator.store import staging as stagings
 from emulator.store.db import TERMINAL
 
 KIND = "model"
@@ -34,7 +35,8 @@ def source_path(store: WorkspaceStore, path: str, base_path: Path) -> tuple[Path
         if job["status"] not in TERMINAL:
             raise ValidationError(
                 f"Job '{job_name}' is {job['status']}: its outputs exist once it ends. Wait with "
-                f"`amlemu job stream --name {job_name}`, then register the model.")
+                f"`amlemu job stream --name {job_name}`, then register the model."
+            )
         output = match.groupdict().get("output") or "artifacts"
         folder = outputs.output_dir(store, job_name, output)
         local = folder / (match["path"] or "")
@@ -42,15 +44,19 @@ def source_path(store: WorkspaceStore, path: str, base_path: Path) -> tuple[Path
             have = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
             raise ValidationError(
                 f"Job '{job_name}' output '{output}' has no '{match['path'] or ''}' "
-                f"(it holds: {', '.join(have) or 'nothing'}). Fix the path after /paths/.")
+                f"(it holds: {', '.join(have) or 'nothing'}). Fix the path after /paths/."
+            )
         return local, job_name
     if path.startswith(("azureml://", "http://", "https://", "wasbs://", "abfss://", "azureml:")):
-        raise NotEmulated(f"model path '{path}'",
-                          "Register from a local path or a job output (azureml://jobs/<job>/outputs/...).")
+        raise NotEmulated(
+            f"model path '{path}'", "Register from a local path or a job output (azureml://jobs/<job>/outputs/...)."
+        )
     local = (base_path / path.removeprefix("file://")).resolve()
     if not local.exists():
-        raise ValidationError(f"Model path '{path}' does not exist (looked at {local}). Fix the path: "
-                              "a local file or folder, or azureml://jobs/<job>/outputs/artifacts/paths/<path>.")
+        raise ValidationError(
+            f"Model path '{path}' does not exist (looked at {local}). Fix the path: "
+            "a local file or folder, or azureml://jobs/<job>/outputs/artifacts/paths/<path>."
+        )
     return local, None
 
 
@@ -69,8 +75,10 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any], base_path: Pat
         raise ValidationError(f"Model type '{model_type}' is unknown; use one of {', '.join(sorted(MODEL_TYPES))}.")
     local, job_name = source_path(store, str(spec["path"]), Path(base_path))
     if model_type == "mlflow_model" and not (local.is_dir() and (local / "MLmodel").is_file()):
-        raise ValidationError(f"An mlflow_model path must be a folder with an MLmodel file; {local} is not. "
-                              "Register it as custom_model, or point at the MLflow model folder.")
+        raise ValidationError(
+            f"An mlflow_model path must be a folder with an MLmodel file; {local} is not. "
+            "Register it as custom_model, or point at the MLflow model folder."
+        )
     models_root = naming.confined_join(store.root, "models", name)
     staging = stagings.make(models_root)
     try:
@@ -79,10 +87,16 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any], base_path: Pat
             shutil.copytree(local, staging / leaf)
         else:
             shutil.copy2(local, staging / leaf)
-        body = {"type": model_type, "path": str(spec["path"]), "local_path": leaf,
-                "description": spec.get("description"), "tags": dict(spec.get("tags") or {}),
-                "properties": dict(spec.get("properties") or {}), "stage": spec.get("stage"),
-                "job_name": job_name}
+        body = {
+            "type": model_type,
+            "path": str(spec["path"]),
+            "local_path": leaf,
+            "description": spec.get("description"),
+            "tags": dict(spec.get("tags") or {}),
+            "properties": dict(spec.get("properties") or {}),
+            "stage": spec.get("stage"),
+            "job_name": job_name,
+        }
         with store.transaction() as db:
             version = str(spec["version"]) if spec.get("version") is not None else store.next_version(db, KIND, name)
             store.insert_asset(db, KIND, name, version, body)

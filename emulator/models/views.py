@@ -34,10 +34,22 @@ def model_resource(store: WorkspaceStore, model: dict) -> dict[str, Any]:
     ``modelUri`` is where the files are here, as ``ml_client.models.get`` gives the path.
     """
     view = model_view(store, model)
-    properties = {"description": view.get("description"), "tags": view["tags"], "properties": view["properties"],
-                  "isAnonymous": False, "isArchived": False, "flavors": {}, "jobName": view.get("job_name"),
-                  "modelType": view["type"], "modelUri": str(files(store, model)), "stage": view.get("stage")}
-    return {"id": view["id"].removeprefix("azureml:"), "name": view["version"],
-            "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
-            "properties": {k: v for k, v in properties.items() if v is not None},
-            "systemData": arm.system_data(model["created_at"], None, model["updated_at"])}
+    properties = {
+        "description": view.get("description"),
+        "tags": view["tags"],
+        "properties": view["properties"],
+        "isAnonymous": False,
+        "isArchived": False,
+        "flavors": {},
+        "jobName": view.get("job_name"),
+        "modelType": view["type"],
+        "modelUri": str(files(store, model)),
+        "stage": view.get("stage"),
+    }
+    return {
+        "id": view["id"].removeprefix("azureml:"),
+        "name": view["version"],
+        "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+        "properties": {k: v for k, v in properties.items() if v is not None},
+        "systemData": arm.system_data(model["created_at"], None, model["updated_at"]),
+    }

@@ -10,15 +10,17 @@ azure-ai-ml serialises them) are read the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from emulator.errors import ValidationError
 
 _BINDING = re.compile(
     r"^\$\{\{\s*parent\.(?:inputs\.(?P<input>[A-Za-z_]\w*)"
     r"|outputs\.(?P<output>[A-Za-z_]\w*)"
-    r"|jobs\.(?P<step>[A-Za-z_][\w-]*)\.outputs\.(?P<step_output>[A-Za-z_]\w*))\s*\}\}$")
+    r"|jobs\.(?P<step>[A-Za-z_][\w-]*)\.outputs\.(?P<step_output>[A-Za-z_]\w*))\s*\}\}$"
+)
 FORMS = ("${{parent.inputs.<name>}}", "${{parent.jobs.<step>.outputs.<name>}}", "${{parent.outputs.<name>}}")
 
 
@@ -60,7 +62,8 @@ def parse(value: Any, where: str) -> Binding | None:
     if not match:
         raise ValidationError(
             f"{where} is '{value}', which is not a binding amlemu understands. A binding is the whole "
-            f"value and one of: {', '.join(FORMS)}.")
+            f"value and one of: {', '.join(FORMS)}."
+        )
     if match["input"]:
         return Binding("input", match["input"])
     if match["output"]:
@@ -68,8 +71,9 @@ def parse(value: Any, where: str) -> Binding | None:
     return Binding("step_output", match["step_output"], match["step"])
 
 
-def resolve_inputs(inputs: dict[str, Any], pipeline_inputs: dict[str, dict],
-                   step_output_path: Callable[[str, str], str]) -> dict[str, Any]:
+def resolve_inputs(
+    inputs: dict[str, Any], pipeline_inputs: dict[str, dict], step_output_path: Callable[[str, str], str]
+) -> dict[str, Any]:
     """A step's inputs with their bindings replaced by what they point at (CLI v2 YAML shape).
 
     Args:
@@ -87,6 +91,9 @@ def resolve_inputs(inputs: dict[str, Any], pipeline_inputs: dict[str, dict],
             source = pipeline_inputs[binding.name]
             resolved[key] = source["value"] if source["type"] == "literal" else dict(source)
         else:  # an upstream step's output: its folder, read-only
-            resolved[key] = {"type": "uri_folder", "path": step_output_path(binding.step, binding.name),
-                             "mode": "ro_mount"}
+            resolved[key] = {
+                "type": "uri_folder",
+                "path": step_output_path(binding.step, binding.name),
+                "mode": "ro_mount",
+            }
     return resolved

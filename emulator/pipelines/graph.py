@@ -6,7 +6,7 @@ failed step stops; validation asks it for a cycle before anything is recorded.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from emulator.errors import ValidationError
 
@@ -39,7 +39,7 @@ class StepGraph:
             path.append(step)
             for nxt in self.feeds[step]:
                 if state.get(nxt) == 1:
-                    return path[path.index(nxt):] + [nxt]
+                    return path[path.index(nxt) :] + [nxt]
                 if nxt not in state:
                     found = visit(nxt)
                     if found:
@@ -62,7 +62,8 @@ class StepGraph:
             raise ValidationError(
                 f"The pipeline's steps form a cycle: {' -> '.join(cycle)} (each step consumes an output "
                 "of the one before it). A step can only take outputs of steps that do not depend on it; "
-                "break the cycle by removing one of these ${{parent.jobs.<step>.outputs.<output>}} bindings.")
+                "break the cycle by removing one of these ${{parent.jobs.<step>.outputs.<output>}} bindings."
+            )
 
     def levels(self) -> list[list[str]]:
         """Steps grouped into waves: each wave needs only earlier waves, so its steps can run at once."""
@@ -92,5 +93,4 @@ class StepGraph:
 
     def ready(self, completed: set[str], excluded: set[str]) -> list[str]:
         """Steps not in ``excluded`` (started, or stopped) whose upstream steps have all completed."""
-        return [s for s in self.steps if s not in excluded and s not in completed
-                and self.needs[s] <= completed]
+        return [s for s in self.steps if s not in excluded and s not in completed and self.needs[s] <= completed]

@@ -6,5 +6,11 @@ from emulator.pipelines.spec import check_steps
 from emulator.pipelines.views import pipeline_view
 
 # check_steps before the SDK validates a YAML file: clearer than the SDK's list of every step type
-KIND = JobKind(type="pipeline", submit=submit_pipeline, view=pipeline_view, orchestrator=ORCHESTRATOR,
-               sdk="backends.pipeline_entities", precheck=check_steps)
+KIND = JobKind(
+    type="pipeline",
+    submit=submit_pipeline,
+    view=pipeline_view,
+    orchestrator=ORCHESTRATOR,
+    sdk="backends.pipeline_entities",
+    precheck=check_steps,
+)

@@ -12,18 +12,18 @@ pipeline's ``user_logs/std_log.txt``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import os
 import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emulator.errors import EmulatorError
 from emulator.jobs import lifecycle, submission
 from emulator.jobs.command import submit_command
-from emulator.jobs.outputs import output_dir
 from emulator.jobs.orchestrator import NEVER_STARTED, ParentOrchestrator
+from emulator.jobs.outputs import output_dir
 from emulator.pipelines.bindings import resolve_inputs
 from emulator.pipelines.graph import StepGraph
 from emulator.pipelines.service import STEP_PROPERTY
@@ -31,7 +31,7 @@ from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
-    from emulator.store.records import PipelineJobSpec
+    from emulator.store.records import PipelineJobSpec  # noqa: F401 (named in a string: the generic base's type argument)
 
 #: how long a canceled step may take to stop before the pipeline stops waiting for it
 STEP_STOP_TIMEOUT_S = 60.0
@@ -51,11 +51,11 @@ class PipelineOrchestrator(ParentOrchestrator["PipelineJobSpec"]):
     def __init__(self, store: WorkspaceStore, name: str):
         super().__init__(store, name)
         self.graph = StepGraph({step: node["needs"] for step, node in self.spec["jobs"].items()})
-        self.children: dict[str, str] = {}   # step -> child job name, once submitted
+        self.children: dict[str, str] = {}  # step -> child job name, once submitted
         self.running: set[str] = set()
         self.completed: set[str] = set()
-        self.failed: dict[str, str] = {}     # step -> what happened, one line
-        self.stopped: set[str] = set()       # steps that will not start: an upstream step failed
+        self.failed: dict[str, str] = {}  # step -> what happened, one line
+        self.stopped: set[str] = set()  # steps that will not start: an upstream step failed
 
     # -- the parent job's lifecycle (emulator.jobs.orchestrator) ----------------------
     def _prepare(self) -> None:
@@ -98,13 +98,15 @@ class PipelineOrchestrator(ParentOrchestrator["PipelineJobSpec"]):
         def output_path(upstream: str, output: str) -> str:
             return str(output_dir(self.store, self.children[upstream], output))
 
-        data = {**node, "inputs": resolve_inputs(node.get("inputs") or {}, self.spec["inputs"], output_path),
-                "display_name": node.get("display_name") or step,
-                "experiment_name": self.job["experiment_name"],
-                "properties": {**(node.get("properties") or {}), STEP_PROPERTY: step}}
+        data = {
+            **node,
+            "inputs": resolve_inputs(node.get("inputs") or {}, self.spec["inputs"], output_path),
+            "display_name": node.get("display_name") or step,
+            "experiment_name": self.job["experiment_name"],
+            "properties": {**(node.get("properties") or {}), STEP_PROPERTY: step},
+        }
         try:
-            child = submit_command(self.store, data, Path(self.spec["base_path"]), parent_job_name=self.name,
-                                fork=True)
+            child = submit_command(self.store, data, Path(self.spec["base_path"]), parent_job_name=self.name, fork=True)
         except EmulatorError as exc:  # e.g. its environment was deleted since the pipeline was submitted
             self.log(f"Step '{step}' could not be submitted: {exc.message}")
             return self._step_failed(step, f"Step '{step}' could not be submitted: {exc.message}")
@@ -119,10 +121,13 @@ class PipelineOrchestrator(ParentOrchestrator["PipelineJobSpec"]):
             self._publish_outputs(step)
             self.log(f"Step '{step}' completed: job {child['name']}.")
             return
-        self.log(f"Step '{step}' failed: job {child['name']} ended {child['status']}.\n"
-                  + "\n".join(f"    {line}" for line in (child["error"] or "").splitlines()))
-        self._step_failed(step, f"Step '{step}' (job {child['name']}) ended {child['status']}: "
-                                f"{_summary(child['error'])}")
+        self.log(
+            f"Step '{step}' failed: job {child['name']} ended {child['status']}.\n"
+            + "\n".join(f"    {line}" for line in (child["error"] or "").splitlines())
+        )
+        self._step_failed(
+            step, f"Step '{step}' (job {child['name']}) ended {child['status']}: {_summary(child['error'])}"
+        )
 
     def _step_failed(self, step: str, reason: str) -> None:
         self.failed[step] = reason
@@ -192,10 +197,12 @@ class PipelineOrchestrator(ParentOrchestrator["PipelineJobSpec"]):
     def _failure_message(self) -> str:
         failed = ", ".join(f"/{step}" for step in self.failed)
         not_started = self._not_started()
-        return (f"Pipeline has failed child jobs. Failed nodes: {failed}. {' '.join(self.failed.values())}"
-                + (f" Not started: {', '.join(not_started)}." if not_started else "")
-                + " See a step's log with `amlemu job stream --name <job>`; list the steps with "
-                  f"`amlemu job list --parent-job-name {self.name}`.")
+        return (
+            f"Pipeline has failed child jobs. Failed nodes: {failed}. {' '.join(self.failed.values())}"
+            + (f" Not started: {', '.join(not_started)}." if not_started else "")
+            + " See a step's log with `amlemu job stream --name <job>`; list the steps with "
+            f"`amlemu job list --parent-job-name {self.name}`."
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path
             submission.resolve_compute(store, node["job"].get("compute"))
             environments.resolve(store, node["job"].get("environment"), Path(base_path))
     submission.name_job(spec)
-    return submission.record_and_start(store, spec, "pipeline", lambda staging: (staging / "outputs").mkdir(),
-                                       orchestrator=ORCHESTRATOR)
+    return submission.record_and_start(
+        store, spec, "pipeline", lambda staging: (staging / "outputs").mkdir(), orchestrator=ORCHESTRATOR
+    )
 
 
 def step_jobs(store: WorkspaceStore, pipeline: JobRecord[PipelineJobSpec]) -> dict[str, JobRecord[CommandJobSpec]]:

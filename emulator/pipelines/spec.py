@@ -9,9 +9,10 @@ Each step is checked as the command job it becomes, with placeholders for its bi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from emulator import naming
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
@@ -22,8 +23,22 @@ from emulator.pipelines.graph import StepGraph
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import PipelineJobSpec, PipelineSettings
 
-PIPELINE_JOB_FIELDS = {"$schema", "type", "name", "display_name", "description", "tags", "properties",
-                       "experiment_name", "compute", "settings", "inputs", "outputs", "jobs", "identity"}
+PIPELINE_JOB_FIELDS = {
+    "$schema",
+    "type",
+    "name",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "experiment_name",
+    "compute",
+    "settings",
+    "inputs",
+    "outputs",
+    "jobs",
+    "identity",
+}
 SETTINGS = {"default_compute", "default_datastore", "continue_on_step_failure", "force_rerun"}
 STEP_NAME = re.compile(r"[A-Za-z_][\w-]{0,254}", re.ASCII)
 #: step fields the pipeline owns: a step's child job gets a generated name and the pipeline's experiment
@@ -44,24 +59,32 @@ def in_step(step: str) -> Iterator[None]:
 def _settings(data: dict[str, Any]) -> PipelineSettings:
     settings = data.get("settings") or {}
     if not isinstance(settings, dict):
-        raise ValidationError("settings must be a mapping (default_compute, default_datastore, "
-                              "continue_on_step_failure).")
+        raise ValidationError(
+            "settings must be a mapping (default_compute, default_datastore, continue_on_step_failure)."
+        )
     for hook in ("on_init", "on_finalize"):
         if settings.get(hook):
             raise NotEmulated(f"pipeline settings.{hook}", "Remove it; run the step as an ordinary step.")
     unknown = set(settings) - SETTINGS - {"on_init", "on_finalize"}
     if unknown:
-        raise ValidationError(f"Unknown pipeline setting(s) {', '.join(sorted(unknown))}. "
-                              f"Valid settings: {', '.join(sorted(SETTINGS))}.")
+        raise ValidationError(
+            f"Unknown pipeline setting(s) {', '.join(sorted(unknown))}. Valid settings: {', '.join(sorted(SETTINGS))}."
+        )
     flag = settings.get("continue_on_step_failure", False)
     if not isinstance(flag, bool):
         raise ValidationError(f"settings.continue_on_step_failure must be true or false, not {flag!r}.")
     datastore = settings.get("default_datastore")
     if datastore is not None and not str(datastore).startswith("azureml:"):
-        raise ValidationError(f"settings.default_datastore '{datastore}' must use the azureml:<datastore-name> "
-                              "syntax, e.g. azureml:workspaceblobstore.")
-    return {"default_compute": settings.get("default_compute"), "default_datastore": datastore,
-            "continue_on_step_failure": flag, "force_rerun": settings.get("force_rerun")}
+        raise ValidationError(
+            f"settings.default_datastore '{datastore}' must use the azureml:<datastore-name> "
+            "syntax, e.g. azureml:workspaceblobstore."
+        )
+    return {
+        "default_compute": settings.get("default_compute"),
+        "default_datastore": datastore,
+        "continue_on_step_failure": flag,
+        "force_rerun": settings.get("force_rerun"),
+    }
 
 
 def _pipeline_outputs(data: dict[str, Any]) -> tuple[dict[str, dict], dict[str, bindings.Binding]]:
@@ -72,15 +95,19 @@ def _pipeline_outputs(data: dict[str, Any]) -> tuple[dict[str, dict], dict[str, 
         binding = bindings.parse(value, f"Pipeline output '{key}'")
         if binding is not None:
             if binding.kind != "step_output":
-                raise ValidationError(f"Pipeline output '{key}' is bound to {binding}; a pipeline output can "
-                                      "only take a step's output: ${{parent.jobs.<step>.outputs.<name>}}.")
+                raise ValidationError(
+                    f"Pipeline output '{key}' is bound to {binding}; a pipeline output can "
+                    "only take a step's output: ${{parent.jobs.<step>.outputs.<name>}}."
+                )
             sources[key] = binding
         value = value if isinstance(value, dict) else {}
         outputs[key] = {"type": value.get("type") or "uri_folder", "mode": value.get("mode") or "rw_mount"}
     return outputs, sources
 
 
-def _step(step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_path: Path) -> tuple[dict, dict[str, Any]]:
+def _step(
+    step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_path: Path
+) -> tuple[dict, dict[str, Any]]:
     """One step as the command job dict it runs as (bindings kept as strings), and its bindings.
 
     Returns:
@@ -89,13 +116,16 @@ def _step(step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_pa
     where = f"Pipeline step '{step}'"
     kind = raw.get("type", "command")
     if kind != "command":
-        raise NotEmulated(f"{kind} steps in pipeline jobs (step '{step}')",
-                          "Pipeline steps are emulated as command jobs only so far.")
+        raise NotEmulated(
+            f"{kind} steps in pipeline jobs (step '{step}')", "Pipeline steps are emulated as command jobs only so far."
+        )
     if "component" in raw:
-        raise NotEmulated(f"'component:' references in pipeline steps (step '{step}')",
-                          "Inline the component (command, code, environment, inputs, outputs) in the step; "
-                          "azure-ai-ml's load_job inlines file components for you (`amlemu job create` "
-                          "and ml_client.jobs.create_or_update do so).")
+        raise NotEmulated(
+            f"'component:' references in pipeline steps (step '{step}')",
+            "Inline the component (command, code, environment, inputs, outputs) in the step; "
+            "azure-ai-ml's load_job inlines file components for you (`amlemu job create` "
+            "and ml_client.jobs.create_or_update do so).",
+        )
     job = {k: v for k, v in raw.items() if k not in _PIPELINE_OWNED}
     job["type"] = "command"
     bound: dict[tuple[str, str], bindings.Binding] = {}
@@ -106,12 +136,16 @@ def _step(step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_pa
             placeholders[key] = value
             continue
         if binding.kind == "output":
-            raise ValidationError(f"{where} input '{key}' is bound to {binding}, a pipeline output. Inputs take "
-                                  "${{parent.inputs.<name>}} or ${{parent.jobs.<step>.outputs.<name>}}.")
+            raise ValidationError(
+                f"{where} input '{key}' is bound to {binding}, a pipeline output. Inputs take "
+                "${{parent.inputs.<name>}} or ${{parent.jobs.<step>.outputs.<name>}}."
+            )
         if binding.kind == "input" and binding.name not in inputs:
-            raise ValidationError(f"{where} input '{key}' refers to {binding}, but the pipeline has no input "
-                                  f"'{binding.name}' (inputs: {', '.join(inputs) or 'none'}). Add it under the "
-                                  "pipeline's 'inputs:' or fix the name.")
+            raise ValidationError(
+                f"{where} input '{key}' refers to {binding}, but the pipeline has no input "
+                f"'{binding.name}' (inputs: {', '.join(inputs) or 'none'}). Add it under the "
+                "pipeline's 'inputs:' or fix the name."
+            )
         bound[("input", key)] = binding
         placeholders[key] = ""  # checked as a literal: the command's references to it stay valid
     outputs = {}
@@ -119,8 +153,10 @@ def _step(step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_pa
         binding = bindings.parse(value, f"{where} output '{key}'")
         if binding is not None:
             if binding.kind != "output":
-                raise ValidationError(f"{where} output '{key}' is bound to {binding}; a step output can only "
-                                      "be bound to a pipeline output: ${{parent.outputs.<name>}}.")
+                raise ValidationError(
+                    f"{where} output '{key}' is bound to {binding}; a step output can only "
+                    "be bound to a pipeline output: ${{parent.outputs.<name>}}."
+                )
             bound[("output", key)] = binding
             value = {k: v for k, v in value.items() if k != "path"} if isinstance(value, dict) else None
         outputs[key] = value
@@ -128,7 +164,7 @@ def _step(step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_pa
         normalized = normalize_command_job({**job, "inputs": placeholders, "outputs": outputs}, base_path)
     job["code"] = normalized["code"]
     job["inputs"] = {}
-    for key, value in (raw.get("inputs") or {}).items():
+    for key in raw.get("inputs") or {}:
         if ("input", key) in bound:
             job["inputs"][key] = str(bound[("input", key)])
         else:
@@ -147,18 +183,24 @@ def check_steps(data: dict[str, Any]) -> None:
     """
     steps = data.get("jobs")
     if not steps or not isinstance(steps, dict):
-        raise ValidationError("The pipeline has no 'jobs'. Add its steps under 'jobs:', each a command job "
-                              "(command, code, environment, inputs, outputs).")
+        raise ValidationError(
+            "The pipeline has no 'jobs'. Add its steps under 'jobs:', each a command job "
+            "(command, code, environment, inputs, outputs)."
+        )
     for step, raw in steps.items():
         where = f"Pipeline step '{step}'"
         if not STEP_NAME.fullmatch(str(step)):
-            raise ValidationError(f"{where}: step names start with a letter or '_' and hold letters, digits, "
-                                  "'_' and '-'. Rename the step under 'jobs:'.")
+            raise ValidationError(
+                f"{where}: step names start with a letter or '_' and hold letters, digits, "
+                "'_' and '-'. Rename the step under 'jobs:'."
+            )
         if not isinstance(raw, dict):
             raise ValidationError(f"{where} must be a mapping (a command job: command, code, environment, ...).")
         if raw.get("type", "command") == "command" and "component" not in raw and not raw.get("command"):
-            raise ValidationError(f"{where} has no 'command'. Add the command line it runs, "
-                                  "e.g. command: python prep.py --out ${{outputs.prepared}}")
+            raise ValidationError(
+                f"{where} has no 'command'. Add the command line it runs, "
+                "e.g. command: python prep.py --out ${{outputs.prepared}}"
+            )
 
 
 def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> PipelineJobSpec:
@@ -193,11 +235,13 @@ def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> PipelineJob
                     raise ValidationError(
                         f"Pipeline step '{step}' {port[0]} '{port[1]}' is bound to {binding}, but the "
                         f"pipeline declares no output '{binding.name}' (outputs: {', '.join(outputs) or 'none'}). "
-                        "Declare it under the pipeline's 'outputs:'.")
+                        "Declare it under the pipeline's 'outputs:'."
+                    )
                 if binding.name in output_sources:
                     raise ValidationError(
                         f"Pipeline output '{binding.name}' is bound twice (to {output_sources[binding.name]} and "
-                        f"step '{step}' {port[0]} '{port[1]}'); bind each pipeline output to one step output.")
+                        f"step '{step}' {port[0]} '{port[1]}'); bind each pipeline output to one step output."
+                    )
                 output_sources[binding.name] = bindings.Binding("step_output", port[1], step)
     for key, source in output_sources.items():
         _check_step_output(f"Pipeline output '{key}'", source, jobs)
@@ -205,14 +249,16 @@ def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> PipelineJob
     if unbound:
         raise ValidationError(
             f"Pipeline output(s) {', '.join(unbound)} are not bound to any step output. Bind each on the step "
-            f"that produces it: outputs: {{<output>: ${{{{parent.outputs.{unbound[0]}}}}}}}.")
+            f"that produces it: outputs: {{<output>: ${{{{parent.outputs.{unbound[0]}}}}}}}."
+        )
     StepGraph(needs).check_acyclic()
     return {
         **job_header(data, "pipeline", name),
         "settings": settings,
         "inputs": inputs,
-        "outputs": {k: {**v, "step": output_sources[k].step, "output": output_sources[k].name}
-                    for k, v in outputs.items()},
+        "outputs": {
+            k: {**v, "step": output_sources[k].step, "output": output_sources[k].name} for k, v in outputs.items()
+        },
         "jobs": {step: {"job": job, "needs": needs[step]} for step, job in jobs.items()},
         "base_path": str(base_path),
     }
@@ -220,10 +266,14 @@ def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> PipelineJob
 
 def _check_step_output(where: str, binding: bindings.Binding, jobs: dict[str, dict]) -> None:
     if binding.step not in jobs:
-        raise ValidationError(f"{where} refers to {binding}, but the pipeline has no step '{binding.step}' "
-                              f"(steps: {', '.join(jobs)}). Fix the step name.")
+        raise ValidationError(
+            f"{where} refers to {binding}, but the pipeline has no step '{binding.step}' "
+            f"(steps: {', '.join(jobs)}). Fix the step name."
+        )
     if binding.name not in jobs[binding.step].get("outputs", {}):
         known = ", ".join(jobs[binding.step].get("outputs", {})) or "none"
-        raise ValidationError(f"{where} refers to {binding}, but step '{binding.step}' has no output "
-                              f"'{binding.name}' (its outputs: {known}). Declare it under the step's "
-                              "'outputs:' or fix the name.")
+        raise ValidationError(
+            f"{where} refers to {binding}, but step '{binding.step}' has no output "
+            f"'{binding.name}' (its outputs: {known}). Declare it under the step's "
+            "'outputs:' or fix the name."
+        )

@@ -30,20 +30,26 @@ def pipeline_view(store, job: JobRecord[PipelineJobSpec], *, tracking: bool = Tr
     for step, node in spec["jobs"].items():
         step_job = node["job"]
         child = children.get(step)
-        outputs = {key: (f"${{{{parent.outputs.{bound_outputs[(step, key)]}}}}}" if (step, key) in bound_outputs
-                         else value) for key, value in step_job.get("outputs", {}).items()}
-        steps[step] = {k: v for k, v in {
-            "type": "command",
-            "command": step_job["command"],
-            "code": step_job.get("code"),
-            "environment": step_job.get("environment"),
-            "environment_variables": step_job.get("environment_variables") or {},
-            "compute": step_job.get("compute") or "local",
-            "inputs": {k: _input_view(v) for k, v in (step_job.get("inputs") or {}).items()},
-            "outputs": outputs,
-            "job_name": child["name"] if child else None,
-            "status": child["status"] if child else "NotStarted",
-        }.items() if v is not None}
+        outputs = {
+            key: (f"${{{{parent.outputs.{bound_outputs[(step, key)]}}}}}" if (step, key) in bound_outputs else value)
+            for key, value in step_job.get("outputs", {}).items()
+        }
+        steps[step] = {
+            k: v
+            for k, v in {
+                "type": "command",
+                "command": step_job["command"],
+                "code": step_job.get("code"),
+                "environment": step_job.get("environment"),
+                "environment_variables": step_job.get("environment_variables") or {},
+                "compute": step_job.get("compute") or "local",
+                "inputs": {k: _input_view(v) for k, v in (step_job.get("inputs") or {}).items()},
+                "outputs": outputs,
+                "job_name": child["name"] if child else None,
+                "status": child["status"] if child else "NotStarted",
+            }.items()
+            if v is not None
+        }
     view = {
         "$schema": f"{SCHEMAS}/pipelineJob.schema.json",
         "compute": spec.get("compute"),
@@ -55,9 +61,10 @@ def pipeline_view(store, job: JobRecord[PipelineJobSpec], *, tracking: bool = Tr
         "inputs": {k: _input_view(v) for k, v in spec["inputs"].items()},
         "jobs": steps,
         "name": job["name"],
-        "outputs": {key: {"mode": out["mode"], "type": out["type"],
-                          "path": f"azureml://jobs/{job['name']}/outputs/{key}"}
-                    for key, out in spec["outputs"].items()},
+        "outputs": {
+            key: {"mode": out["mode"], "type": out["type"], "path": f"azureml://jobs/{job['name']}/outputs/{key}"}
+            for key, out in spec["outputs"].items()
+        },
         "properties": spec["properties"],
         "resourceGroup": config.RESOURCE_GROUP,
         "services": job_services(store, job["name"]),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from emulator.runtime.base import RUNTIMES, Prepared, Runtime, RunHandle, RunRequest, check_runtime
+from emulator.runtime.base import RUNTIMES, Prepared, RunHandle, RunRequest, Runtime, check_runtime
 
 __all__ = ["Prepared", "Runtime", "RunHandle", "RunRequest", "check_runtime", "select"]
 

@@ -9,9 +9,10 @@ can do (``shares_host``), never which one it is.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from emulator.errors import ValidationError
 
@@ -103,8 +104,9 @@ class Runtime(ABC):
     blocking: bool = False
 
     @abstractmethod
-    def prepare(self, resolved: Mapping[str, Any], log: Callable[[str], None],
-                extra_requirements: Sequence[str] = ()) -> Prepared:
+    def prepare(
+        self, resolved: Mapping[str, Any], log: Callable[[str], None], extra_requirements: Sequence[str] = ()
+    ) -> Prepared:
         """Build (or find cached) what a resolved environment needs on this runtime, with
         ``extra_requirements`` added (a replica's server packages); progress goes to ``log``."""
 

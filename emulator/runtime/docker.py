@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from emulator import config
 from emulator.errors import EmulatorError, ValidationError
@@ -73,12 +74,16 @@ class EngineRefused(EmulatorError):
     """The Docker engine cannot give a container what its request asks (limits, GPUs)."""
 
 
-_CGROUP_FIX = ("Use a Docker engine with the cgroup cpu and memory controllers (a cgroup v1 kernel needs "
-               "cgroup_enable=memory swapaccount=1 on its command line; rootless Docker needs cgroup v2), or "
-               "run the job on the process runtime (AMLEMU_RUNTIME=process), where a node's size is not enforced.")
-_GPU_FIX = ("Install the NVIDIA Container Toolkit and configure the engine for it (`sudo nvidia-ctk runtime "
-            "configure --runtime=docker`, then restart Docker), or run the job on the process runtime "
-            "(AMLEMU_RUNTIME=process), which sees this machine's GPUs.")
+_CGROUP_FIX = (
+    "Use a Docker engine with the cgroup cpu and memory controllers (a cgroup v1 kernel needs "
+    "cgroup_enable=memory swapaccount=1 on its command line; rootless Docker needs cgroup v2), or "
+    "run the job on the process runtime (AMLEMU_RUNTIME=process), where a node's size is not enforced."
+)
+_GPU_FIX = (
+    "Install the NVIDIA Container Toolkit and configure the engine for it (`sudo nvidia-ctk runtime "
+    "configure --runtime=docker`, then restart Docker), or run the job on the process runtime "
+    "(AMLEMU_RUNTIME=process), which sees this machine's GPUs."
+)
 
 
 def limit_options(cpu_limit: float | None = None, memory_limit: int | None = None, gpus: int = 0) -> dict:
@@ -112,12 +117,19 @@ def run_options(request: RunRequest) -> dict:
     if not request.memory_limit:
         limits.pop("memswap_limit", None)  # off-cluster: the host's swap policy, as for a process
     return dict(
-        command=["/bin/bash", "-c", f"exec >> {log} 2>&1; {request.command}"], detach=True,
-        working_dir=str(request.cwd), environment=env, user=container_user(), **network,
+        command=["/bin/bash", "-c", f"exec >> {log} 2>&1; {request.command}"],
+        detach=True,
+        working_dir=str(request.cwd),
+        environment=env,
+        user=container_user(),
+        **network,
         ports={f"{p}/tcp": ("127.0.0.1", p) for p in request.ports},  # published on loopback only
         labels={HOME_LABEL: home_label(), **{f"{LABEL}.{k}": v for k, v in {"kind": "job", **request.labels}.items()}},
-        cap_drop=["ALL"], security_opt=["no-new-privileges"], **limits,
-        **({"pids_limit": defaults["pids"]} if defaults["pids"] else {}))
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        **limits,
+        **({"pids_limit": defaults["pids"]} if defaults["pids"] else {}),
+    )
 
 
 def check_limits(request: RunRequest, host_config: dict) -> list[str]:
@@ -132,11 +144,15 @@ def check_limits(request: RunRequest, host_config: dict) -> list[str]:
     if request.memory_limit and not host_config.get("Memory"):
         dropped.append(f"mem_limit ({request.memory_limit / 2**30:.1f} GiB)")
     if dropped:
-        raise EngineRefused(f"The Docker engine dropped the container's {' and '.join(dropped)}: it cannot "
-                            f"bound a container by a node's size. {_CGROUP_FIX}")
+        raise EngineRefused(
+            f"The Docker engine dropped the container's {' and '.join(dropped)}: it cannot "
+            f"bound a container by a node's size. {_CGROUP_FIX}"
+        )
     if request.memory_limit and host_config.get("MemorySwap") != request.memory_limit:
-        return ["[amlemu] the Docker engine does not account swap (memswap_limit was dropped): the job's "
-                "container may swap beyond the node's memory, which an Azure node cannot."]
+        return [
+            "[amlemu] the Docker engine does not account swap (memswap_limit was dropped): the job's "
+            "container may swap beyond the node's memory, which an Azure node cannot."
+        ]
     return []
 
 
@@ -193,8 +209,9 @@ class DockerRuntime(Runtime):
     shares_host = False
     blocking = True
 
-    def prepare(self, resolved: Mapping[str, Any], log: Callable[[str], None],
-                extra_requirements: Sequence[str] = ()) -> Prepared:
+    def prepare(
+        self, resolved: Mapping[str, Any], log: Callable[[str], None], extra_requirements: Sequence[str] = ()
+    ) -> Prepared:
         """The environment's image, built offline if missing. A Dockerfile build context is taken as it is (a user
         image brings its own packages); requirements get ``extra_requirements`` added (default: amlemu's)."""
         from emulator.runtime.images import default_requirements, environment_image
@@ -225,9 +242,11 @@ class DockerRuntime(Runtime):
             _remove(container)
             if not request.gpus:
                 raise
-            raise EngineRefused(f"The Docker engine could not give the container {request.gpus} GPU"
-                                f"{'s' if request.gpus != 1 else ''} (device_requests, as `docker run --gpus "
-                                f"{request.gpus}`): {exc.explanation or exc}. {_GPU_FIX}") from exc
+            raise EngineRefused(
+                f"The Docker engine could not give the container {request.gpus} GPU"
+                f"{'s' if request.gpus != 1 else ''} (device_requests, as `docker run --gpus "
+                f"{request.gpus}`): {exc.explanation or exc}. {_GPU_FIX}"
+            ) from exc
         except BaseException:
             _remove(container)
             raise

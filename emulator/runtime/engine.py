@@ -12,9 +12,11 @@ LABEL = "com.amlemu"
 #: the AMLEMU_HOME a container belongs to: prune and leftover sweeps touch only their own home's containers
 HOME_LABEL = f"{LABEL}.home"
 
-NO_ENGINE = ("No Docker engine answers ({detail}). Start one (as root: `dockerd > /tmp/dockerd.log 2>&1 &`, "
-             "or `.ci/run`, which installs and starts it), or run on the process runtime: "
-             "AMLEMU_RUNTIME=process.")
+NO_ENGINE = (
+    "No Docker engine answers ({detail}). Start one (as root: `dockerd > /tmp/dockerd.log 2>&1 &`, "
+    "or `.ci/run`, which installs and starts it), or run on the process runtime: "
+    "AMLEMU_RUNTIME=process."
+)
 
 
 class DockerUnavailable(EmulatorError):

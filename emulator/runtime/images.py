@@ -26,9 +26,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from emulator import config
 from emulator.errors import EmulatorError
@@ -82,12 +83,16 @@ def base_image_id() -> str:
     try:
         return docker_client().images.get(base).id
     except ImageNotFound:
-        how = "bash docker/base/build-base.sh" if base == BASE_IMAGE else \
-            f"AMLEMU_BASE_IMAGE={base} bash docker/base/build-base.sh"
+        how = (
+            "bash docker/base/build-base.sh"
+            if base == BASE_IMAGE
+            else f"AMLEMU_BASE_IMAGE={base} bash docker/base/build-base.sh"
+        )
         raise EmulatorError(
             f"The offline base image '{base}' is not built yet, and no registry can be reached to pull "
             f"one. Build it with `{how}` (about a minute; `.ci/run` does it too).",
-            code="BaseImageMissing") from None
+            code="BaseImageMissing",
+        ) from None
 
 
 # --------------------------------------------------------------------------- requirements
@@ -111,16 +116,38 @@ def _requirements_image(requirements: list[str] | None, log: Log) -> Environment
         shutil.copy(JOB_DOCKERFILE, context / "Dockerfile")
         (wheels / "requirements.txt").write_text("\n".join(reqs) + "\n")
         log("[amlemu] resolving wheels on the host ...")
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--only-binary=:all:",
-                               "--python-version", "3.11", "--platform", "manylinux2014_x86_64",
-                               "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-                               "--dest", str(wheels), "--disable-pip-version-check", "-q", *reqs],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--platform",
+                "manylinux_2_28_x86_64",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--dest",
+                str(wheels),
+                "--disable-pip-version-check",
+                "-q",
+                *reqs,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
-            raise EmulatorError(f"Resolving wheels for the image failed: pip could not download "
-                                f"{', '.join(reqs)}. Check the package names and versions in the "
-                                f"conda_file.\npip said:\n{tail}", code="EnvironmentBuildFailed")
+            raise EmulatorError(
+                f"Resolving wheels for the image failed: pip could not download "
+                f"{', '.join(reqs)}. Check the package names and versions in the "
+                f"conda_file.\npip said:\n{tail}",
+                code="EnvironmentBuildFailed",
+            )
         _build(tag, log, path=str(context), buildargs={"BASE": base_image_id()})
     return EnvironmentImage(tag, cached=False)
 
@@ -131,14 +158,18 @@ def _requirements_image(requirements: list[str] | None, log: Log) -> Environment
 def _context_image(build: dict, log: Log) -> EnvironmentImage:
     context, dockerfile = Path(build["path"]), build["dockerfile_path"]
     if not (context / dockerfile).is_file():
-        raise EmulatorError(f"The environment's build context {context} no longer holds {dockerfile}. "
-                            "Restore it, or register a new version pointing at the right folder.",
-                            code="EnvironmentBuildFailed")
+        raise EmulatorError(
+            f"The environment's build context {context} no longer holds {dockerfile}. "
+            "Restore it, or register a new version pointing at the right folder.",
+            code="EnvironmentBuildFailed",
+        )
     tag = f"amlemu/env:{context_key(context, dockerfile)}"
     if cached := _cached(tag):
         if cached.stands_in_for:
-            log(f"[amlemu] image {tag} (cached) was built on the local base image in place of "
-                f"{', '.join(cached.stands_in_for)}")
+            log(
+                f"[amlemu] image {tag} (cached) was built on the local base image in place of "
+                f"{', '.join(cached.stands_in_for)}"
+            )
         return cached
     log(f"[amlemu] building image {tag} from {context / dockerfile} (first use; cached afterwards)")
     text = (context / dockerfile).read_text()
@@ -161,8 +192,11 @@ def context_key(context: Path, dockerfile: str) -> str:
     from docker.utils.build import exclude_paths
 
     ignore = context / ".dockerignore"
-    patterns = [line.strip() for line in ignore.read_text().splitlines()
-                if line.strip() and not line.startswith("#")] if ignore.is_file() else []
+    patterns = (
+        [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        if ignore.is_file()
+        else []
+    )
     entries: list = [dockerfile]
     for rel in sorted(exclude_paths(str(context), patterns, dockerfile=dockerfile)):
         path = context / rel
@@ -277,8 +311,9 @@ def _scratch_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _build(tag: str, log: Log, *, kind: str = "environment", labels: dict[str, str] | None = None,
-           **build_args) -> None:
+def _build(
+    tag: str, log: Log, *, kind: str = "environment", labels: dict[str, str] | None = None, **build_args
+) -> None:
     """``docker build`` through the SDK, its log streamed as ``[build]`` lines; an error carries the log's tail."""
     from docker.errors import APIError
 
@@ -286,14 +321,17 @@ def _build(tag: str, log: Log, *, kind: str = "environment", labels: dict[str, s
 
     def failed(reason: str) -> EmulatorError:
         tail = "\n".join(lines[-BUILD_LOG_TAIL:])
-        return EmulatorError(f"Building image {tag} failed: {reason.strip()}"
-                             + (f"\nLast lines of the build log:\n{tail}" if tail else ""),
-                             code="EnvironmentBuildFailed")
+        return EmulatorError(
+            f"Building image {tag} failed: {reason.strip()}"
+            + (f"\nLast lines of the build log:\n{tail}" if tail else ""),
+            code="EnvironmentBuildFailed",
+        )
 
     labels = {f"{LABEL}.kind": kind, f"{LABEL}.key": tag.rpartition(":")[2], **(labels or {})}
     try:
-        for chunk in docker_client().api.build(tag=tag, rm=True, forcerm=True, decode=True, labels=labels,
-                                               **build_args):
+        for chunk in docker_client().api.build(
+            tag=tag, rm=True, forcerm=True, decode=True, labels=labels, **build_args
+        ):
             for line in (chunk.get("stream") or chunk.get("status") or "").splitlines():
                 if line.strip():
                     lines.append(line.rstrip())

@@ -7,7 +7,8 @@ importing job submission.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from emulator.runtime import proctree
 from emulator.store.db import ACTIVE
@@ -23,8 +24,10 @@ def lost_reason(job: Mapping[str, Any]) -> str | None:
     if job["pid"]:
         if proctree.is_alive(job["pid"], job["pid_start"]):
             return None
-        return (f"The job's supervisor process (pid {job['pid']}) ended unexpectedly while the job "
-                f"was {job['status']}; the job was lost. Submit it again.")
+        return (
+            f"The job's supervisor process (pid {job['pid']}) ended unexpectedly while the job "
+            f"was {job['status']}; the job was lost. Submit it again."
+        )
     if time.time() - job["created_at"] > UNSTARTED_GRACE_S:
         return "The job was recorded but its supervisor never started; submit it again."
     return None

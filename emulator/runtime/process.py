@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from emulator.runtime.base import Prepared, RunHandle, RunRequest, Runtime
 from emulator.runtime.proctree import kill_tree
@@ -40,8 +41,9 @@ class ProcessRuntime(Runtime):
     name = "process"
     shares_host = True
 
-    def prepare(self, resolved: Mapping[str, Any], log: Callable[[str], None],
-                extra_requirements: Sequence[str] = ()) -> Prepared:
+    def prepare(
+        self, resolved: Mapping[str, Any], log: Callable[[str], None], extra_requirements: Sequence[str] = ()
+    ) -> Prepared:
         """amlemu's own interpreter for an environment it already satisfies (no requirements: curated
         environments map to it, and it has the scoring server's packages), else a cached virtualenv."""
         requirements = resolved.get("requirements")
@@ -59,8 +61,14 @@ class ProcessRuntime(Runtime):
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(request.log_path, "ab", buffering=0) as log:
             popen = subprocess.Popen(
-                ["/bin/bash", "-c", request.command], cwd=request.cwd, env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
-                preexec_fn=_die_with_parent if request.die_with_parent else None)
+                ["/bin/bash", "-c", request.command],
+                cwd=request.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                preexec_fn=_die_with_parent if request.die_with_parent else None,
+            )
         return ProcessHandle(popen)

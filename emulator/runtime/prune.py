@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 from emulator import config
-from emulator.runtime.venv import READY, venvs_root
 from emulator.runtime.engine import HOME_LABEL, LABEL, docker_client, engine_answers, home_label
+from emulator.runtime.venv import READY, venvs_root
 from emulator.store import staging
-
 
 RUN_KINDS = ("job", "deployment", "node")
 

@@ -12,8 +12,8 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from emulator import config
 from emulator.errors import EmulatorError
@@ -48,16 +48,28 @@ def ensure_venv(requirements: list[str], log: Callable[[str], None] = print) -> 
         subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, capture_output=True)
         if requirements:
             proc = subprocess.run(
-                [str(target / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                 "--progress-bar", "off", *requirements],
-                capture_output=True, text=True)
+                [
+                    str(target / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--progress-bar",
+                    "off",
+                    *requirements,
+                ],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 shutil.rmtree(target, ignore_errors=True)
                 tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-12:])
                 raise EmulatorError(
                     f"Building the environment failed: pip could not install "
                     f"{', '.join(requirements)}. Check the package names and versions in the "
-                    f"conda_file.\npip said:\n{tail}", code="EnvironmentBuildFailed")
+                    f"conda_file.\npip said:\n{tail}",
+                    code="EnvironmentBuildFailed",
+                )
         (target / READY).write_text(json.dumps(requirements))
         log(f"[amlemu] environment {key} ready")
     return target / "bin"

@@ -28,8 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5001, help="port to listen on (default 5001)")
     parser.add_argument("--threads", type=int, default=4, help="requests served in parallel (default 4)")
-    parser.add_argument("--server", choices=SERVERS, default="auto",
-                        help="HTTP server: granian if installed (auto, the default), else waitress")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="auto",
+        help="HTTP server: granian if installed (auto, the default), else waitress",
+    )
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")

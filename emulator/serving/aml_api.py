@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Request, Response
 
@@ -48,8 +49,14 @@ class AMLResponse(Response):
         run_function_failed: the value of the ``x-ms-run-function-failed`` header.
     """
 
-    def __init__(self, message: Any, status_code: int, response_headers: dict | None = None,
-                 json_str: bool = False, run_function_failed: bool = False):
+    def __init__(
+        self,
+        message: Any,
+        status_code: int,
+        response_headers: dict | None = None,
+        json_str: bool = False,
+        run_function_failed: bool = False,
+    ):
         response_headers = response_headers or {}
         if message is None:
             super().__init__(json.dumps({}), status=status_code, mimetype="application/json")

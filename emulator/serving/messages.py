@@ -17,8 +17,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .errors import BadRequest, ScoringError
 
 
-def json_response(text: str, status: int = 200, *, run_function_failed: bool = False,
-                  exec_ms: float | None = None) -> Response:
+def json_response(
+    text: str, status: int = 200, *, run_function_failed: bool = False, exec_ms: float | None = None
+) -> Response:
     """An answer whose body is already-serialised JSON."""
     headers = [("x-ms-run-function-failed", "True" if run_function_failed else "False")]
     if exec_ms is not None:
@@ -61,13 +62,17 @@ def require_json_content_type(request: Request) -> None:
     """Raises 415 unless the body is declared ``application/json`` (UTF-8, if a charset is given)."""
     if request.mimetype != "application/json":
         got = request.content_type or "none"
-        raise ScoringError(415, "UnsupportedMediaType",
-                           f"Content-Type must be application/json; got {got}. "
-                           "Send the request body as JSON with the header Content-Type: application/json")
+        raise ScoringError(
+            415,
+            "UnsupportedMediaType",
+            f"Content-Type must be application/json; got {got}. "
+            "Send the request body as JSON with the header Content-Type: application/json",
+        )
     charset = request.mimetype_params.get("charset")
     if charset and charset.lower() not in ("utf-8", "utf8"):
-        raise ScoringError(415, "UnsupportedMediaType",
-                           f"charset={charset} is not supported: send the JSON body as UTF-8")
+        raise ScoringError(
+            415, "UnsupportedMediaType", f"charset={charset} is not supported: send the JSON body as UTF-8"
+        )
 
 
 def decode_json(raw: bytes, example: Any) -> Any:
@@ -77,11 +82,12 @@ def decode_json(raw: bytes, example: Any) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise BadRequest("InvalidJson", f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                                        f"column {exc.colno} (char {exc.pos})") from None
+        raise BadRequest(
+            "InvalidJson",
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} (char {exc.pos})",
+        ) from None
     except UnicodeDecodeError as exc:
-        raise BadRequest("InvalidJson", f"request body is not UTF-8 text: {exc.reason} at byte {exc.start}") \
-            from None
+        raise BadRequest("InvalidJson", f"request body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except RecursionError:
         raise BadRequest("InvalidJson", "request body is nested too deeply to parse") from None
 

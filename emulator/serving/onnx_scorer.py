@@ -32,8 +32,10 @@ def find_onnx_model(model_dir: str | None) -> str:
         StartupError: no model folder, no ONNX file, or more than one; the message says what to do.
     """
     if not model_dir:
-        raise StartupError("nothing to serve: the deployment has neither a scoring script "
-                           f"(AZUREML_ENTRY_SCRIPT) nor a model (AZUREML_MODEL_DIR): {FIX}")
+        raise StartupError(
+            "nothing to serve: the deployment has neither a scoring script "
+            f"(AZUREML_ENTRY_SCRIPT) nor a model (AZUREML_MODEL_DIR): {FIX}"
+        )
     if not os.path.isdir(model_dir):
         raise StartupError(f"AZUREML_MODEL_DIR={model_dir} is not a folder: {FIX}")
     found, others = [], []
@@ -45,15 +47,19 @@ def find_onnx_model(model_dir: str | None) -> str:
         return found[0]
     if found:
         names = ", ".join(os.path.relpath(p, model_dir) for p in sorted(found))
-        raise StartupError(f"{len(found)} ONNX models under {model_dir} ({names}); the built-in scorer serves "
-                           "exactly one: register a model with a single .onnx file or add a scoring script "
-                           "with code_configuration")
+        raise StartupError(
+            f"{len(found)} ONNX models under {model_dir} ({names}); the built-in scorer serves "
+            "exactly one: register a model with a single .onnx file or add a scoring script "
+            "with code_configuration"
+        )
     if not others:
         raise StartupError(f"the model folder {model_dir} is empty: {FIX}")
     names = ", ".join(os.path.relpath(p, model_dir) for p in others[:5]) + (" ..." if len(others) > 5 else "")
     first = os.path.basename(others[0])
-    raise StartupError(f"{first} is not an ONNX model (the model folder {model_dir} holds {names}; the "
-                       f"built-in scorer serves *.onnx files only): {FIX}")
+    raise StartupError(
+        f"{first} is not an ONNX model (the model folder {model_dir} holds {names}; the "
+        f"built-in scorer serves *.onnx files only): {FIX}"
+    )
 
 
 class OnnxScorer:
@@ -76,8 +82,10 @@ class OnnxScorer:
             self.session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf / ... types
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StartupError(f"{os.path.basename(model_path)} is not an ONNX model ONNX Runtime can load "
-                               f"({model_path}: {reason}): {FIX}") from None
+            raise StartupError(
+                f"{os.path.basename(model_path)} is not an ONNX model ONNX Runtime can load "
+                f"({model_path}: {reason}): {FIX}"
+            ) from None
         self.model_path = model_path
         self.max_rows = max_rows
         self.inputs = [ModelInput.from_onnx(arg) for arg in self.session.get_inputs()]
@@ -110,8 +118,11 @@ class OnnxScorer:
         try:
             text = json.dumps(result, allow_nan=False)
         except ValueError:
-            raise ScoringError(500, "ModelOutputInvalid", f"the model's output {self.output.name!r} holds NaN or "
-                                                          "Infinity, which JSON cannot carry") from None
+            raise ScoringError(
+                500,
+                "ModelOutputInvalid",
+                f"the model's output {self.output.name!r} holds NaN or Infinity, which JSON cannot carry",
+            ) from None
         return json_response(text, exec_ms=elapsed_ms)
 
     def predict(self, feeds: dict[str, np.ndarray]) -> list:
@@ -120,8 +131,7 @@ class OnnxScorer:
             output = self.session.run(self._output_names, feeds)[0]
         except Exception as exc:
             name = type(exc).__name__
-            status, code = (400, "ModelInputInvalid") if name == "InvalidArgument" \
-                else (500, "ModelRunFailed")
+            status, code = (400, "ModelInputInvalid") if name == "InvalidArgument" else (500, "ModelRunFailed")
             raise ScoringError(status, code, f"ONNX Runtime could not run the model: {exc}") from None
         if isinstance(output, np.ndarray):
             return output.tolist()
@@ -133,18 +143,22 @@ class OnnxScorer:
         if len(inputs) == 1:
             data = _tensor_schema(inputs[0].dims, inputs[0].element_type)
         else:
-            data = {"type": "object", "required": [i.name for i in inputs],
-                    "properties": {i.name: _tensor_schema(i.dims, i.element_type) for i in inputs}}
+            data = {
+                "type": "object",
+                "required": [i.name for i in inputs],
+                "properties": {i.name: _tensor_schema(i.dims, i.element_type) for i in inputs},
+            }
         service_input = {
             "type": "object",
-            "description": ("The model's inputs: " + "; ".join(i.describe() for i in inputs) + ". Send them under "
-                            '"input_data" (or "data", "inputs"); a single input also takes MLflow\'s split '
-                            'orientation {"columns": [...], "index": [...], "data": [[...]]}.'),
+            "description": (
+                "The model's inputs: " + "; ".join(i.describe() for i in inputs) + ". Send them under "
+                '"input_data" (or "data", "inputs"); a single input also takes MLflow\'s split '
+                'orientation {"columns": [...], "index": [...], "data": [[...]]}.'
+            ),
             "properties": {"input_data": data},
             "required": ["input_data"],
             "example": self._example,
-            "x-model-inputs": [{"name": i.name, "shape": list(i.dims), "element_type": i.element_type}
-                               for i in inputs],
+            "x-model-inputs": [{"name": i.name, "shape": list(i.dims), "element_type": i.element_type} for i in inputs],
         }
         output_type = ELEMENT_TYPES.get(self.output.type)
         if output_type:
@@ -157,8 +171,12 @@ class OnnxScorer:
 
 
 _SCHEMA_TYPES = {
-    "float32": ("number", "float"), "float64": ("number", "double"), "float16": ("number", "float"),
-    "int32": ("integer", "int32"), "int64": ("integer", "int64"), "bool": ("boolean", None),
+    "float32": ("number", "float"),
+    "float64": ("number", "double"),
+    "float16": ("number", "float"),
+    "int32": ("integer", "int32"),
+    "int64": ("integer", "int64"),
+    "bool": ("boolean", None),
     "string": ("string", None),
 }
 

@@ -22,7 +22,8 @@ import logging
 import os
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Request, Response
 
@@ -68,8 +69,10 @@ class ScoringScript:
         """
         if not os.path.isfile(self.path):
             listing = ", ".join(sorted(os.listdir(self.app_root))[:20]) if os.path.isdir(self.app_root) else "-"
-            raise StartupError(f"scoring script {self.path} not found (AML_APP_ROOT={self.app_root}, "
-                               f"AZUREML_ENTRY_SCRIPT={self.entry_script}; the code folder holds: {listing})")
+            raise StartupError(
+                f"scoring script {self.path} not found (AML_APP_ROOT={self.app_root}, "
+                f"AZUREML_ENTRY_SCRIPT={self.entry_script}; the code folder holds: {listing})"
+            )
         aml_api.install()
         spec = importlib.util.spec_from_file_location("entry_module", self.path)
         module = importlib.util.module_from_spec(spec)
@@ -103,10 +106,13 @@ class ScoringScript:
             output = self._run(**kwargs)
         except Exception as exc:
             logger.error("Encountered Exception: %s", traceback.format_exc())
-            raise ScoringError(500, "ScoringScriptFailed",
-                               f"An unexpected error occurred in scoring script: run() raised "
-                               f"{type(exc).__name__}: {exc}. Check the logs for more info.",
-                               run_function_failed=True) from None
+            raise ScoringError(
+                500,
+                "ScoringScriptFailed",
+                f"An unexpected error occurred in scoring script: run() raised "
+                f"{type(exc).__name__}: {exc}. Check the logs for more info.",
+                run_function_failed=True,
+            ) from None
         elapsed = f"{(time.perf_counter() - started) * 1000:.3f}"
         if isinstance(output, Response):
             if output.status_code >= 500:
@@ -116,10 +122,13 @@ class ScoringScript:
         try:
             text = json.dumps(output) if output is not None else "{}"
         except (TypeError, ValueError) as exc:
-            raise ScoringError(500, "RunOutputNotSerializable",
-                               f"run() returned {type(output).__module__}.{type(output).__name__}, which JSON "
-                               f"cannot carry ({exc}); Azure ML's server fails the same way: return lists, dicts, "
-                               "numbers or strings (e.g. array.tolist()), or an AMLResponse") from None
+            raise ScoringError(
+                500,
+                "RunOutputNotSerializable",
+                f"run() returned {type(output).__module__}.{type(output).__name__}, which JSON "
+                f"cannot carry ({exc}); Azure ML's server fails the same way: return lists, dicts, "
+                "numbers or strings (e.g. array.tolist()), or an AMLResponse",
+            ) from None
         response = json_response(text)
         response.headers["x-ms-run-fn-exec-ms"] = elapsed
         return response
@@ -143,8 +152,11 @@ class ScoringScript:
         self._wants_headers = any(p.name == "request_headers" for p in params)
         params = [p for p in params if p.name != "request_headers"]
         if not params:
-            raise StartupError('run() needs to accept an argument other than "request_headers".'
-                               if self._wants_headers else "run() needs to accept an argument for input data.")
+            raise StartupError(
+                'run() needs to accept an argument other than "request_headers".'
+                if self._wants_headers
+                else "run() needs to accept an argument for input data."
+            )
         decorated = schema_util is not None and schema_util.is_schema_decorated(self._run)
         if aml_api.raw_http_requested and decorated:
             raise StartupError("run() cannot be decorated with both @rawhttp and @input_schema")
@@ -155,8 +167,10 @@ class ScoringScript:
             logger.info("run() is decorated with @rawhttp. Server will invoke it with the flask request object.")
         elif decorated:
             self._parse = lambda request: _schema_arguments(request, params)
-            logger.info("run() is decorated with @input_schema. Server will invoke it with the following "
-                        "arguments: %s.", ", ".join(p.name for p in params))
+            logger.info(
+                "run() is decorated with @input_schema. Server will invoke it with the following arguments: %s.",
+                ", ".join(p.name for p in params),
+            )
         else:
             self._parse = lambda request: {first: _body_text(request)}
             logger.info("run() is not decorated. Server will invoke it with the input in JSON string.")
@@ -164,8 +178,7 @@ class ScoringScript:
     def _failed(self, what: str, exc: BaseException) -> StartupError:
         traceback.print_exception(type(exc), exc, exc.__traceback__)
         where = _last_script_frame(exc, self.path)
-        return StartupError(f"{what} scoring script {self.entry_script} failed{where}: "
-                            f"{type(exc).__name__}: {exc}")
+        return StartupError(f"{what} scoring script {self.entry_script} failed{where}: {type(exc).__name__}: {exc}")
 
 
 def _body_text(request: Request) -> str:
@@ -188,8 +201,11 @@ def _schema_arguments(request: Request, params: list[inspect.Parameter]) -> dict
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            message = (f"POST body could not be decoded as JSON: {exc}" if raw
-                       else "POST body is empty. Expecting a JSON dictionary.")
+            message = (
+                f"POST body could not be decoded as JSON: {exc}"
+                if raw
+                else "POST body is empty. Expecting a JSON dictionary."
+            )
             raise BadRequest("InvalidJson", message) from None
         if not isinstance(body, dict):
             raise BadRequest("InvalidRequestBody", "POST body should be a JSON dictionary.")
@@ -204,6 +220,7 @@ def _schema_arguments(request: Request, params: list[inspect.Parameter]) -> dict
 
 def _last_script_frame(exc: BaseException, path: str) -> str:
     """`` (score.py, line 12)`` for the deepest frame in the script, else ``''``."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) ==
-              os.path.abspath(path)]
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)
+    ]
     return f" ({os.path.basename(path)}, line {frames[-1].lineno})" if frames else ""

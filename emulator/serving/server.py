@@ -17,7 +17,8 @@ import logging
 import os
 import sys
 import uuid
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
@@ -86,8 +87,7 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
     """The WSGI app serving ``scorer``."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    swagger = SwaggerDocuments(scorer.service_schemas, settings,
-                               settings.app_root if settings.entry_script else None)
+    swagger = SwaggerDocuments(scorer.service_schemas, settings, settings.app_root if settings.entry_script else None)
 
     @app.get("/")
     def liveness():
@@ -109,15 +109,21 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        return error_response(ScoringError(error.code or 500, _HTTP_CODES.get(error.code, "HttpError"),
-                                           _http_message(error, settings)))
+        return error_response(
+            ScoringError(error.code or 500, _HTTP_CODES.get(error.code, "HttpError"), _http_message(error, settings))
+        )
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         logger.exception("Unexpected error while serving %s %s", request.method, request.path)
-        return error_response(ScoringError(500, "InternalServerError",
-                                           f"An unexpected internal error occurred ({type(error).__name__}: "
-                                           f"{error}). Check the logs for more info."))
+        return error_response(
+            ScoringError(
+                500,
+                "InternalServerError",
+                f"An unexpected internal error occurred ({type(error).__name__}: "
+                f"{error}). Check the logs for more info.",
+            )
+        )
 
     app.wsgi_app = RequestIds(app.wsgi_app, settings.server_version)
     if settings.replica_secret:  # set by the endpoint host for every replica; a standalone server has none
@@ -135,8 +141,10 @@ def _http_message(error: HTTPException, settings: ServerSettings) -> str:
         return f"{request.method} is not allowed on {request.path}: the scoring server answers {ROUTES}"
     if error.code == 413:
         size = f" of {request.content_length} bytes" if request.content_length else ""
-        return (f"request body{size} is larger than the limit of {describe_bytes(settings.max_request_bytes)}: "
-                "send fewer rows per request (the limit is AMLEMU_MAX_REQUEST_BYTES)")
+        return (
+            f"request body{size} is larger than the limit of {describe_bytes(settings.max_request_bytes)}: "
+            "send fewer rows per request (the limit is AMLEMU_MAX_REQUEST_BYTES)"
+        )
     return error.description or error.name
 
 
@@ -157,9 +165,14 @@ class GatewayOnly:
         given = environ.get("HTTP_X_AMLEMU_REPLICA_SECRET", "").encode("utf-8", "surrogateescape")
         if hmac.compare_digest(given, self._secret):
             return self.app(environ, start_response)
-        refusal = error_response(ScoringError(
-            403, "Forbidden", "This replica answers only its endpoint's gateway: call the endpoint's scoring URI "
-                              "with its key or token."))
+        refusal = error_response(
+            ScoringError(
+                403,
+                "Forbidden",
+                "This replica answers only its endpoint's gateway: call the endpoint's scoring URI "
+                "with its key or token.",
+            )
+        )
         return refusal(environ, start_response)
 
 
@@ -181,11 +194,15 @@ class RequestIds:
         request_id = get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
         legacy = get("HTTP_X_MS_REQUEST_ID", "")
         client = get("HTTP_X_MS_CLIENT_REQUEST_ID", "")
-        for name, value in (("x-request-id", request_id), ("x-ms-request-id", legacy),
-                            ("x-ms-client-request-id", client)):
+        for name, value in (
+            ("x-request-id", request_id),
+            ("x-ms-request-id", legacy),
+            ("x-ms-client-request-id", client),
+        ):
             if len(value) > ID_HEADER_LIMIT:
-                error = ScoringError(431, "RequestHeaderFieldsTooLarge",
-                                     f"{name} must not exceed {ID_HEADER_LIMIT} characters")
+                error = ScoringError(
+                    431, "RequestHeaderFieldsTooLarge", f"{name} must not exceed {ID_HEADER_LIMIT} characters"
+                )
                 return error_response(error)(environ, start_response)
         if legacy:
             client = client or legacy

@@ -8,8 +8,8 @@ amlemu adds carry its ``AMLEMU_`` prefix.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .errors import StartupError
 

@@ -25,8 +25,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from .errors import StartupError
 
@@ -72,9 +72,17 @@ def _serve_granian(load_app: AppLoader, host: str, port: int, threads: int) -> i
     from granian.server import Server
 
     failed = multiprocessing.Value("b", 0, lock=False)
-    server = Server(target="emulator.serving", address=host, port=port, interface=Interfaces.WSGI, workers=1,
-                    blocking_threads=threads, http=HTTPModes.http1, websockets=False,
-                    workers_kill_timeout=DRAIN_SECONDS)
+    server = Server(
+        target="emulator.serving",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=1,
+        blocking_threads=threads,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers_kill_timeout=DRAIN_SECONDS,
+    )
     try:
         server.serve(target_loader=partial(_load_in_worker, load_app, failed), wrap_loader=False)
     except SystemExit as exc:  # granian exits 1 when its worker died
@@ -144,8 +152,9 @@ def _drain_waitress(server, wasyncore) -> None:
             break
         wasyncore.loop(timeout=0.05, map=server._map, count=1)
     else:
-        logger.warning("%d connection(s) still busy after %d s; closing them", len(server.active_channels),
-                       DRAIN_SECONDS)
+        logger.warning(
+            "%d connection(s) still busy after %d s; closing them", len(server.active_channels), DRAIN_SECONDS
+        )
     server.task_dispatcher.shutdown(timeout=1)
 
 

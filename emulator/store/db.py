@@ -19,9 +19,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from emulator import config
 from emulator.errors import ResourceExists, ResourceNotFound
@@ -79,8 +80,22 @@ CREATE TABLE IF NOT EXISTS experiments (
 TERMINAL = ("Completed", "Failed", "Canceled")
 ACTIVE = ("NotStarted", "Queued", "Preparing", "Running", "CancelRequested", "Finalizing")
 
-_JOB_COLUMNS = ("name", "type", "experiment_name", "parent_job_name", "status", "spec",
-                "created_at", "started_at", "ended_at", "pid", "pid_start", "run_pid", "exit_code", "error")
+_JOB_COLUMNS = (
+    "name",
+    "type",
+    "experiment_name",
+    "parent_job_name",
+    "status",
+    "spec",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "pid",
+    "pid_start",
+    "run_pid",
+    "exit_code",
+    "error",
+)
 
 
 class WorkspaceStore:
@@ -158,19 +173,22 @@ class WorkspaceStore:
         row["spec"] = json.dumps(record["spec"])
         try:
             with self.transaction() as db:
-                db.execute(f"INSERT INTO jobs ({','.join(_JOB_COLUMNS)}) VALUES "
-                           f"({','.join('?' * len(_JOB_COLUMNS))})", tuple(row.values()))
+                db.execute(
+                    f"INSERT INTO jobs ({','.join(_JOB_COLUMNS)}) VALUES ({','.join('?' * len(_JOB_COLUMNS))})",
+                    tuple(row.values()),
+                )
         except sqlite3.IntegrityError:
             raise ResourceExists(
                 f"A job named '{record['name']}' already exists in workspace '{self.name}'. "
-                "Job names are unique: pick another --name, or leave it out to get a generated one.")
+                "Job names are unique: pick another --name, or leave it out to get a generated one."
+            )
 
     def get_job(self, name: str) -> JobRecord:
         rows = self.query("SELECT * FROM jobs WHERE name = ?", (name,))
         if not rows:
             raise ResourceNotFound(
-                f"Job '{name}' not found in workspace '{self.name}'. "
-                "List the jobs with `amlemu job list`.")
+                f"Job '{name}' not found in workspace '{self.name}'. List the jobs with `amlemu job list`."
+            )
         return _job_row(rows[0])
 
     def list_jobs(self, parent_job_name: str | None = None, limit: int | None = None) -> list[JobRecord]:
@@ -205,56 +223,67 @@ class WorkspaceStore:
             row = db.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
             if row:
                 return row[0]
-            return db.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)",
-                              (name, time.time())).lastrowid
+            return db.execute("INSERT INTO experiments (name, created_at) VALUES (?, ?)", (name, time.time())).lastrowid
 
     # -- assets (models, environments, computes, ...) -----------------------------
     def next_version(self, db: sqlite3.Connection, kind: str, name: str) -> str:
-        row = db.execute("SELECT MAX(CAST(version AS INTEGER)) FROM assets WHERE kind = ? AND name = ?",
-                         (kind, name)).fetchone()
+        row = db.execute(
+            "SELECT MAX(CAST(version AS INTEGER)) FROM assets WHERE kind = ? AND name = ?", (kind, name)
+        ).fetchone()
         return str((row[0] or 0) + 1)
 
     def insert_asset(self, db: sqlite3.Connection, kind: str, name: str, version: str, body: dict) -> None:
         now = time.time()
         try:
-            db.execute("INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?)",
-                       (kind, name, version, json.dumps(body), now, now))
+            db.execute(
+                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?)", (kind, name, version, json.dumps(body), now, now)
+            )
         except sqlite3.IntegrityError:
             raise ResourceExists(
                 f"{kind.capitalize()} '{name}' version '{version}' already exists; versions are "
                 f"immutable. Leave the version out to create version "
-                f"{self.next_version(db, kind, name)}, or pick an unused one.")
+                f"{self.next_version(db, kind, name)}, or pick an unused one."
+            )
 
     def put_asset(self, kind: str, name: str, version: str, body: dict) -> None:
         """Insert or replace one asset version (for mutable resources)."""
         now = time.time()
         with self.transaction() as db:
-            db.execute("INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kind, name, version) "
-                       "DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-                       (kind, name, version, json.dumps(body), now, now))
+            db.execute(
+                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(kind, name, version) "
+                "DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                (kind, name, version, json.dumps(body), now, now),
+            )
 
     # an asset's shape is its kind's (EndpointRecord, ComputeRecord, ...): the kind's module types it
     def get_asset(self, kind: str, name: str, version: str | None = None) -> Any:
         if version in (None, "latest"):
-            rows = self.query("SELECT * FROM assets WHERE kind = ? AND name = ? "
-                              "ORDER BY CAST(version AS INTEGER) DESC LIMIT 1", (kind, name))
+            rows = self.query(
+                "SELECT * FROM assets WHERE kind = ? AND name = ? ORDER BY CAST(version AS INTEGER) DESC LIMIT 1",
+                (kind, name),
+            )
         else:
-            rows = self.query("SELECT * FROM assets WHERE kind = ? AND name = ? AND version = ?",
-                              (kind, name, str(version)))
+            rows = self.query(
+                "SELECT * FROM assets WHERE kind = ? AND name = ? AND version = ?", (kind, name, str(version))
+            )
         if not rows:
-            what = f"{kind.capitalize()} '{name}'" + (f" version '{version}'" if version not in (None, "latest") else "")
+            what = f"{kind.capitalize()} '{name}'" + (
+                f" version '{version}'" if version not in (None, "latest") else ""
+            )
             raise ResourceNotFound(
-                f"{what} not found in workspace '{self.name}'. "
-                f"List what exists with `amlemu {kind} list`.")
+                f"{what} not found in workspace '{self.name}'. List what exists with `amlemu {kind} list`."
+            )
         return _asset_row(rows[0])
 
     def list_assets(self, kind: str, name: str | None = None) -> list[Any]:
         if name:
-            rows = self.query("SELECT * FROM assets WHERE kind = ? AND name = ? "
-                              "ORDER BY CAST(version AS INTEGER) DESC", (kind, name))
+            rows = self.query(
+                "SELECT * FROM assets WHERE kind = ? AND name = ? ORDER BY CAST(version AS INTEGER) DESC", (kind, name)
+            )
         else:
-            rows = self.query("SELECT * FROM assets WHERE kind = ? ORDER BY name, "
-                              "CAST(version AS INTEGER) DESC", (kind,))
+            rows = self.query(
+                "SELECT * FROM assets WHERE kind = ? ORDER BY name, CAST(version AS INTEGER) DESC", (kind,)
+            )
         return [_asset_row(r) for r in rows]
 
 
@@ -284,8 +313,7 @@ def _job_row(row: sqlite3.Row) -> JobRecord:
 
 def _asset_row(row: sqlite3.Row) -> dict[str, Any]:
     body = json.loads(row["body"])
-    body.update(name=row["name"], version=row["version"],
-                created_at=row["created_at"], updated_at=row["updated_at"])
+    body.update(name=row["name"], version=row["version"], created_at=row["created_at"], updated_at=row["updated_at"])
     return body
 
 

@@ -13,8 +13,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 PREFIX = ".staging-"
 #: an old-style staging folder (no pid in its name) is stale after this many seconds

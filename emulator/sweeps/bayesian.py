@@ -30,10 +30,10 @@ class BayesianSampler:
                 self.distributions[name] = CategoricalDistribution(expr["values"])
             else:
                 self.distributions[name] = FloatDistribution(float(expr["min_value"]), float(expr["max_value"]))
-        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
-                                             n_startup_trials=min(10, max(2, 2 * len(space))))
-        self.study = optuna.create_study(direction="maximize" if goal == "maximize" else "minimize",
-                                         sampler=sampler)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, constant_liar=True, n_startup_trials=min(10, max(2, 2 * len(space)))
+        )
+        self.study = optuna.create_study(direction="maximize" if goal == "maximize" else "minimize", sampler=sampler)
         self._count = 0
         self._asked: dict[int, Any] = {}  # the index of the point (0, 1, ...) -> its optuna trial
 

@@ -4,5 +4,6 @@ from emulator.jobs.kind import JobKind
 from emulator.sweeps.service import ORCHESTRATOR, submit_sweep
 from emulator.sweeps.views import sweep_view
 
-KIND = JobKind(type="sweep", submit=submit_sweep, view=sweep_view, orchestrator=ORCHESTRATOR,
-               sdk="backends.sweep_entities")
+KIND = JobKind(
+    type="sweep", submit=submit_sweep, view=sweep_view, orchestrator=ORCHESTRATOR, sdk="backends.sweep_entities"
+)

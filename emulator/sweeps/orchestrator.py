@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.jobs import lifecycle, submission
-from emulator.jobs.supervisor import open_trial_slot
 from emulator.jobs.orchestrator import ParentOrchestrator
+from emulator.jobs.supervisor import open_trial_slot
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 from emulator.sweeps import space as spaces
@@ -86,16 +86,21 @@ def trial_inputs(spec: SweepJobSpec, params: dict[str, Any]) -> dict[str, Any]:
     """The sweep's inputs (YAML shape) plus each sampled value not shadowed by an input of that name."""
     inputs: dict[str, Any] = {}
     for key, value in spec["inputs"].items():
-        inputs[key] = value["value"] if value["type"] == "literal" else {
-            "type": value["type"], "path": value["path"], "mode": value["mode"]}
+        inputs[key] = (
+            value["value"]
+            if value["type"] == "literal"
+            else {"type": value["type"], "path": value["path"], "mode": value["mode"]}
+        )
     for key, value in params.items():
         inputs.setdefault(key, value)
     return inputs
 
 
 def _fmt_params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in params.items())
+    return " ".join(
+        f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in params.items()
+    )
 
 
 class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
@@ -135,10 +140,16 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
         algo = spec["sampling_algorithm"]
         self.prepare_ahead = algo["type"] != "bayesian"  # TPE samples from the results of ended trials
         seed = f", seed {algo['seed']}" if algo.get("seed") is not None else ""
-        policy = (f"{POLICY_NAMES[self.policy['type']]} (evaluation_interval {self.policy['evaluation_interval']}, "
-                  f"delay_evaluation {self.policy['delay_evaluation']})" if self.policy else "none")
-        self.log(f"sweep {self.name}: {algo['type']} sampling{seed}; objective: {self.goal} {self.metric}; "
-                 f"up to {total} trial(s), {self.concurrency} at a time{note}; early termination: {policy}")
+        policy = (
+            f"{POLICY_NAMES[self.policy['type']]} (evaluation_interval {self.policy['evaluation_interval']}, "
+            f"delay_evaluation {self.policy['delay_evaluation']})"
+            if self.policy
+            else "none"
+        )
+        self.log(
+            f"sweep {self.name}: {algo['type']} sampling{seed}; objective: {self.goal} {self.metric}; "
+            f"up to {total} trial(s), {self.concurrency} at a time{note}; early termination: {policy}"
+        )
         if size is not None:
             self.log(f"search space size: {size}")
         self.deadline = time.monotonic() + float(self.limits["timeout"]) - self.elapsed()
@@ -179,8 +190,12 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
                 timeout = self.limits["timeout"]
                 self.log(f"limits.timeout ({timeout} s) reached: stopping the active trials")
                 self._stop_active(f"Canceled: its sweep ran past limits.timeout ({timeout} s).")
-                return self._conclude(forced=("Canceled", f"The sweep ran past limits.timeout ({timeout} s) and "
-                                                          "was canceled with its active trials."))
+                return self._conclude(
+                    forced=(
+                        "Canceled",
+                        f"The sweep ran past limits.timeout ({timeout} s) and was canceled with its active trials.",
+                    )
+                )
             self._poll()
             self._fill()
             if not self.active and self.exhausted:
@@ -243,13 +258,19 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
         env_vars = dict(trial["environment_variables"])
         env_vars.update({f"AZUREML_SWEEP_{k}": str(v) for k, v in params.items()})
         data = {
-            "type": "command", "name": name, "display_name": name,
-            "experiment_name": self.job["experiment_name"], "compute": spec["compute"],
-            "command": render_search_space(trial["command"], params), "code": trial["code"],
-            "environment": trial["environment"], "environment_variables": env_vars,
+            "type": "command",
+            "name": name,
+            "display_name": name,
+            "experiment_name": self.job["experiment_name"],
+            "compute": spec["compute"],
+            "command": render_search_space(trial["command"], params),
+            "code": trial["code"],
+            "environment": trial["environment"],
+            "environment_variables": env_vars,
             "inputs": trial_inputs(spec, params),
             "outputs": {k: {"type": v["type"], "mode": v["mode"]} for k, v in spec["outputs"].items()},
-            "resources": trial["resources"], "distribution": trial.get("distribution"),
+            "resources": trial["resources"],
+            "distribution": trial.get("distribution"),
             "properties": {"hyperparameters": json.dumps(params)},
         }
         self._submit_child(data, Trial(name, index, params), _fmt_params(params))
@@ -263,10 +284,18 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
             if name in self.slotted and record["status"] not in ("NotStarted", "Queued", "Preparing"):
                 state.started_at = record["started_at"]  # a trial waiting at its gate has not started
             self._read_metric(state, record)
-            if (trial_timeout and state.started_at and state.stop_reason is None
-                    and record["status"] not in TERMINAL and time.time() - state.started_at > trial_timeout):
-                self._stop(state, "limits.trial_timeout",
-                           f"Canceled: the trial ran past the sweep's limits.trial_timeout ({trial_timeout} s).")
+            if (
+                trial_timeout
+                and state.started_at
+                and state.stop_reason is None
+                and record["status"] not in TERMINAL
+                and time.time() - state.started_at > trial_timeout
+            ):
+                self._stop(
+                    state,
+                    "limits.trial_timeout",
+                    f"Canceled: the trial ran past the sweep's limits.trial_timeout ({trial_timeout} s).",
+                )
             if record["status"] in TERMINAL:
                 self._finished(state, record)
 
@@ -318,8 +347,11 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
             self.sampler.tell(state.index, best, "pruned")
         else:
             self.sampler.tell(state.index, None, "failed")
-        shown = f"{self.metric}={best:.6g} (best of {len(state.values)} report(s))" if best is not None \
+        shown = (
+            f"{self.metric}={best:.6g} (best of {len(state.values)} report(s))"
+            if best is not None
             else f"no {self.metric} logged"
+        )
         extra = f": {state.error.splitlines()[0]}" if record["status"] == "Failed" and state.error else ""
         self.log(f"trial {state.name} {record['status']}: {shown}{extra}")
 
@@ -352,8 +384,12 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
         if scored:
             sign = 1 if self.goal == "maximize" else -1
             score, best = max(scored, key=lambda pair: (sign * pair[0], -pair[1].index))
-            props.update(best_child_run_id=best.name, score=str(score), best_metric_status="Succeeded",
-                         best_child_run_hyperparameters=json.dumps(best.params))
+            props.update(
+                best_child_run_id=best.name,
+                score=str(score),
+                best_metric_status="Succeeded",
+                best_child_run_hyperparameters=json.dumps(best.params),
+            )
             summary = f"best trial {best.name}: {self.metric}={score:.6g} ({_fmt_params(best.params)})"
         else:
             summary = None
@@ -368,15 +404,27 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
             status, error = "Completed", None
         elif self.trials and all(t.status == "Failed" for t in self.trials.values()):
             first = min(self.trials.values(), key=lambda t: t.index)
-            status, error = "Failed", (f"All {len(self.trials)} trial(s) failed. The first, {first.name}, failed "
-                                       f"with: {first.error}")
+            status, error = (
+                "Failed",
+                (f"All {len(self.trials)} trial(s) failed. The first, {first.name}, failed with: {first.error}"),
+            )
         else:
-            logged = sorted({p.name for t in self.trials.values() if t.run_dir and (t.run_dir / 'metrics').is_dir()
-                             for p in (t.run_dir / "metrics").iterdir()})
-            status, error = "Failed", (
-                f"No trial logged the primary metric '{self.metric}' (objective.primary_metric), so no trial can "
-                f"be ranked. The trials logged: {', '.join(logged) if logged else 'no metrics at all'}. Log it in "
-                f"the training script with mlflow.log_metric('{self.metric}', value), or fix primary_metric.")
+            logged = sorted(
+                {
+                    p.name
+                    for t in self.trials.values()
+                    if t.run_dir and (t.run_dir / "metrics").is_dir()
+                    for p in (t.run_dir / "metrics").iterdir()
+                }
+            )
+            status, error = (
+                "Failed",
+                (
+                    f"No trial logged the primary metric '{self.metric}' (objective.primary_metric), so no trial can "
+                    f"be ranked. The trials logged: {', '.join(logged) if logged else 'no metrics at all'}. Log it in "
+                    f"the training script with mlflow.log_metric('{self.metric}', value), or fix primary_metric."
+                ),
+            )
         self.log(f"{len(self.trials)} trial(s): {tally}" if self.trials else "no trial was started")
         if summary:
             self.log(summary)

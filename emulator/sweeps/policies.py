@@ -30,8 +30,11 @@ import math
 import statistics
 from typing import Any
 
-POLICY_NAMES = {"bandit": "BanditPolicy", "median_stopping": "MedianStoppingPolicy",
-                "truncation_selection": "TruncationSelectionPolicy"}
+POLICY_NAMES = {
+    "bandit": "BanditPolicy",
+    "median_stopping": "MedianStoppingPolicy",
+    "truncation_selection": "TruncationSelectionPolicy",
+}
 
 
 def applies_at(policy: dict[str, Any], k: int) -> bool:
@@ -53,8 +56,9 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def decide(policy: dict[str, Any], goal: str, metric: str, trial: str,
-           histories: dict[str, list[float]], k: int) -> str | None:
+def decide(
+    policy: dict[str, Any], goal: str, metric: str, trial: str, histories: dict[str, list[float]], k: int
+) -> str | None:
     """Whether ``trial`` is to stop at interval ``k``: the reason, or None to let it run.
 
     ``histories`` maps every trial of the sweep (``trial`` included) to the values of the primary
@@ -76,21 +80,27 @@ def decide(policy: dict[str, Any], goal: str, metric: str, trial: str,
             limit = best - amount if goal == "maximize" else best + amount
             slack = f"slack_amount {_fmt(amount)}"
         if _worse(mine, limit, goal):
-            return (f"{where}: best {metric} {_fmt(mine)} is outside the {slack} of the best trial's "
-                    f"{_fmt(best)} (limit {_fmt(limit)})")
+            return (
+                f"{where}: best {metric} {_fmt(mine)} is outside the {slack} of the best trial's "
+                f"{_fmt(best)} (limit {_fmt(limit)})"
+            )
         return None
     if kind == "median_stopping":
         median = statistics.median(sum(v) / len(v) for v in peers.values())
         if _worse(mine, median, goal):
-            return (f"{where}: best {metric} {_fmt(mine)} is worse than the median {_fmt(median)} of the "
-                    f"running averages of {len(peers)} trial(s)")
+            return (
+                f"{where}: best {metric} {_fmt(mine)} is worse than the median {_fmt(median)} of the "
+                f"running averages of {len(peers)} trial(s)"
+            )
         return None
     if kind == "truncation_selection":
         percentage = float(policy["truncation_percentage"])
         cut = math.floor(len(peers) * percentage / 100)
         better = sum(1 for name, v in peers.items() if name != trial and _worse(mine, _best(v, goal), goal))
         if cut and better >= len(peers) - cut:
-            return (f"{where}: best {metric} {_fmt(mine)} is in the lowest {_fmt(percentage)}% "
-                    f"({cut} of {len(peers)} trials)")
+            return (
+                f"{where}: best {metric} {_fmt(mine)} is in the lowest {_fmt(percentage)}% "
+                f"({cut} of {len(peers)} trials)"
+            )
         return None
     raise ValueError(f"unknown early termination policy {kind!r}")

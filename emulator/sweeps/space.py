@@ -25,8 +25,9 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Iterator
 from statistics import NormalDist
-from typing import Any, Iterator
+from typing import Any
 
 from emulator.errors import NotEmulated, ValidationError
 
@@ -58,20 +59,25 @@ def validate_expression(name: str, expr: Any) -> dict[str, Any]:
     if not isinstance(expr, dict) or "type" not in expr:
         raise ValidationError(
             f"search_space.{name} must be a parameter expression with a 'type' ({', '.join(FIELDS)}), "
-            f"e.g. {{type: choice, values: [1, 2]}}; got {expr!r}.")
+            f"e.g. {{type: choice, values: [1, 2]}}; got {expr!r}."
+        )
     kind = str(expr["type"]).lower()
     if kind not in FIELDS:
-        raise ValidationError(f"search_space.{name} has unknown type '{expr['type']}'. "
-                              f"Use one of: {', '.join(FIELDS)}.")
+        raise ValidationError(
+            f"search_space.{name} has unknown type '{expr['type']}'. Use one of: {', '.join(FIELDS)}."
+        )
     wanted = FIELDS[kind]
     missing = [f for f in wanted if expr.get(f) is None]
     if missing:
-        raise ValidationError(f"search_space.{name} ({kind}) needs {', '.join(missing)} "
-                              f"(fields of {kind}: {', '.join(wanted)}).")
+        raise ValidationError(
+            f"search_space.{name} ({kind}) needs {', '.join(missing)} (fields of {kind}: {', '.join(wanted)})."
+        )
     unknown = set(expr) - set(wanted) - {"type"}
     if unknown:
-        raise ValidationError(f"search_space.{name} ({kind}) has unknown field(s) {', '.join(sorted(unknown))}; "
-                              f"{kind} takes {', '.join(wanted)}.")
+        raise ValidationError(
+            f"search_space.{name} ({kind}) has unknown field(s) {', '.join(sorted(unknown))}; "
+            f"{kind} takes {', '.join(wanted)}."
+        )
     out: dict[str, Any] = {"type": kind}
     if kind == "choice":
         values = expr["values"]
@@ -80,48 +86,66 @@ def validate_expression(name: str, expr: Any) -> dict[str, Any]:
         if not isinstance(values, (list, tuple)) or not values:
             raise ValidationError(f"search_space.{name} (choice) needs a non-empty list of values; got {values!r}.")
         if any(isinstance(v, (dict, list)) for v in values):
-            raise NotEmulated(f"nested search spaces (search_space.{name})",
-                              "Use a choice of plain values (numbers, strings, booleans).")
+            raise NotEmulated(
+                f"nested search spaces (search_space.{name})",
+                "Use a choice of plain values (numbers, strings, booleans).",
+            )
         out["values"] = list(values)
         return out
     if kind == "randint":
         upper = expr["upper"]
-        if isinstance(upper, bool) or not isinstance(upper, int) and not (isinstance(upper, float) and upper.is_integer()):
+        if (
+            isinstance(upper, bool)
+            or not isinstance(upper, int)
+            and not (isinstance(upper, float) and upper.is_integer())
+        ):
             raise ValidationError(f"search_space.{name} (randint): 'upper' must be an integer; got {upper!r}.")
         if upper < 1:
-            raise ValidationError(f"search_space.{name} (randint): 'upper' is the exclusive upper bound of "
-                                  f"[0, upper) and must be at least 1; got {upper}.")
+            raise ValidationError(
+                f"search_space.{name} (randint): 'upper' is the exclusive upper bound of "
+                f"[0, upper) and must be at least 1; got {upper}."
+            )
         out["upper"] = int(upper)
         return out
     for field in wanted:
         out[field] = _number(name, kind, field, expr[field])
     if "min_value" in out and out["min_value"] >= out["max_value"]:
-        hint = " (loguniform bounds are exponents: the values lie in [exp(min_value), exp(max_value)])" \
-            if "log" in kind else ""
-        raise ValidationError(f"search_space.{name} ({kind}): min_value ({out['min_value']}) must be less than "
-                              f"max_value ({out['max_value']}){hint}.")
+        hint = (
+            " (loguniform bounds are exponents: the values lie in [exp(min_value), exp(max_value)])"
+            if "log" in kind
+            else ""
+        )
+        raise ValidationError(
+            f"search_space.{name} ({kind}): min_value ({out['min_value']}) must be less than "
+            f"max_value ({out['max_value']}){hint}."
+        )
     if "sigma" in out and out["sigma"] <= 0:
         raise ValidationError(f"search_space.{name} ({kind}): sigma must be greater than 0; got {out['sigma']}.")
     if "q" in out and out["q"] <= 0:
         raise ValidationError(f"search_space.{name} ({kind}): q must be greater than 0; got {out['q']}.")
     if kind == "loguniform" or kind == "qloguniform":
         if out["max_value"] > 700:
-            raise ValidationError(f"search_space.{name} ({kind}): max_value {out['max_value']} is an exponent "
-                                  "(values lie in [exp(min_value), exp(max_value)]); exp of it overflows.")
+            raise ValidationError(
+                f"search_space.{name} ({kind}): max_value {out['max_value']} is an exponent "
+                "(values lie in [exp(min_value), exp(max_value)]); exp of it overflows."
+            )
     return out
 
 
 def validate_space(space: Any) -> dict[str, dict[str, Any]]:
     """The whole ``search_space`` mapping, checked."""
     if not isinstance(space, dict) or not space:
-        raise ValidationError("The sweep needs a non-empty 'search_space': a mapping of hyperparameter names "
-                              "to parameter expressions, e.g. search_space: {C: {type: uniform, min_value: 0.1, "
-                              "max_value: 1}}.")
+        raise ValidationError(
+            "The sweep needs a non-empty 'search_space': a mapping of hyperparameter names "
+            "to parameter expressions, e.g. search_space: {C: {type: uniform, min_value: 0.1, "
+            "max_value: 1}}."
+        )
     out = {}
     for name, expr in space.items():
         if not isinstance(name, str) or not name.replace("_", "a").isalnum() or name[0].isdigit():
-            raise ValidationError(f"search_space name {name!r} is invalid: use letters, digits and '_', "
-                                  "not starting with a digit.")
+            raise ValidationError(
+                f"search_space name {name!r} is invalid: use letters, digits and '_', not starting with a digit."
+            )
         out[name] = validate_expression(name, expr)
     return out
 

@@ -21,9 +21,27 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
     from emulator.store.records import SweepJobSpec, SweepLimits, SweepObjective
 
 SWEEP_JOB_FIELDS = {
-    "$schema", "type", "name", "display_name", "description", "tags", "properties", "experiment_name",
-    "compute", "trial", "inputs", "outputs", "search_space", "objective", "sampling_algorithm",
-    "early_termination", "limits", "identity", "queue_settings", "resources", "parent_job_name",
+    "$schema",
+    "type",
+    "name",
+    "display_name",
+    "description",
+    "tags",
+    "properties",
+    "experiment_name",
+    "compute",
+    "trial",
+    "inputs",
+    "outputs",
+    "search_space",
+    "objective",
+    "sampling_algorithm",
+    "early_termination",
+    "limits",
+    "identity",
+    "queue_settings",
+    "resources",
+    "parent_job_name",
 }
 TRIAL_FIELDS = {"type", "command", "code", "environment", "environment_variables", "distribution", "resources"}
 SAMPLING = ("random", "grid", "bayesian")
@@ -39,12 +57,14 @@ _POLICY_FIELDS = {
 
 def render_search_space(command: str, params: dict[str, Any]) -> str:
     """Substitute ``${{search_space.x}}`` with the sampled values."""
+
     def sub(match: re.Match) -> str:
         name = match.group(1)
         if name not in params:
             raise ValidationError(
                 f"The trial command refers to ${{{{search_space.{name}}}}}, but the sweep's search_space has no "
-                f"'{name}' (defined: {', '.join(sorted(params)) or 'none'}). Add it or fix the name.")
+                f"'{name}' (defined: {', '.join(sorted(params)) or 'none'}). Add it or fix the name."
+            )
         return str(params[name])
 
     return _SEARCH_REF.sub(sub, command)
@@ -52,19 +72,23 @@ def render_search_space(command: str, params: dict[str, Any]) -> str:
 
 def _sampling(data: Any) -> dict[str, Any]:
     if data is None:
-        raise ValidationError("The sweep needs a 'sampling_algorithm': random, grid or bayesian "
-                              "(or {type: random, seed: 42}).")
+        raise ValidationError(
+            "The sweep needs a 'sampling_algorithm': random, grid or bayesian (or {type: random, seed: 42})."
+        )
     algo = {"type": data} if isinstance(data, str) else dict(data) if isinstance(data, dict) else None
     if algo is None or str(algo.get("type", "")).lower() not in SAMPLING:
-        raise ValidationError(f"sampling_algorithm must be one of {', '.join(SAMPLING)} (or a mapping with "
-                              f"that 'type'); got {data!r}.")
+        raise ValidationError(
+            f"sampling_algorithm must be one of {', '.join(SAMPLING)} (or a mapping with that 'type'); got {data!r}."
+        )
     kind = str(algo["type"]).lower()
     allowed = {"type", "seed", "rule", "logbase"} if kind == "random" else {"type"}
     unknown = {k for k, v in algo.items() if v is not None} - allowed
     if unknown:
         why = " (bayesian sampling has no seed in Azure ML)" if kind == "bayesian" and "seed" in unknown else ""
-        raise ValidationError(f"sampling_algorithm ({kind}) has unknown field(s) {', '.join(sorted(unknown))}"
-                              f"{why}; {kind} takes {', '.join(sorted(allowed))}.")
+        raise ValidationError(
+            f"sampling_algorithm ({kind}) has unknown field(s) {', '.join(sorted(unknown))}"
+            f"{why}; {kind} takes {', '.join(sorted(allowed))}."
+        )
     out: dict[str, Any] = {"type": kind}
     if kind == "random":
         if algo.get("seed") is not None:
@@ -80,8 +104,10 @@ def _sampling(data: Any) -> dict[str, Any]:
 
 def _objective(data: Any) -> SweepObjective:
     if not isinstance(data, dict) or not data.get("primary_metric") or not data.get("goal"):
-        raise ValidationError("The sweep needs an 'objective' with primary_metric (the metric the trials log "
-                              "with mlflow.log_metric) and goal (maximize or minimize).")
+        raise ValidationError(
+            "The sweep needs an 'objective' with primary_metric (the metric the trials log "
+            "with mlflow.log_metric) and goal (maximize or minimize)."
+        )
     goal = str(data["goal"]).lower()
     if goal not in ("maximize", "minimize"):
         raise ValidationError(f"objective.goal must be maximize or minimize; got {data['goal']!r}.")
@@ -97,12 +123,15 @@ def _early_termination(data: Any) -> dict[str, Any] | None:
     allowed = {"type", "evaluation_interval", "delay_evaluation"} | _POLICY_FIELDS[kind]
     unknown = {k for k, v in data.items() if v is not None} - allowed
     if unknown:
-        raise ValidationError(f"early_termination ({kind}) has unknown field(s) {', '.join(sorted(unknown))}; "
-                              f"{kind} takes {', '.join(sorted(allowed - {'type'}))}.")
+        raise ValidationError(
+            f"early_termination ({kind}) has unknown field(s) {', '.join(sorted(unknown))}; "
+            f"{kind} takes {', '.join(sorted(allowed - {'type'}))}."
+        )
     out: dict[str, Any] = {
         "type": kind,
-        "evaluation_interval": int_in_range("early_termination.evaluation_interval",
-                                            data.get("evaluation_interval") or 0, 0),
+        "evaluation_interval": int_in_range(
+            "early_termination.evaluation_interval", data.get("evaluation_interval") or 0, 0
+        ),
         "delay_evaluation": int_in_range("early_termination.delay_evaluation", data.get("delay_evaluation") or 0, 0),
     }
     if kind == "bandit":
@@ -111,35 +140,51 @@ def _early_termination(data: Any) -> dict[str, Any] | None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValidationError(f"early_termination.{field} must be a number >= 0; got {value!r}.")
         if bool(factor) == bool(amount):
-            raise ValidationError("A bandit policy needs exactly one of slack_factor (a ratio, e.g. 0.1) or "
-                                  "slack_amount (an absolute distance) greater than 0.")
+            raise ValidationError(
+                "A bandit policy needs exactly one of slack_factor (a ratio, e.g. 0.1) or "
+                "slack_amount (an absolute distance) greater than 0."
+            )
         out["slack_factor" if factor else "slack_amount"] = float(factor or amount)
     if kind == "truncation_selection":
         if data.get("truncation_percentage") is None:
             raise ValidationError("A truncation_selection policy needs truncation_percentage (1 to 99).")
-        out["truncation_percentage"] = int_in_range("early_termination.truncation_percentage",
-                                            data["truncation_percentage"], 1, 99)
+        out["truncation_percentage"] = int_in_range(
+            "early_termination.truncation_percentage", data["truncation_percentage"], 1, 99
+        )
     return out
 
 
 def _limits(data: Any) -> SweepLimits:
     data = data or {}
     if not isinstance(data, dict):
-        raise ValidationError("limits must be a mapping (max_total_trials, max_concurrent_trials, timeout, "
-                              "trial_timeout).")
-    unknown = {k for k, v in data.items() if v is not None} - {"max_total_trials", "max_concurrent_trials",
-                                                               "timeout", "trial_timeout", "type"}
+        raise ValidationError(
+            "limits must be a mapping (max_total_trials, max_concurrent_trials, timeout, trial_timeout)."
+        )
+    unknown = {k for k, v in data.items() if v is not None} - {
+        "max_total_trials",
+        "max_concurrent_trials",
+        "timeout",
+        "trial_timeout",
+        "type",
+    }
     if unknown:
-        raise ValidationError(f"limits has unknown field(s) {', '.join(sorted(unknown))}; use max_total_trials, "
-                              "max_concurrent_trials, timeout, trial_timeout.")
+        raise ValidationError(
+            f"limits has unknown field(s) {', '.join(sorted(unknown))}; use max_total_trials, "
+            "max_concurrent_trials, timeout, trial_timeout."
+        )
+
     def get(key: str, low: int, high: int | None = None) -> int | None:
         value = data.get(key)
         return None if value is None else int_in_range(f"limits.{key}", value, low, high)
 
     total, concurrent = get("max_total_trials", 1, MAX_TRIALS), get("max_concurrent_trials", 1, MAX_TRIALS)
     timeout = get("timeout", 1)
-    return {"max_total_trials": MAX_TRIALS if total is None else total, "max_concurrent_trials": concurrent,
-            "timeout": DEFAULT_TIMEOUT if timeout is None else timeout, "trial_timeout": get("trial_timeout", 1)}
+    return {
+        "max_total_trials": MAX_TRIALS if total is None else total,
+        "max_concurrent_trials": concurrent,
+        "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
+        "trial_timeout": get("trial_timeout", 1),
+    }
 
 
 def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> SweepJobSpec:
@@ -156,44 +201,65 @@ def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> SweepJobSpec:
     if sampling["type"] == "grid":
         bad = [f"{n} ({e['type']})" for n, e in search_space.items() if e["type"] != "choice"]
         if bad:
-            raise ValidationError(f"Grid sampling takes only choice parameters; {', '.join(bad)} "
-                                  f"{'is' if len(bad) == 1 else 'are'} not. Make them choices or use random sampling.")
+            raise ValidationError(
+                f"Grid sampling takes only choice parameters; {', '.join(bad)} "
+                f"{'is' if len(bad) == 1 else 'are'} not. Make them choices or use random sampling."
+            )
     if sampling["type"] == "bayesian":
         bad = [f"{n} ({e['type']})" for n, e in search_space.items() if e["type"] not in BAYESIAN_TYPES]
         if bad:
-            raise ValidationError(f"Bayesian sampling takes only choice, uniform and quniform parameters; "
-                                  f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not. "
-                                  "Change them or use random sampling.")
+            raise ValidationError(
+                f"Bayesian sampling takes only choice, uniform and quniform parameters; "
+                f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not. "
+                "Change them or use random sampling."
+            )
         if policy is not None:
-            raise ValidationError("Bayesian sampling does not support early termination (as in Azure ML): remove "
-                                  "early_termination or use random or grid sampling.")
+            raise ValidationError(
+                "Bayesian sampling does not support early termination (as in Azure ML): remove "
+                "early_termination or use random or grid sampling."
+            )
     limits = _limits(data.get("limits"))
 
     trial = data.get("trial")
     if not isinstance(trial, dict) or not trial.get("command"):
-        raise ValidationError("The sweep needs a 'trial' with at least a command, e.g. trial: {code: ./src, "
-                              "command: python train.py --lr ${{search_space.lr}}, environment: ...}.")
+        raise ValidationError(
+            "The sweep needs a 'trial' with at least a command, e.g. trial: {code: ./src, "
+            "command: python train.py --lr ${{search_space.lr}}, environment: ...}."
+        )
     unknown = set(trial) - TRIAL_FIELDS
     if unknown:
-        raise ValidationError(f"Unknown field(s) {', '.join(sorted(unknown))} in the sweep's trial; valid fields: "
-                              f"{', '.join(sorted(TRIAL_FIELDS - {'type'}))}. Inputs and outputs go at the sweep's "
-                              "top level.")
+        raise ValidationError(
+            f"Unknown field(s) {', '.join(sorted(unknown))} in the sweep's trial; valid fields: "
+            f"{', '.join(sorted(TRIAL_FIELDS - {'type'}))}. Inputs and outputs go at the sweep's "
+            "top level."
+        )
     if trial.get("type", "command") != "command":
         raise ValidationError(f"The sweep's trial must be a command; got type {trial['type']!r}.")
     placeholder = {name: 0 for name in search_space}
     command = str(trial["command"])
     template = {
-        "type": "command", "command": render_search_space(command, placeholder), "code": trial.get("code"),
-        "environment": trial.get("environment"), "environment_variables": trial.get("environment_variables"),
-        "inputs": data.get("inputs"), "outputs": data.get("outputs"), "resources": trial.get("resources"),
-        "distribution": trial.get("distribution"), "compute": data.get("compute"),
+        "type": "command",
+        "command": render_search_space(command, placeholder),
+        "code": trial.get("code"),
+        "environment": trial.get("environment"),
+        "environment_variables": trial.get("environment_variables"),
+        "inputs": data.get("inputs"),
+        "outputs": data.get("outputs"),
+        "resources": trial.get("resources"),
+        "distribution": trial.get("distribution"),
+        "compute": data.get("compute"),
     }
     checked = normalize_command_job({k: v for k, v in template.items() if v is not None}, base_path)
     return {
         **job_header(data, "sweep", name),
-        "trial": {"command": command, "code": checked["code"], "environment": checked["environment"],
-                  "environment_variables": checked["environment_variables"], "resources": checked["resources"],
-                  "distribution": checked.get("distribution")},
+        "trial": {
+            "command": command,
+            "code": checked["code"],
+            "environment": checked["environment"],
+            "environment_variables": checked["environment_variables"],
+            "resources": checked["resources"],
+            "distribution": checked.get("distribution"),
+        },
         "inputs": checked["inputs"],
         "outputs": checked["outputs"],
         "search_space": search_space,

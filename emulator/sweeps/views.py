@@ -16,8 +16,10 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
 
 
 def _inputs(spec: SweepJobSpec) -> dict[str, Any]:
-    return {k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
-            for k, v in spec["inputs"].items()}
+    return {
+        k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
+        for k, v in spec["inputs"].items()
+    }
 
 
 def trial_summaries(store: WorkspaceStore, job: dict) -> list[dict[str, Any]]:
@@ -26,13 +28,20 @@ def trial_summaries(store: WorkspaceStore, job: dict) -> list[dict[str, Any]]:
     metric, goal = spec["objective"]["primary_metric"], spec["objective"]["goal"]
     out = []
     for trial in sorted(store.list_jobs(job["name"]), key=lambda r: r["created_at"]):
-        history = [v for _, v, _ in filestore.metric_history(
-            store.mlflow_run_dir(trial["experiment_name"], trial["name"]), metric)]
+        history = [
+            v
+            for _, v, _ in filestore.metric_history(
+                store.mlflow_run_dir(trial["experiment_name"], trial["name"]), metric
+            )
+        ]
         props = trial["spec"]["properties"]
-        entry = {"name": trial["name"], "status": trial["status"],
-                 "hyperparameters": json.loads(props.get("hyperparameters", "{}")),
-                 f"best_{metric}": (max(history) if goal == "maximize" else min(history)) if history else None,
-                 "reports": len(history)}
+        entry = {
+            "name": trial["name"],
+            "status": trial["status"],
+            "hyperparameters": json.loads(props.get("hyperparameters", "{}")),
+            f"best_{metric}": (max(history) if goal == "maximize" else min(history)) if history else None,
+            "reports": len(history),
+        }
         if props.get("early_terminated_by"):
             entry["early_terminated_by"] = props["early_terminated_by"]
         out.append(entry)
@@ -65,11 +74,17 @@ def sweep_view(store: WorkspaceStore, job: JobRecord[SweepJobSpec], *, tracking:
         "services": job_services(store, job["name"]),
         "status": job["status"],
         "tags": spec["tags"],
-        "trial": {k: v for k, v in {
-            "code": trial["code"], "command": trial["command"],
-            "environment": env if isinstance(env, str) else env,
-            "environment_variables": trial["environment_variables"],
-            "resources": {"instance_count": 1, **(trial["resources"] or {})}}.items() if v is not None},
+        "trial": {
+            k: v
+            for k, v in {
+                "code": trial["code"],
+                "command": trial["command"],
+                "environment": env if isinstance(env, str) else env,
+                "environment_variables": trial["environment_variables"],
+                "resources": {"instance_count": 1, **(trial["resources"] or {})},
+            }.items()
+            if v is not None
+        },
         "type": "sweep",
     }
     if job["status"] in ("Failed", "Canceled"):

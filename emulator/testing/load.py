@@ -31,8 +31,8 @@ import ipaddress
 import math
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 MAX_CONNECTIONS = 100
@@ -121,13 +121,22 @@ class LoadResult:
 
     def summary(self) -> dict:
         """The figures as a JSON-ready dict."""
-        return {"total": self.total, "errors": self.errors, "throughput_rps": round(self.throughput, 1),
-                "p50_ms": round(self.p50_ms, 3), "p90_ms": round(self.p90_ms, 3),
-                "p99_ms": round(self.p99_ms, 3), "max_ms": round(self.max_ms, 3),
-                "wall_s": round(self.wall_s, 3), "by_status": {str(k): v for k, v in self.by_status.items()},
-                "transport_errors": dict(self.transport_errors), "connections": self.connections,
-                "reconnects": self.reconnects, "retried": self.retried,
-                "header_counts": {str(k): v for k, v in self.header_counts.items()}}
+        return {
+            "total": self.total,
+            "errors": self.errors,
+            "throughput_rps": round(self.throughput, 1),
+            "p50_ms": round(self.p50_ms, 3),
+            "p90_ms": round(self.p90_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "max_ms": round(self.max_ms, 3),
+            "wall_s": round(self.wall_s, 3),
+            "by_status": {str(k): v for k, v in self.by_status.items()},
+            "transport_errors": dict(self.transport_errors),
+            "connections": self.connections,
+            "reconnects": self.reconnects,
+            "retried": self.retried,
+            "header_counts": {str(k): v for k, v in self.header_counts.items()},
+        }
 
 
 class _TransportError(Exception):
@@ -213,7 +222,7 @@ class _Connection(asyncio.Protocol):
                 raise _TransportError("protocol", f"response head longer than {MAX_HEAD_BYTES} bytes")
             return False
         lines = bytes(self._buf[:end]).decode("latin-1").split("\r\n")
-        del self._buf[:end + 4]
+        del self._buf[: end + 4]
         version, _, rest = lines[0].partition(" ")
         code = rest[:3]
         if not version.startswith("HTTP/1.") or not code.isdigit():
@@ -247,9 +256,9 @@ class _Connection(asyncio.Protocol):
         return True
 
     def _step_length(self) -> bool:
-        take = self._buf[:self._remaining]
+        take = self._buf[: self._remaining]
         self._body += take
-        del self._buf[:len(take)]
+        del self._buf[: len(take)]
         self._remaining -= len(take)
         return self._finish() if self._remaining == 0 else False
 
@@ -258,7 +267,7 @@ class _Connection(asyncio.Protocol):
         if end < 0:
             return False
         size_text = bytes(self._buf[:end]).split(b";", 1)[0].strip()
-        del self._buf[:end + 2]
+        del self._buf[: end + 2]
         try:
             self._remaining = int(size_text, 16)
         except ValueError:
@@ -269,10 +278,10 @@ class _Connection(asyncio.Protocol):
     def _step_chunk_data(self) -> bool:
         if len(self._buf) < self._remaining + 2:
             return False
-        if self._buf[self._remaining:self._remaining + 2] != b"\r\n":
+        if self._buf[self._remaining : self._remaining + 2] != b"\r\n":
             raise _TransportError("protocol", "chunk not followed by CRLF")
-        self._body += self._buf[:self._remaining]
-        del self._buf[:self._remaining + 2]
+        self._body += self._buf[: self._remaining]
+        del self._buf[: self._remaining + 2]
         self._state = "chunk_size"
         return True
 
@@ -280,7 +289,7 @@ class _Connection(asyncio.Protocol):
         end = self._buf.find(b"\r\n")
         if end < 0:
             return False
-        del self._buf[:end + 2]
+        del self._buf[: end + 2]
         return self._finish() if end == 0 else True  # an empty line ends the trailers
 
     def _step_until_close(self) -> bool:
@@ -331,11 +340,20 @@ def _encode(method: str, path: str, host_header: str, headers: Mapping[str, str]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-async def generate_load(url: str, *, connections: int, requests: int | None = None,
-                        duration: float | None = None, method: str = "POST",
-                        headers: Mapping[str, str] | None = None, body: bytes = b"",
-                        make_request: RequestFactory | None = None, header_to_count: str | None = None,
-                        keep_samples: int = 0, timeout: float = 30.0) -> LoadResult:
+async def generate_load(
+    url: str,
+    *,
+    connections: int,
+    requests: int | None = None,
+    duration: float | None = None,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    make_request: RequestFactory | None = None,
+    header_to_count: str | None = None,
+    keep_samples: int = 0,
+    timeout: float = 30.0,
+) -> LoadResult:
     """Sends the load from the running event loop; see ``run_load`` for the arguments."""
     _check_bounds(connections, requests, duration)
     host, port, path = check_target(url)
@@ -422,10 +440,19 @@ async def generate_load(url: str, *, connections: int, requests: int | None = No
 
     await asyncio.gather(*(worker() for _ in range(connections)))
     wall = time.perf_counter() - start
-    return LoadResult(total=len(latencies) + sum(transport_errors.values()), by_status=dict(statuses),
-                      transport_errors=dict(transport_errors), wall_s=wall, latencies_ms=latencies,
-                      connections=connections, reconnects=max(0, opened - connections), retried=retried,
-                      header_counts=dict(header_counts), samples=samples, error_samples=error_samples)
+    return LoadResult(
+        total=len(latencies) + sum(transport_errors.values()),
+        by_status=dict(statuses),
+        transport_errors=dict(transport_errors),
+        wall_s=wall,
+        latencies_ms=latencies,
+        connections=connections,
+        reconnects=max(0, opened - connections),
+        retried=retried,
+        header_counts=dict(header_counts),
+        samples=samples,
+        error_samples=error_samples,
+    )
 
 
 def _loop_factory():
@@ -436,10 +463,20 @@ def _loop_factory():
     return uvloop.new_event_loop
 
 
-def run_load(url: str, *, connections: int, requests: int | None = None, duration: float | None = None,
-             method: str = "POST", headers: Mapping[str, str] | None = None, body: bytes = b"",
-             header_to_count: str | None = None, make_request: RequestFactory | None = None,
-             keep_samples: int = 0, timeout: float = 30.0) -> LoadResult:
+def run_load(
+    url: str,
+    *,
+    connections: int,
+    requests: int | None = None,
+    duration: float | None = None,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+    header_to_count: str | None = None,
+    make_request: RequestFactory | None = None,
+    keep_samples: int = 0,
+    timeout: float = 30.0,
+) -> LoadResult:
     """Sends HTTP/1.1 load to a loopback URL and returns what it measured.
 
     Args:
@@ -464,7 +501,18 @@ def run_load(url: str, *, connections: int, requests: int | None = None, duratio
     _check_bounds(connections, requests, duration)
     check_target(url)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(generate_load(
-            url, connections=connections, requests=requests, duration=duration, method=method,
-            headers=headers, body=body, make_request=make_request, header_to_count=header_to_count,
-            keep_samples=keep_samples, timeout=timeout))
+        return runner.run(
+            generate_load(
+                url,
+                connections=connections,
+                requests=requests,
+                duration=duration,
+                method=method,
+                headers=headers,
+                body=body,
+                make_request=make_request,
+                header_to_count=header_to_count,
+                keep_samples=keep_samples,
+                timeout=timeout,
+            )
+        )

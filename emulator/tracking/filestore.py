@@ -46,33 +46,67 @@ def ensure_experiment(mlruns: Path, experiment_id: int | str, name: str) -> Path
             continue
         folder.mkdir(parents=True, exist_ok=True)
         now = _now_ms()
-        _write_yaml(meta, {
-            "artifact_location": folder.as_uri(), "creation_time": now,
-            "effective_trace_archival_retention": None, "experiment_id": exp_id,
-            "last_update_time": now, "lifecycle_stage": "active", "name": exp_name,
-            "trace_location": None, "workspace": "default"})
+        _write_yaml(
+            meta,
+            {
+                "artifact_location": folder.as_uri(),
+                "creation_time": now,
+                "effective_trace_archival_retention": None,
+                "experiment_id": exp_id,
+                "last_update_time": now,
+                "lifecycle_stage": "active",
+                "name": exp_name,
+                "trace_location": None,
+                "workspace": "default",
+            },
+        )
     (mlruns / ".trash").mkdir(exist_ok=True)
     return mlruns / str(experiment_id)
 
 
-def create_run(mlruns: Path, experiment_id: int | str, run_id: str, *, run_name: str,
-               artifact_dir: Path, user: str, tags: dict[str, str] | None = None) -> Path:
+def create_run(
+    mlruns: Path,
+    experiment_id: int | str,
+    run_id: str,
+    *,
+    run_name: str,
+    artifact_dir: Path,
+    user: str,
+    tags: dict[str, str] | None = None,
+) -> Path:
     """Create run ``run_id`` in status RUNNING with its artifacts in ``artifact_dir``."""
     run_dir = mlruns / str(experiment_id) / run_id
     for sub in ("metrics", "params", "tags", "artifacts"):  # MLflow checks all exist
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     artifact_dir.mkdir(parents=True, exist_ok=True)
-    all_tags = {"mlflow.runName": run_name, "mlflow.user": user,
-                "mlflow.source.type": "JOB", "mlflow.source.name": "amlemu"}
+    all_tags = {
+        "mlflow.runName": run_name,
+        "mlflow.user": user,
+        "mlflow.source.type": "JOB",
+        "mlflow.source.name": "amlemu",
+    }
     all_tags.update(tags or {})
     for key, value in all_tags.items():
         (run_dir / "tags" / key).write_text(str(value))
-    _write_yaml(run_dir / "meta.yaml", {
-        "artifact_uri": artifact_dir.as_uri(), "end_time": None, "entry_point_name": "",
-        "experiment_id": str(experiment_id), "lifecycle_stage": "active", "run_id": run_id,
-        "run_name": run_name, "source_name": "", "source_type": SOURCE_TYPE_JOB,
-        "source_version": "", "start_time": _now_ms(), "status": RUN_STATUS["RUNNING"],
-        "tags": [], "user_id": user})
+    _write_yaml(
+        run_dir / "meta.yaml",
+        {
+            "artifact_uri": artifact_dir.as_uri(),
+            "end_time": None,
+            "entry_point_name": "",
+            "experiment_id": str(experiment_id),
+            "lifecycle_stage": "active",
+            "run_id": run_id,
+            "run_name": run_name,
+            "source_name": "",
+            "source_type": SOURCE_TYPE_JOB,
+            "source_version": "",
+            "start_time": _now_ms(),
+            "status": RUN_STATUS["RUNNING"],
+            "tags": [],
+            "user_id": user,
+        },
+    )
     return run_dir
 
 

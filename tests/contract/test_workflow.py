@@ -23,10 +23,16 @@ def test_client_shape(ml_client):
 
 
 def test_train_register_and_track(ml_client, tmp_path):
-    job = ml_client.jobs.create_or_update(command(
-        code=str(SAMPLES / "iris" / "src"), command="python train.py --C ${{inputs.C}}",
-        inputs={"C": 0.5}, environment="AzureML-sklearn-1.5@latest", experiment_name="iris",
-        tags={"purpose": "contract"}))
+    job = ml_client.jobs.create_or_update(
+        command(
+            code=str(SAMPLES / "iris" / "src"),
+            command="python train.py --C ${{inputs.C}}",
+            inputs={"C": 0.5},
+            environment="AzureML-sklearn-1.5@latest",
+            experiment_name="iris",
+            tags={"purpose": "contract"},
+        )
+    )
     assert isinstance(job, CommandJob) and job.name and job.status in ("Queued", "Preparing", "Running", "Completed")
     ml_client.jobs.stream(job.name)
     done = ml_client.jobs.get(job.name)
@@ -40,8 +46,9 @@ def test_train_register_and_track(ml_client, tmp_path):
     assert run.data.params["C"] == "0.5" and 0.8 < run.data.metrics["accuracy"] <= 1.0
     assert run.info.status == "FINISHED"
 
-    model = ml_client.models.create_or_update(Model(
-        name="iris", path=f"azureml://jobs/{job.name}/outputs/artifacts/paths/outputs/", type="custom_model"))
+    model = ml_client.models.create_or_update(
+        Model(name="iris", path=f"azureml://jobs/{job.name}/outputs/artifacts/paths/outputs/", type="custom_model")
+    )
     assert model.version == "1"
     again = ml_client.models.create_or_update(Model(name="iris", path=f"runs:/{job.name}/outputs/model.onnx"))
     assert again.version == "2"
@@ -72,10 +79,14 @@ def test_load_job_yaml_and_outputs(ml_client, tmp_path):
 def test_named_output_and_literal_inputs(ml_client, tmp_path):
     data = tmp_path / "in.txt"
     data.write_text("abc")
-    job = ml_client.jobs.create_or_update(command(
-        command="cp ${{inputs.src}} ${{outputs.out}}/copy.txt && echo ${{inputs.flag}} > ${{outputs.out}}/flag.txt",
-        inputs={"src": Input(type="uri_file", path=str(data)), "flag": True},
-        outputs={"out": Output(type="uri_folder")}, environment="azureml:AzureML-sklearn-1.5@latest"))
+    job = ml_client.jobs.create_or_update(
+        command(
+            command="cp ${{inputs.src}} ${{outputs.out}}/copy.txt && echo ${{inputs.flag}} > ${{outputs.out}}/flag.txt",
+            inputs={"src": Input(type="uri_file", path=str(data)), "flag": True},
+            outputs={"out": Output(type="uri_folder")},
+            environment="azureml:AzureML-sklearn-1.5@latest",
+        )
+    )
     ml_client.jobs.stream(job.name)
     ml_client.jobs.download(job.name, download_path=str(tmp_path / "dl"), output_name="out")
     assert (tmp_path / "dl" / "named-outputs" / "out" / "copy.txt").read_text() == "abc"
@@ -94,8 +105,9 @@ def test_sdk_exception_types(ml_client):
     named = command(command="echo once", environment="AzureML-sklearn-1.5@latest", name="only-once-job")
     ml_client.jobs.create_or_update(named)
     with pytest.raises(ResourceExistsError):
-        ml_client.jobs.create_or_update(command(command="echo twice", environment="AzureML-sklearn-1.5@latest",
-                                                name="only-once-job"))
+        ml_client.jobs.create_or_update(
+            command(command="echo twice", environment="AzureML-sklearn-1.5@latest", name="only-once-job")
+        )
 
 
 def test_cancel_returns_a_poller(ml_client):
@@ -113,11 +125,17 @@ def test_cancel_returns_a_poller(ml_client):
 def test_environments(ml_client, tmp_path):
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Dockerfile").write_text("FROM python:3.11-slim\n")
-    env = ml_client.environments.create_or_update(Environment(name="ctx-env", build=BuildContext(path=str(tmp_path / "ctx"))))
+    env = ml_client.environments.create_or_update(
+        Environment(name="ctx-env", build=BuildContext(path=str(tmp_path / "ctx")))
+    )
     assert env.version == "1" and env.build.path == str(tmp_path / "ctx")
-    env2 = ml_client.environments.create_or_update(Environment(
-        name="ctx-env", image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04",
-        conda_file={"dependencies": ["python=3.11", {"pip": ["six"]}]}))
+    env2 = ml_client.environments.create_or_update(
+        Environment(
+            name="ctx-env",
+            image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04",
+            conda_file={"dependencies": ["python=3.11", {"pip": ["six"]}]},
+        )
+    )
     assert env2.version == "2" and env2.conda_file["dependencies"][1] == {"pip": ["six"]}
     assert ml_client.environments.get("ctx-env", label="latest").version == "2"
     assert [e.version for e in ml_client.environments.list(name="ctx-env")] == ["2", "1"]
@@ -133,14 +151,19 @@ def test_deploy_and_call_an_online_endpoint(ml_client, iris_model):
     assert isinstance(ml_client.online_endpoints.begin_create_or_update(endpoint), LROPoller)
     try:
         deployment = ManagedOnlineDeployment(
-            name="blue", endpoint_name="contract-ep", model=model, instance_count=1,
+            name="blue",
+            endpoint_name="contract-ep",
+            model=model,
+            instance_count=1,
             environment="azureml:AzureML-sklearn-1.5@latest",
-            code_configuration=CodeConfiguration(code=str(SAMPLES / "iris" / "score"), scoring_script="score.py"))
+            code_configuration=CodeConfiguration(code=str(SAMPLES / "iris" / "score"), scoring_script="score.py"),
+        )
         ml_client.online_deployments.begin_create_or_update(deployment).result()
         endpoint.traffic = {"blue": 100}
         ml_client.online_endpoints.begin_create_or_update(endpoint).result()
-        answer = ml_client.online_endpoints.invoke(endpoint_name="contract-ep",
-                                                   request_file=str(SAMPLES / "iris" / "sample-request.json"))
+        answer = ml_client.online_endpoints.invoke(
+            endpoint_name="contract-ep", request_file=str(SAMPLES / "iris" / "sample-request.json")
+        )
         assert json.loads(answer) == [0, 1, 2]
         live = ml_client.online_endpoints.get("contract-ep")
         assert live.traffic == {"blue": 100} and live.scoring_uri
@@ -148,8 +171,12 @@ def test_deploy_and_call_an_online_endpoint(ml_client, iris_model):
         rows = json.loads((SAMPLES / "iris" / "sample-request.json").read_text())
         response = requests.post(live.scoring_uri, json=rows, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         assert response.status_code == 200 and response.json() == [0, 1, 2]
-        assert ml_client.online_deployments.get(name="blue", endpoint_name="contract-ep").provisioning_state == "Succeeded"
-        assert isinstance(ml_client.online_deployments.get_logs(name="blue", endpoint_name="contract-ep", lines=20), str)
+        assert (
+            ml_client.online_deployments.get(name="blue", endpoint_name="contract-ep").provisioning_state == "Succeeded"
+        )
+        assert isinstance(
+            ml_client.online_deployments.get_logs(name="blue", endpoint_name="contract-ep", lines=20), str
+        )
     finally:
         ml_client.online_endpoints.begin_delete(name="contract-ep").result()
     with pytest.raises(ResourceNotFoundError):

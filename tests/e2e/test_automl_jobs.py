@@ -19,14 +19,21 @@ MLTABLE = IRIS / "iris-mltable"
 
 def cluster(ml_client, name="cpu-cluster"):
     return ml_client.compute.begin_create_or_update(
-        AmlCompute(name=name, size="Standard_DS3_v2", min_instances=0, max_instances=2)).result()
+        AmlCompute(name=name, size="Standard_DS3_v2", min_instances=0, max_instances=2)
+    ).result()
 
 
 def classification(compute="cpu-cluster", **kwargs):
-    job = automl.classification(compute=compute, experiment_name="iris-automl",
-                                training_data=Input(type="mltable", path=str(MLTABLE)),
-                                target_column_name="species", primary_metric="accuracy", n_cross_validations=3,
-                                enable_model_explainability=False, **kwargs)
+    job = automl.classification(
+        compute=compute,
+        experiment_name="iris-automl",
+        training_data=Input(type="mltable", path=str(MLTABLE)),
+        target_column_name="species",
+        primary_metric="accuracy",
+        n_cross_validations=3,
+        enable_model_explainability=False,
+        **kwargs,
+    )
     job.set_limits(max_trials=3, max_concurrent_trials=2, timeout_minutes=10)
     return job
 
@@ -34,9 +41,11 @@ def classification(compute="cpu-cluster", **kwargs):
 def test_iris_classification_on_a_cluster_picks_a_servable_best_model(ml_client, store):
     cluster(ml_client)
     job = classification()
-    job.set_training(enable_onnx_compatible_models=True,
-                     allowed_training_algorithms=["LogisticRegression", "RandomForest", "KNN", "DecisionTree"],
-                     blocked_training_algorithms=["DecisionTree"])
+    job.set_training(
+        enable_onnx_compatible_models=True,
+        allowed_training_algorithms=["LogisticRegression", "RandomForest", "KNN", "DecisionTree"],
+        blocked_training_algorithms=["DecisionTree"],
+    )
     submitted = ml_client.jobs.create_or_update(job)
     assert type(submitted).__name__ == "ClassificationJob"
     ml_client.jobs.stream(submitted.name)
@@ -55,28 +64,34 @@ def test_iris_classification_on_a_cluster_picks_a_servable_best_model(ml_client,
     from emulator.tracking import filestore
 
     logged = {t.name: filestore.read_run(store.mlflow_run_dir("iris-automl", t.name))["metrics"] for t in trials}
-    assert {"accuracy", "AUC_weighted", "norm_macro_recall", "precision_score_weighted",
-            "average_precision_score_weighted"} <= set(logged[best])
+    assert {
+        "accuracy",
+        "AUC_weighted",
+        "norm_macro_recall",
+        "precision_score_weighted",
+        "average_precision_score_weighted",
+    } <= set(logged[best])
     assert logged[best]["accuracy"] == max(m["accuracy"] for m in logged.values())
     assert float(done.properties["score"]) == pytest.approx(logged[best]["accuracy"])
 
     model = ml_client.models.create_or_update(
-        Model(name="iris-automl", path=f"azureml://jobs/{best}/outputs/artifacts/paths/outputs/",
-              type="custom_model"))
+        Model(name="iris-automl", path=f"azureml://jobs/{best}/outputs/artifacts/paths/outputs/", type="custom_model")
+    )
     files = sorted(p.name for p in Path(model.path).iterdir())
     assert {"model.onnx", "model.pkl", "model.json"} <= set(files)
 
     ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="automl-ep")).result()
-    ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
-        name="blue", endpoint_name="automl-ep", model=model, instance_count=1)).result()
-    answer = ml_client.online_endpoints.invoke(endpoint_name="automl-ep", deployment_name="blue",
-                                               request_file=str(IRIS / "sample-request.json"))
+    ml_client.online_deployments.begin_create_or_update(
+        ManagedOnlineDeployment(name="blue", endpoint_name="automl-ep", model=model, instance_count=1)
+    ).result()
+    answer = ml_client.online_endpoints.invoke(
+        endpoint_name="automl-ep", deployment_name="blue", request_file=str(IRIS / "sample-request.json")
+    )
     assert json.loads(answer) == [0, 1, 2]
 
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(Path(model.path) / "model.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(Path(model.path) / "model.onnx"), providers=["CPUExecutionProvider"])
     label, _ = session.run(None, {"input": np.array([[5.1, 3.5, 1.4, 0.2], [6.2, 3.4, 5.4, 2.3]], np.float32)})
     assert label.tolist() == [0, 2]
 
@@ -92,10 +107,14 @@ def test_automl_needs_a_compute_cluster(ml_client, store):
 
 def test_regression_with_validation_data_minimises_its_metric(ml_client, store):
     cluster(ml_client)
-    job = automl.regression(compute="cpu-cluster", experiment_name="iris-automl",
-                            training_data=Input(type="mltable", path=str(MLTABLE)),
-                            validation_data=Input(type="uri_file", path=str(MLTABLE / "iris.csv")),
-                            target_column_name="petal_width", primary_metric="normalized_root_mean_squared_error")
+    job = automl.regression(
+        compute="cpu-cluster",
+        experiment_name="iris-automl",
+        training_data=Input(type="mltable", path=str(MLTABLE)),
+        validation_data=Input(type="uri_file", path=str(MLTABLE / "iris.csv")),
+        target_column_name="petal_width",
+        primary_metric="normalized_root_mean_squared_error",
+    )
     job.set_limits(max_trials=2, max_concurrent_trials=2)
     job.set_training(allowed_training_algorithms=["ElasticNet", "GradientBoosting"])
     done = ml_client.jobs.get(ml_client.jobs.create_or_update(job).name)
@@ -109,9 +128,12 @@ def test_regression_with_validation_data_minimises_its_metric(ml_client, store):
 def test_trials_that_all_fail_fail_the_job_with_the_first_reason(ml_client, store, tmp_path):
     cluster(ml_client)
     (tmp_path / "pets.csv").write_text("colour,weight,kind\n" + "red,3.5,cat\nblue,20.1,dog\n" * 10)
-    job = automl.classification(compute="cpu-cluster", experiment_name="pets",
-                                training_data=Input(type="uri_file", path=str(tmp_path / "pets.csv")),
-                                target_column_name="kind")
+    job = automl.classification(
+        compute="cpu-cluster",
+        experiment_name="pets",
+        training_data=Input(type="uri_file", path=str(tmp_path / "pets.csv")),
+        target_column_name="kind",
+    )
     job.set_limits(max_trials=2, max_concurrent_trials=2)
     job.set_featurization(mode="off")  # refuses the text column instead of one-hot encoding it
     name = ml_client.jobs.create_or_update(job).name
@@ -152,8 +174,9 @@ def test_cancel_stops_the_trials(ml_client, store):
 
 def test_cli_yaml_run(cli, tmp_path):
     cli.run("compute", "create", "--name", "cpu-cluster", "--type", "amlcompute", "--max-instances", "2")
-    job = cli.json("job", "create", "--file", str(IRIS / "automl-classification.yml"), "--stream",
-                   "--set", "limits.max_trials=3")
+    job = cli.json(
+        "job", "create", "--file", str(IRIS / "automl-classification.yml"), "--stream", "--set", "limits.max_trials=3"
+    )
     assert job["type"] == "automl" and job["task"] == "classification" and job["status"] == "Completed"
     assert job["primary_metric"] == "accuracy" and job["limits"]["max_trials"] == 3
     assert job["best_child_run_id"] == job["properties"]["best_child_run_id"]
@@ -162,8 +185,15 @@ def test_cli_yaml_run(cli, tmp_path):
     children = cli.json("job", "list", "--parent-job-name", job["name"])
     assert sorted(c["name"] for c in children) == [f"{job['name']}_{i}" for i in range(3)]
 
-    refused = cli.run("job", "create", "--file", str(IRIS / "automl-classification.yml"),
-                      "--set", "primary_metric=r2_score", check=False)
+    refused = cli.run(
+        "job",
+        "create",
+        "--file",
+        str(IRIS / "automl-classification.yml"),
+        "--set",
+        "primary_metric=r2_score",
+        check=False,
+    )
     assert refused.returncode != 0 and "primary_metric" in refused.stderr  # azure-ai-ml's own schema check
     assert len(cli.json("job", "list")) == 1  # the refused job left nothing behind
 
@@ -172,9 +202,14 @@ def test_early_termination_stops_after_20_trials_without_improvement(ml_client, 
     rows = [f"{x},{x % 7},{'low' if x < 100 else 'high'}" for x in [*range(20), *range(100, 120)]]
     (tmp_path / "separable.csv").write_text("x,noise,label\n" + "\n".join(rows) + "\n")
     cluster(ml_client)
-    job = automl.classification(compute="cpu-cluster", experiment_name="stall",
-                                training_data=Input(type="uri_file", path=str(tmp_path / "separable.csv")),
-                                target_column_name="label", primary_metric="accuracy", n_cross_validations=2)
+    job = automl.classification(
+        compute="cpu-cluster",
+        experiment_name="stall",
+        training_data=Input(type="uri_file", path=str(tmp_path / "separable.csv")),
+        target_column_name="label",
+        primary_metric="accuracy",
+        n_cross_validations=2,
+    )
     job.set_limits(max_trials=40, max_concurrent_trials=2)  # enable_early_termination: Azure's default, on
     name = ml_client.jobs.create_or_update(job).name
     ml_client.jobs.stream(name)
@@ -182,7 +217,8 @@ def test_early_termination_stops_after_20_trials_without_improvement(ml_client, 
     assert done.status == "Completed" and done.limits.enable_early_termination is True
     # every model separates the classes: the first trial's 1.0 is never beaten, so the 21st to end stops it
     assert done.properties["stopped_because"] == (
-        "early termination: accuracy did not improve over the last 20 trials (limits.enable_early_termination)")
+        "early termination: accuracy did not improve over the last 20 trials (limits.enable_early_termination)"
+    )
     assert done.properties["total_trials"] in ("21", "22")  # the one still running when the 21st ended finishes
     assert float(done.properties["score"]) == 1.0
     trials = store.list_jobs(name)
@@ -191,16 +227,22 @@ def test_early_termination_stops_after_20_trials_without_improvement(ml_client, 
 
 
 def test_featurization_encodes_a_categorical_column_imputes_gaps_and_exports_a_multi_input_onnx(
-        ml_client, store, tmp_path):
+    ml_client, store, tmp_path
+):
     rng = np.random.default_rng(1)
     colour = rng.choice(["red", "green", "blue"], 60)
     weight = [("" if i % 6 == 0 else f"{w:.2f}") for i, w in enumerate(rng.normal(10, 3, 60))]  # gaps, no signal
     rows = [f"pet-{i},{c},{w},{'cat' if c == 'red' else 'dog'}" for i, (c, w) in enumerate(zip(colour, weight))]
     (tmp_path / "pets.csv").write_text("id,colour,weight,kind\n" + "\n".join(rows) + "\n")
     cluster(ml_client)
-    job = automl.classification(compute="cpu-cluster", experiment_name="pets",
-                                training_data=Input(type="uri_file", path=str(tmp_path / "pets.csv")),
-                                target_column_name="kind", primary_metric="accuracy", n_cross_validations=3)
+    job = automl.classification(
+        compute="cpu-cluster",
+        experiment_name="pets",
+        training_data=Input(type="uri_file", path=str(tmp_path / "pets.csv")),
+        target_column_name="kind",
+        primary_metric="accuracy",
+        n_cross_validations=3,
+    )
     job.set_limits(max_trials=2, max_concurrent_trials=2)
     job.set_training(enable_onnx_compatible_models=True)
     name = ml_client.jobs.create_or_update(job).name

@@ -30,8 +30,14 @@ def run_amlemu(cwd: Path, home: Path, *args: str, backend: str | None = "azure")
     env["AMLEMU_HOME"] = str(home)
     if backend:
         env["AMLEMU_BACKEND"] = backend
-    return subprocess.run([sys.executable, "-m", "emulator.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "emulator.cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # -- no Azure configuration: amlemu's own message, nothing run locally ------------------------------------------------
@@ -43,11 +49,15 @@ def empty_folder(tmp_path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("verb", [
-    ("job", "create", "--file", str(SAMPLES / "hello" / "job.yml"), "--stream"),
-    ("model", "create", "--name", "m", "--path", str(SAMPLES / "iris" / "data")),
-    ("online-endpoint", "invoke", "--name", "ep", "--request-file", str(SAMPLES / "iris" / "sample-request.json")),
-], ids=["job-create", "model-create", "online-endpoint-invoke"])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ("job", "create", "--file", str(SAMPLES / "hello" / "job.yml"), "--stream"),
+        ("model", "create", "--name", "m", "--path", str(SAMPLES / "iris" / "data")),
+        ("online-endpoint", "invoke", "--name", "ep", "--request-file", str(SAMPLES / "iris" / "sample-request.json")),
+    ],
+    ids=["job-create", "model-create", "online-endpoint-invoke"],
+)
 def test_azure_backend_without_configuration_runs_nothing_locally(empty_folder, tmp_path, verb):
     home = tmp_path / "amlemu-home"
     proc = run_amlemu(empty_folder, home, *verb)
@@ -99,14 +109,17 @@ def fake_azure(amlemu_home, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AMLEMU_BACKEND", "azure")
     monkeypatch.delenv("AMLEMU_WORKSPACE", raising=False)
-    fake = FakeMLClient({
-        "jobs.create_or_update": lambda job, **kwargs: job,
-        "jobs.get": lambda name: CommandJob(name=name, command="echo hi", environment="azureml:env:1",
-                                            status="Completed"),
-        "models.create_or_update": lambda model: model,
-        "online_endpoints.get_keys": EndpointAuthKeys(primary_key="pk", secondary_key="sk"),
-        "compute.list": [AmlCompute(name="cpu-cluster", size="Standard_DS3_v2", max_instances=2)],
-    })
+    fake = FakeMLClient(
+        {
+            "jobs.create_or_update": lambda job, **kwargs: job,
+            "jobs.get": lambda name: CommandJob(
+                name=name, command="echo hi", environment="azureml:env:1", status="Completed"
+            ),
+            "models.create_or_update": lambda model: model,
+            "online_endpoints.get_keys": EndpointAuthKeys(primary_key="pk", secondary_key="sk"),
+            "compute.list": [AmlCompute(name="cpu-cluster", size="Standard_DS3_v2", max_instances=2)],
+        }
+    )
     built: list[dict] = []
 
     def build(**kwargs):

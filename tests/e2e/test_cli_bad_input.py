@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.e2e.test_cli_jobs import write
@@ -26,21 +25,28 @@ def assert_nothing_recorded(cli):
     assert not jobs_dir.exists() or list(jobs_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("body, needles", [
-    ("command: echo hi\n  environment: [unclosed\n", ("not valid YAML", "line")),
-    (GOOD + "bogus_field: 1\n", ("bogus_field", "azure-ai-ml")),
-    ("code: ./missing-src\n" + GOOD, ("missing-src", "does not exist")),
-    ("command: python x.py ${{inputs.nope}}\nenvironment: azureml:AzureML-sklearn-1.5@latest\ninputs: {C: 1}\n",
-     ("inputs.nope", "defined: C")),
-    (GOOD + "inputs:\n  data: {type: uri_file, path: ./no-such.csv}\n", ("no-such.csv", "does not exist")),
-    (GOOD + "inputs:\n  data: {type: uri_file, path: 'https://example.invalid/iris.csv'}\n",
-     ("remote data", "--set inputs.data.path=")),
-    (GOOD + "compute: azureml:cpu-cluster\n", ("Compute 'cpu-cluster' not found", "compute")),
-    ("command: echo hi\nenvironment: azureml:no-such-env:1\n", ("no-such-env", "amlemu environment create")),
-    ("command: echo hi\nenvironment: azureml:AzureML-not-a-real-curated@latest\n", ("not found",)),
-    ("environment: azureml:AzureML-sklearn-1.5@latest\n", ("no 'command'",)),
-    ("command: echo hi\nenvironment: AzureML-sklearn-1.5@latest\n", ("azure-ai-ml", "environment", "azureml:")),
-])
+@pytest.mark.parametrize(
+    "body, needles",
+    [
+        ("command: echo hi\n  environment: [unclosed\n", ("not valid YAML", "line")),
+        (GOOD + "bogus_field: 1\n", ("bogus_field", "azure-ai-ml")),
+        ("code: ./missing-src\n" + GOOD, ("missing-src", "does not exist")),
+        (
+            "command: python x.py ${{inputs.nope}}\nenvironment: azureml:AzureML-sklearn-1.5@latest\ninputs: {C: 1}\n",
+            ("inputs.nope", "defined: C"),
+        ),
+        (GOOD + "inputs:\n  data: {type: uri_file, path: ./no-such.csv}\n", ("no-such.csv", "does not exist")),
+        (
+            GOOD + "inputs:\n  data: {type: uri_file, path: 'https://example.invalid/iris.csv'}\n",
+            ("remote data", "--set inputs.data.path="),
+        ),
+        (GOOD + "compute: azureml:cpu-cluster\n", ("Compute 'cpu-cluster' not found", "compute")),
+        ("command: echo hi\nenvironment: azureml:no-such-env:1\n", ("no-such-env", "amlemu environment create")),
+        ("command: echo hi\nenvironment: azureml:AzureML-not-a-real-curated@latest\n", ("not found",)),
+        ("environment: azureml:AzureML-sklearn-1.5@latest\n", ("no 'command'",)),
+        ("command: echo hi\nenvironment: AzureML-sklearn-1.5@latest\n", ("azure-ai-ml", "environment", "azureml:")),
+    ],
+)
 def test_bad_job_specs(cli, tmp_path, body, needles):
     spec = write(tmp_path / "job.yml", body)
     assert_rejected(cli, ["job", "create", "--file", str(spec)], *needles)
@@ -49,8 +55,11 @@ def test_bad_job_specs(cli, tmp_path, body, needles):
 
 def test_remote_input_works_once_overridden_with_a_local_copy(cli, tmp_path):
     write(tmp_path / "local.csv", "a,b\n")
-    spec = write(tmp_path / "job.yml", "command: cat ${{inputs.data}}\nenvironment: azureml:AzureML-sklearn-1.5@latest\n"
-                                       "inputs:\n  data: {type: uri_file, path: 'https://example.invalid/x.csv'}\n")
+    spec = write(
+        tmp_path / "job.yml",
+        "command: cat ${{inputs.data}}\nenvironment: azureml:AzureML-sklearn-1.5@latest\n"
+        "inputs:\n  data: {type: uri_file, path: 'https://example.invalid/x.csv'}\n",
+    )
     job = cli.json("job", "create", "--file", str(spec), "--set", "inputs.data.path=./local.csv", "--stream")
     assert job["status"] == "Completed"
 
@@ -71,10 +80,13 @@ def test_unknown_job_and_model(cli):
 
 
 def test_bad_model_paths(cli, tmp_path):
-    assert_rejected(cli, ["model", "create", "--name", "m", "--path", str(tmp_path / "nope.onnx")],
-                    "does not exist")
-    assert_rejected(cli, ["model", "create", "--name", "m", "--path",
-                          "azureml://jobs/ghost/outputs/artifacts/paths/outputs/"], "ghost", "not found")
+    assert_rejected(cli, ["model", "create", "--name", "m", "--path", str(tmp_path / "nope.onnx")], "does not exist")
+    assert_rejected(
+        cli,
+        ["model", "create", "--name", "m", "--path", "azureml://jobs/ghost/outputs/artifacts/paths/outputs/"],
+        "ghost",
+        "not found",
+    )
     assert cli.json("model", "list") == []
     models = cli.home / "workspaces" / "default" / "models"
     assert not models.exists() or all(not list(p.iterdir()) for p in models.iterdir())

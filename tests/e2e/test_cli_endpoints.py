@@ -68,18 +68,29 @@ def test_blue_green_mirror_and_invoke(blue):
     assert green["provisioning_state"] == "Succeeded"
     assert blue.json("online-endpoint", "show", "--name", "iris-ep")["traffic"] == {"blue": 100}  # green gets none yet
     # a deployment that takes live traffic cannot also be the mirror target
-    message = rejected(blue, "online-endpoint", "update", "--name", "iris-ep", "--traffic", "blue=90 green=10",
-                       "--mirror-traffic", "green=10")
+    message = rejected(
+        blue,
+        "online-endpoint",
+        "update",
+        "--name",
+        "iris-ep",
+        "--traffic",
+        "blue=90 green=10",
+        "--mirror-traffic",
+        "green=10",
+    )
     assert "green" in message and "live traffic" in message
     assert blue.json("online-endpoint", "show", "--name", "iris-ep")["traffic"] == {"blue": 100}
     split = blue.json("online-endpoint", "update", "--name", "iris-ep", "--traffic", "blue=90 green=10")
     assert split["traffic"] == {"blue": 90, "green": 10}
-    mirrored = blue.json("online-endpoint", "update", "--name", "iris-ep", "--traffic", "blue=100",
-                         "--mirror-traffic", "green=10")
+    mirrored = blue.json(
+        "online-endpoint", "update", "--name", "iris-ep", "--traffic", "blue=100", "--mirror-traffic", "green=10"
+    )
     assert mirrored["traffic"] == {"blue": 100} and mirrored["mirror_traffic"] == {"green": 10}
     assert blue.json("online-endpoint", "invoke", "--name", "iris-ep", "--request-file", REQUEST) == [0, 1, 2]
-    assert blue.json("online-endpoint", "invoke", "--name", "iris-ep", "--request-file", REQUEST,
-                     "--deployment-name", "green") == [0, 1, 2]
+    assert blue.json(
+        "online-endpoint", "invoke", "--name", "iris-ep", "--request-file", REQUEST, "--deployment-name", "green"
+    ) == [0, 1, 2]
     uri, auth = scoring(blue)
     answers = [requests.post(uri, json=ROWS, headers=auth, timeout=10) for _ in range(10)]
     assert {r.headers["azureml-model-deployment"] for r in answers} == {"blue"}  # mirror answers are discarded
@@ -104,16 +115,29 @@ def test_credentials_and_key_regeneration(blue):
 
 
 def test_logs_and_scaling_with_set(blue):
-    logs = blue.run("online-deployment", "get-logs", "--name", "blue", "--endpoint-name", "iris-ep",
-                    "--lines", "50").stdout
+    logs = blue.run(
+        "online-deployment", "get-logs", "--name", "blue", "--endpoint-name", "iris-ep", "--lines", "50"
+    ).stdout
     lines = logs.strip().splitlines()
     assert 0 < len(lines) <= 50 and "init" in logs.lower()
-    assert "Bearer" not in logs and blue.json("online-endpoint", "get-credentials", "--name", "iris-ep")["primaryKey"] not in logs
-    events = blue.run("online-deployment", "get-logs", "--name", "blue", "--endpoint-name", "iris-ep",
-                      "--container", "storage-initializer").stdout
+    assert (
+        "Bearer" not in logs
+        and blue.json("online-endpoint", "get-credentials", "--name", "iris-ep")["primaryKey"] not in logs
+    )
+    events = blue.run(
+        "online-deployment",
+        "get-logs",
+        "--name",
+        "blue",
+        "--endpoint-name",
+        "iris-ep",
+        "--container",
+        "storage-initializer",
+    ).stdout
     assert "Succeeded" in events
-    updated = blue.json("online-deployment", "update", "--name", "blue", "--endpoint-name", "iris-ep",
-                        "--set", "instance_count=3")
+    updated = blue.json(
+        "online-deployment", "update", "--name", "blue", "--endpoint-name", "iris-ep", "--set", "instance_count=3"
+    )
     assert updated["instance_count"] == 3 and updated["provisioning_state"] == "Succeeded"
     assert blue.json("online-deployment", "show", "--name", "blue", "--endpoint-name", "iris-ep")["instance_count"] == 3
     from emulator.endpoints import service
@@ -152,8 +176,9 @@ def test_bad_input_is_refused_and_changes_nothing(blue, tmp_path):
     shutil.copytree(IRIS / "score", tmp_path / "score")
     orphan = tmp_path / "deploy" / "orphan-deployment.yml"
     orphan.parent.mkdir()
-    orphan.write_text((DEPLOY / "green-deployment.yml").read_text().replace("endpoint_name: iris-ep",
-                                                                             "endpoint_name: no-such-ep"))
+    orphan.write_text(
+        (DEPLOY / "green-deployment.yml").read_text().replace("endpoint_name: iris-ep", "endpoint_name: no-such-ep")
+    )
     message = rejected(blue, "online-deployment", "create", "--file", str(orphan))
     assert "no-such-ep" in message and "online-endpoint create" in message
     message = rejected(blue, "online-deployment", "create", "--file", str(DEPLOY / "blue-deployment.yml"))

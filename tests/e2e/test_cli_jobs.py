@@ -49,27 +49,37 @@ def test_iris_job_end_to_end(cli, tmp_path):
 
 def test_inputs_outputs_env_vars_and_statuses(cli, tmp_path):
     data = write(tmp_path / "data" / "numbers.txt", "1\n2\n3\n")
-    write(tmp_path / "src" / "run.py", (
-        "import os, sys\n"
-        "total = sum(int(x) for x in open(sys.argv[1]))\n"
-        "open(os.path.join(sys.argv[2], 'total.txt'), 'w').write(str(total * int(sys.argv[3])))\n"
-        "os.makedirs('outputs', exist_ok=True); open('outputs/done.txt', 'w').write('ok')\n"
-        "print('GREETING', os.environ['GREETING'], 'RUN', os.environ['MLFLOW_RUN_ID'],\n"
-        "      'IN', os.environ['AZURE_ML_INPUT_factor'])\n"))
-    spec = write(tmp_path / "job.yml", (
-        "code: ./src\n"
-        "command: python run.py ${{inputs.numbers}} ${{outputs.result}} ${{inputs.factor}} "
-        "[--optional ${{inputs.absent}}]\n"
-        "inputs:\n  factor: 2\n  numbers: {type: uri_file, path: ./data/numbers.txt}\n"
-        "outputs:\n  result: {type: uri_folder}\n"
-        "environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\n"
-        "environment_variables: {GREETING: hello}\n"
-        "display_name: sums\ntags: {team: ml}\ndescription: adds numbers\n"))
+    write(
+        tmp_path / "src" / "run.py",
+        (
+            "import os, sys\n"
+            "total = sum(int(x) for x in open(sys.argv[1]))\n"
+            "open(os.path.join(sys.argv[2], 'total.txt'), 'w').write(str(total * int(sys.argv[3])))\n"
+            "os.makedirs('outputs', exist_ok=True); open('outputs/done.txt', 'w').write('ok')\n"
+            "print('GREETING', os.environ['GREETING'], 'RUN', os.environ['MLFLOW_RUN_ID'],\n"
+            "      'IN', os.environ['AZURE_ML_INPUT_factor'])\n"
+        ),
+    )
+    spec = write(
+        tmp_path / "job.yml",
+        (
+            "code: ./src\n"
+            "command: python run.py ${{inputs.numbers}} ${{outputs.result}} ${{inputs.factor}} "
+            "[--optional ${{inputs.absent}}]\n"
+            "inputs:\n  factor: 2\n  numbers: {type: uri_file, path: ./data/numbers.txt}\n"
+            "outputs:\n  result: {type: uri_folder}\n"
+            "environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\n"
+            "environment_variables: {GREETING: hello}\n"
+            "display_name: sums\ntags: {team: ml}\ndescription: adds numbers\n"
+        ),
+    )
     job = cli.json("job", "create", "--file", str(spec), "--name", "sum-job-1", "--stream")
     assert job["name"] == "sum-job-1" and job["status"] == "Completed"
     assert job["display_name"] == "sums" and job["tags"] == {"team": "ml"}
     assert job["inputs"]["numbers"]["path"] == str(data)
-    log = (cli.home / "workspaces" / "default" / "jobs" / "sum-job-1" / "artifacts" / "user_logs" / "std_log.txt").read_text()
+    log = (
+        cli.home / "workspaces" / "default" / "jobs" / "sum-job-1" / "artifacts" / "user_logs" / "std_log.txt"
+    ).read_text()
     assert "GREETING hello RUN sum-job-1 IN 2" in log
     cli.run("job", "download", "--name", "sum-job-1", "--all", "--download-path", str(tmp_path / "dl"))
     assert (tmp_path / "dl" / "named-outputs" / "result" / "total.txt").read_text() == "12"
@@ -78,8 +88,10 @@ def test_inputs_outputs_env_vars_and_statuses(cli, tmp_path):
 
 def test_create_returns_at_once_and_job_outlives_the_cli(cli, tmp_path):
     marker = tmp_path / "finished.txt"
-    spec = write(tmp_path / "job.yml", f"command: sleep 3 && echo finished > {marker}\n"
-                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    spec = write(
+        tmp_path / "job.yml",
+        f"command: sleep 3 && echo finished > {marker}\nenvironment: azureml:AzureML-sklearn-1.5@latest\n",
+    )
     job = cli.json("job", "create", "--file", str(spec))  # the CLI process has exited here
     assert job["status"] in ("Queued", "Preparing", "Running") and not marker.exists()
     done = wait_status(cli, job["name"])
@@ -87,8 +99,10 @@ def test_create_returns_at_once_and_job_outlives_the_cli(cli, tmp_path):
 
 
 def test_failed_job_records_exit_code_and_log_tail(cli, tmp_path):
-    spec = write(tmp_path / "job.yml", "command: echo about to fail; echo oops >&2; exit 3\n"
-                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    spec = write(
+        tmp_path / "job.yml",
+        "command: echo about to fail; echo oops >&2; exit 3\nenvironment: azureml:AzureML-sklearn-1.5@latest\n",
+    )
     proc = cli.run("job", "create", "--file", str(spec), "--stream", check=False)
     assert proc.returncode != 0
     assert "oops" in proc.stdout and "Status: Failed" in proc.stdout
@@ -102,9 +116,13 @@ def test_failed_job_records_exit_code_and_log_tail(cli, tmp_path):
 
 def test_cancel_stops_the_whole_process_tree(cli, tmp_path):
     pidfile = tmp_path / "pids.txt"
-    spec = write(tmp_path / "job.yml", (
-        f"command: (sleep 300 & echo $! >> {pidfile}; wait) & echo $! >> {pidfile}; sleep 300\n"
-        "environment: azureml:AzureML-sklearn-1.5@latest\n"))
+    spec = write(
+        tmp_path / "job.yml",
+        (
+            f"command: (sleep 300 & echo $! >> {pidfile}; wait) & echo $! >> {pidfile}; sleep 300\n"
+            "environment: azureml:AzureML-sklearn-1.5@latest\n"
+        ),
+    )
     job = cli.json("job", "create", "--file", str(spec))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not pidfile.exists() or len(pidfile.read_text().split()) < 2):
@@ -119,7 +137,9 @@ def test_cancel_stops_the_whole_process_tree(cli, tmp_path):
 
 @pytest.mark.parametrize("victim", ["command", "supervisor"])
 def test_sigkill_fails_the_job_with_a_reason(cli, tmp_path, victim):
-    spec = write(tmp_path / "job.yml", "command: echo started; sleep 300\nenvironment: azureml:AzureML-sklearn-1.5@latest\n")
+    spec = write(
+        tmp_path / "job.yml", "command: echo started; sleep 300\nenvironment: azureml:AzureML-sklearn-1.5@latest\n"
+    )
     job = cli.json("job", "create", "--file", str(spec))
     running = wait_status(cli, job["name"], statuses=("Running",))
     from emulator.store import open_store
@@ -143,9 +163,17 @@ def test_twenty_jobs_from_separate_processes(cli, tmp_path):
 
     spec = write(tmp_path / "job.yml", "command: echo job $RANDOM\nenvironment: azureml:AzureML-sklearn-1.5@latest\n")
     env = {**os.environ, "AMLEMU_HOME": str(cli.home)}
-    procs = [subprocess.Popen([sys.executable, "-m", "emulator.cli.main", "job", "create", "--file", str(spec)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-             for _ in range(20)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "emulator.cli.main", "job", "create", "--file", str(spec)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        for _ in range(20)
+    ]
     names = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -159,11 +187,17 @@ def test_twenty_jobs_from_separate_processes(cli, tmp_path):
 
 
 def test_mlflow_autolog_and_the_diabetes_sample(cli, tmp_path):
-    write(tmp_path / "src" / "auto.py", (
-        "import mlflow\nfrom sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
-        "mlflow.autolog()\nX, y = load_iris(return_X_y=True)\nLogisticRegression(max_iter=300).fit(X, y)\n"))
-    spec = write(tmp_path / "job.yml", "code: ./src\ncommand: python auto.py\n"
-                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    write(
+        tmp_path / "src" / "auto.py",
+        (
+            "import mlflow\nfrom sklearn.datasets import load_iris\n"
+            "from sklearn.linear_model import LogisticRegression\n"
+            "mlflow.autolog()\nX, y = load_iris(return_X_y=True)\nLogisticRegression(max_iter=300).fit(X, y)\n"
+        ),
+    )
+    spec = write(
+        tmp_path / "job.yml", "code: ./src\ncommand: python auto.py\nenvironment: azureml:AzureML-sklearn-1.5@latest\n"
+    )
     auto = cli.json("job", "create", "--file", str(spec), "--stream")
     assert auto["status"] == "Completed"
     assert auto["metrics"]["training_accuracy_score"] > 0.9 and auto["params"]["max_iter"] == "300"

@@ -75,8 +75,9 @@ def test_list_usage_counts_the_cores_of_existing_nodes(ml_client):
 def test_list_usage_low_priority_and_stopped_instances(ml_client):
     from azure.ai.ml.entities import ComputeInstance
 
-    ml_client.compute.begin_create_or_update(_cluster("lp-cluster", size="Standard_F4s_v2", min_instances=1,
-                                                      tier="low_priority")).result()
+    ml_client.compute.begin_create_or_update(
+        _cluster("lp-cluster", size="Standard_F4s_v2", min_instances=1, tier="low_priority")
+    ).result()
     ml_client.compute.begin_create_or_update(ComputeInstance(name="dev-box", size="Standard_DS11_v2")).result()
     usage = _by_name(ml_client.compute.list_usage())
 
@@ -89,20 +90,35 @@ def test_list_usage_low_priority_and_stopped_instances(ml_client):
 
 
 def test_cli_list_usage_prints_the_sdk_usage_dump(cli, ml_client):
-    cli.run("compute", "create", "--name", "cpu-cluster", "--type", "amlcompute", "--size", "Standard_DS3_v2",
-            "--min-instances", "2", "--max-instances", "2")
+    cli.run(
+        "compute",
+        "create",
+        "--name",
+        "cpu-cluster",
+        "--type",
+        "amlcompute",
+        "--size",
+        "Standard_DS3_v2",
+        "--min-instances",
+        "2",
+        "--max-instances",
+        "2",
+    )
 
     printed = cli.json("compute", "list-usage")
 
-    assert all(set(u) == {"id", "aml_workspace_location", "type", "unit", "current_value", "limit", "name"}
-               for u in printed)
+    assert all(
+        set(u) == {"id", "aml_workspace_location", "type", "unit", "current_value", "limit", "name"} for u in printed
+    )
     entry = next(u for u in printed if u["name"]["value"] == DSV2)
     assert (entry["current_value"], entry["unit"]) == (8, "Count")
     assert set(entry["name"]) == {"value", "localized_value"}
-    assert printed == [dict(u._to_dict()) | {"name": dict(u._to_dict()["name"])}
-                       for u in ml_client.compute.list_usage()]
-    assert {u["aml_workspace_location"] for u in cli.json("compute", "list-usage", "--location", "eastus")} \
-        == {"eastus"}
+    assert printed == [
+        dict(u._to_dict()) | {"name": dict(u._to_dict()["name"])} for u in ml_client.compute.list_usage()
+    ]
+    assert {u["aml_workspace_location"] for u in cli.json("compute", "list-usage", "--location", "eastus")} == {
+        "eastus"
+    }
 
 
 @pytest.mark.parametrize("size, cores", [("Standard_DS3_v2", 4), ("Standard_E8s_v3", 8)])

@@ -9,8 +9,9 @@ from tests.conftest import ROOT
 
 def test_demo_trains_registers_deploys_and_calls_the_endpoint(amlemu_home):
     env = {**os.environ, "AMLEMU_HOME": str(amlemu_home)}
-    proc = subprocess.run([sys.executable, "-m", "emulator.demo"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "emulator.demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "Status: Completed" in out

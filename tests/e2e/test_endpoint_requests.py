@@ -63,10 +63,12 @@ class Workspace:
 
 def _create_endpoint(ml_client, model, name: str, auth_mode: str, **deployment) -> None:
     ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=name, auth_mode=auth_mode)).result()
-    ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
-        name="blue", endpoint_name=name, model=model, instance_count=1, **deployment)).result()
+    ml_client.online_deployments.begin_create_or_update(
+        ManagedOnlineDeployment(name="blue", endpoint_name=name, model=model, instance_count=1, **deployment)
+    ).result()
     ml_client.online_endpoints.begin_create_or_update(
-        ManagedOnlineEndpoint(name=name, auth_mode=auth_mode, traffic={"blue": 100})).result()
+        ManagedOnlineEndpoint(name=name, auth_mode=auth_mode, traffic={"blue": 100})
+    ).result()
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +88,12 @@ def workspace(tmp_path_factory, iris_model):
             model = ml_client.models.create_or_update(Model(name="iris", path=str(iris_model)))
             _create_endpoint(ml_client, model, "iris-ep", "key")
             endpoint = ml_client.online_endpoints.get("iris-ep")
-            iris = Endpoint("iris-ep", endpoint.scoring_uri, endpoint.openapi_uri,
-                            ml_client.online_endpoints.get_keys("iris-ep").primary_key)
+            iris = Endpoint(
+                "iris-ep",
+                endpoint.scoring_uri,
+                endpoint.openapi_uri,
+                ml_client.online_endpoints.get_keys("iris-ep").primary_key,
+            )
             yield Workspace(home, ml_client, open_store(), model, iris)
         finally:
             stop_endpoint_hosts(home)
@@ -100,8 +106,9 @@ def token_endpoint(workspace) -> Endpoint:
     client = workspace.ml_client
     _create_endpoint(client, workspace.model, "tok-ep", "aml_token")
     endpoint = client.online_endpoints.get("tok-ep")
-    return Endpoint("tok-ep", endpoint.scoring_uri, endpoint.openapi_uri,
-                    client.online_endpoints.get_keys("tok-ep").access_token)
+    return Endpoint(
+        "tok-ep", endpoint.scoring_uri, endpoint.openapi_uri, client.online_endpoints.get_keys("tok-ep").access_token
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +119,12 @@ def old_secondary_key(workspace) -> str:
     client.online_endpoints.begin_regenerate_keys(name="iris-ep", key_type="secondary").result()
     after = client.online_endpoints.get_keys("iris-ep")
     assert after.primary_key == before.primary_key and after.secondary_key != before.secondary_key
-    fresh = requests.post(workspace.iris.uri, data=VALID, timeout=10,
-                          headers={"Authorization": f"Bearer {after.secondary_key}", "Content-Type": JSON})
+    fresh = requests.post(
+        workspace.iris.uri,
+        data=VALID,
+        timeout=10,
+        headers={"Authorization": f"Bearer {after.secondary_key}", "Content-Type": JSON},
+    )
     assert fresh.status_code == 200, fresh.text
     return before.secondary_key
 
@@ -171,14 +182,36 @@ CASES = [
     model_error("empty-body", b"", "request body is empty", '"input_data"'),
     model_error("not-utf8", b'{"data": [[5.1, 3.5, 1.4, 0.2]], "note": "\xff\xfe"}', "not UTF-8"),
     model_error("nested-too-deeply", "[" * 100_000, "nested too deeply"),
-    model_error("content-type-text-plain", VALID, "Content-Type must be application/json", "got text/plain",
-                model_status=415, content_type="text/plain"),
-    model_error("content-type-form", "data=5.1&data=3.5", "got application/x-www-form-urlencoded",
-                model_status=415, content_type="application/x-www-form-urlencoded"),
-    model_error("content-type-missing", VALID, "Content-Type must be application/json", "got none",
-                model_status=415, content_type=None),
-    model_error("charset-latin1", VALID, "charset=latin-1 is not supported", model_status=415,
-                content_type="application/json; charset=latin-1"),
+    model_error(
+        "content-type-text-plain",
+        VALID,
+        "Content-Type must be application/json",
+        "got text/plain",
+        model_status=415,
+        content_type="text/plain",
+    ),
+    model_error(
+        "content-type-form",
+        "data=5.1&data=3.5",
+        "got application/x-www-form-urlencoded",
+        model_status=415,
+        content_type="application/x-www-form-urlencoded",
+    ),
+    model_error(
+        "content-type-missing",
+        VALID,
+        "Content-Type must be application/json",
+        "got none",
+        model_status=415,
+        content_type=None,
+    ),
+    model_error(
+        "charset-latin1",
+        VALID,
+        "charset=latin-1 is not supported",
+        model_status=415,
+        content_type="application/json; charset=latin-1",
+    ),
     model_error("top-level-array", json.dumps([ROW]), "must be a JSON object", "got a list"),
     model_error("top-level-string", '"5.1, 3.5, 1.4, 0.2"', "must be a JSON object", "got the string"),
     model_error("top-level-number", "42", "must be a JSON object", "got 42"),
@@ -202,107 +235,267 @@ CASES = [
     model_error("minus-infinity", '{"data": [[5.1, 3.5, -Infinity, 0.2]]}', "-Infinity is not a finite number"),
     model_error("out-of-float32-range", _rows([[1e300] + ROW[1:]]), "1e+300 is out of range for float32"),
     model_error("get-without-query", b"", "no input data", method="GET", content_type=None),
-    model_error("post-to-swagger", b"", "POST is not allowed on /swagger.json", model_status=405,
-                path="/swagger.json"),
+    model_error("post-to-swagger", b"", "POST is not allowed on /swagger.json", model_status=405, path="/swagger.json"),
     # the gateway's own checks
     gateway("body-over-1.5MB", 413, "larger than the limit of 1500000 bytes", body=OVERSIZE),
-    gateway("unknown-deployment", 404, "Deployment 'purple'", "azureml-model-deployment",
-            headers={"azureml-model-deployment": "purple"}),
+    gateway(
+        "unknown-deployment",
+        404,
+        "Deployment 'purple'",
+        "azureml-model-deployment",
+        headers={"azureml-model-deployment": "purple"},
+    ),
     gateway("no-authorization", 401, "Authorization header missing", auth="none"),
     gateway("wrong-key", 401, "key is not valid", auth="Bearer not-the-key"),
     gateway("regenerated-secondary-key", 401, "regenerated", auth="old-secondary"),
     gateway("basic-auth", 401, "must be 'Bearer", auth="Basic dXNlcjpwYXNzd29yZA=="),
     gateway("bearer-without-key", 401, "must be 'Bearer", auth="Bearer "),
     gateway("token-malformed", 401, "Token rejected", "malformed", auth="Bearer not-a-token", endpoint="tok-ep"),
-    gateway("token-forged", 401, "Token rejected", "not valid for this endpoint", auth="forged-token",
-            endpoint="tok-ep"),
+    gateway(
+        "token-forged", 401, "Token rejected", "not valid for this endpoint", auth="forged-token", endpoint="tok-ep"
+    ),
     gateway("token-expired", 401, "Token rejected", "expired", auth="expired-token", endpoint="tok-ep"),
     gateway("put-score", 405, "PUT is not allowed on /score", method="PUT"),
     gateway("delete-score", 405, "DELETE is not allowed on /score", method="DELETE", body=b""),
     gateway("unknown-path", 404, "No route /predict", path="/predict"),
     # malformed HTTP, byte for byte
     raw("request-line-without-version", 400, "POST /score\r\nHost: 127.0.0.1\r\n\r\n", "malformed request line"),
-    raw("tls-handshake-on-http", 400, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
-        "malformed request line"),
+    raw("tls-handshake-on-http", 400, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", "malformed request line"),
     raw("header-line-without-colon", 400, SCORE + "NoColonHere\r\n\r\n", "malformed header", "Invalid header token"),
-    raw("header-block-over-64KiB", 431, SCORE + "".join(f"X-Pad-{i}: {'a' * 1000}\r\n" for i in range(80)) + "\r\n",
-        "request head larger than 65536 bytes"),
-    raw("content-length-not-a-number", 400, SCORE + "Content-Length: abc\r\n\r\n",
-        "Invalid character in Content-Length"),
+    raw(
+        "header-block-over-64KiB",
+        431,
+        SCORE + "".join(f"X-Pad-{i}: {'a' * 1000}\r\n" for i in range(80)) + "\r\n",
+        "request head larger than 65536 bytes",
+    ),
+    raw(
+        "content-length-not-a-number", 400, SCORE + "Content-Length: abc\r\n\r\n", "Invalid character in Content-Length"
+    ),
     raw("content-length-negative", 400, SCORE + "Content-Length: -5\r\n\r\n", "Invalid character in Content-Length"),
-    raw("content-length-with-sign", 400, SCORE + f"Content-Length: +{len(VALID)}\r\n\r\n",
-        "Invalid character in Content-Length", body=VALID),
-    raw("content-length-twice", 400, SCORE + "Content-Length: 5\r\nContent-Length: 7\r\n\r\n",
-        "Duplicate Content-Length"),
-    raw("content-length-twice-same", 400, SCORE + f"Content-Length: {len(VALID)}\r\nContent-Length: {len(VALID)}\r\n\r\n",
-        "Duplicate Content-Length", body=VALID),
+    raw(
+        "content-length-with-sign",
+        400,
+        SCORE + f"Content-Length: +{len(VALID)}\r\n\r\n",
+        "Invalid character in Content-Length",
+        body=VALID,
+    ),
+    raw(
+        "content-length-twice",
+        400,
+        SCORE + "Content-Length: 5\r\nContent-Length: 7\r\n\r\n",
+        "Duplicate Content-Length",
+    ),
+    raw(
+        "content-length-twice-same",
+        400,
+        SCORE + f"Content-Length: {len(VALID)}\r\nContent-Length: {len(VALID)}\r\n\r\n",
+        "Duplicate Content-Length",
+        body=VALID,
+    ),
     raw("content-length-list", 400, SCORE + "Content-Length: 5, 5\r\n\r\n", "Invalid character in Content-Length"),
-    raw("content-length-and-chunked", 400, SCORE + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "0\r\n\r\n", "Transfer-Encoding can't be present with Content-Length"),
-    raw("chunked-and-content-length", 400, SCORE + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
-        "0\r\n\r\n", "Content-Length can't be present with Transfer-Encoding"),
-    raw("transfer-encoding-twice", 400, SCORE + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "0\r\n\r\n", "Transfer-Encoding"),
-    raw("transfer-encoding-chunked-then-gzip", 400, SCORE + "Transfer-Encoding: chunked, gzip\r\n\r\n",
-        "Transfer-Encoding"),
-    raw("transfer-encoding-gzip-then-chunked", 501, SCORE + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-        "Transfer-Encoding 'gzip, chunked'", "not supported"),
-    raw("transfer-encoding-space-before-colon", 400, SCORE + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
-        "Invalid header field char"),
+    raw(
+        "content-length-and-chunked",
+        400,
+        SCORE + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "Transfer-Encoding can't be present with Content-Length",
+    ),
+    raw(
+        "chunked-and-content-length",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        "Content-Length can't be present with Transfer-Encoding",
+    ),
+    raw(
+        "transfer-encoding-twice",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "Transfer-Encoding",
+    ),
+    raw(
+        "transfer-encoding-chunked-then-gzip",
+        400,
+        SCORE + "Transfer-Encoding: chunked, gzip\r\n\r\n",
+        "Transfer-Encoding",
+    ),
+    raw(
+        "transfer-encoding-gzip-then-chunked",
+        501,
+        SCORE + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "Transfer-Encoding 'gzip, chunked'",
+        "not supported",
+    ),
+    raw(
+        "transfer-encoding-space-before-colon",
+        400,
+        SCORE + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+        "Invalid header field char",
+    ),
     # CR, LF and NUL in header fields: a bare LF would smuggle a second request to the replica
-    raw("header-value-bare-lf-smuggles-a-request", 400,
+    raw(
+        "header-value-bare-lf-smuggles-a-request",
+        400,
         SCORE + "X-Request-Id: a\nContent-Length: 0\n\nGET /swagger.json HTTP/1.1\nHost: r\nX-Pad: z\r\n"
-        f"Content-Length: {len(VALID)}\r\n\r\n", "malformed header", "CR", body=VALID),
-    raw("header-value-bare-cr", 400, SCORE + f"X-Request-Id: a\rb\r\nContent-Length: {len(VALID)}\r\n\r\n",
-        "malformed header", body=VALID),
-    raw("header-value-nul", 400, SCORE + f"X-Request-Id: a\x00b\r\nContent-Length: {len(VALID)}\r\n\r\n",
-        "Invalid header value char", body=VALID),
-    raw("header-value-control-char", 400, SCORE + f"Accept: a\x01b\r\nContent-Length: {len(VALID)}\r\n\r\n",
-        "Invalid header value char", body=VALID),
-    raw("header-name-bare-lf", 400, SCORE + f"X-\nRequest-Id: b\r\nContent-Length: {len(VALID)}\r\n\r\n",
-        "Invalid header token", body=VALID),
-    raw("header-obs-fold", 400, SCORE + f"X-Request-Id: a\r\n b\r\nContent-Length: {len(VALID)}\r\n\r\n",
-        "malformed header", body=VALID),
+        f"Content-Length: {len(VALID)}\r\n\r\n",
+        "malformed header",
+        "CR",
+        body=VALID,
+    ),
+    raw(
+        "header-value-bare-cr",
+        400,
+        SCORE + f"X-Request-Id: a\rb\r\nContent-Length: {len(VALID)}\r\n\r\n",
+        "malformed header",
+        body=VALID,
+    ),
+    raw(
+        "header-value-nul",
+        400,
+        SCORE + f"X-Request-Id: a\x00b\r\nContent-Length: {len(VALID)}\r\n\r\n",
+        "Invalid header value char",
+        body=VALID,
+    ),
+    raw(
+        "header-value-control-char",
+        400,
+        SCORE + f"Accept: a\x01b\r\nContent-Length: {len(VALID)}\r\n\r\n",
+        "Invalid header value char",
+        body=VALID,
+    ),
+    raw(
+        "header-name-bare-lf",
+        400,
+        SCORE + f"X-\nRequest-Id: b\r\nContent-Length: {len(VALID)}\r\n\r\n",
+        "Invalid header token",
+        body=VALID,
+    ),
+    raw(
+        "header-obs-fold",
+        400,
+        SCORE + f"X-Request-Id: a\r\n b\r\nContent-Length: {len(VALID)}\r\n\r\n",
+        "malformed header",
+        body=VALID,
+    ),
     raw("request-line-bare-lf", 400, "POST /score HTTP/1.1\nHost: 127.0.0.1\r\n\r\n", "malformed request line"),
     raw("target-not-a-path", 400, "POST score HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "malformed request line"),
     raw("http-version-2", 505, "POST /score HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", "HTTP/2.0 is not supported"),
     raw("host-missing", 400, "POST /score HTTP/1.1\r\n{auth}Content-Length: 0\r\n\r\n", "Host header missing"),
     raw("host-twice", 400, SCORE + "Host: other\r\nContent-Length: 0\r\n\r\n", "more than one Host"),
-    raw("upgrade-websocket", 501, SCORE + "Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n",
-        "upgrades", "not supported"),
+    raw(
+        "upgrade-websocket",
+        501,
+        SCORE + "Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n",
+        "upgrades",
+        "not supported",
+    ),
     raw("connect-method", 501, "CONNECT 127.0.0.1:80 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "not supported"),
-    raw("x-ms-client-request-id-not-ascii", 400, SCORE + f"x-ms-client-request-id: caf\xe9\r\n"
-        f"Content-Length: {len(VALID)}\r\n\r\n", "x-ms-client-request-id must be", body=VALID),
-    gateway("x-request-id-over-100-characters", 400, "x-request-id must be 1 to 100", headers={"x-request-id": "a" * 101}),
+    raw(
+        "x-ms-client-request-id-not-ascii",
+        400,
+        SCORE + f"x-ms-client-request-id: caf\xe9\r\nContent-Length: {len(VALID)}\r\n\r\n",
+        "x-ms-client-request-id must be",
+        body=VALID,
+    ),
+    gateway(
+        "x-request-id-over-100-characters", 400, "x-request-id must be 1 to 100", headers={"x-request-id": "a" * 101}
+    ),
     gateway("x-request-id-with-space", 400, "x-request-id must be", headers={"x-request-id": "a b"}),
-    raw("content-length-over-limit", 413, SCORE + "Content-Length: 1600000\r\n\r\n", "body of 1600000 bytes",
-        "limit of 1500000 bytes"),
-    raw("transfer-encoding-gzip", 501, SCORE + "Transfer-Encoding: gzip\r\n\r\n", "Transfer-Encoding 'gzip'",
-        "not supported"),
-    raw("chunk-size-not-hex", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
-        "malformed chunked body", "Invalid character in chunk size"),
-    raw("chunk-size-negative", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n",
-        "malformed chunked body"),
-    raw("chunk-size-hex-overflow", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\n1" + "0" * 16 + "\r\nabc\r\n",
-        "malformed chunked body", "overflow"),
-    raw("chunk-size-with-space", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n",
-        "malformed chunked body"),
-    raw("chunk-size-line-over-64KiB", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\n" + "0" * 200_000 + "5\r\n",
-        "malformed chunked body", "over 65536 bytes"),
-    raw("chunk-extension-over-64KiB", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\n5;" + "a" * 200_000 + "\r\n",
-        "malformed chunked body", "over 65536 bytes"),
-    raw("chunk-extension-malformed", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\n5;a b\r\nhello\r\n0\r\n\r\n",
-        "malformed chunked body", "chunk extensions"),
-    raw("chunk-without-crlf-after-data", 400, SCORE + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n",
-        "malformed chunked body"),
-    raw("chunks-over-limit", 413, SCORE + "Transfer-Encoding: chunked\r\n\r\n200000\r\n", "larger than the limit",
-        body=b"x" * 1_600_000),
-    raw("content-length-shorter-than-body", 424, SCORE + "Content-Length: 10\r\n\r\n", "not valid JSON",
-        body=VALID, model_status=400),
-    raw("content-length-longer-then-close", 400, SCORE + "Content-Length: 100\r\n\r\n",
-        f"ended after {len(VALID)} of 100 announced bytes", body=VALID, half_close=True),
-    raw("content-length-longer-then-wait", 408, SCORE + "Content-Length: 100\r\n\r\n",
-        f"did not arrive within {http11.BODY_TIMEOUT_S:g} s", body=VALID),
+    raw(
+        "content-length-over-limit",
+        413,
+        SCORE + "Content-Length: 1600000\r\n\r\n",
+        "body of 1600000 bytes",
+        "limit of 1500000 bytes",
+    ),
+    raw(
+        "transfer-encoding-gzip",
+        501,
+        SCORE + "Transfer-Encoding: gzip\r\n\r\n",
+        "Transfer-Encoding 'gzip'",
+        "not supported",
+    ),
+    raw(
+        "chunk-size-not-hex",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        "malformed chunked body",
+        "Invalid character in chunk size",
+    ),
+    raw(
+        "chunk-size-negative",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n",
+        "malformed chunked body",
+    ),
+    raw(
+        "chunk-size-hex-overflow",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n1" + "0" * 16 + "\r\nabc\r\n",
+        "malformed chunked body",
+        "overflow",
+    ),
+    raw(
+        "chunk-size-with-space",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n",
+        "malformed chunked body",
+    ),
+    raw(
+        "chunk-size-line-over-64KiB",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n" + "0" * 200_000 + "5\r\n",
+        "malformed chunked body",
+        "over 65536 bytes",
+    ),
+    raw(
+        "chunk-extension-over-64KiB",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n5;" + "a" * 200_000 + "\r\n",
+        "malformed chunked body",
+        "over 65536 bytes",
+    ),
+    raw(
+        "chunk-extension-malformed",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n5;a b\r\nhello\r\n0\r\n\r\n",
+        "malformed chunked body",
+        "chunk extensions",
+    ),
+    raw(
+        "chunk-without-crlf-after-data",
+        400,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n",
+        "malformed chunked body",
+    ),
+    raw(
+        "chunks-over-limit",
+        413,
+        SCORE + "Transfer-Encoding: chunked\r\n\r\n200000\r\n",
+        "larger than the limit",
+        body=b"x" * 1_600_000,
+    ),
+    raw(
+        "content-length-shorter-than-body",
+        424,
+        SCORE + "Content-Length: 10\r\n\r\n",
+        "not valid JSON",
+        body=VALID,
+        model_status=400,
+    ),
+    raw(
+        "content-length-longer-then-close",
+        400,
+        SCORE + "Content-Length: 100\r\n\r\n",
+        f"ended after {len(VALID)} of 100 announced bytes",
+        body=VALID,
+        half_close=True,
+    ),
+    raw(
+        "content-length-longer-then-wait",
+        408,
+        SCORE + "Content-Length: 100\r\n\r\n",
+        f"did not arrive within {http11.BODY_TIMEOUT_S:g} s",
+        body=VALID,
+    ),
 ]
 
 
@@ -364,15 +557,17 @@ def _send(case: Case, endpoint: Endpoint, request) -> Answer:
     authorization = _authorization(case, request)
     if case.raw is not None:
         line = f"Authorization: {authorization}\r\n".encode() if authorization else b""
-        return _send_raw(endpoint.port, case.raw.replace(b"{auth}", line), case.half_close,
-                         timeout=http11.BODY_TIMEOUT_S + 10)
+        return _send_raw(
+            endpoint.port, case.raw.replace(b"{auth}", line), case.half_close, timeout=http11.BODY_TIMEOUT_S + 10
+        )
     headers = dict(case.headers)
     if authorization:
         headers["Authorization"] = authorization
     if case.content_type:
         headers["Content-Type"] = case.content_type
-    response = requests.request(case.method, endpoint.url(case.path), data=case.body or None, headers=headers,
-                                timeout=30)
+    response = requests.request(
+        case.method, endpoint.url(case.path), data=case.body or None, headers=headers, timeout=30
+    )
     return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
 
 
@@ -403,12 +598,19 @@ def test_catalogue_is_large_and_its_ids_unique():
 def test_soak_20000_requests_over_32_connections_without_an_error(workspace):
     """Azure ML's default request settings (one request per instance, 500 ms queue wait) on 2 instances."""
     client = workspace.ml_client
-    client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
-        name="soak", endpoint_name="iris-ep", model=workspace.model, instance_count=2)).result()
+    client.online_deployments.begin_create_or_update(
+        ManagedOnlineDeployment(name="soak", endpoint_name="iris-ep", model=workspace.model, instance_count=2)
+    ).result()
     try:
-        result = run_load(workspace.iris.uri, connections=32, requests=20_000, keep_samples=3,
-                          headers={**workspace.iris.auth(), "Content-Type": JSON, "azureml-model-deployment": "soak"},
-                          body=VALID, header_to_count="azureml-model-deployment")
+        result = run_load(
+            workspace.iris.uri,
+            connections=32,
+            requests=20_000,
+            keep_samples=3,
+            headers={**workspace.iris.auth(), "Content-Type": JSON, "azureml-model-deployment": "soak"},
+            body=VALID,
+            header_to_count="azureml-model-deployment",
+        )
     finally:
         client.online_deployments.begin_delete(name="soak", endpoint_name="iris-ep").result()
     print(f"\nsoak: {result.summary()}")
@@ -434,8 +636,13 @@ def _postman_request(collection: dict, item_name: str) -> requests.Response:
     headers = {h["key"]: fill(h["value"]) for h in spec.get("header", []) if not h.get("disabled")}
     headers["Authorization"] = f"Bearer {token}"
     body = spec.get("body", {}).get("raw")
-    return requests.request(spec["method"], fill(spec["url"]["raw"]), headers=headers,
-                            data=fill(body).encode() if body else None, timeout=10)
+    return requests.request(
+        spec["method"],
+        fill(spec["url"]["raw"]),
+        headers=headers,
+        data=fill(body).encode() if body else None,
+        timeout=10,
+    )
 
 
 def test_postman_export_runs_as_postman_would(workspace, tmp_path):
@@ -444,8 +651,10 @@ def test_postman_export_runs_as_postman_would(workspace, tmp_path):
     variables = {v["key"]: v["value"] for v in collection["variable"]}
     assert variables["scoring_uri"] == workspace.iris.uri
     assert variables["endpoint_key"] == workspace.iris.credential
-    assert collection["auth"] == {"type": "bearer",
-                                  "bearer": [{"key": "token", "value": "{{endpoint_key}}", "type": "string"}]}
+    assert collection["auth"] == {
+        "type": "bearer",
+        "bearer": [{"key": "token", "value": "{{endpoint_key}}", "type": "string"}],
+    }
     score = next(i for i in collection["item"] if i["name"] == "score")["request"]
     assert score["method"] == "POST" and score["url"]["raw"] == "{{scoring_uri}}"
     assert score["url"]["port"] == str(workspace.iris.port) and score["url"]["path"] == ["score"]
@@ -485,8 +694,12 @@ def test_openapi_document_describes_the_model_signature(workspace):
     assert service_input["x-model-inputs"] == [{"name": "input", "shape": [None, 4], "element_type": "float32"}]
     assert "float32 tensor of shape [N, 4]" in service_input["description"]
     rows = service_input["properties"]["input_data"]
-    assert rows["items"] == {"type": "array", "items": {"type": "number", "format": "float"},
-                             "minItems": 4, "maxItems": 4}
+    assert rows["items"] == {
+        "type": "array",
+        "items": {"type": "number", "format": "float"},
+        "minItems": 4,
+        "maxItems": 4,
+    }
     # the schema is usable as it is: it accepts the example and a real row, refuses three features
     schema = {k: v for k, v in service_input.items() if not k.startswith("x-")}
     jsonschema.Draft4Validator.check_schema(schema)
@@ -512,8 +725,10 @@ def test_absolute_form_target_and_allow_header(workspace):
     """RFC 9112: a server accepts an absolute-form target; a 405 names the allowed methods."""
     uri, key = workspace.iris.uri, workspace.iris.credential
     port = int(uri.split(":")[2].split("/")[0])
-    request = (f"POST {uri} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(VALID)}\r\nConnection: close\r\n\r\n")
+    request = (
+        f"POST {uri} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(VALID)}\r\nConnection: close\r\n\r\n"
+    )
     answer = _send_raw(port, request.encode() + VALID, half_close=False, timeout=10)
     assert answer.status == 200, answer.body
     put = requests.put(uri, data=VALID, headers={"Authorization": f"Bearer {key}"}, timeout=10)
@@ -537,8 +752,12 @@ def test_replica_refuses_requests_that_skip_the_gateway(workspace):
         assert requests.get(base + "/", timeout=10).status_code == 403
         assert requests.get(base + "/swagger.json", timeout=10).status_code == 403
     # through the gateway it works, and a client's own copy of the secret header is never forwarded
-    through = requests.post(workspace.iris.uri, data=VALID, timeout=10,
-                            headers={**workspace.iris.auth(), "Content-Type": JSON, "x-amlemu-replica-secret": "x"})
+    through = requests.post(
+        workspace.iris.uri,
+        data=VALID,
+        timeout=10,
+        headers={**workspace.iris.auth(), "Content-Type": JSON, "x-amlemu-replica-secret": "x"},
+    )
     assert through.status_code == 200 and through.json() == [0], through.text
     assert "AMLEMU_REPLICA_SECRET" not in Path(replicas[0]["log"]).read_text(errors="replace")
 
@@ -547,11 +766,14 @@ def test_pipelined_requests_are_answered_in_order_and_a_smuggled_one_is_not_forw
     """Two requests in one write are answered in order; a third whose header carries a bare LF is refused
     (400) before anything of it reaches the replica, and the connection is closed."""
     iris = workspace.iris
-    one = (f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {iris.credential}\r\n"
-           f"Content-Type: application/json\r\nx-request-id: first\r\nContent-Length: {len(VALID)}\r\n\r\n").encode()
+    one = (
+        f"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {iris.credential}\r\n"
+        f"Content-Type: application/json\r\nx-request-id: first\r\nContent-Length: {len(VALID)}\r\n\r\n"
+    ).encode()
     two = one.replace(b"first", b"second")
-    smuggled = one.replace(b"x-request-id: first", b"x-request-id: a\nContent-Length: 0\n\nGET /swagger.json "
-                                                    b"HTTP/1.1\nHost: r\nX-Pad: z")
+    smuggled = one.replace(
+        b"x-request-id: first", b"x-request-id: a\nContent-Length: 0\n\nGET /swagger.json HTTP/1.1\nHost: r\nX-Pad: z"
+    )
     with socket.create_connection(("127.0.0.1", iris.port), timeout=10) as sock:
         sock.sendall(one + VALID + two + VALID + smuggled + VALID)
         received = b""

@@ -24,8 +24,13 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from azure.ai.ml.entities import (CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model,
-                                  OnlineRequestSettings)
+from azure.ai.ml.entities import (
+    CodeConfiguration,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    OnlineRequestSettings,
+)
 
 SEED = 20240610
 BUDGET_S = 25.0
@@ -43,14 +48,22 @@ def echo_endpoint(ml_client, iris_model, tmp_path, store):
     (code / "score.py").write_text(ECHO)
     model = ml_client.models.create_or_update(Model(name="iris", path=str(iris_model), type="custom_model"))
     ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="fuzz-ep", auth_mode="key")).result()
-    ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
-        name="blue", endpoint_name="fuzz-ep", model=model, instance_count=2,
-        environment="azureml:AzureML-sklearn-1.5@latest",
-        code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
-        request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=8, max_queue_wait_ms=10_000,
-                                               request_timeout_ms=30_000))).result()
+    ml_client.online_deployments.begin_create_or_update(
+        ManagedOnlineDeployment(
+            name="blue",
+            endpoint_name="fuzz-ep",
+            model=model,
+            instance_count=2,
+            environment="azureml:AzureML-sklearn-1.5@latest",
+            code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
+            request_settings=OnlineRequestSettings(
+                max_concurrent_requests_per_instance=8, max_queue_wait_ms=10_000, request_timeout_ms=30_000
+            ),
+        )
+    ).result()
     ml_client.online_endpoints.begin_create_or_update(
-        ManagedOnlineEndpoint(name="fuzz-ep", auth_mode="key", traffic={"blue": 100})).result()
+        ManagedOnlineEndpoint(name="fuzz-ep", auth_mode="key", traffic={"blue": 100})
+    ).result()
     keys = ml_client.online_endpoints.get_keys("fuzz-ep")
     uri = ml_client.online_endpoints.get("fuzz-ep").scoring_uri
     from emulator.endpoints import records
@@ -66,10 +79,20 @@ class Evil:
     malformed: bool  # True: must be refused (4xx / 501 / 505) or the connection closed
 
 
-def _request(key: str, body: bytes, headers: list[tuple[str, str]] | None = None, framing: str | None = None,
-             line: str = "POST /score HTTP/1.1") -> bytes:
-    fields = [("Host", "127.0.0.1"), ("Authorization", f"Bearer {key}"), ("Content-Type", "application/json"),
-              ("x-request-id", "evil-id"), *(headers or [])]
+def _request(
+    key: str,
+    body: bytes,
+    headers: list[tuple[str, str]] | None = None,
+    framing: str | None = None,
+    line: str = "POST /score HTTP/1.1",
+) -> bytes:
+    fields = [
+        ("Host", "127.0.0.1"),
+        ("Authorization", f"Bearer {key}"),
+        ("Content-Type", "application/json"),
+        ("x-request-id", "evil-id"),
+        *(headers or []),
+    ]
     head = line + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields)
     head += framing if framing is not None else f"Content-Length: {len(body)}\r\n"
     return head.encode("latin-1") + b"\r\n" + body
@@ -80,18 +103,48 @@ def _chunked(body: bytes, size_line=None) -> bytes:
     return size_line.encode("latin-1") + b"\r\n" + body + b"\r\n0\r\n\r\n"
 
 
-INJECTIONS = ["\n", "\r", "\x00", "\r\n", "\n\n", "\r\r\n", "\n\r", "\x0b", "\x7f",
-              "\nContent-Length: 0\n\nGET /swagger.json HTTP/1.1\nHost: r\nX-Pad: z",
-              "\r\nContent-Length: 0\r\n\r\nGET /swagger.json HTTP/1.1\r\nHost: r\r\nX-Pad: z"]
+INJECTIONS = [
+    "\n",
+    "\r",
+    "\x00",
+    "\r\n",
+    "\n\n",
+    "\r\r\n",
+    "\n\r",
+    "\x0b",
+    "\x7f",
+    "\nContent-Length: 0\n\nGET /swagger.json HTTP/1.1\nHost: r\nX-Pad: z",
+    "\r\nContent-Length: 0\r\n\r\nGET /swagger.json HTTP/1.1\r\nHost: r\r\nX-Pad: z",
+]
 
 
 def _generate(rng: random.Random, key: str, n: int) -> Evil:
     body = json.dumps({"token": f"evil-{n}"}).encode()
-    kind = rng.choice(["inject-value", "inject-name", "cl-te", "chunk-size", "chunk-ext", "obs-fold",
-                       "pipelined", "flip", "request-line"])
+    kind = rng.choice(
+        [
+            "inject-value",
+            "inject-name",
+            "cl-te",
+            "chunk-size",
+            "chunk-ext",
+            "obs-fold",
+            "pipelined",
+            "flip",
+            "request-line",
+        ]
+    )
     if kind == "inject-value":
-        name = rng.choice(["x-request-id", "Content-Type", "Accept", "x-ms-client-request-id", "X-Pad",
-                           "azureml-model-deployment", "Authorization"])
+        name = rng.choice(
+            [
+                "x-request-id",
+                "Content-Type",
+                "Accept",
+                "x-ms-client-request-id",
+                "X-Pad",
+                "azureml-model-deployment",
+                "Authorization",
+            ]
+        )
         value = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}.get(name, "value-123")
         cut = rng.randrange(len(value) + 1)
         value = value[:cut] + rng.choice(INJECTIONS) + value[cut:]
@@ -100,37 +153,65 @@ def _generate(rng: random.Random, key: str, n: int) -> Evil:
     if kind == "inject-name":
         name = "X-Pad"
         cut = rng.randrange(len(name) + 1)
-        return Evil(kind, _request(key, body, [(name[:cut] + rng.choice(INJECTIONS + [" ", "\t"]) + name[cut:], "v")]),
-                    True)
+        return Evil(
+            kind, _request(key, body, [(name[:cut] + rng.choice(INJECTIONS + [" ", "\t"]) + name[cut:], "v")]), True
+        )
     if kind == "cl-te":
         n_ = len(body)
-        framing, data = rng.choice([
-            (f"Content-Length: {n_}\r\nContent-Length: {n_ + 1}\r\n", body),
-            (f"Content-Length: {n_}\r\nContent-Length: {n_}\r\n", body),
-            (f"Content-Length: {n_}, {n_}\r\n", body),
-            (f"Content-Length: {n_}\r\nTransfer-Encoding: chunked\r\n", _chunked(body)),
-            (f"Transfer-Encoding: chunked\r\nContent-Length: {n_}\r\n", _chunked(body)),
-            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", _chunked(body)),
-            ("Transfer-Encoding: chunked, identity\r\n", _chunked(body)),
-            ("Transfer-Encoding: identity\r\n", body),
-            ("Transfer-Encoding: gzip, chunked\r\n", _chunked(body)),
-            ("Transfer-Encoding : chunked\r\n", _chunked(body)),
-            ("Transfer-Encoding: xchunked\r\n", _chunked(body)),
-            (f"Content-Length: +{n_}\r\n", body),
-            (f"Content-Length: -{n_}\r\n", body),
-            (f"Content-Length: 0x{n_:x}\r\n", body),
-            (f"Content-Length: {n_} \r\nContent-Length:{n_}\r\n", body),
-            (f"Content-Length: {'9' * 30}\r\n", body),
-        ])
+        framing, data = rng.choice(
+            [
+                (f"Content-Length: {n_}\r\nContent-Length: {n_ + 1}\r\n", body),
+                (f"Content-Length: {n_}\r\nContent-Length: {n_}\r\n", body),
+                (f"Content-Length: {n_}, {n_}\r\n", body),
+                (f"Content-Length: {n_}\r\nTransfer-Encoding: chunked\r\n", _chunked(body)),
+                (f"Transfer-Encoding: chunked\r\nContent-Length: {n_}\r\n", _chunked(body)),
+                ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", _chunked(body)),
+                ("Transfer-Encoding: chunked, identity\r\n", _chunked(body)),
+                ("Transfer-Encoding: identity\r\n", body),
+                ("Transfer-Encoding: gzip, chunked\r\n", _chunked(body)),
+                ("Transfer-Encoding : chunked\r\n", _chunked(body)),
+                ("Transfer-Encoding: xchunked\r\n", _chunked(body)),
+                (f"Content-Length: +{n_}\r\n", body),
+                (f"Content-Length: -{n_}\r\n", body),
+                (f"Content-Length: 0x{n_:x}\r\n", body),
+                (f"Content-Length: {n_} \r\nContent-Length:{n_}\r\n", body),
+                (f"Content-Length: {'9' * 30}\r\n", body),
+            ]
+        )
         return Evil(kind, _request(key, data, framing=framing), True)
     if kind == "chunk-size":
-        size = rng.choice(["-5", "-0", "1" + "0" * 16, "f" * 17, "0x10", "1 0", "g", "", " 5", "5 ",
-                           "0" * 200_000 + "5", "1" * 40, "+5"])
+        size = rng.choice(
+            [
+                "-5",
+                "-0",
+                "1" + "0" * 16,
+                "f" * 17,
+                "0x10",
+                "1 0",
+                "g",
+                "",
+                " 5",
+                "5 ",
+                "0" * 200_000 + "5",
+                "1" * 40,
+                "+5",
+            ]
+        )
         return Evil(kind, _request(key, _chunked(body, size), framing="Transfer-Encoding: chunked\r\n"), True)
     if kind == "chunk-ext":
-        ext, bad = rng.choice([(";a=b", False), (";a", False), (';a="x y"', False), (";a=b;c=d", False),
-                               (";a b", True), (";=b", False), (";a=\x00", True), (";" + "a" * 200_000, True),
-                               (";a=\nb", True)])
+        ext, bad = rng.choice(
+            [
+                (";a=b", False),
+                (";a", False),
+                (';a="x y"', False),
+                (";a=b;c=d", False),
+                (";a b", True),
+                (";=b", False),
+                (";a=\x00", True),
+                (";" + "a" * 200_000, True),
+                (";a=\nb", True),
+            ]
+        )
         size = f"{len(body):x}{ext}"  # llhttp ignores an empty extension name (";=b"): harmless, not required
         return Evil(kind, _request(key, _chunked(body, size), framing="Transfer-Encoding: chunked\r\n"), bad)
     if kind == "obs-fold":
@@ -140,11 +221,20 @@ def _generate(rng: random.Random, key: str, n: int) -> Evil:
         second = _request(key, body, [("X-Pad", "a\nContent-Length: 0\n\nGET /swagger.json HTTP/1.1\nHost: r")])
         return Evil(kind, _request(key, body) + second, False)  # the first is answered, the second refused
     if kind == "request-line":
-        line, bad = rng.choice([("POST /score", True), ("POST /score HTTP/1.1 extra", True), ("POST /score HTTP/9.9", True),
-                                ("POST /sc\nore HTTP/1.1", True), ("POST /score HTTP/1.1\n", True),
-                                ("\x16\x03\x01 /score HTTP/1.1", True), ("POST /sc\x00ore HTTP/1.1", True),
-                                ("POST score HTTP/1.1", True), ("POST /score HTTP/1.1\r", True),
-                                ("POST  /score HTTP/1.1", False)])  # RFC 9112 3: a server may split on whitespace
+        line, bad = rng.choice(
+            [
+                ("POST /score", True),
+                ("POST /score HTTP/1.1 extra", True),
+                ("POST /score HTTP/9.9", True),
+                ("POST /sc\nore HTTP/1.1", True),
+                ("POST /score HTTP/1.1\n", True),
+                ("\x16\x03\x01 /score HTTP/1.1", True),
+                ("POST /sc\x00ore HTTP/1.1", True),
+                ("POST score HTTP/1.1", True),
+                ("POST /score HTTP/1.1\r", True),
+                ("POST  /score HTTP/1.1", False),
+            ]
+        )  # RFC 9112 3: a server may split on whitespace
         return Evil(kind, _request(key, body, line=line), bad)
     data = bytearray(_request(key, body))  # "flip": any outcome but a foreign answer or a traceback
     for _ in range(rng.randint(1, 4)):
@@ -192,16 +282,28 @@ def test_malformed_requests_never_disturb_well_behaved_clients(echo_endpoint):
                 token = f"good-{i}-{n}-{random.getrandbits(32):08x}"
                 rid = f"rid-{i}-{n}"
                 try:
-                    response = session.post(uri, data=json.dumps({"token": token}), timeout=30,
-                                            headers={"Authorization": f"Bearer {key}", "x-request-id": rid,
-                                                     "Content-Type": "application/json"})
+                    response = session.post(
+                        uri,
+                        data=json.dumps({"token": token}),
+                        timeout=30,
+                        headers={
+                            "Authorization": f"Bearer {key}",
+                            "x-request-id": rid,
+                            "Content-Type": "application/json",
+                        },
+                    )
                 except requests.RequestException as exc:
                     problems.append(f"client {i}: {exc}")
                     return
-                if response.status_code != 200 or response.json() != {"token": token} \
-                        or response.headers.get("x-request-id") != rid:
-                    problems.append(f"client {i} sent {token}/{rid}, got {response.status_code} "
-                                    f"{response.headers.get('x-request-id')} {response.text[:200]}")
+                if (
+                    response.status_code != 200
+                    or response.json() != {"token": token}
+                    or response.headers.get("x-request-id") != rid
+                ):
+                    problems.append(
+                        f"client {i} sent {token}/{rid}, got {response.status_code} "
+                        f"{response.headers.get('x-request-id')} {response.text[:200]}"
+                    )
                     return
                 good_served[i] += 1
 

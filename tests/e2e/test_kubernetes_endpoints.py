@@ -12,9 +12,18 @@ import time
 
 import pytest
 import requests
-from azure.ai.ml.entities import (CodeConfiguration, KubernetesCompute, KubernetesOnlineDeployment,
-                                  KubernetesOnlineEndpoint, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model,
-                                  OnlineRequestSettings, ProbeSettings, TargetUtilizationScaleSettings)
+from azure.ai.ml.entities import (
+    CodeConfiguration,
+    KubernetesCompute,
+    KubernetesOnlineDeployment,
+    KubernetesOnlineEndpoint,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    OnlineRequestSettings,
+    ProbeSettings,
+    TargetUtilizationScaleSettings,
+)
 from azure.core.exceptions import ResourceNotFoundError
 
 from emulator.endpoints import service
@@ -29,7 +38,9 @@ ENVIRONMENT = "azureml:AzureML-sklearn-1.5@latest"
 
 @pytest.fixture
 def cluster(ml_client):
-    compute = ml_client.compute.begin_create_or_update(KubernetesCompute(name="k8s-cluster", namespace="azureml")).result()
+    compute = ml_client.compute.begin_create_or_update(
+        KubernetesCompute(name="k8s-cluster", namespace="azureml")
+    ).result()
     assert compute.type == "kubernetes" and compute.namespace == "azureml"
     return compute
 
@@ -47,18 +58,28 @@ def slow_code(tmp_path):
     shutil.copy(IRIS / "score" / "score.py", code / "iris_score.py")
     (code / "score.py").write_text(
         "import time\n\nimport iris_score\n\n\ndef init():\n    iris_score.init()\n\n\n"
-        "def run(raw_data):\n    time.sleep(0.005)\n    return iris_score.run(raw_data)\n")
+        "def run(raw_data):\n    time.sleep(0.005)\n    return iris_score.run(raw_data)\n"
+    )
     return code
 
 
 def _deploy(ml_client, model, code, name="blue", endpoint="k8s-ep", min_instances=1, max_instances=3):
     deployment = KubernetesOnlineDeployment(
-        name=name, endpoint_name=endpoint, model=model, environment=ENVIRONMENT,
-        code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"), instance_count=min_instances,
-        scale_settings=TargetUtilizationScaleSettings(min_instances=min_instances, max_instances=max_instances,
-                                                      polling_interval=1, target_utilization_percentage=30),
+        name=name,
+        endpoint_name=endpoint,
+        model=model,
+        environment=ENVIRONMENT,
+        code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
+        instance_count=min_instances,
+        scale_settings=TargetUtilizationScaleSettings(
+            min_instances=min_instances,
+            max_instances=max_instances,
+            polling_interval=1,
+            target_utilization_percentage=30,
+        ),
         request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=1),
-        liveness_probe=ProbeSettings(initial_delay=1, period=1, timeout=1, failure_threshold=2))
+        liveness_probe=ProbeSettings(initial_delay=1, period=1, timeout=1, failure_threshold=2),
+    )
     return ml_client.online_deployments.begin_create_or_update(deployment).result()
 
 
@@ -72,7 +93,8 @@ def k8s_endpoint(ml_client, cluster):
 
 def _route_all(ml_client, deployment="blue", endpoint="k8s-ep"):
     ml_client.online_endpoints.begin_create_or_update(
-        KubernetesOnlineEndpoint(name=endpoint, compute="azureml:k8s-cluster", traffic={deployment: 100})).result()
+        KubernetesOnlineEndpoint(name=endpoint, compute="azureml:k8s-cluster", traffic={deployment: 100})
+    ).result()
     served = ml_client.online_endpoints.get(endpoint)
     key = ml_client.online_endpoints.get_keys(endpoint).primary_key
     return served.scoring_uri, {"Authorization": f"Bearer {key}"}
@@ -94,9 +116,18 @@ def test_kubernetes_deployment_serves_and_autoscales(ml_client, k8s_endpoint, mo
     assert len(_replicas(store)) == 1
 
     results, counts = {}, []
-    loader = threading.Thread(target=lambda: results.setdefault("r", run_load(
-        uri, connections=8, duration=6, headers={**auth, "Content-Type": "application/json"},
-        body=json.dumps(ROWS).encode())))
+    loader = threading.Thread(
+        target=lambda: results.setdefault(
+            "r",
+            run_load(
+                uri,
+                connections=8,
+                duration=6,
+                headers={**auth, "Content-Type": "application/json"},
+                body=json.dumps(ROWS).encode(),
+            ),
+        )
+    )
     loader.start()
     while loader.is_alive():
         counts.append(len(_replicas(store)))
@@ -109,8 +140,9 @@ def test_kubernetes_deployment_serves_and_autoscales(ml_client, k8s_endpoint, mo
     peak = max(counts)
     # with the load gone, utilization falls below half the target and the deployment scales in to min_instances
     wait_for(lambda: len(_replicas(store)) == 1, "scale-in to 1 replica")
-    events = ml_client.online_deployments.get_logs(name="blue", endpoint_name="k8s-ep", lines=200,
-                                                   container_type="storage-initializer")
+    events = ml_client.online_deployments.get_logs(
+        name="blue", endpoint_name="k8s-ep", lines=200, container_type="storage-initializer"
+    )
     assert f"scaling out to {peak}" in events and "scaling in to 1" in events
     assert requests.post(uri, json=ROWS, headers=auth, timeout=10).status_code == 200
 
@@ -127,6 +159,7 @@ def test_unresponsive_replica_is_restarted_by_its_liveness_probe(ml_client, k8s_
     for pid, _ in frozen_tree:
         os.kill(pid, signal.SIGSTOP)
     try:
+
         def restarted():
             now = _replicas(store)
             fresh = [r for r in now if r["name"] == frozen["name"]]
@@ -139,14 +172,18 @@ def test_unresponsive_replica_is_restarted_by_its_liveness_probe(ml_client, k8s_
                 os.kill(pid, signal.SIGCONT)
     fresh = next(r for r in now if r["name"] == frozen["name"])
     assert fresh["pid"] != frozen["pid"] and not is_alive(frozen["pid"])
-    wait_for(lambda: not any(is_alive(pid, started) for pid, started in frozen_tree), "the frozen processes to end",
-             timeout=10)
+    wait_for(
+        lambda: not any(is_alive(pid, started) for pid, started in frozen_tree),
+        "the frozen processes to end",
+        timeout=10,
+    )
     other = next(r for r in now if r["name"] != frozen["name"])
     assert other["pid"] == before[1]["pid"] and other["restarts"] == 0
     answers = [requests.post(uri, json=ROWS, headers=auth, timeout=10) for _ in range(6)]
     assert [r.status_code for r in answers] == [200] * 6
-    events = ml_client.online_deployments.get_logs(name="blue", endpoint_name="k8s-ep", lines=100,
-                                                   container_type="storage-initializer")
+    events = ml_client.online_deployments.get_logs(
+        name="blue", endpoint_name="k8s-ep", lines=100, container_type="storage-initializer"
+    )
     assert f"replica {frozen['name']} failed 2 liveness probes; restarting it" in events
 
 
@@ -155,8 +192,9 @@ def test_killed_replica_is_restarted(ml_client, k8s_endpoint, model, slow_code, 
     uri, auth = _route_all(ml_client)
     [before] = _replicas(store)
     os.kill(before["pid"], signal.SIGKILL)
-    [after] = wait_for(lambda: [r for r in _replicas(store) if r["restarts"] == 1 and r["ready"]],
-                       "the killed replica's restart")
+    [after] = wait_for(
+        lambda: [r for r in _replicas(store) if r["restarts"] == 1 and r["ready"]], "the killed replica's restart"
+    )
     assert after["pid"] != before["pid"] and after["name"] == before["name"]
     answer = requests.post(uri, json=ROWS, headers=auth, timeout=10)
     assert answer.status_code == 200 and answer.json() == [0, 2]
@@ -165,7 +203,8 @@ def test_killed_replica_is_restarted(ml_client, k8s_endpoint, model, slow_code, 
 def test_compute_and_kind_rules(ml_client, cluster, model, slow_code):
     with pytest.raises(ResourceNotFoundError, match="compute attach --type Kubernetes --name no-such-cluster"):
         ml_client.online_endpoints.begin_create_or_update(
-            KubernetesOnlineEndpoint(name="lost-ep", compute="azureml:no-such-cluster")).result()
+            KubernetesOnlineEndpoint(name="lost-ep", compute="azureml:no-such-cluster")
+        ).result()
     with pytest.raises(ResourceNotFoundError):
         ml_client.online_endpoints.get("lost-ep")  # nothing recorded
     with pytest.raises(TypeError):  # the SDK itself: a managed endpoint has no compute
@@ -173,14 +212,23 @@ def test_compute_and_kind_rules(ml_client, cluster, model, slow_code):
     ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="managed-ep")).result()
     with pytest.raises(Exception, match="managed online endpoint; it cannot move to compute 'k8s-cluster'"):
         ml_client.online_endpoints.begin_create_or_update(
-            KubernetesOnlineEndpoint(name="managed-ep", compute="azureml:k8s-cluster")).result()
+            KubernetesOnlineEndpoint(name="managed-ep", compute="azureml:k8s-cluster")
+        ).result()
     assert isinstance(ml_client.online_endpoints.get("managed-ep"), ManagedOnlineEndpoint)
     ml_client.online_endpoints.begin_create_or_update(
-        KubernetesOnlineEndpoint(name="k8s-ep", compute="azureml:k8s-cluster")).result()
+        KubernetesOnlineEndpoint(name="k8s-ep", compute="azureml:k8s-cluster")
+    ).result()
     with pytest.raises(Exception, match="KubernetesOnlineDeployment"):
-        ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
-            name="blue", endpoint_name="k8s-ep", model=model, instance_count=1, environment=ENVIRONMENT,
-            code_configuration=CodeConfiguration(code=str(slow_code), scoring_script="score.py"))).result()
+        ml_client.online_deployments.begin_create_or_update(
+            ManagedOnlineDeployment(
+                name="blue",
+                endpoint_name="k8s-ep",
+                model=model,
+                instance_count=1,
+                environment=ENVIRONMENT,
+                code_configuration=CodeConfiguration(code=str(slow_code), scoring_script="score.py"),
+            )
+        ).result()
     with pytest.raises(Exception, match=r"min_instances \(3\) is above max_instances \(2\)"):
         _deploy(ml_client, model, slow_code, min_instances=3, max_instances=2)
     assert ml_client.online_deployments.list(endpoint_name="k8s-ep") == []
@@ -206,12 +254,14 @@ def test_compute_attach_show_and_list_through_the_cli(cli, iris_model):
     cli.json("model", "create", "--name", "iris", "--path", str(iris_model))
     endpoint = cli.json("online-endpoint", "create", "--file", str(IRIS / "deploy" / "k8s-endpoint.yml"))
     assert endpoint["kind"] == "K8S" and endpoint["compute"] == "azureml:k8s-cluster"
-    deployment = cli.json("online-deployment", "create", "--file", str(IRIS / "deploy" / "k8s-deployment.yml"),
-                          "--all-traffic")
+    deployment = cli.json(
+        "online-deployment", "create", "--file", str(IRIS / "deploy" / "k8s-deployment.yml"), "--all-traffic"
+    )
     assert deployment["type"] == "kubernetes" and deployment["provisioning_state"] == "Succeeded"
     assert deployment["scale_settings"]["type"] == "target_utilization"
-    assert cli.json("online-endpoint", "invoke", "--name", "iris-k8s-ep", "--request-file",
-                    str(IRIS / "sample-request.json")) == [0, 1, 2]
+    assert cli.json(
+        "online-endpoint", "invoke", "--name", "iris-k8s-ep", "--request-file", str(IRIS / "sample-request.json")
+    ) == [0, 1, 2]
     refused = cli.run("compute", "detach", "--name", "k8s-cluster", "--yes", check=False)
     assert refused.returncode == 1 and "iris-k8s-ep" in refused.stderr
     cli.run("compute", "detach", "--name", "k8s", "--yes")

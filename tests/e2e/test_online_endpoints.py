@@ -11,11 +11,15 @@ import time
 
 import pytest
 import requests
-from azure.ai.ml.entities import (CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model,
-                                  OnlineRequestSettings)
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
 from azure.ai.ml import command
+from azure.ai.ml.entities import (
+    CodeConfiguration,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    OnlineRequestSettings,
+)
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from emulator.endpoints import keys, service
 from emulator.store import secrets
@@ -35,11 +39,14 @@ def _endpoint(ml_client, name="iris-ep", **kwargs):
 def _deploy(ml_client, model, name="blue", endpoint="iris-ep", script: bool = True, **kwargs):
     extra = {}
     if script:
-        extra = {"environment": "azureml:AzureML-sklearn-1.5@latest",
-                 "code_configuration": CodeConfiguration(code=str(IRIS / "score"), scoring_script="score.py")}
+        extra = {
+            "environment": "azureml:AzureML-sklearn-1.5@latest",
+            "code_configuration": CodeConfiguration(code=str(IRIS / "score"), scoring_script="score.py"),
+        }
     extra.update(kwargs)
-    deployment = ManagedOnlineDeployment(name=name, endpoint_name=endpoint, model=model,
-                                         instance_count=extra.pop("instance_count", 1), **extra)
+    deployment = ManagedOnlineDeployment(
+        name=name, endpoint_name=endpoint, model=model, instance_count=extra.pop("instance_count", 1), **extra
+    )
     return ml_client.online_deployments.begin_create_or_update(deployment).result()
 
 
@@ -65,8 +72,7 @@ def served(ml_client, model):
 def test_tutorial_flow(ml_client, served, tmp_path):
     assert served.scoring_uri.startswith("http://127.0.0.1:") and served.scoring_uri.endswith("/score")
     assert served.traffic == {"blue": 100} and served.provisioning_state == "Succeeded"
-    answer = ml_client.online_endpoints.invoke(endpoint_name="iris-ep",
-                                               request_file=str(IRIS / "sample-request.json"))
+    answer = ml_client.online_endpoints.invoke(endpoint_name="iris-ep", request_file=str(IRIS / "sample-request.json"))
     assert json.loads(answer) == [0, 1, 2]
     # the scoring URI with the key, as curl or Postman would call it
     response = requests.post(served.scoring_uri, json=ROWS, headers=_auth(ml_client), timeout=10)
@@ -88,8 +94,9 @@ def test_tutorial_flow(ml_client, served, tmp_path):
 def test_built_in_onnx_scorer_needs_no_script(ml_client, model):
     _endpoint(ml_client, traffic=None)
     _deploy(ml_client, model, script=False)
-    answer = ml_client.online_endpoints.invoke(endpoint_name="iris-ep", deployment_name="blue",
-                                               request_file=str(IRIS / "sample-request.json"))
+    answer = ml_client.online_endpoints.invoke(
+        endpoint_name="iris-ep", deployment_name="blue", request_file=str(IRIS / "sample-request.json")
+    )
     assert json.loads(answer) == [0, 1, 2]
 
 
@@ -108,15 +115,18 @@ def test_keys_regenerate_and_old_key_refused_at_once(ml_client, served):
     assert fresh.primary_key != creds.primary_key and fresh.secondary_key == creds.secondary_key
     old = requests.post(uri, json=ROWS, headers={"Authorization": f"Bearer {creds.primary_key}"}, timeout=10)
     assert old.status_code == 401 and "regenerated" in old.json()["error"]["message"]
-    assert requests.post(uri, json=ROWS, headers={"Authorization": f"Bearer {fresh.primary_key}"},
-                         timeout=10).status_code == 200
+    assert (
+        requests.post(uri, json=ROWS, headers={"Authorization": f"Bearer {fresh.primary_key}"}, timeout=10).status_code
+        == 200
+    )
 
 
 def test_aml_token_auth_and_expiry(ml_client, model, store):
     _endpoint(ml_client, name="tok-ep", auth_mode="aml_token")
     _deploy(ml_client, model, endpoint="tok-ep", script=False)
     ml_client.online_endpoints.begin_create_or_update(
-        ManagedOnlineEndpoint(name="tok-ep", auth_mode="aml_token", traffic={"blue": 100})).result()
+        ManagedOnlineEndpoint(name="tok-ep", auth_mode="aml_token", traffic={"blue": 100})
+    ).result()
     uri = ml_client.online_endpoints.get("tok-ep").scoring_uri
     token = ml_client.online_endpoints.get_keys("tok-ep")
     assert token.access_token and token.expiry_time_utc > time.time() + 3000
@@ -137,33 +147,43 @@ def test_traffic_split_header_and_mirror(ml_client, served, model, store):
     _deploy(ml_client, model, name="shadow", script=False)
     endpoint = ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 90, "green": 10}, mirror_traffic={"shadow": 20})
     ml_client.online_endpoints.begin_create_or_update(endpoint).result()
-    result = run_load(served.scoring_uri, connections=8, requests=2000,
-                      headers={**_auth(ml_client), "Content-Type": "application/json"},
-                      body=json.dumps(ROWS).encode(), header_to_count="azureml-model-deployment")
+    result = run_load(
+        served.scoring_uri,
+        connections=8,
+        requests=2000,
+        headers={**_auth(ml_client), "Content-Type": "application/json"},
+        body=json.dumps(ROWS).encode(),
+        header_to_count="azureml-model-deployment",
+    )
     assert result.errors == 0, result.summary()
     shares = {k: 100 * v / 2000 for k, v in result.header_counts.items()}
     assert abs(shares["blue"] - 90) <= 3 and abs(shares["green"] - 10) <= 3 and "shadow" not in shares
     time.sleep(0.5)  # mirrored copies are sent in the background
     mirrored = service.status(store, "iris-ep")["deployments"]["shadow"]["served"]
     assert 300 <= mirrored <= 500  # 20 % of 2000, responses discarded
-    pinned = requests.post(served.scoring_uri, json=ROWS, timeout=10,
-                           headers={**_auth(ml_client), "azureml-model-deployment": "shadow"})
+    pinned = requests.post(
+        served.scoring_uri, json=ROWS, timeout=10, headers={**_auth(ml_client), "azureml-model-deployment": "shadow"}
+    )
     assert pinned.status_code == 200 and pinned.headers["azureml-model-deployment"] == "shadow"
-    unknown = requests.post(served.scoring_uri, json=ROWS, timeout=10,
-                            headers={**_auth(ml_client), "azureml-model-deployment": "purple"})
+    unknown = requests.post(
+        served.scoring_uri, json=ROWS, timeout=10, headers={**_auth(ml_client), "azureml-model-deployment": "purple"}
+    )
     assert unknown.status_code == 404 and "purple" in unknown.json()["error"]["message"]
 
 
 def test_bad_traffic_and_missing_endpoint_are_refused(ml_client, served, model):
     with pytest.raises(Exception, match="sum to 100"):
         ml_client.online_endpoints.begin_create_or_update(
-            ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 90})).result()
+            ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 90})
+        ).result()
     with pytest.raises(Exception, match="does not have"):
         ml_client.online_endpoints.begin_create_or_update(
-            ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 50, "ghost": 50})).result()
+            ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 50, "ghost": 50})
+        ).result()
     with pytest.raises(Exception, match="at most 50"):
         ml_client.online_endpoints.begin_create_or_update(
-            ManagedOnlineEndpoint(name="iris-ep", mirror_traffic={"blue": 60})).result()
+            ManagedOnlineEndpoint(name="iris-ep", mirror_traffic={"blue": 60})
+        ).result()
     assert ml_client.online_endpoints.get("iris-ep").traffic == {"blue": 100}  # nothing changed
     with pytest.raises(ResourceNotFoundError, match="Create the endpoint first"):
         _deploy(ml_client, model, endpoint="no-such-ep")
@@ -174,8 +194,9 @@ def test_bad_traffic_and_missing_endpoint_are_refused(ml_client, served, model):
 def test_init_that_raises_fails_the_deployment_with_its_log(ml_client, model, tmp_path):
     code = tmp_path / "bad-score"
     code.mkdir()
-    (code / "score.py").write_text("def init():\n    raise RuntimeError('cannot load the model: boom')\n\n"
-                                   "def run(raw):\n    return raw\n")
+    (code / "score.py").write_text(
+        "def init():\n    raise RuntimeError('cannot load the model: boom')\n\ndef run(raw):\n    return raw\n"
+    )
     _endpoint(ml_client)
     with pytest.raises(Exception, match="boom") as info:
         _deploy(ml_client, model, code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"))
@@ -197,13 +218,22 @@ def test_non_onnx_model_for_the_built_in_scorer_fails_clearly(ml_client, tmp_pat
 def test_request_timeout_and_concurrency_limit(ml_client, model, tmp_path):
     code = tmp_path / "slow"
     code.mkdir()
-    (code / "score.py").write_text("import time, json\n\ndef init():\n    pass\n\n"
-                                   "def run(raw):\n    time.sleep(json.loads(raw)['sleep'])\n    return 'ok'\n")
+    (code / "score.py").write_text(
+        "import time, json\n\ndef init():\n    pass\n\n"
+        "def run(raw):\n    time.sleep(json.loads(raw)['sleep'])\n    return 'ok'\n"
+    )
     _endpoint(ml_client, traffic=None)
-    _deploy(ml_client, model, code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
-            request_settings=OnlineRequestSettings(request_timeout_ms=500, max_concurrent_requests_per_instance=1,
-                                                   max_queue_wait_ms=100))
-    ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 100})).result()
+    _deploy(
+        ml_client,
+        model,
+        code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
+        request_settings=OnlineRequestSettings(
+            request_timeout_ms=500, max_concurrent_requests_per_instance=1, max_queue_wait_ms=100
+        ),
+    )
+    ml_client.online_endpoints.begin_create_or_update(
+        ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 100})
+    ).result()
     uri = ml_client.online_endpoints.get("iris-ep").scoring_uri
     slow = requests.post(uri, json={"sleep": 2}, headers=_auth(ml_client), timeout=10)
     assert slow.status_code == 408 and "request_timeout_ms" in slow.json()["error"]["message"]
@@ -226,18 +256,24 @@ def test_scale_up_and_down_without_dropping_requests(ml_client, served, store):
     results = {}
 
     def load():
-        results["r"] = run_load(served.scoring_uri, connections=4, duration=6,
-                                headers={**_auth(ml_client), "Content-Type": "application/json"},
-                                body=json.dumps(ROWS).encode())
+        results["r"] = run_load(
+            served.scoring_uri,
+            connections=4,
+            duration=6,
+            headers={**_auth(ml_client), "Content-Type": "application/json"},
+            body=json.dumps(ROWS).encode(),
+        )
 
     loader = threading.Thread(target=load)
     loader.start()
     time.sleep(0.5)
     ml_client.online_deployments.begin_create_or_update(
-        ManagedOnlineDeployment(name="blue", endpoint_name="iris-ep", instance_count=3)).result()
+        ManagedOnlineDeployment(name="blue", endpoint_name="iris-ep", instance_count=3)
+    ).result()
     assert len(service.status(store, "iris-ep")["deployments"]["blue"]["replicas"]) == 3
     ml_client.online_deployments.begin_create_or_update(
-        ManagedOnlineDeployment(name="blue", endpoint_name="iris-ep", instance_count=1)).result()
+        ManagedOnlineDeployment(name="blue", endpoint_name="iris-ep", instance_count=1)
+    ).result()
     assert len(service.status(store, "iris-ep")["deployments"]["blue"]["replicas"]) == 1
     loader.join()
     result = results["r"]
@@ -250,9 +286,13 @@ def test_killed_replica_during_load_loses_nothing_and_is_restarted(ml_client, se
     results = {}
 
     def load():
-        results["r"] = run_load(served.scoring_uri, connections=8, duration=4,
-                                headers={**_auth(ml_client), "Content-Type": "application/json"},
-                                body=json.dumps(ROWS).encode())
+        results["r"] = run_load(
+            served.scoring_uri,
+            connections=8,
+            duration=4,
+            headers={**_auth(ml_client), "Content-Type": "application/json"},
+            body=json.dumps(ROWS).encode(),
+        )
 
     loader = threading.Thread(target=load)
     loader.start()
@@ -308,7 +348,8 @@ def _private_endpoint(ml_client, model):
     _endpoint(ml_client, public_network_access="disabled")
     _deploy(ml_client, model, script=False)
     ml_client.online_endpoints.begin_create_or_update(
-        ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 100}, public_network_access="disabled")).result()
+        ManagedOnlineEndpoint(name="iris-ep", traffic={"blue": 100}, public_network_access="disabled")
+    ).result()
     return ml_client.online_endpoints.get("iris-ep")
 
 
@@ -322,13 +363,22 @@ def test_private_endpoint_refuses_outside_calls_but_serves_workspace_jobs(ml_cli
         "import json, sys, urllib.request\n"
         "req = urllib.request.Request(sys.argv[1], data=json.dumps({'data': [[5.1, 3.5, 1.4, 0.2]]}).encode(),\n"
         "    headers={'Content-Type': 'application/json', 'Authorization': 'Bearer ' + sys.argv[2]})\n"
-        "print('ANSWER', urllib.request.urlopen(req, timeout=10).read().decode())\n")
+        "print('ANSWER', urllib.request.urlopen(req, timeout=10).read().decode())\n"
+    )
     key = ml_client.online_endpoints.get_keys("iris-ep").primary_key
-    job = ml_client.jobs.create_or_update(command(code=str(code), command=f"python call.py {endpoint.scoring_uri} {key}",
-                                                  environment="azureml:AzureML-sklearn-1.5@latest"))
+    job = ml_client.jobs.create_or_update(
+        command(
+            code=str(code),
+            command=f"python call.py {endpoint.scoring_uri} {key}",
+            environment="azureml:AzureML-sklearn-1.5@latest",
+        )
+    )
     done = ml_client.jobs.wait(job.name, timeout=120)
-    log = (ml_client.store.job_dir(job.name) / "artifacts" / "user_logs" / "std_log.txt").read_text() \
-        if hasattr(ml_client, "store") else ""
+    log = (
+        (ml_client.store.job_dir(job.name) / "artifacts" / "user_logs" / "std_log.txt").read_text()
+        if hasattr(ml_client, "store")
+        else ""
+    )
     assert done.status == "Completed", log
     assert "ANSWER [0]" in log
 
@@ -340,22 +390,27 @@ def test_a_process_posing_as_a_job_is_refused_by_a_private_endpoint(ml_client, m
 
     endpoint = _private_endpoint(ml_client, model)
     key = ml_client.online_endpoints.get_keys("iris-ep").primary_key
-    call = ("import json, sys, urllib.request, urllib.error\n"
-            "req = urllib.request.Request(sys.argv[1], data=b'{\"data\": [[5.1, 3.5, 1.4, 0.2]]}',\n"
-            "    headers={'Content-Type': 'application/json', 'Authorization': 'Bearer ' + sys.argv[2]})\n"
-            "try:\n    print(urllib.request.urlopen(req, timeout=10).status)\n"
-            "except urllib.error.HTTPError as e:\n    print(e.code)\n")
-    job = ml_client.jobs.create_or_update(command(code=str(IRIS / "src"), command="python -c pass",
-                                                  environment="azureml:AzureML-sklearn-1.5@latest"))
+    call = (
+        "import json, sys, urllib.request, urllib.error\n"
+        "req = urllib.request.Request(sys.argv[1], data=b'{\"data\": [[5.1, 3.5, 1.4, 0.2]]}',\n"
+        "    headers={'Content-Type': 'application/json', 'Authorization': 'Bearer ' + sys.argv[2]})\n"
+        "try:\n    print(urllib.request.urlopen(req, timeout=10).status)\n"
+        "except urllib.error.HTTPError as e:\n    print(e.code)\n"
+    )
+    job = ml_client.jobs.create_or_update(
+        command(code=str(IRIS / "src"), command="python -c pass", environment="azureml:AzureML-sklearn-1.5@latest")
+    )
     posing = {**os.environ, "AZUREML_RUN_ID": job.name, "MLFLOW_TRACKING_URI": store.tracking_uri}
     for token in (None, "0" * 64, secrets.job_token(b"another workspace's secret" + bytes(5), job.name)):
         env = dict(posing, **({secrets.JOB_TOKEN_ENV: token} if token else {}))
-        out = subprocess.run([sys.executable, "-c", call, endpoint.scoring_uri, key], env=env,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", call, endpoint.scoring_uri, key], env=env, capture_output=True, text=True, timeout=60
+        )
         assert out.stdout.strip() == "403", (token, out.stdout, out.stderr)
     real = dict(posing, **{secrets.JOB_TOKEN_ENV: secrets.job_token(secrets.workspace_secret(store.root), job.name)})
-    out = subprocess.run([sys.executable, "-c", call, endpoint.scoring_uri, key], env=real,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", call, endpoint.scoring_uri, key], env=real, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.strip() == "200", out.stderr
     assert (store.root / "workspace.secret").stat().st_mode & 0o777 == 0o600
 
@@ -379,8 +434,7 @@ def test_a_deployment_whose_host_died_while_creating_is_resumed_by_reading_it(ml
     """The recovery rule: any read of an endpoint or of its deployments brings a dead host back, and the new
     host finishes a deployment left Creating (it used to show Creating forever)."""
     _endpoint(ml_client)
-    spec = {"name": "blue", "endpoint_name": "iris-ep", "model": f"azureml:iris:{model.version}",
-            "instance_count": 1}
+    spec = {"name": "blue", "endpoint_name": "iris-ep", "model": f"azureml:iris:{model.version}", "instance_count": 1}
     service.create_or_update_deployment(store, spec, IRIS, wait=False)
     host = service.host_state(store, "iris-ep")
     os.kill(host["pid"], signal.SIGKILL)

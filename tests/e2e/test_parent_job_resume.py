@@ -14,11 +14,17 @@ from tests.conftest import SAMPLES, processes_mentioning, wait_for
 
 
 def test_a_killed_automl_orchestrator_is_restarted_and_the_job_resumes(ml_client, store):
-    ml_client.compute.begin_create_or_update(AmlCompute(name="cpu-cluster", size="Standard_DS3_v2",
-                                                        min_instances=0, max_instances=2)).result()
-    job = automl.classification(compute="cpu-cluster", experiment_name="resume",
-                                training_data=Input(type="mltable", path=str(SAMPLES / "iris" / "iris-mltable")),
-                                target_column_name="species", primary_metric="accuracy", n_cross_validations=3)
+    ml_client.compute.begin_create_or_update(
+        AmlCompute(name="cpu-cluster", size="Standard_DS3_v2", min_instances=0, max_instances=2)
+    ).result()
+    job = automl.classification(
+        compute="cpu-cluster",
+        experiment_name="resume",
+        training_data=Input(type="mltable", path=str(SAMPLES / "iris" / "iris-mltable")),
+        target_column_name="species",
+        primary_metric="accuracy",
+        n_cross_validations=3,
+    )
     job.set_limits(max_trials=4, max_concurrent_trials=2)
     name = ml_client.jobs.create_or_update(job).name
     # both trials started (a trial the orchestrator recorded but had not started yet would count Canceled)

@@ -30,21 +30,27 @@ def sandbox(cli, tmp_path):
     """A folder around the home (home = sandbox/amlemu-home): whatever escapes lands here."""
     model = write(tmp_path / "model-src" / "model.pkl", "weights")
     yield model
-    escaped = [p.name for p in (*tmp_path.iterdir(), *tmp_path.parent.iterdir())
-               if p.name.startswith(("escape", "abs-", "up", "ws", "x"))]
+    escaped = [
+        p.name
+        for p in (*tmp_path.iterdir(), *tmp_path.parent.iterdir())
+        if p.name.startswith(("escape", "abs-", "up", "ws", "x"))
+    ]
     assert escaped == [], f"written outside AMLEMU_HOME: {escaped}"
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--name", "../../../../escape-model"], "Model name '../../../../escape-model' is invalid"),
-    (["--name", "../escape-model"], "Model name '../escape-model' is invalid"),
-    (["--name", "ABSOLUTE"], "is invalid"),
-    (["--name", "ok-model", "--version", "ABSOLUTE"], "Version"),
-    (["--name", "ok-model", "--version", "../2"], "Version '../2' of model 'ok-model' is invalid"),
-    (["--name", "x" * 300], "(300 characters)"),
-    (["--name", "\uff0e\uff0e\uff0fescape-model"], "is invalid"),
-    (["--name", "\uff0fescape-model"], "is invalid"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--name", "../../../../escape-model"], "Model name '../../../../escape-model' is invalid"),
+        (["--name", "../escape-model"], "Model name '../escape-model' is invalid"),
+        (["--name", "ABSOLUTE"], "is invalid"),
+        (["--name", "ok-model", "--version", "ABSOLUTE"], "Version"),
+        (["--name", "ok-model", "--version", "../2"], "Version '../2' of model 'ok-model' is invalid"),
+        (["--name", "x" * 300], "(300 characters)"),
+        (["--name", "\uff0e\uff0e\uff0fescape-model"], "is invalid"),
+        (["--name", "\uff0fescape-model"], "is invalid"),
+    ],
+)
 def test_model_names_cannot_leave_the_home(cli, sandbox, tmp_path, args, needle):
     target = tmp_path / "abs-target"
     args = [str(target) if a == "ABSOLUTE" else a for a in args]
@@ -120,8 +126,13 @@ def test_code_over_the_snapshot_limit_is_refused_and_amlignore_helps(cli, tmp_pa
     write(tmp_path / "src" / "run.py", "print('ran')\n")
     spec = write(tmp_path / "job.yml", f"code: ./src\ncommand: python run.py\n{ENV}")
     monkeypatch.setenv("AMLEMU_SNAPSHOT_MAX_FILES", "3")
-    assert_rejected(cli, ["job", "create", "--file", str(spec)], "snapshot limit of 3 files", ".amlignore",
-                    "AMLEMU_SNAPSHOT_MAX_FILES")
+    assert_rejected(
+        cli,
+        ["job", "create", "--file", str(spec)],
+        "snapshot limit of 3 files",
+        ".amlignore",
+        "AMLEMU_SNAPSHOT_MAX_FILES",
+    )
     assert cli.json("job", "list", "--all-results") == []
     assert files_under(cli.home / "workspaces" / "default" / "jobs") == set()
     write(tmp_path / "src" / ".amlignore", "data/\n")
@@ -137,10 +148,12 @@ def test_prune_removes_staging_left_by_a_killed_process_in_this_home_only(cli, s
     other_home = tmp_path / "other-home"
     other_models = other_home / "workspaces" / "default" / "models" / "iris"
     # a process killed (-9) while copying a model in, as `model create` would be, in each home
-    script = ("import os, signal, sys\nfrom pathlib import Path\nfrom emulator.store import staging\n"
-              "for parent in sys.argv[1:]:\n"
-              "    (staging.make(Path(parent)) / 'model.pkl').write_text('half')\n"
-              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    script = (
+        "import os, signal, sys\nfrom pathlib import Path\nfrom emulator.store import staging\n"
+        "for parent in sys.argv[1:]:\n"
+        "    (staging.make(Path(parent)) / 'model.pkl').write_text('half')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", script, str(models), str(other_models)], cwd=Path.cwd())
     assert proc.returncode == -signal.SIGKILL
     left = [p for p in models.iterdir() if p.name.startswith(".staging-")]

@@ -52,8 +52,9 @@ def steps(view) -> dict[str, tuple[str | None, str]]:
 
 # -- the sample pipeline ---------------------------------------------------------------------------
 def test_sample_pipeline_through_the_cli(cli, tmp_path):
-    view = cli.json("job", "create", "--file", str(SAMPLES / "iris" / "pipeline.yml"),
-                    "--set", "inputs.C=0.8", "--stream")
+    view = cli.json(
+        "job", "create", "--file", str(SAMPLES / "iris" / "pipeline.yml"), "--set", "inputs.C=0.8", "--stream"
+    )
     name = view["name"]
     assert view["type"] == "pipeline" and view["status"] == "Completed"
     assert view["inputs"]["C"] == 0.8 and view["settings"] == {"continue_on_step_failure": False}
@@ -63,8 +64,9 @@ def test_sample_pipeline_through_the_cli(cli, tmp_path):
     assert all(status == "Completed" and child for child, status in children.values())
 
     listed = cli.json("job", "list", "--parent-job-name", name)
-    assert sorted((j["display_name"], j["name"], j["status"]) for j in listed) == \
-        sorted((step, child, "Completed") for step, (child, _) in children.items())
+    assert sorted((j["display_name"], j["name"], j["status"]) for j in listed) == sorted(
+        (step, child, "Completed") for step, (child, _) in children.items()
+    )
     assert all(j["parent_job_name"] == name for j in listed)
 
     train = cli.json("job", "show", "--name", children["train"][0])
@@ -75,16 +77,25 @@ def test_sample_pipeline_through_the_cli(cli, tmp_path):
     cli.run("job", "download", "--name", name, "--output-name", "evaluation", "--download-path", str(tmp_path / "dl"))
     metrics = json.loads((tmp_path / "dl" / "named-outputs" / "evaluation" / "metrics.json").read_text())
     assert metrics["test_rows"] == 30 and metrics["test_accuracy"] > 0.8
-    cli.run("job", "download", "--name", children["profile"][0], "--output-name", "profile",
-            "--download-path", str(tmp_path / "profile"))
+    cli.run(
+        "job",
+        "download",
+        "--name",
+        children["profile"][0],
+        "--output-name",
+        "profile",
+        "--download-path",
+        str(tmp_path / "profile"),
+    )
     profile = json.loads((tmp_path / "profile" / "named-outputs" / "profile" / "profile.json").read_text())
     assert sum(profile["train.csv"].values()) == 120
 
     # the pipeline output is the train step's output folder: registrable as a model
     cli.run("job", "download", "--name", name, "--output-name", "trained_model", "--download-path", str(tmp_path / "m"))
     assert (tmp_path / "m" / "named-outputs" / "trained_model" / "model.onnx").stat().st_size > 100
-    model = cli.json("model", "create", "--name", "iris-from-pipeline",
-                     "--path", f"azureml://jobs/{name}/outputs/trained_model")
+    model = cli.json(
+        "model", "create", "--name", "iris-from-pipeline", "--path", f"azureml://jobs/{name}/outputs/trained_model"
+    )
     assert model["job_name"] == name
 
     log = pipeline_log(cli, name)
@@ -100,8 +111,7 @@ def test_sample_pipeline_through_the_sdk(ml_client, tmp_path):
     from azure.ai.ml import load_job
     from azure.ai.ml.entities import CommandJob, PipelineJob
 
-    job = ml_client.jobs.create_or_update(load_job(SAMPLES / "iris" / "pipeline.yml"),
-                                          experiment_name="sdk-pipeline")
+    job = ml_client.jobs.create_or_update(load_job(SAMPLES / "iris" / "pipeline.yml"), experiment_name="sdk-pipeline")
     assert isinstance(job, PipelineJob)
     ml_client.jobs.stream(job.name)
     done = ml_client.jobs.get(job.name)
@@ -118,13 +128,20 @@ def test_dsl_pipeline_through_the_sdk(ml_client, tmp_path):
     from azure.ai.ml.dsl import pipeline
 
     code = SAMPLES / "iris" / "pipeline"
-    prep = command(code=str(code), command="python prep.py --data ${{inputs.raw}} --out ${{outputs.prepared}}",
-                   inputs={"raw": Input(type="uri_file")}, outputs={"prepared": Output(type="uri_folder")},
-                   environment=ENV)
-    count = command(command="wc -l < ${{inputs.prepared}}/test.csv > ${{outputs.counted}}/rows.txt; "
-                            "echo ${{inputs.label}} >> ${{outputs.counted}}/rows.txt",
-                    inputs={"prepared": Input(type="uri_folder"), "label": "x"},
-                    outputs={"counted": Output(type="uri_folder")}, environment=ENV)
+    prep = command(
+        code=str(code),
+        command="python prep.py --data ${{inputs.raw}} --out ${{outputs.prepared}}",
+        inputs={"raw": Input(type="uri_file")},
+        outputs={"prepared": Output(type="uri_folder")},
+        environment=ENV,
+    )
+    count = command(
+        command="wc -l < ${{inputs.prepared}}/test.csv > ${{outputs.counted}}/rows.txt; "
+        "echo ${{inputs.label}} >> ${{outputs.counted}}/rows.txt",
+        inputs={"prepared": Input(type="uri_folder"), "label": "x"},
+        outputs={"counted": Output(type="uri_folder")},
+        environment=ENV,
+    )
 
     @pipeline(experiment_name="dsl")
     def prep_and_count(iris_csv, label="rows"):
@@ -133,7 +150,8 @@ def test_dsl_pipeline_through_the_sdk(ml_client, tmp_path):
         return {"counts": counted.outputs.counted}
 
     job = ml_client.jobs.create_or_update(
-        prep_and_count(iris_csv=Input(type="uri_file", path=str(SAMPLES / "iris" / "data" / "iris.csv"))))
+        prep_and_count(iris_csv=Input(type="uri_file", path=str(SAMPLES / "iris" / "data" / "iris.csv")))
+    )
     ml_client.jobs.stream(job.name)
     ml_client.jobs.download(job.name, output_name="counts", download_path=str(tmp_path))
     assert (tmp_path / "named-outputs" / "counts" / "rows.txt").read_text().split() == ["31", "rows"]
@@ -191,15 +209,24 @@ def test_a_failing_step_stops_its_dependants_and_cancels_running_steps(cli, tmp_
 
 
 def test_continue_on_step_failure_runs_independent_branches(cli, tmp_path):
-    spec = write(tmp_path / "pipeline.yml", FAILING.format(
-        keep_going="true", env=ENV, d_command="cp ${{inputs.x}}/x.txt ${{outputs.out}}/x.txt"))
+    spec = write(
+        tmp_path / "pipeline.yml",
+        FAILING.format(keep_going="true", env=ENV, d_command="cp ${{inputs.x}}/x.txt ${{outputs.out}}/x.txt"),
+    )
     view = cli.json("job", "create", "--file", str(spec))
     done = wait_status(cli, view["name"])
     assert done["status"] == "Failed" and "Failed nodes: /b" in done["error"]["message"]
     children = steps(done)
     assert {s: status for s, (_, status) in children.items()} == {
-        "a": "Completed", "b": "Failed", "c": "NotStarted", "d": "Completed", "e": "Completed"}
-    cli.run("job", "download", "--name", children["e"][0], "--output-name", "out", "--download-path", str(tmp_path / "e"))
+        "a": "Completed",
+        "b": "Failed",
+        "c": "NotStarted",
+        "d": "Completed",
+        "e": "Completed",
+    }
+    cli.run(
+        "job", "download", "--name", children["e"][0], "--output-name", "out", "--download-path", str(tmp_path / "e")
+    )
     assert (tmp_path / "e" / "named-outputs" / "out" / "from-d.txt").read_text() == "data\n"
 
 
@@ -281,21 +308,35 @@ def test_a_killed_orchestrator_is_restarted_and_the_pipeline_resumes(cli, tmp_pa
 
 
 # -- bad input through the CLI: refused, nothing recorded -----------------------------------------------
-@pytest.mark.parametrize("jobs, expected", [
-    ("  a:\n    command: echo ${{inputs.x}}\n    environment: " + ENV + "\n"
-     "    inputs: {x: '${{parent.jobs.b.outputs.out}}'}\n    outputs: {out: {type: uri_folder}}\n"
-     "  b:\n    command: echo ${{inputs.x}}\n    environment: " + ENV + "\n"
-     "    inputs: {x: '${{parent.jobs.a.outputs.out}}'}\n    outputs: {out: {type: uri_folder}}\n",
-     ["a -> b -> a"]),
-    ("  a:\n    command: echo hi\n    environment: " + ENV + "\n    outputs: {out: {type: uri_folder}}\n"
-     "  b:\n    command: echo ${{inputs.x}}\n    environment: " + ENV + "\n"
-     "    inputs: {x: '${{parent.jobs.a.outputs.nope}}'}\n",
-     ["${{parent.jobs.a.outputs.nope}}"]),
-    ("  a:\n    command: echo ${{inputs.x}}\n    environment: " + ENV + "\n    inputs: {x: '${{parent.inputs.nope}}'}\n",
-     ["${{parent.inputs.nope}}"]),
-    # azure-ai-ml reads the YAML first and names the field it misses; amlemu's own check names the command
-    ("  a:\n    type: command\n    environment: " + ENV + "\n", ["'a' has no 'command'", "jobs.a.value.component: Missing data"]),
-])
+@pytest.mark.parametrize(
+    "jobs, expected",
+    [
+        (
+            "  a:\n    command: echo ${{inputs.x}}\n    environment: " + ENV + "\n"
+            "    inputs: {x: '${{parent.jobs.b.outputs.out}}'}\n    outputs: {out: {type: uri_folder}}\n"
+            "  b:\n    command: echo ${{inputs.x}}\n    environment: " + ENV + "\n"
+            "    inputs: {x: '${{parent.jobs.a.outputs.out}}'}\n    outputs: {out: {type: uri_folder}}\n",
+            ["a -> b -> a"],
+        ),
+        (
+            "  a:\n    command: echo hi\n    environment: " + ENV + "\n    outputs: {out: {type: uri_folder}}\n"
+            "  b:\n    command: echo ${{inputs.x}}\n    environment: " + ENV + "\n"
+            "    inputs: {x: '${{parent.jobs.a.outputs.nope}}'}\n",
+            ["${{parent.jobs.a.outputs.nope}}"],
+        ),
+        (
+            "  a:\n    command: echo ${{inputs.x}}\n    environment: "
+            + ENV
+            + "\n    inputs: {x: '${{parent.inputs.nope}}'}\n",
+            ["${{parent.inputs.nope}}"],
+        ),
+        # azure-ai-ml reads the YAML first and names the field it misses; amlemu's own check names the command
+        (
+            "  a:\n    type: command\n    environment: " + ENV + "\n",
+            ["'a' has no 'command'", "jobs.a.value.component: Missing data"],
+        ),
+    ],
+)
 def test_bad_pipelines_are_refused_by_the_cli(cli, tmp_path, jobs, expected):
     spec = write(tmp_path / "pipeline.yml", "type: pipeline\njobs:\n" + jobs)
     proc = cli.run("job", "create", "--file", str(spec), check=False)

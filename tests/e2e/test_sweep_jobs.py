@@ -43,28 +43,43 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def sweep_yml(tmp_path: Path, command: str, search_space: str, *, name="sweep.yml", extra: str = "",
-              limits: str = "max_total_trials: 4\n  max_concurrent_trials: 2", sampling: str = "random") -> Path:
+def sweep_yml(
+    tmp_path: Path,
+    command: str,
+    search_space: str,
+    *,
+    name="sweep.yml",
+    extra: str = "",
+    limits: str = "max_total_trials: 4\n  max_concurrent_trials: 2",
+    sampling: str = "random",
+) -> Path:
     write(tmp_path / "src" / "trial.py", TRIAL)
-    return write(tmp_path / name, (
-        "$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json\n"
-        "type: sweep\n"
-        f"trial:\n  code: ./src\n  command: {command}\n  environment: {ENV}\n"
-        f"sampling_algorithm: {sampling}\n"
-        f"search_space:\n{search_space}"
-        "objective:\n  goal: maximize\n  primary_metric: accuracy\n"
-        f"limits:\n  {limits}\n"
-        "experiment_name: sweeps\n" + extra))
+    return write(
+        tmp_path / name,
+        (
+            "$schema: https://azuremlschemas.azureedge.net/latest/sweepJob.schema.json\n"
+            "type: sweep\n"
+            f"trial:\n  code: ./src\n  command: {command}\n  environment: {ENV}\n"
+            f"sampling_algorithm: {sampling}\n"
+            f"search_space:\n{search_space}"
+            "objective:\n  goal: maximize\n  primary_metric: accuracy\n"
+            f"limits:\n  {limits}\n"
+            "experiment_name: sweeps\n" + extra
+        ),
+    )
 
 
 def test_cli_sweep_runs_trials_and_reports_the_best(cli, tmp_path):
-    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}} --kernel ${{search_space.kernel}}",
-                     "  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n"
-                     "  kernel:\n    type: choice\n    values: [linear, rbf]\n",
-                     sampling="\n  type: random\n  seed: 7",
-                     limits="max_total_trials: 5\n  max_concurrent_trials: 3")
+    spec = sweep_yml(
+        tmp_path,
+        "python trial.py --x ${{search_space.x}} --kernel ${{search_space.kernel}}",
+        "  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n"
+        "  kernel:\n    type: choice\n    values: [linear, rbf]\n",
+        sampling="\n  type: random\n  seed: 7",
+        limits="max_total_trials: 5\n  max_concurrent_trials: 3",
+    )
     out = cli.run("job", "create", "--file", str(spec), "--name", "sw1", "--stream").stdout
-    job = json.loads(out[out.rindex("\n{\n") + 1:])
+    job = json.loads(out[out.rindex("\n{\n") + 1 :])
     assert job["type"] == "sweep" and job["status"] == "Completed"
     assert job["sampling_algorithm"] == {"type": "random", "seed": 7, "rule": "random"}
     assert job["objective"] == {"goal": "maximize", "primary_metric": "accuracy"}
@@ -87,14 +102,17 @@ def test_cli_sweep_runs_trials_and_reports_the_best(cli, tmp_path):
     props = job["properties"]
     assert props["best_child_run_id"] == best["name"]
     assert float(props["score"]) == pytest.approx(best["metrics"]["accuracy"])
-    assert json.loads(props["best_child_run_hyperparameters"]) == json.loads(by_name[best["name"]]["properties"]["hyperparameters"])
+    assert json.loads(props["best_child_run_hyperparameters"]) == json.loads(
+        by_name[best["name"]]["properties"]["hyperparameters"]
+    )
     assert {t["name"] for t in job["trials"]} == set(by_name)
 
     # the same seed samples the same points
     cli.run("job", "create", "--file", str(spec), "--name", "sw2", "--stream")
     again = cli.json("job", "list", "--parent-job-name", "sw2")
-    assert sorted(t["properties"]["hyperparameters"] for t in again) == \
-        sorted(t["properties"]["hyperparameters"] for t in trials)
+    assert sorted(t["properties"]["hyperparameters"] for t in again) == sorted(
+        t["properties"]["hyperparameters"] for t in trials
+    )
     assert [j["name"] for j in cli.json("job", "list")] == ["sw2", "sw1"]  # trials are children, not listed on top
 
 
@@ -104,11 +122,18 @@ def test_sdk_sweep_through_create_or_update(ml_client, tmp_path, monkeypatch):
 
     write(tmp_path / "src" / "trial.py", TRIAL)
     monkeypatch.chdir(tmp_path)
-    job = command(code="./src", command="python trial.py --x ${{inputs.x}} --kernel ${{inputs.kernel}} --steps 2",
-                  inputs={"x": 0.5, "kernel": "linear"}, environment="AzureML-sklearn-1.5@latest")
+    job = command(
+        code="./src",
+        command="python trial.py --x ${{inputs.x}} --kernel ${{inputs.kernel}} --steps 2",
+        inputs={"x": 0.5, "kernel": "linear"},
+        environment="AzureML-sklearn-1.5@latest",
+    )
     sweep = job(x=Uniform(min_value=0.0, max_value=1.0), kernel=Choice(["linear", "rbf"])).sweep(
-        sampling_algorithm="random", primary_metric="accuracy", goal="Maximize",
-        early_termination_policy=MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=5))
+        sampling_algorithm="random",
+        primary_metric="accuracy",
+        goal="Maximize",
+        early_termination_policy=MedianStoppingPolicy(evaluation_interval=1, delay_evaluation=5),
+    )
     sweep.set_limits(max_total_trials=4, max_concurrent_trials=2)
     sweep.experiment_name = "sdk-sweeps"
     created = ml_client.jobs.create_or_update(sweep)
@@ -132,10 +157,14 @@ def test_sdk_sweep_through_create_or_update(ml_client, tmp_path, monkeypatch):
 def test_bandit_policy_cancels_a_bad_trial(cli, tmp_path):
     # grid order: the good trial (x=0.3) runs first and ends; the bad one (x=-2) would report for a
     # minute, but the bandit policy stops it at its first report, far outside 1.0 / (1 + 0.1)
-    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}} --steps 3 --sleep 0.2 --bad_steps 300",
-                     "  x:\n    type: choice\n    values: [0.3, -2.0]\n",
-                     sampling="grid", limits="max_total_trials: 5\n  max_concurrent_trials: 1",
-                     extra="early_termination:\n  type: bandit\n  slack_factor: 0.1\n  evaluation_interval: 1\n")
+    spec = sweep_yml(
+        tmp_path,
+        "python trial.py --x ${{search_space.x}} --steps 3 --sleep 0.2 --bad_steps 300",
+        "  x:\n    type: choice\n    values: [0.3, -2.0]\n",
+        sampling="grid",
+        limits="max_total_trials: 5\n  max_concurrent_trials: 1",
+        extra="early_termination:\n  type: bandit\n  slack_factor: 0.1\n  evaluation_interval: 1\n",
+    )
     proc = cli.run("job", "create", "--file", str(spec), "--name", "bandit1", "--stream")
     job = cli.json("job", "show", "--name", "bandit1")
     assert job["status"] == "Completed" and job["properties"]["best_child_run_id"] == "bandit1_0"
@@ -151,9 +180,12 @@ def test_bandit_policy_cancels_a_bad_trial(cli, tmp_path):
 
 
 def test_a_metric_never_logged_fails_the_sweep_naming_it(cli, tmp_path):
-    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}} --metric loss",
-                     "  x:\n    type: choice\n    values: [0.1, 0.2]\n",
-                     limits="max_total_trials: 2\n  max_concurrent_trials: 2")
+    spec = sweep_yml(
+        tmp_path,
+        "python trial.py --x ${{search_space.x}} --metric loss",
+        "  x:\n    type: choice\n    values: [0.1, 0.2]\n",
+        limits="max_total_trials: 2\n  max_concurrent_trials: 2",
+    )
     proc = cli.run("job", "create", "--file", str(spec), "--name", "nometric", "--stream", check=False)
     assert proc.returncode != 0
     job = cli.json("job", "show", "--name", "nometric")
@@ -165,14 +197,21 @@ def test_a_metric_never_logged_fails_the_sweep_naming_it(cli, tmp_path):
 
 
 def test_a_bad_search_space_is_refused_and_nothing_recorded(cli, tmp_path):
-    spec = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}}",
-                     "  x:\n    type: loguniform\n    min_value: 2\n    max_value: -2\n")
+    spec = sweep_yml(
+        tmp_path,
+        "python trial.py --x ${{search_space.x}}",
+        "  x:\n    type: loguniform\n    min_value: 2\n    max_value: -2\n",
+    )
     proc = cli.run("job", "create", "--file", str(spec), check=False)
     assert proc.returncode != 0
     assert "search_space.x (loguniform): min_value (2) must be less than max_value (-2)" in proc.stderr
-    grid = sweep_yml(tmp_path, "python trial.py --x ${{search_space.x}}",
-                     "  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n", name="grid.yml",
-                     sampling="grid")
+    grid = sweep_yml(
+        tmp_path,
+        "python trial.py --x ${{search_space.x}}",
+        "  x:\n    type: uniform\n    min_value: 0\n    max_value: 1\n",
+        name="grid.yml",
+        sampling="grid",
+    )
     proc = cli.run("job", "create", "--file", str(grid), check=False)
     assert proc.returncode != 0 and "Grid sampling takes only choice parameters; x (uniform)" in proc.stderr
     assert cli.json("job", "list") == []
@@ -183,20 +222,41 @@ def test_a_bad_search_space_is_refused_and_nothing_recorded(cli, tmp_path):
 def engine_sweep(tmp_path: Path, command: str, values: list, limits: dict) -> dict:
     """A sweep as the engine takes it (a dict): the SDK floors timeouts under 60 s to 60, as Azure does."""
     write(tmp_path / "src" / "trial.py", TRIAL)
-    return {"type": "sweep", "trial": {"code": "./src", "command": command, "environment": ENV},
-            "search_space": {"x": {"type": "choice", "values": values}}, "sampling_algorithm": "grid",
-            "objective": {"goal": "maximize", "primary_metric": "accuracy"}, "limits": limits}
+    return {
+        "type": "sweep",
+        "trial": {"code": "./src", "command": command, "environment": ENV},
+        "search_space": {"x": {"type": "choice", "values": values}},
+        "sampling_algorithm": "grid",
+        "objective": {"goal": "maximize", "primary_metric": "accuracy"},
+        "limits": limits,
+    }
 
 
 def test_trial_timeout_cancels_the_slow_trial_and_timeout_the_sweep(store, tmp_path):
-    from emulator.jobs import lifecycle
     from emulator import kinds
+    from emulator.jobs import lifecycle
 
     slow = "python trial.py --x ${{search_space.x}} --steps 2 --sleep 0.05 --bad_steps 600"
-    tt = kinds.submit(store, {**engine_sweep(tmp_path, slow, [0.3, -2.0], {"max_total_trials": 2,
-                        "max_concurrent_trials": 2, "trial_timeout": 6}), "name": "tt"}, tmp_path)
-    whole = kinds.submit(store, {**engine_sweep(tmp_path, slow, [-2.0, -3.0, -4.0], {
-        "max_total_trials": 3, "max_concurrent_trials": 1, "timeout": 4}), "name": "to"}, tmp_path)
+    tt = kinds.submit(
+        store,
+        {
+            **engine_sweep(
+                tmp_path, slow, [0.3, -2.0], {"max_total_trials": 2, "max_concurrent_trials": 2, "trial_timeout": 6}
+            ),
+            "name": "tt",
+        },
+        tmp_path,
+    )
+    whole = kinds.submit(
+        store,
+        {
+            **engine_sweep(
+                tmp_path, slow, [-2.0, -3.0, -4.0], {"max_total_trials": 3, "max_concurrent_trials": 1, "timeout": 4}
+            ),
+            "name": "to",
+        },
+        tmp_path,
+    )
     tt, whole = lifecycle.wait(store, tt["name"], timeout=60), lifecycle.wait(store, whole["name"], timeout=60)
     assert tt["status"] == "Completed" and tt["spec"]["properties"]["best_child_run_id"] == "tt_0"
     fast, slow = store.get_job("tt_0"), store.get_job("tt_1")
@@ -211,9 +271,12 @@ def test_trial_timeout_cancels_the_slow_trial_and_timeout_the_sweep(store, tmp_p
 
 def test_cancelling_a_sweep_stops_every_trial_and_leaves_no_process(cli, store, tmp_path):
     marker = f"sweep-cancel-{os.getpid()}-{time.time_ns()}"
-    spec = sweep_yml(tmp_path, f"python trial.py --x ${{{{search_space.x}}}} --steps 600 --sleep 0.1 --marker {marker}",
-                     "  x:\n    type: choice\n    values: [0.1, 0.2, 0.3, 0.4]\n",
-                     limits="max_total_trials: 4\n  max_concurrent_trials: 2")
+    spec = sweep_yml(
+        tmp_path,
+        f"python trial.py --x ${{{{search_space.x}}}} --steps 600 --sleep 0.1 --marker {marker}",
+        "  x:\n    type: choice\n    values: [0.1, 0.2, 0.3, 0.4]\n",
+        limits="max_total_trials: 4\n  max_concurrent_trials: 2",
+    )
     sweep = cli.json("job", "create", "--file", str(spec), "--name", "tocancel")
     assert sweep["status"] in ("Queued", "Running")
     home = str(cli.home)
@@ -222,8 +285,10 @@ def test_cancelling_a_sweep_stops_every_trial_and_leaves_no_process(cli, store, 
     assert len(running) == 2  # max_concurrent_trials; the next ones, prepared ahead, are Queued
     assert len(processes_mentioning(home)) >= 3  # the orchestrator and two trial supervisors, at least
     cli.run("job", "cancel", "--name", "tocancel")
-    done = wait_for(lambda: (j := cli.json("job", "show", "--name", "tocancel"))["status"] in ("Canceled", "Failed")
-                    and j, "the sweep to end")
+    done = wait_for(
+        lambda: (j := cli.json("job", "show", "--name", "tocancel"))["status"] in ("Canceled", "Failed") and j,
+        "the sweep to end",
+    )
     assert done["status"] == "Canceled"
     trials = cli.json("job", "list", "--parent-job-name", "tocancel")
     assert all(t["status"] == "Canceled" for t in trials)  # those prepared ahead too
@@ -233,8 +298,17 @@ def test_cancelling_a_sweep_stops_every_trial_and_leaves_no_process(cli, store, 
 
 
 def test_the_iris_sample_sweep_runs(cli):
-    job = cli.json("job", "create", "--file", str(SAMPLES / "iris" / "sweep.yml"), "--name", "iris-sweep",
-                   "--set", "limits.max_total_trials=2", "--stream")
+    job = cli.json(
+        "job",
+        "create",
+        "--file",
+        str(SAMPLES / "iris" / "sweep.yml"),
+        "--name",
+        "iris-sweep",
+        "--set",
+        "limits.max_total_trials=2",
+        "--stream",
+    )
     assert job["status"] == "Completed"
     trials = cli.json("job", "list", "--parent-job-name", "iris-sweep")
     assert len(trials) == 2 and all(t["metrics"]["accuracy"] > 0.5 for t in trials)
@@ -247,9 +321,12 @@ def test_a_killed_orchestrator_is_restarted_and_the_sweep_resumes(cli, store, tm
     import signal
 
     marker = f"sweep-lost-{os.getpid()}-{time.time_ns()}"
-    spec = sweep_yml(tmp_path, f"python trial.py --x ${{{{search_space.x}}}} --steps 30 --sleep 0.1 --marker {marker}",
-                     "  x:\n    type: choice\n    values: [0.1, 0.2, 0.3, 0.4]\n",
-                     limits="max_total_trials: 4\n  max_concurrent_trials: 2")
+    spec = sweep_yml(
+        tmp_path,
+        f"python trial.py --x ${{{{search_space.x}}}} --steps 30 --sleep 0.1 --marker {marker}",
+        "  x:\n    type: choice\n    values: [0.1, 0.2, 0.3, 0.4]\n",
+        limits="max_total_trials: 4\n  max_concurrent_trials: 2",
+    )
     cli.json("job", "create", "--file", str(spec), "--name", "lost")
     wait_for(lambda: len(processes_mentioning(marker)) >= 2, "two trial processes to run")
 
@@ -265,8 +342,11 @@ def test_a_killed_orchestrator_is_restarted_and_the_sweep_resumes(cli, store, tm
     assert new != old and store.get_job("lost")["pid"] == new
     assert cli.json("job", "show", "--name", "lost")["status"] == "Running"  # one successor, not one per read
     assert orchestrators() == [new]
-    done = wait_for(lambda: (j := cli.json("job", "show", "--name", "lost"))["status"] not in ("Running", "Queued")
-                    and j, "the sweep to end", timeout=120)
+    done = wait_for(
+        lambda: (j := cli.json("job", "show", "--name", "lost"))["status"] not in ("Running", "Queued") and j,
+        "the sweep to end",
+        timeout=120,
+    )
     assert done["status"] == "Completed"
     trials = store.list_jobs("lost")
     ran = sorted(t["name"] for t in trials if t["run_pid"])
@@ -279,48 +359,66 @@ def test_a_killed_orchestrator_is_restarted_and_the_sweep_resumes(cli, store, tm
     assert params == sorted(f'{{"x": {x}}}' for x in (0.1, 0.2, 0.3, 0.4))  # every point of the space once
     log = (store.job_dir("lost") / "artifacts" / "user_logs" / "std_log.txt").read_text()
     assert "orchestrator was lost and restarted: resuming" in log
-    wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(cli.home)),
-             "every process to end")
+    wait_for(
+        lambda: not processes_mentioning(marker) and not processes_mentioning(str(cli.home)), "every process to end"
+    )
 
 
 def sleeper_sweep(tmp_path: Path, name: str, seconds: list[float], concurrency: int, marker: str) -> dict:
     write(tmp_path / "src" / "sleeper.py", SLEEPER)
-    return {"type": "sweep", "name": name, "trial": {"code": "./src", "environment": ENV,
-                                                     "command": f"python sleeper.py ${{{{search_space.s}}}} {marker}"},
-            "search_space": {"s": {"type": "choice", "values": seconds}}, "sampling_algorithm": "grid",
-            "objective": {"goal": "maximize", "primary_metric": "accuracy"},
-            "limits": {"max_total_trials": len(seconds), "max_concurrent_trials": concurrency}}
+    return {
+        "type": "sweep",
+        "name": name,
+        "trial": {
+            "code": "./src",
+            "environment": ENV,
+            "command": f"python sleeper.py ${{{{search_space.s}}}} {marker}",
+        },
+        "search_space": {"s": {"type": "choice", "values": seconds}},
+        "sampling_algorithm": "grid",
+        "objective": {"goal": "maximize", "primary_metric": "accuracy"},
+        "limits": {"max_total_trials": len(seconds), "max_concurrent_trials": concurrency},
+    }
 
 
 def test_trials_prepared_ahead_never_exceed_max_concurrent_trials(store, tmp_path):
-    from emulator.jobs import lifecycle
     from emulator import kinds
+    from emulator.jobs import lifecycle
 
-    sweep = kinds.submit(store, sleeper_sweep(tmp_path, "ahead", [0.3 + i / 100 for i in range(8)], 2, "ahead"),
-                           tmp_path)
+    sweep = kinds.submit(
+        store, sleeper_sweep(tmp_path, "ahead", [0.3 + i / 100 for i in range(8)], 2, "ahead"), tmp_path
+    )
     assert lifecycle.wait(store, sweep["name"], timeout=60)["status"] == "Completed"
     trials = store.list_jobs("ahead")
     assert len(trials) == 8 and all(t["status"] == "Completed" for t in trials)
     for u in trials:  # running at once, from the records: never above max_concurrent_trials
         assert sum(1 for t in trials if t["started_at"] <= u["started_at"] < t["ended_at"]) <= 2
     # and the sweep did submit trials ahead of a free slot (they waited at their gate, prepared)
-    assert any(sum(1 for t in trials if t is not u and t["created_at"] <= u["created_at"] < t["ended_at"]) >= 2
-               for u in trials)
+    assert any(
+        sum(1 for t in trials if t is not u and t["created_at"] <= u["created_at"] < t["ended_at"]) >= 2 for u in trials
+    )
 
 
 def _gated_trial(store, sweep: str) -> dict:
     """Wait until the sweep's first trial completed, its second runs and its third waits at its gate."""
+
     def gated():
         trials = {t["name"]: t for t in store.list_jobs(sweep)}
         third = trials.get(f"{sweep}_2")
-        return (third and third["status"] == "Queued" and trials[f"{sweep}_1"]["status"] == "Running"
-                and (store.job_dir(third["name"]) / ".trial-slot-bell").exists() and third)
+        return (
+            third
+            and third["status"] == "Queued"
+            and trials[f"{sweep}_1"]["status"] == "Running"
+            and (store.job_dir(third["name"]) / ".trial-slot-bell").exists()
+            and third
+        )
+
     return wait_for(gated, "the third trial to wait at its gate")
 
 
 def test_a_trial_waiting_for_its_slot_is_canceled_with_its_sweep(store, tmp_path):
-    from emulator.jobs import lifecycle
     from emulator import kinds
+    from emulator.jobs import lifecycle
 
     marker = f"gate-cancel-{os.getpid()}-{time.time_ns()}"
     kinds.submit(store, sleeper_sweep(tmp_path, "gatecancel", [0.2, 60.0, 61.0], 1, marker), tmp_path)
@@ -331,23 +429,25 @@ def test_a_trial_waiting_for_its_slot_is_canceled_with_its_sweep(store, tmp_path
     third = wait_for(lambda: (t := store.get_job("gatecancel_2"))["status"] == "Canceled" and t, "the gated trial")
     assert third["started_at"] is None and third["run_pid"] is None
     assert store.get_job("gatecancel_1")["status"] == "Canceled"
-    wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)),
-             "every process to end")
+    wait_for(
+        lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)), "every process to end"
+    )
 
 
 def test_a_trial_waiting_for_its_slot_ends_when_its_orchestrator_is_lost(store, tmp_path):
     import signal
 
-    from emulator.jobs import lifecycle
     from emulator import kinds
+    from emulator.jobs import lifecycle
 
     marker = f"gate-lost-{os.getpid()}-{time.time_ns()}"
     kinds.submit(store, sleeper_sweep(tmp_path, "gatelost", [0.2, 60.0, 61.0], 1, marker), tmp_path)
     _gated_trial(store, "gatelost")
     os.kill(store.get_job("gatelost")["pid"], signal.SIGKILL)
     # nobody reads the sweep: the gated trial notices on its own, and starts nothing
-    third = wait_for(lambda: (t := store.get_job("gatelost_2"))["status"] == "Canceled" and t, "the gated trial",
-                     timeout=15)
+    third = wait_for(
+        lambda: (t := store.get_job("gatelost_2"))["status"] == "Canceled" and t, "the gated trial", timeout=15
+    )
     assert "ended or was lost" in third["error"] and third["started_at"] is None
     assert len(processes_mentioning(marker)) == 1
     resumed = lifecycle.get(store, "gatelost")  # the read restarts the orchestrator: the sweep resumes
@@ -356,20 +456,23 @@ def test_a_trial_waiting_for_its_slot_ends_when_its_orchestrator_is_lost(store, 
     lifecycle.cancel(store, "gatelost")
     assert lifecycle.wait(store, "gatelost", timeout=60)["status"] == "Canceled"
     assert lifecycle.wait(store, "gatelost_1", timeout=60)["status"] == "Canceled"
-    assert [t["name"] for t in store.list_jobs("gatelost") if t["name"] not in ("gatelost_0", "gatelost_1",
-                                                                                 "gatelost_2")] == []
-    wait_for(lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)),
-             "every process to end")
+    assert [
+        t["name"] for t in store.list_jobs("gatelost") if t["name"] not in ("gatelost_0", "gatelost_1", "gatelost_2")
+    ] == []
+    wait_for(
+        lambda: not processes_mentioning(marker) and not processes_mentioning(str(store.root)), "every process to end"
+    )
 
 
 def test_a_sweep_on_a_cluster_fans_its_trials_over_the_nodes(ml_client, store, tmp_path):
     from azure.ai.ml.entities import AmlCompute
 
-    from emulator.jobs import lifecycle
     from emulator import kinds
+    from emulator.jobs import lifecycle
 
-    ml_client.compute.begin_create_or_update(AmlCompute(name="cpu-cluster", size="Standard_DS3_v2",
-                                                        min_instances=0, max_instances=2)).result()
+    ml_client.compute.begin_create_or_update(
+        AmlCompute(name="cpu-cluster", size="Standard_DS3_v2", min_instances=0, max_instances=2)
+    ).result()
     # max_concurrent_trials (4) is above the cluster's max_instances (2): the nodes bound the sweep
     spec = {**sleeper_sweep(tmp_path, "fan", [1.0, 1.01, 1.02, 1.03, 1.04], 4, "fan"), "compute": "azureml:cpu-cluster"}
     kinds.submit(store, spec, tmp_path)
@@ -397,8 +500,8 @@ def test_a_sweep_on_a_cluster_fans_its_trials_over_the_nodes(ml_client, store, t
 def test_a_sweep_lost_once_too_often_fails_and_stops_its_trials(store, tmp_path):
     import signal
 
-    from emulator.jobs import lifecycle
     from emulator import kinds
+    from emulator.jobs import lifecycle
 
     marker = f"lost-often-{os.getpid()}-{time.time_ns()}"
     kinds.submit(store, sleeper_sweep(tmp_path, "often", [60.0, 61.0], 2, marker), tmp_path)

@@ -15,9 +15,10 @@ import sys
 import uuid
 from pathlib import Path
 
-import docker
 import pytest
 from docker.errors import BuildError, ImageNotFound, NotFound
+
+import docker
 
 pytestmark = pytest.mark.docker
 
@@ -39,8 +40,7 @@ def docker_client():
         client.ping()
     except Exception as exc:  # DockerException, requests' ConnectionError, ...
         raise RuntimeError(
-            f"Docker engine not reachable ({type(exc).__name__}: {exc}); "
-            "start it with: dockerd &  (or run .ci/run)"
+            f"Docker engine not reachable ({type(exc).__name__}: {exc}); start it with: dockerd &  (or run .ci/run)"
         ) from exc
     yield client
     client.close()
@@ -52,8 +52,7 @@ def base_image(docker_client) -> str:
         docker_client.images.get(BASE_IMAGE)
     except ImageNotFound as exc:
         raise RuntimeError(
-            f"base image {BASE_IMAGE} not found; build it with: "
-            "bash docker/base/build-base.sh  (or run .ci/run)"
+            f"base image {BASE_IMAGE} not found; build it with: bash docker/base/build-base.sh  (or run .ci/run)"
         ) from exc
     return BASE_IMAGE
 
@@ -68,9 +67,7 @@ def run_container(docker_client):
 
     def _run(image: str, command, **kwargs) -> tuple[int, str, str]:
         kwargs.setdefault("network_mode", "none")
-        container = docker_client.containers.run(
-            image, command, detach=True, labels=dict(TEST_LABELS), **kwargs
-        )
+        container = docker_client.containers.run(image, command, detach=True, labels=dict(TEST_LABELS), **kwargs)
         created.append(container)
         status = container.wait(timeout=RUN_TIMEOUT_S)
         out = container.logs(stdout=True, stderr=False).decode()
@@ -105,9 +102,7 @@ def test_base_image_has_python_311(docker_client, base_image, run_container):
     labels = docker_client.images.get(base_image).labels or {}
     assert labels.get("com.amlemu.kind") == "base", labels
 
-    code, out, err = run_container(
-        base_image, ["python3", "-c", "import sys; print(sys.version)"]
-    )
+    code, out, err = run_container(base_image, ["python3", "-c", "import sys; print(sys.version)"])
     assert code == 0, err
     assert out.strip().startswith("3.11."), out
 
@@ -116,10 +111,7 @@ def test_emulator_package_imports_read_only_as_aml(base_image, run_container):
     src = REPO / "emulator"
     assert (src / "__init__.py").is_file(), f"{src}/__init__.py is missing"
 
-    script = (
-        "import sys; sys.path.insert(0,'/opt/src'); "
-        "import emulator; print(emulator.__name__)"
-    )
+    script = "import sys; sys.path.insert(0,'/opt/src'); import emulator; print(emulator.__name__)"
     code, out, err = run_container(
         base_image,
         ["sh", "-c", f'id -u && python3 -c "{script}"'],
@@ -135,9 +127,20 @@ def _download_wheels(dest: Path, *requirements: str) -> None:
     """pip download on the host: pip inside a container cannot reach the index."""
     dest.mkdir(parents=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-         "--only-binary=:all:", "--dest", str(dest), *requirements],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--dest",
+            str(dest),
+            *requirements,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"pip download failed:\n{proc.stdout}\n{proc.stderr}"
     (dest / "requirements.txt").write_text("\n".join(requirements) + "\n")
@@ -172,8 +175,6 @@ def test_job_image_installs_wheels_offline_runs_as_aml(
     assert image.labels.get("com.amlemu.test") == "1"
     assert image.attrs["Config"]["User"] == "aml"
 
-    code, out, err = run_container(
-        tag, ["sh", "-c", 'id -u && pwd && python -c "import six; print(six.__version__)"']
-    )
+    code, out, err = run_container(tag, ["sh", "-c", 'id -u && pwd && python -c "import six; print(six.__version__)"'])
     assert code == 0, err
     assert out.split() == [str(AML_UID), "/home/aml", six_version], (out, err)

@@ -8,11 +8,11 @@ import signal
 import time
 import uuid
 
-import docker
 import pytest
 import requests
 from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
 
+import docker
 from emulator.endpoints import service
 from tests.conftest import SAMPLES, stop_endpoint_hosts
 
@@ -23,7 +23,9 @@ ROWS = {"data": [[5.1, 3.5, 1.4, 0.2], [6.2, 3.4, 5.4, 2.3]]}
 
 
 def containers(endpoint: str) -> list:
-    return docker.from_env().containers.list(all=True, ignore_removed=True, filters={"label": f"com.amlemu.endpoint={endpoint}"})
+    return docker.from_env().containers.list(
+        all=True, ignore_removed=True, filters={"label": f"com.amlemu.endpoint={endpoint}"}
+    )
 
 
 @pytest.fixture
@@ -46,10 +48,16 @@ def model(ml_client, iris_model):
 
 
 def deploy(ml_client, model, endpoint: str, name: str = "blue", instance_count: int = 1):
-    return ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
-        name=name, endpoint_name=endpoint, model=model, instance_count=instance_count,
-        environment="azureml:AzureML-sklearn-1.5@latest",
-        code_configuration=CodeConfiguration(code=str(IRIS / "score"), scoring_script="score.py"))).result()
+    return ml_client.online_deployments.begin_create_or_update(
+        ManagedOnlineDeployment(
+            name=name,
+            endpoint_name=endpoint,
+            model=model,
+            instance_count=instance_count,
+            environment="azureml:AzureML-sklearn-1.5@latest",
+            code_configuration=CodeConfiguration(code=str(IRIS / "score"), scoring_script="score.py"),
+        )
+    ).result()
 
 
 def serve(ml_client, model, endpoint: str, **endpoint_kwargs) -> tuple[str, dict[str, str]]:
@@ -57,7 +65,8 @@ def serve(ml_client, model, endpoint: str, **endpoint_kwargs) -> tuple[str, dict
     deployment = deploy(ml_client, model, endpoint)
     assert deployment.provisioning_state == "Succeeded"
     ml_client.online_endpoints.begin_create_or_update(
-        ManagedOnlineEndpoint(name=endpoint, traffic={"blue": 100}, **endpoint_kwargs)).result()
+        ManagedOnlineEndpoint(name=endpoint, traffic={"blue": 100}, **endpoint_kwargs)
+    ).result()
     key = ml_client.online_endpoints.get_keys(endpoint).primary_key
     return ml_client.online_endpoints.get(endpoint).scoring_uri, {"Authorization": f"Bearer {key}"}
 
@@ -65,7 +74,9 @@ def serve(ml_client, model, endpoint: str, **endpoint_kwargs) -> tuple[str, dict
 def test_deployment_runs_in_a_labelled_container_as_the_invoking_user(ml_client, model, endpoint_name, store):
     uri, auth = serve(ml_client, model, endpoint_name)
     assert service.get_deployment(store, endpoint_name, "blue")["runtime"] == "docker"
-    answer = ml_client.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=str(IRIS / "sample-request.json"))
+    answer = ml_client.online_endpoints.invoke(
+        endpoint_name=endpoint_name, request_file=str(IRIS / "sample-request.json")
+    )
     assert answer == "[0, 1, 2]"
     response = requests.post(uri, json=ROWS, headers=auth, timeout=10)
     assert response.status_code == 200 and response.json() == [0, 2]
@@ -110,8 +121,9 @@ def test_private_endpoint_publishes_nothing_and_refuses_outside_calls(ml_client,
     assert docker.from_env().networks.list(names=[f"amlemu-default-{endpoint_name}"]) == []
 
 
-def test_a_replica_gets_only_its_environment_no_privileges_and_no_way_out(ml_client, model, endpoint_name, store,
-                                                                           monkeypatch):
+def test_a_replica_gets_only_its_environment_no_privileges_and_no_way_out(
+    ml_client, model, endpoint_name, store, monkeypatch
+):
     monkeypatch.setenv("AMLEMU_TEST_SECRET_XYZ", "caller-shell-secret")  # the endpoint host inherits it
     uri, auth = serve(ml_client, model, endpoint_name)
     assert requests.post(uri, json=ROWS, headers=auth, timeout=10).json() == [0, 2]
@@ -135,8 +147,12 @@ def test_a_replica_gets_only_its_environment_no_privileges_and_no_way_out(ml_cli
     out = container.exec_run(["python", "-c", connect, "1.1.1.1", "53"])
     assert out.exit_code != 0 and b"open" not in out.output, out.output  # no route out
     other = docker.from_env().containers.run(  # a container on the default bridge, as any other local container
-        "amlemu/base:bookworm", ["python3", "-c", connect, address, str(port)], network="bridge",
-        labels={"com.amlemu.endpoint": endpoint_name}, detach=True)
+        "amlemu/base:bookworm",
+        ["python3", "-c", connect, address, str(port)],
+        network="bridge",
+        labels={"com.amlemu.endpoint": endpoint_name},
+        detach=True,
+    )
     try:
         assert other.wait(timeout=30)["StatusCode"] != 0, other.logs()
         assert b"open" not in other.logs()
@@ -160,13 +176,13 @@ def test_container_killed_from_outside_is_restarted(ml_client, model, endpoint_n
     assert after.id != before.id and after.status == "running"
     response = requests.post(uri, json=ROWS, headers=auth, timeout=10)
     assert response.status_code == 200 and response.json() == [0, 2]
-    events = ml_client.online_deployments.get_logs(name="blue", endpoint_name=endpoint_name, lines=20,
-                                                   container_type="storage-initializer")
+    events = ml_client.online_deployments.get_logs(
+        name="blue", endpoint_name=endpoint_name, lines=20, container_type="storage-initializer"
+    )
     assert "exited with code 137; restarting it" in events
 
 
-def test_containers_of_a_crashed_host_are_replaced_when_the_endpoint_comes_back(ml_client, model, endpoint_name,
-                                                                                 store):
+def test_containers_of_a_crashed_host_are_replaced_when_the_endpoint_comes_back(ml_client, model, endpoint_name, store):
     uri, auth = serve(ml_client, model, endpoint_name)
     [before] = containers(endpoint_name)
     host = service.host_state(store, endpoint_name)
@@ -181,19 +197,29 @@ def test_containers_of_a_crashed_host_are_replaced_when_the_endpoint_comes_back(
         time.sleep(0.1)
     assert response.status_code == 200 and response.json() == [0, 2]
     [after] = containers(endpoint_name)
-    assert after.id != before.id and after.labels["com.amlemu.host"].startswith(f"{service.host_state(store, endpoint_name)['pid']}:")
+    assert after.id != before.id and after.labels["com.amlemu.host"].startswith(
+        f"{service.host_state(store, endpoint_name)['pid']}:"
+    )
 
 
 def test_deleting_the_endpoint_while_a_replica_starts_leaves_no_container(ml_client, endpoint_name, store, tmp_path):
     code = tmp_path / "slow-init"
     code.mkdir()
-    (code / "score.py").write_text("import time\n\n\ndef init():\n    time.sleep(60)\n\n\ndef run(raw_data):\n"
-                                   "    return raw_data\n")
+    (code / "score.py").write_text(
+        "import time\n\n\ndef init():\n    time.sleep(60)\n\n\ndef run(raw_data):\n    return raw_data\n"
+    )
     service.create_or_update_endpoint(store, {"name": endpoint_name})
-    service.create_or_update_deployment(store, {"name": "blue", "endpoint_name": endpoint_name,
-                                                "environment": "azureml:AzureML-sklearn-1.5@latest",
-                                                "code_configuration": {"code": str(code), "scoring_script": "score.py"}},
-                                        tmp_path, wait=False)
+    service.create_or_update_deployment(
+        store,
+        {
+            "name": "blue",
+            "endpoint_name": endpoint_name,
+            "environment": "azureml:AzureML-sklearn-1.5@latest",
+            "code_configuration": {"code": str(code), "scoring_script": "score.py"},
+        },
+        tmp_path,
+        wait=False,
+    )
     deadline = time.monotonic() + 60  # a hang guard only
     while not containers(endpoint_name) and time.monotonic() < deadline:
         time.sleep(0.1)

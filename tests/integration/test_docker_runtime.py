@@ -6,9 +6,9 @@ import os
 import stat
 import time
 
-import docker
 import pytest
 
+import docker
 from tests.conftest import SAMPLES
 from tests.e2e.test_cli_jobs import wait_status, write
 
@@ -37,8 +37,11 @@ def test_iris_on_docker_matches_the_process_runtime(docker_cli, monkeypatch):
 
 
 def test_container_runs_as_the_invoking_user_without_network(docker_cli, tmp_path):
-    spec = write(tmp_path / "job.yml", "command: id -u; python -c \"import socket; print(socket.if_nameindex())\"\n"
-                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    spec = write(
+        tmp_path / "job.yml",
+        'command: id -u; python -c "import socket; print(socket.if_nameindex())"\n'
+        "environment: azureml:AzureML-sklearn-1.5@latest\n",
+    )
     job = docker_cli.json("job", "create", "--file", str(spec), "--stream")
     log = (docker_cli.home / "workspaces/default/jobs" / job["name"] / "artifacts/user_logs/std_log.txt").read_text()
     output = [line for line in log.splitlines() if not line.startswith("[")]  # less amlemu's lines (an image build)
@@ -46,17 +49,22 @@ def test_container_runs_as_the_invoking_user_without_network(docker_cli, tmp_pat
     assert "eth0" not in log, "job containers publish nothing and join no network"
 
 
-def test_a_job_container_gets_only_the_job_s_environment_no_privileges_and_opens_no_file(docker_cli, tmp_path,
-                                                                                           monkeypatch):
+def test_a_job_container_gets_only_the_job_s_environment_no_privileges_and_opens_no_file(
+    docker_cli, tmp_path, monkeypatch
+):
     monkeypatch.setenv("AMLEMU_TEST_SECRET_XYZ", "caller-shell-secret")  # in the submitting shell only
-    spec = write(tmp_path / "job.yml", (
-        "command: >-\n"
-        "  env; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; cat /sys/fs/cgroup/pids.max 2>/dev/null\n"
-        "  || cat /sys/fs/cgroup/pids/pids.max; echo home $HOME; touch $HOME/written;\n"
-        "  mkdir -p outputs/deep; echo kept > outputs/deep/kept.txt; echo out > ${{outputs.out}}/result.txt\n"
-        "environment: azureml:AzureML-sklearn-1.5@latest\n"
-        "environment_variables:\n  MY_JOB_VAR: from-the-job\n"
-        "outputs:\n  out: {type: uri_folder}\n"))
+    spec = write(
+        tmp_path / "job.yml",
+        (
+            "command: >-\n"
+            "  env; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; cat /sys/fs/cgroup/pids.max 2>/dev/null\n"
+            "  || cat /sys/fs/cgroup/pids/pids.max; echo home $HOME; touch $HOME/written;\n"
+            "  mkdir -p outputs/deep; echo kept > outputs/deep/kept.txt; echo out > ${{outputs.out}}/result.txt\n"
+            "environment: azureml:AzureML-sklearn-1.5@latest\n"
+            "environment_variables:\n  MY_JOB_VAR: from-the-job\n"
+            "outputs:\n  out: {type: uri_folder}\n"
+        ),
+    )
     job = docker_cli.json("job", "create", "--file", str(spec), "--stream")
     folder = docker_cli.home / "workspaces/default/jobs" / job["name"]
     log = (folder / "artifacts/user_logs/std_log.txt").read_text()
@@ -69,7 +77,7 @@ def test_a_job_container_gets_only_the_job_s_environment_no_privileges_and_opens
     assert "outputs/deep/kept.txt" in job["artifacts"]
     assert (folder / "outputs/out/result.txt").read_text() == "out\n"
     checked = 0
-    for root, dirs, files in os.walk(folder):
+    for root, _dirs, files in os.walk(folder):
         for path in [root, *(os.path.join(root, f) for f in files)]:
             info = os.lstat(path)
             if stat.S_ISLNK(info.st_mode):
@@ -81,7 +89,9 @@ def test_a_job_container_gets_only_the_job_s_environment_no_privileges_and_opens
 
 
 def test_container_killed_from_outside_fails_the_job(docker_cli, tmp_path):
-    spec = write(tmp_path / "job.yml", "command: echo started; sleep 300\nenvironment: azureml:AzureML-sklearn-1.5@latest\n")
+    spec = write(
+        tmp_path / "job.yml", "command: echo started; sleep 300\nenvironment: azureml:AzureML-sklearn-1.5@latest\n"
+    )
     job = docker_cli.json("job", "create", "--file", str(spec))
     wait_status(docker_cli, job["name"], statuses=("Running",), timeout=120)
     deadline = time.monotonic() + 30
@@ -107,8 +117,10 @@ def test_cancel_stops_the_container(docker_cli, tmp_path):
 
 
 def test_ten_jobs_at_once_leave_no_container(docker_cli, tmp_path):
-    spec = write(tmp_path / "job.yml", "command: echo job $AZUREML_RUN_ID; sleep 1\n"
-                                       "environment: azureml:AzureML-sklearn-1.5@latest\n")
+    spec = write(
+        tmp_path / "job.yml",
+        "command: echo job $AZUREML_RUN_ID; sleep 1\nenvironment: azureml:AzureML-sklearn-1.5@latest\n",
+    )
     names = [docker_cli.json("job", "create", "--file", str(spec))["name"] for _ in range(10)]
     for name in names:
         assert wait_status(docker_cli, name, timeout=180)["status"] == "Completed"
@@ -120,14 +132,26 @@ def test_ten_jobs_at_once_leave_no_container(docker_cli, tmp_path):
 
 def test_system_prune_removes_only_what_amlemu_created(docker_cli):
     client = docker.from_env()
-    ours = client.containers.create("amlemu/base:bookworm", ["true"], labels={"com.amlemu.kind": "job", "com.amlemu.test": "1"})
+    ours = client.containers.create(
+        "amlemu/base:bookworm", ["true"], labels={"com.amlemu.kind": "job", "com.amlemu.test": "1"}
+    )
     theirs = client.containers.create("amlemu/base:bookworm", ["true"], labels={"com.amlemu.test": "1"})
-    other_home = client.containers.create("amlemu/base:bookworm", ["true"], labels={
-        "com.amlemu.kind": "job", "com.amlemu.test": "1", "com.amlemu.home": str(docker_cli.home.parent / "another")})
-    mine = client.containers.create("amlemu/base:bookworm", ["true"], labels={
-        "com.amlemu.kind": "job", "com.amlemu.test": "1", "com.amlemu.home": str(docker_cli.home.resolve())})
+    other_home = client.containers.create(
+        "amlemu/base:bookworm",
+        ["true"],
+        labels={
+            "com.amlemu.kind": "job",
+            "com.amlemu.test": "1",
+            "com.amlemu.home": str(docker_cli.home.parent / "another"),
+        },
+    )
+    mine = client.containers.create(
+        "amlemu/base:bookworm",
+        ["true"],
+        labels={"com.amlemu.kind": "job", "com.amlemu.test": "1", "com.amlemu.home": str(docker_cli.home.resolve())},
+    )
     venvs = docker_cli.home / "cache" / "venvs"
-    (venvs / "old" ).mkdir(parents=True)
+    (venvs / "old").mkdir(parents=True)
     (venvs / "old" / ".amlemu-ready").write_text("[]")
     try:
         removed = docker_cli.json("system", "prune", "--days", "0")
@@ -152,14 +176,18 @@ def test_a_sweep_s_trials_run_in_containers(docker_cli, tmp_path):
     from emulator.testing.trials import SLEEPER
 
     write(tmp_path / "src" / "sleeper.py", SLEEPER)
-    spec = write(tmp_path / "sweep.yml", (
-        "type: sweep\n"
-        "trial:\n  code: ./src\n  command: python sleeper.py ${{search_space.s}} in-docker\n"
-        "  environment: azureml:AzureML-sklearn-1.5@latest\n"
-        "sampling_algorithm: grid\n"
-        "search_space:\n  s:\n    type: choice\n    values: [0.2, 0.3, 0.4]\n"
-        "objective:\n  goal: maximize\n  primary_metric: accuracy\n"
-        "limits:\n  max_total_trials: 3\n  max_concurrent_trials: 3\n"))
+    spec = write(
+        tmp_path / "sweep.yml",
+        (
+            "type: sweep\n"
+            "trial:\n  code: ./src\n  command: python sleeper.py ${{search_space.s}} in-docker\n"
+            "  environment: azureml:AzureML-sklearn-1.5@latest\n"
+            "sampling_algorithm: grid\n"
+            "search_space:\n  s:\n    type: choice\n    values: [0.2, 0.3, 0.4]\n"
+            "objective:\n  goal: maximize\n  primary_metric: accuracy\n"
+            "limits:\n  max_total_trials: 3\n  max_concurrent_trials: 3\n"
+        ),
+    )
     sweep = docker_cli.json("job", "create", "--file", str(spec), "--name", "dockersweep", "--stream")
     assert sweep["status"] == "Completed"
     trials = docker_cli.json("job", "list", "--parent-job-name", "dockersweep")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-import docker
 import pytest
 
+import docker
 from emulator.runtime.base import RunRequest
 from emulator.runtime.docker import DockerRuntime, EngineRefused
 
@@ -17,8 +17,16 @@ MiB = 2**20
 
 
 def run_request(tmp_path, name: str, **fields) -> RunRequest:
-    return RunRequest(command="sleep 30", cwd=tmp_path, env={}, log_path=tmp_path / "log.txt",
-                      labels={"job": name}, image=IMAGE, mounts=[tmp_path], **fields)
+    return RunRequest(
+        command="sleep 30",
+        cwd=tmp_path,
+        env={},
+        log_path=tmp_path / "log.txt",
+        labels={"job": name},
+        image=IMAGE,
+        mounts=[tmp_path],
+        **fields,
+    )
 
 
 def containers_of(name: str):

@@ -11,10 +11,10 @@ import os
 import uuid
 from pathlib import Path
 
-import docker
 import pytest
 from docker.errors import ImageNotFound
 
+import docker
 from emulator.runtime.images import job_image_tag
 from tests.e2e.test_cli_bad_input import assert_rejected
 from tests.e2e.test_cli_jobs import wait_status, write
@@ -68,7 +68,7 @@ def assert_build_fails(cli, name: str, *needles: str) -> str:
     """``environment build`` exits 1 with an error (after any progress lines) that holds ``needles``."""
     proc = cli.run("environment", "build", "--name", name, check=False)
     assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr
-    error = proc.stderr[proc.stderr.index("ERROR: "):]
+    error = proc.stderr[proc.stderr.index("ERROR: ") :]
     for needle in needles:
         assert needle in error, f"{needle!r} not in {error!r}"
     return error
@@ -81,16 +81,23 @@ def leftovers(cli) -> list[Path]:
 
 @docker_test
 def test_build_context_job_runs_in_its_image_and_is_cached(docker_cli, tmp_path, env_images):
-    token = register_context(docker_cli, tmp_path, "ctx-env", "FROM python:3.11-slim\n"
-                                                             "COPY token.txt /opt/token.txt\n"
-                                                             "RUN echo baked-in > /opt/baked.txt\n")
+    token = register_context(
+        docker_cli,
+        tmp_path,
+        "ctx-env",
+        "FROM python:3.11-slim\nCOPY token.txt /opt/token.txt\nRUN echo baked-in > /opt/baked.txt\n",
+    )
     shown = docker_cli.json("environment", "show", "--name", "ctx-env")
     assert "python:3.11-slim" in shown["local_runtime"] and "amlemu/base:bookworm" in shown["local_runtime"]
-    spec = write(tmp_path / "job.yml", (
-        "command: >-\n  python -c \"import sys; print('python', sys.version_info[0])\";\n"
-        "  cat /opt/token.txt /opt/baked.txt; echo run $AZUREML_RUN_ID; id -u;\n"
-        "  echo result > ${{outputs.out}}/result.txt; mkdir -p outputs; echo kept > outputs/kept.txt\n"
-        "environment: azureml:ctx-env@latest\noutputs:\n  out: {type: uri_folder}\n"))
+    spec = write(
+        tmp_path / "job.yml",
+        (
+            "command: >-\n  python -c \"import sys; print('python', sys.version_info[0])\";\n"
+            "  cat /opt/token.txt /opt/baked.txt; echo run $AZUREML_RUN_ID; id -u;\n"
+            "  echo result > ${{outputs.out}}/result.txt; mkdir -p outputs; echo kept > outputs/kept.txt\n"
+            "environment: azureml:ctx-env@latest\noutputs:\n  out: {type: uri_folder}\n"
+        ),
+    )
     first = docker_cli.json("job", "create", "--file", str(spec), "--stream")
     log = job_log(docker_cli, first["name"])
     env_images.extend(line.split()[3] for line in log.splitlines() if line.startswith("[amlemu] building image"))
@@ -130,16 +137,16 @@ def test_environment_build_builds_then_reports_cached(docker_cli, tmp_path, env_
 
 @docker_test
 def test_dockerfile_that_fails_fails_the_job_with_the_build_log_tail(docker_cli, tmp_path, engine):
-    register_context(docker_cli, tmp_path, "broken", "FROM python:3.11-slim\n"
-                                                     "RUN echo about-to-fail && exit 7\n")
+    register_context(docker_cli, tmp_path, "broken", "FROM python:3.11-slim\nRUN echo about-to-fail && exit 7\n")
     spec = write(tmp_path / "job.yml", "command: echo never\nenvironment: azureml:broken:1\n")
     job = wait_status(docker_cli, docker_cli.json("job", "create", "--file", str(spec))["name"], timeout=180)
     message = job["error"]["message"]
     assert job["status"] == "Failed"
     assert "returned a non-zero code: 7" in message and "Last lines of the build log" in message
     assert "about-to-fail" in message, "the build's own output must be in the error"
-    error = assert_build_fails(docker_cli, "broken", "EnvironmentBuildFailed", "returned a non-zero code: 7",
-                               "about-to-fail")
+    error = assert_build_fails(
+        docker_cli, "broken", "EnvironmentBuildFailed", "returned a non-zero code: 7", "about-to-fail"
+    )
     tag = error.split("Building image ")[1].split()[0]
     with pytest.raises(ImageNotFound):
         engine.images.get(tag)
@@ -155,8 +162,16 @@ def test_dockerfile_that_does_not_parse_is_refused_with_its_line(docker_cli, tmp
 @docker_test
 def test_conda_package_that_does_not_exist_on_docker(docker_cli, tmp_path, engine):
     write(tmp_path / "conda.yml", "dependencies:\n  - pip:\n    - amlemu-no-such-package-xyz==1.0\n")
-    docker_cli.json("environment", "create", "--name", "nopkg", "--image", "mcr.microsoft.com/azureml/x",
-                    "--conda-file", str(tmp_path / "conda.yml"))
+    docker_cli.json(
+        "environment",
+        "create",
+        "--name",
+        "nopkg",
+        "--image",
+        "mcr.microsoft.com/azureml/x",
+        "--conda-file",
+        str(tmp_path / "conda.yml"),
+    )
     spec = write(tmp_path / "job.yml", "command: echo never\nenvironment: azureml:nopkg@latest\n")
     job = wait_status(docker_cli, docker_cli.json("job", "create", "--file", str(spec))["name"], timeout=180)
     assert job["status"] == "Failed"
@@ -177,8 +192,9 @@ def test_unknown_image_without_a_local_base_says_how_to_build_it(docker_cli, tmp
     assert job["status"] == "Failed"
     assert "amlemu/base:nope" in job["error"]["message"] and "build-base.sh" in job["error"]["message"]
     register_context(docker_cli, tmp_path, "ctx", "FROM mcr.microsoft.com/azureml/nope:1\nRUN true\n")
-    assert_build_fails(docker_cli, "ctx", "BaseImageMissing",
-                       "AMLEMU_BASE_IMAGE=amlemu/base:nope bash docker/base/build-base.sh")
+    assert_build_fails(
+        docker_cli, "ctx", "BaseImageMissing", "AMLEMU_BASE_IMAGE=amlemu/base:nope bash docker/base/build-base.sh"
+    )
     assert leftovers(docker_cli) == []
 
 
@@ -201,5 +217,9 @@ def test_environment_build_on_the_process_runtime(cli, tmp_path, monkeypatch):
 
 def test_image_and_build_together_are_refused(cli, tmp_path):
     write(tmp_path / "ctx" / "Dockerfile", "FROM python:3.11-slim\n")
-    assert_rejected(cli, ["environment", "create", "--name", "both", "--image", "python:3.11",
-                          "--build-context", str(tmp_path / "ctx")], "'image' or 'build'", "not both")
+    assert_rejected(
+        cli,
+        ["environment", "create", "--name", "both", "--image", "python:3.11", "--build-context", str(tmp_path / "ctx")],
+        "'image' or 'build'",
+        "not both",
+    )

@@ -16,8 +16,18 @@ def test_model_resource_reads_back_as_the_view(store, tmp_path):
     from azure.ai.ml.entities import Model
 
     (tmp_path / "model.pkl").write_bytes(b"x")
-    record = models.create_or_update(store, {"name": "iris", "version": "3", "path": "model.pkl",
-                                             "description": "d", "tags": {"a": "b"}, "stage": "Production"}, tmp_path)
+    record = models.create_or_update(
+        store,
+        {
+            "name": "iris",
+            "version": "3",
+            "path": "model.pkl",
+            "description": "d",
+            "tags": {"a": "b"},
+            "stage": "Production",
+        },
+        tmp_path,
+    )
     view, resource = model_view(store, record), model_resource(store, record)
     entity = Model._from_rest_object(ModelVersion(json.loads(json.dumps(resource))))
     assert (entity.name, entity.version, entity.type) == ("iris", "3", view["type"])
@@ -32,8 +42,11 @@ def test_environment_resource_reads_back_as_the_view(store, tmp_path):
     from azure.ai.ml.entities import Environment
 
     (tmp_path / "conda.yml").write_text("name: e\ndependencies:\n  - python=3.11\n  - pip:\n    - numpy\n")
-    record = environments.create(store, {"name": "env", "version": "2", "image": "python:3.11-slim",
-                                         "conda_file": "conda.yml", "tags": {"t": "1"}}, tmp_path)
+    record = environments.create(
+        store,
+        {"name": "env", "version": "2", "image": "python:3.11-slim", "conda_file": "conda.yml", "tags": {"t": "1"}},
+        tmp_path,
+    )
     view, resource = environment_view(store, record), environment_resource(store, record)
     entity = Environment._from_rest_object(EnvironmentVersion(json.loads(json.dumps(resource))))
     assert (entity.name, entity.version, entity.image, entity.tags) == ("env", "2", view["image"], {"t": "1"})

@@ -41,21 +41,26 @@ def test_mltable_is_read_without_the_mltable_package(tmp_path):
     folder = tmp_path / "semi"
     folder.mkdir()
     (folder / "a.csv").write_text("x;y\n1;2\n")
-    (folder / "MLTable").write_text("paths:\n  - file: ./a.csv\ntransformations:\n"
-                                    "  - read_delimited:\n      delimiter: ';'\n")
+    (folder / "MLTable").write_text(
+        "paths:\n  - file: ./a.csv\ntransformations:\n  - read_delimited:\n      delimiter: ';'\n"
+    )
     assert trial.read_table(folder).to_dict("records") == [{"x": 1, "y": 2}]
     with pytest.raises(ValueError, match="without an MLTable file"):
         trial.table_files(tmp_path)
 
 
 def config(**overrides):
-    base = {"task": "classification", "target_column_name": "species", "algorithm": "LogisticRegression",
-            "settings": {"C": 1.0, "max_iter": 500}, "validation": {"type": "cv", "folds": 3}}
+    base = {
+        "task": "classification",
+        "target_column_name": "species",
+        "algorithm": "LogisticRegression",
+        "settings": {"C": 1.0, "max_iter": 500},
+        "validation": {"type": "cv", "folds": 3},
+    }
     return {**base, **overrides}
 
 
-@pytest.mark.parametrize("validation", [{"type": "cv", "folds": 3}, {"type": "holdout", "size": 0.2},
-                                        {"type": "auto"}])
+@pytest.mark.parametrize("validation", [{"type": "cv", "folds": 3}, {"type": "holdout", "size": 0.2}, {"type": "auto"}])
 def test_evaluate_schemes(validation):
     metrics, model, features = trial.evaluate(config(validation=validation), trial.read_table(MLTABLE))
     assert metrics["accuracy"] > 0.85 and 0.9 < metrics["AUC_weighted"] <= 1.0
@@ -66,12 +71,15 @@ def test_evaluate_schemes(validation):
 def test_evaluate_on_validation_data_and_every_algorithm_fits():
     frame = trial.read_table(MLTABLE)
     for algorithm, settings in trial.CLASSIFICATION_ALGORITHMS.items():
-        metrics, _, _ = trial.evaluate(config(algorithm=algorithm, settings=settings[0],
-                                              validation={"type": "validation_data"}), frame, frame)
+        metrics, _, _ = trial.evaluate(
+            config(algorithm=algorithm, settings=settings[0], validation={"type": "validation_data"}), frame, frame
+        )
         assert set(trial.PRIMARY_METRICS["classification"]) <= set(metrics), algorithm
     for algorithm, settings in trial.REGRESSION_ALGORITHMS.items():
-        metrics, _, _ = trial.evaluate(config(task="regression", target_column_name="petal_width",
-                                              algorithm=algorithm, settings=settings[0]), frame)
+        metrics, _, _ = trial.evaluate(
+            config(task="regression", target_column_name="petal_width", algorithm=algorithm, settings=settings[0]),
+            frame,
+        )
         assert set(trial.PRIMARY_METRICS["regression"]) <= set(metrics), algorithm
 
 
@@ -86,8 +94,9 @@ def test_onnx_export_answers_like_the_model():
 
     frame = trial.read_table(MLTABLE)
     _, model, features = trial.evaluate(config(algorithm="RandomForest", settings={"n_estimators": 10}), frame)
-    session = ort.InferenceSession(trial.export_onnx(model, "classification", len(features)),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        trial.export_onnx(model, "classification", len(features)), providers=["CPUExecutionProvider"]
+    )
     X = frame[features].values.astype(np.float32)[:10]
     assert session.get_inputs()[0].name == "input"
     label, probabilities = session.run(None, {"input": X})

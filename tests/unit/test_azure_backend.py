@@ -22,12 +22,23 @@ import backends
 from backends.azure import AzureBackend
 
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
-JOB_PATH = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/"
-            "Microsoft.MachineLearningServices/workspaces/ws/jobs/my-job")
+JOB_PATH = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg/providers/"
+    "Microsoft.MachineLearningServices/workspaces/ws/jobs/my-job"
+)
 NOT_FOUND = {"error": {"code": "UserError", "message": "Job my-job not found"}}
-COMMAND_JOB = {"id": JOB_PATH, "name": "my-job", "type": "Microsoft.MachineLearningServices/workspaces/jobs",
-               "properties": {"jobType": "Command", "command": "python train.py", "status": "Completed",
-                              "environmentId": "azureml:AzureML-sklearn-1.5:1", "experimentName": "exp"}}
+COMMAND_JOB = {
+    "id": JOB_PATH,
+    "name": "my-job",
+    "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+    "properties": {
+        "jobType": "Command",
+        "command": "python train.py",
+        "status": "Completed",
+        "environmentId": "azureml:AzureML-sklearn-1.5:1",
+        "experimentName": "exp",
+    },
+}
 
 
 class FakeCredential:
@@ -122,14 +133,14 @@ def test_jobs_get_sends_authenticated_arm_request(config_path):
 def test_jobs_get_returns_the_sdk_entity(config_path):
     backend, transport, _ = make_backend(config_path, 200, COMMAND_JOB)
     job = backend.jobs.get("my-job")
-    assert (job.name, job.status, job.command, job.experiment_name) == \
-        ("my-job", "Completed", "python train.py", "exp")
+    assert (job.name, job.status, job.command, job.experiment_name) == ("my-job", "Completed", "python train.py", "exp")
     assert [r.method for r in transport.requests] == ["GET"]
 
 
 def test_connect_azure_returns_azure_backend(config_path, amlemu_home):
-    backend = backends.connect("azure", credential=FakeCredential(), path=str(config_path),
-                               transport=RecordingTransport(404, NOT_FOUND))
+    backend = backends.connect(
+        "azure", credential=FakeCredential(), path=str(config_path), transport=RecordingTransport(404, NOT_FOUND)
+    )
     assert isinstance(backend, AzureBackend)
     assert backend.client.workspace_name == "ws"
 
@@ -141,23 +152,38 @@ def test_no_config_json_is_amlemus_own_error(tmp_path, monkeypatch):
     with pytest.raises(AzureNotConfigured) as info:
         AzureBackend(credential=FakeCredential())
     message = info.value.message
-    for needed in ("We could not find config.json", "Azure ML studio", "--subscription", "az login",
-                   "AZURE_CLIENT_SECRET", "Nothing was run", "unset AMLEMU_BACKEND"):
+    for needed in (
+        "We could not find config.json",
+        "Azure ML studio",
+        "--subscription",
+        "az login",
+        "AZURE_CLIENT_SECRET",
+        "Nothing was run",
+        "unset AMLEMU_BACKEND",
+    ):
         assert needed in message, needed
     assert info.value.code == "AzureNotConfigured"
 
 
 def test_a_workspace_named_in_full_needs_no_config_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    backend = AzureBackend(credential=FakeCredential(), subscription_id=SUBSCRIPTION, resource_group_name="rg2",
-                           workspace_name="ws2")
-    assert (backend.client.subscription_id, backend.client.resource_group_name, backend.client.workspace_name) == \
-        (SUBSCRIPTION, "rg2", "ws2")
+    backend = AzureBackend(
+        credential=FakeCredential(), subscription_id=SUBSCRIPTION, resource_group_name="rg2", workspace_name="ws2"
+    )
+    assert (backend.client.subscription_id, backend.client.resource_group_name, backend.client.workspace_name) == (
+        SUBSCRIPTION,
+        "rg2",
+        "ws2",
+    )
 
 
 def test_a_workspace_flag_overrides_config_json(config_path):
-    backend = AzureBackend(credential=FakeCredential(), path=str(config_path), workspace_name="other",
-                           transport=RecordingTransport(404, NOT_FOUND))
+    backend = AzureBackend(
+        credential=FakeCredential(),
+        path=str(config_path),
+        workspace_name="other",
+        transport=RecordingTransport(404, NOT_FOUND),
+    )
     assert (backend.client.resource_group_name, backend.client.workspace_name) == ("rg", "other")
 
 

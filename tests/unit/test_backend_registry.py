@@ -119,14 +119,21 @@ def test_every_mlclient_operation_group_exists_and_the_unemulated_ones_say_so(en
     from azure.ai.ml import MLClient
 
     ml_client = backends.connect("local")
-    groups = [name for name, value in vars(MLClient).items() if isinstance(value, property)
-              and name not in ("subscription_id", "resource_group_name", "workspace_name")]
+    groups = [
+        name
+        for name, value in vars(MLClient).items()
+        if isinstance(value, property) and name not in ("subscription_id", "resource_group_name", "workspace_name")
+    ]
     assert "data" in groups and "schedules" in groups
     for group in groups:
         assert getattr(ml_client, group) is not None, group  # never an AttributeError
-    for group, call in (("data", lambda ops: ops.create_or_update(object())), ("datastores", lambda ops: ops.list()),
-                        ("components", lambda ops: ops.get("c")), ("batch_endpoints", lambda ops: ops.list()),
-                        ("schedules", lambda ops: ops.begin_create_or_update(object()))):
+    for group, call in (
+        ("data", lambda ops: ops.create_or_update(object())),
+        ("datastores", lambda ops: ops.list()),
+        ("components", lambda ops: ops.get("c")),
+        ("batch_endpoints", lambda ops: ops.list()),
+        ("schedules", lambda ops: ops.begin_create_or_update(object())),
+    ):
         with pytest.raises(NotEmulated) as info:
             call(getattr(ml_client, group))
         assert f"ml_client.{group}." in info.value.message and "not emulated yet" in info.value.message
@@ -136,8 +143,10 @@ def test_local_backend_builds_without_the_sdk(env):
     import subprocess
     import sys
 
-    code = ("import sys, backends; b = backends.connect('local'); b.verbs; "
-            "print(sorted(m for m in sys.modules if m.startswith('azure')))")
+    code = (
+        "import sys, backends; b = backends.connect('local'); b.verbs; "
+        "print(sorted(m for m in sys.modules if m.startswith('azure')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

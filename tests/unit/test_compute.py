@@ -53,13 +53,16 @@ def test_min_above_max_rejected_and_nothing_recorded(store):
     assert service.list_computes(store) == []
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"size": "Standard_Nope"}, "Unknown VM size"),
-    ({"max_instances": 0}, "max_instances must be at least 1"),
-    ({"min_instances": -1}, "min_instances must be a whole number"),
-    ({"tier": "spot"}, "tier 'spot'"),
-    ({"colour": "blue"}, "Unknown compute cluster field"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"size": "Standard_Nope"}, "Unknown VM size"),
+        ({"max_instances": 0}, "max_instances must be at least 1"),
+        ({"min_instances": -1}, "min_instances must be a whole number"),
+        ({"tier": "spot"}, "tier 'spot'"),
+        ({"colour": "blue"}, "Unknown compute cluster field"),
+    ],
+)
 def test_bad_cluster_specs(store, fields, message):
     with pytest.raises(ValidationError, match=message):
         cluster(store, **fields)
@@ -102,9 +105,18 @@ def test_instance_life_cycle_is_recorded(store):
 def queue_job(store, name, compute="cpu-cluster", count=1, status="Queued", alive=True):
     """A job record waiting on ``compute`` (its 'supervisor' is this test process when alive)."""
     pid = os.getpid() if alive else 2**22 + 1
-    store.insert_job({"name": name, "type": "command", "experiment_name": "e", "status": status,
-                      "spec": {"compute": compute, "resources": {"instance_count": count}},
-                      "created_at": time.time(), "pid": pid, "pid_start": start_time(os.getpid()) if alive else "0"})
+    store.insert_job(
+        {
+            "name": name,
+            "type": "command",
+            "experiment_name": "e",
+            "status": status,
+            "spec": {"compute": compute, "resources": {"instance_count": count}},
+            "created_at": time.time(),
+            "pid": pid,
+            "pid_start": start_time(os.getpid()) if alive else "0",
+        }
+    )
 
 
 def holders(store, compute="cpu-cluster"):
@@ -121,8 +133,8 @@ def test_min_instances_nodes_exist_from_creation(store):
 def test_grants_are_fifo_and_never_overtake(store):
     cluster(store, max_instances=2, idle_time_before_scale_down=600)
     queue_job(store, "a")
-    queue_job(store, "b", count=2)   # needs both nodes: waits for a
-    queue_job(store, "c")            # would fit beside a, but must not overtake b
+    queue_job(store, "b", count=2)  # needs both nodes: waits for a
+    queue_job(store, "c")  # would fit beside a, but must not overtake b
     assert holders(store) == ["a"]
     store.update_job("a", status="Completed")
     assert holders(store) == ["b", "b"]
@@ -134,7 +146,7 @@ def test_grants_are_fifo_and_never_overtake(store):
 
 def test_nodes_of_lost_jobs_are_freed(store):
     cluster(store, max_instances=1)
-    queue_job(store, "ghost", alive=False)   # its supervisor is gone
+    queue_job(store, "ghost", alive=False)  # its supervisor is gone
     queue_job(store, "next")
     assert holders(store) == ["next"]
 
@@ -144,7 +156,7 @@ def test_node_of_a_holder_whose_supervisor_died_goes_to_the_next_job(store):
     queue_job(store, "a")
     queue_job(store, "b")
     assert holders(store) == ["a"]
-    store.update_job("a", status="Running", pid=2**22 + 1, pid_start="0")   # its supervisor died
+    store.update_job("a", status="Running", pid=2**22 + 1, pid_start="0")  # its supervisor died
     assert holders(store) == ["b"]
 
 
@@ -198,10 +210,26 @@ def test_pytorch_variables():
     processes = distribution.plan(count, dist)
     assert [(p.rank, p.node_index) for p in processes] == [(0, 0), (1, 0), (2, 1), (3, 1)]
     env = processes[3].env
-    assert {k: env[k] for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK",
-                                "MASTER_ADDR", "AZUREML_NODE_COUNT")} == {
-        "RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2", "NODE_RANK": "1",
-        "MASTER_ADDR": "127.0.0.1", "AZUREML_NODE_COUNT": "2"}
+    assert {
+        k: env[k]
+        for k in (
+            "RANK",
+            "LOCAL_RANK",
+            "WORLD_SIZE",
+            "LOCAL_WORLD_SIZE",
+            "NODE_RANK",
+            "MASTER_ADDR",
+            "AZUREML_NODE_COUNT",
+        )
+    } == {
+        "RANK": "3",
+        "LOCAL_RANK": "1",
+        "WORLD_SIZE": "4",
+        "LOCAL_WORLD_SIZE": "2",
+        "NODE_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "AZUREML_NODE_COUNT": "2",
+    }
     assert len({p.env["MASTER_PORT"] for p in processes}) == 1
     assert env["AZ_BATCH_MASTER_NODE"] == f"127.0.0.1:{env['MASTER_PORT']}"
 
@@ -214,11 +242,15 @@ def test_mpi_variables():
 
 
 def test_tensorflow_config():
-    processes = distribution.plan(*distribution.normalize(
-        {"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1}, 2))
+    processes = distribution.plan(
+        *distribution.normalize({"type": "tensorflow", "worker_count": 2, "parameter_server_count": 1}, 2)
+    )
     configs = [json.loads(p.env["TF_CONFIG"]) for p in processes]
-    assert [c["task"] for c in configs] == [{"type": "ps", "index": 0}, {"type": "worker", "index": 0},
-                                            {"type": "worker", "index": 1}]
+    assert [c["task"] for c in configs] == [
+        {"type": "ps", "index": 0},
+        {"type": "worker", "index": 0},
+        {"type": "worker", "index": 1},
+    ]
     assert len(configs[0]["cluster"]["worker"]) == 2 and len(configs[0]["cluster"]["ps"]) == 1
     assert [p.node_index for p in processes] == [0, 1, 0]
 
@@ -227,24 +259,36 @@ def test_single_node_job_gets_no_extra_variables():
     assert distribution.plan(1, None)[0].env == {}
 
 
-@pytest.mark.parametrize("dist, count, message", [
-    ({"type": "horovod"}, 1, "distribution type 'horovod'"),
-    ({"type": "pytorch", "process_count_per_instance": 0}, 1, "process_count_per_instance must be"),
-    ({"type": "mpi", "workers": 2}, 1, "Unknown mpi distribution field"),
-    (None, 0, "instance_count must be"),
-])
+@pytest.mark.parametrize(
+    "dist, count, message",
+    [
+        ({"type": "horovod"}, 1, "distribution type 'horovod'"),
+        ({"type": "pytorch", "process_count_per_instance": 0}, 1, "process_count_per_instance must be"),
+        ({"type": "mpi", "workers": 2}, 1, "Unknown mpi distribution field"),
+        (None, 0, "instance_count must be"),
+    ],
+)
 def test_bad_distributions(dist, count, message):
     with pytest.raises(ValidationError, match=message):
         distribution.normalize(dist, count)
 
 
 # -- views ----------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("spec", [
-    {"name": "cpu-cluster", "type": "amlcompute", "size": "Standard_DS3_v2", "min_instances": 0, "max_instances": 4,
-     "idle_time_before_scale_down": 120},
-    {"name": "dev-box", "type": "computeinstance", "size": "Standard_DS3_v2"},
-    {"name": "k8s", "type": "kubernetes", "namespace": "azureml"},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {
+            "name": "cpu-cluster",
+            "type": "amlcompute",
+            "size": "Standard_DS3_v2",
+            "min_instances": 0,
+            "max_instances": 4,
+            "idle_time_before_scale_down": 120,
+        },
+        {"name": "dev-box", "type": "computeinstance", "size": "Standard_DS3_v2"},
+        {"name": "k8s", "type": "kubernetes", "namespace": "azureml"},
+    ],
+)
 def test_cli_view_is_the_sdk_entity_dump(store, spec):
     from backends.compute_entities import record_to_compute
     from emulator.compute.views import compute_view
@@ -277,5 +321,6 @@ def test_mpirun_command_starts_every_rank_over_loopback_with_its_own_log(tmp_pat
     assert argv[:3] == ["/opt/mpirun", "-n", "4"]
     assert argv[argv.index("btl_tcp_if_include") + 1] == "lo"
     assert argv[-3:-1] == ["/bin/bash", "-c"]
-    assert argv[-1] == (f'exec >> {tmp_path}/std_log_process_"$OMPI_COMM_WORLD_RANK".txt 2>&1; '
-                        "python train.py --lr 0.1")
+    assert argv[-1] == (
+        f'exec >> {tmp_path}/std_log_process_"$OMPI_COMM_WORLD_RANK".txt 2>&1; python train.py --lr 0.1'
+    )

@@ -16,13 +16,16 @@ def test_pip_section_passed_through():
     assert reqs({"pip": ["pandas>=2.0", "requests==2.32.3"]}) == ["pandas>=2.0", "requests==2.32.3"]
 
 
-@pytest.mark.parametrize("dep, expected", [
-    ("numpy=1.26", "numpy==1.26.*"),     # conda's single '=' is a prefix match
-    ("numpy=1.26.4", "numpy==1.26.4"),
-    ("numpy>=1.20", "numpy>=1.20"),
-    ("numpy==1.26.4", "numpy==1.26.4"),
-    ("numpy", "numpy"),
-])
+@pytest.mark.parametrize(
+    "dep, expected",
+    [
+        ("numpy=1.26", "numpy==1.26.*"),  # conda's single '=' is a prefix match
+        ("numpy=1.26.4", "numpy==1.26.4"),
+        ("numpy>=1.20", "numpy>=1.20"),
+        ("numpy==1.26.4", "numpy==1.26.4"),
+        ("numpy", "numpy"),
+    ],
+)
 def test_conda_version_specs(dep, expected):
     assert reqs(dep) == [expected]
 
@@ -54,8 +57,12 @@ def test_pip_options_rejected():
 
 
 def test_sorted_and_deduplicated():
-    assert reqs("scipy", {"pip": ["mlflow-skinny", "azureml-mlflow", "pandas"]}, "scipy", "numpy=1.26") == \
-        ["mlflow-skinny", "numpy==1.26.*", "pandas", "scipy"]
+    assert reqs("scipy", {"pip": ["mlflow-skinny", "azureml-mlflow", "pandas"]}, "scipy", "numpy=1.26") == [
+        "mlflow-skinny",
+        "numpy==1.26.*",
+        "pandas",
+        "scipy",
+    ]
 
 
 def test_not_a_mapping_rejected():

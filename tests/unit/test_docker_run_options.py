@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-import docker
 import pytest
 
+import docker
+from emulator import config
 from emulator.compute import sizes
 from emulator.errors import ValidationError
-from emulator import config
 from emulator.runtime.base import RunRequest
 from emulator.runtime.docker import DockerRuntime, EngineRefused, check_limits, run_options
 
@@ -18,8 +18,9 @@ GiB = 2**30
 
 
 def request(tmp_path, **fields) -> RunRequest:
-    return RunRequest(command="echo hi", cwd=tmp_path, env={"A": "1"}, log_path=tmp_path / "log.txt",
-                      labels={"job": "j1"}, **fields)
+    return RunRequest(
+        command="echo hi", cwd=tmp_path, env={"A": "1"}, log_path=tmp_path / "log.txt", labels={"job": "j1"}, **fields
+    )
 
 
 def test_a_plain_request_gets_the_off_cluster_limits_and_no_more(tmp_path, monkeypatch):
@@ -88,8 +89,11 @@ def test_limits_the_engine_dropped_fail_and_dropped_swap_warns(tmp_path):
     assert check_limits(request(tmp_path), {"CpuQuota": 0, "Memory": 0, "MemorySwap": 0}) == []
     (warning,) = check_limits(limited, {**kept, "MemorySwap": -1})
     assert "swap" in warning and "memswap_limit" in warning
-    with pytest.raises(EngineRefused, match=r"dropped the container's mem_limit \(1.0 GiB\).*cgroup.*"
-                                            r"AMLEMU_RUNTIME=process"):
+    with pytest.raises(
+        EngineRefused,
+        match=r"dropped the container's mem_limit \(1.0 GiB\).*cgroup.*"
+        r"AMLEMU_RUNTIME=process",
+    ):
         check_limits(limited, {**kept, "Memory": 0, "MemorySwap": -1})
     with pytest.raises(EngineRefused, match=r"cpu_quota \(2 cores\)"):
         check_limits(limited, {**kept, "CpuQuota": 0})
@@ -103,8 +107,9 @@ class FakeContainer:
         self.removed = False
 
     def start(self):
-        raise docker.errors.APIError("500 Server Error", explanation='could not select device driver "" with '
-                                                                     "capabilities: [[gpu]]")
+        raise docker.errors.APIError(
+            "500 Server Error", explanation='could not select device driver "" with capabilities: [[gpu]]'
+        )
 
     def remove(self, force=False):
         self.removed = True

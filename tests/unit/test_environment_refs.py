@@ -10,17 +10,32 @@ from emulator.environments.curated import EnvironmentRef
 from emulator.errors import ResourceNotFound, ValidationError
 
 
-@pytest.mark.parametrize("text, name, version, label, registry_name, curated", [
-    ("AzureML-sklearn-1.5@latest", "AzureML-sklearn-1.5", None, "latest", None, "sklearn-1.5"),
-    ("azureml:AzureML-sklearn-1.5:3", "AzureML-sklearn-1.5", "3", None, None, "sklearn-1.5"),
-    ("azureml://registries/azureml/environments/sklearn-1.5/labels/latest",
-     "sklearn-1.5", None, "latest", "azureml", "sklearn-1.5"),
-    ("azureml://registries/azureml/environments/sklearn-1.5/versions/7", "sklearn-1.5", "7", None, "azureml",
-     "sklearn-1.5"),
-    ("my-env:2", "my-env", "2", None, None, None),
-    ("azureml:my-env@latest", "my-env", None, "latest", None, None),
-    ("AzureML-not-a-curated-one@latest", "AzureML-not-a-curated-one", None, "latest", None, None),
-])
+@pytest.mark.parametrize(
+    "text, name, version, label, registry_name, curated",
+    [
+        ("AzureML-sklearn-1.5@latest", "AzureML-sklearn-1.5", None, "latest", None, "sklearn-1.5"),
+        ("azureml:AzureML-sklearn-1.5:3", "AzureML-sklearn-1.5", "3", None, None, "sklearn-1.5"),
+        (
+            "azureml://registries/azureml/environments/sklearn-1.5/labels/latest",
+            "sklearn-1.5",
+            None,
+            "latest",
+            "azureml",
+            "sklearn-1.5",
+        ),
+        (
+            "azureml://registries/azureml/environments/sklearn-1.5/versions/7",
+            "sklearn-1.5",
+            "7",
+            None,
+            "azureml",
+            "sklearn-1.5",
+        ),
+        ("my-env:2", "my-env", "2", None, None, None),
+        ("azureml:my-env@latest", "my-env", None, "latest", None, None),
+        ("AzureML-not-a-curated-one@latest", "AzureML-not-a-curated-one", None, "latest", None, None),
+    ],
+)
 def test_parse(text, name, version, label, registry_name, curated):
     ref = EnvironmentRef.parse(text)
     assert (ref.name, ref.version, ref.label, ref.registry) == (name, version, label, registry_name)
@@ -46,8 +61,7 @@ def test_curated_name_resolves_to_own_interpreter(store, tmp_path):
 
 
 def test_curated_registry_uri_resolves(store, tmp_path):
-    record = registry.resolve(store, "azureml://registries/azureml/environments/lightgbm-3.3/labels/latest",
-                              tmp_path)
+    record = registry.resolve(store, "azureml://registries/azureml/environments/lightgbm-3.3/labels/latest", tmp_path)
     assert record["requirements"] == ["lightgbm", "scikit-learn", "mlflow-skinny", "pandas"]
 
 
@@ -60,8 +74,11 @@ def test_unknown_name_suggests_environment_create(store, tmp_path):
 
 def test_registered_image_with_conda_file(store, tmp_path):
     write_conda(tmp_path, ["python=3.11", "pip", "numpy=1.26", {"pip": ["pandas", "azureml-mlflow"]}])
-    created = registry.create(store, {"name": "my-env", "image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04",
-                                      "conda_file": "conda.yml"}, tmp_path)
+    created = registry.create(
+        store,
+        {"name": "my-env", "image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04", "conda_file": "conda.yml"},
+        tmp_path,
+    )
     assert created["version"] == "1"
     record = registry.resolve(store, "azureml:my-env:1", tmp_path / "elsewhere")
     assert record["reference"] == "azureml:my-env:1"

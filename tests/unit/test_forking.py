@@ -9,7 +9,7 @@ import sys
 from emulator.jobs import forking
 from emulator.store import WorkspaceStore
 
-CHILD = '''
+CHILD = """
 import json, os, sys
 
 def main(argv):
@@ -26,7 +26,7 @@ def main(argv):
         "stdin": os.readlink("/proc/self/fd/0")}))
     if argv[1] == "fail":
         raise RuntimeError("boom")
-'''
+"""
 
 
 def test_a_forked_supervisor_is_detached_logs_to_its_file_and_looks_exec_d(tmp_path, monkeypatch):

@@ -39,9 +39,11 @@ async def _all(data: bytes, limit: int = 1000) -> list:
 
 
 def test_pipelined_requests_come_out_in_order_and_an_error_after_them():
-    data = (b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
-            b"GET /b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
-            b"POST /c HTTP/1.1\r\nHost: h\r\nX-Id: a\nContent-Length: 0\r\n\r\n")
+    data = (
+        b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+        b"POST /c HTTP/1.1\r\nHost: h\r\nX-Id: a\nContent-Length: 0\r\n\r\n"
+    )
     first, second, error = asyncio.run(_all(data))
     assert (first.method, first.target, first.body) == ("POST", "/a", b"abc")
     assert (second.method, second.path, second.target) == ("GET", "/b", "/b?x=1")
@@ -49,8 +51,10 @@ def test_pipelined_requests_come_out_in_order_and_an_error_after_them():
 
 
 def test_trailers_are_never_merged_into_the_headers():
-    data = (b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"3;ext=1\r\nabc\r\n0\r\nAuthorization: Bearer forged\r\nX-Request-Id: t\r\n\r\n")
+    data = (
+        b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\n0\r\nAuthorization: Bearer forged\r\nX-Request-Id: t\r\n\r\n"
+    )
     (message,) = asyncio.run(_all(data))
     assert message.body == b"abc" and "authorization" not in message.headers and "x-request-id" not in message.headers
 
@@ -64,15 +68,18 @@ def test_http10_and_connection_close_end_keep_alive():
     assert absolute.target == "/score?a=b" and absolute.keep_alive
 
 
-@pytest.mark.parametrize("data, status", [
-    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n", 413),
-    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + b"x" * 1024, 413),
-    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n", 400),
-    (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 100_000 + b"1\r\n", 400),
-    (b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n", 431),
-    (b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: " + b"a" * 300_000, 431),  # a head that never ends
-    (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc", 400),  # closed mid-body
-])
+@pytest.mark.parametrize(
+    "data, status",
+    [
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n", 413),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + b"x" * 1024, 413),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 100_000 + b"1\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nX-Pad: " + b"a" * 300_000, 431),  # a head that never ends
+        (b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc", 400),  # closed mid-body
+    ],
+)
 def test_limits_and_malformed_bodies_are_refused(data, status):
     (answer,) = asyncio.run(_all(data))
     assert answer[0] == status, answer
@@ -103,8 +110,13 @@ async def _fake_replica(answer) -> tuple[asyncio.AbstractServer, int, list]:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length")))
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
                 await reader.readexactly(length)
                 n += 1
                 data = answer(n)
@@ -128,8 +140,9 @@ def test_a_replica_answering_twice_loses_the_connection_and_no_answer_shifts():
     async def main():
         # the first request on each connection gets two responses in one write: the second must never
         # be taken as the answer to the next request
-        server, port, connections = await _fake_replica(lambda n: _response(b"one") + _response(b"stray")
-                                                        if n == 1 else _response(b"two"))
+        server, port, connections = await _fake_replica(
+            lambda n: _response(b"one") + _response(b"stray") if n == 1 else _response(b"two")
+        )
         replica = _replica(port)
         first = await replica.send("POST", "/score", {}, b"1")
         second = await replica.send("POST", "/score", {}, b"2")

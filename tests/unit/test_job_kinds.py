@@ -42,11 +42,19 @@ def test_an_unknown_type_is_refused_naming_the_known_ones(store, tmp_path):
 
 
 def _toy_submit(store, data, base_path):
-    spec = {"name": data.get("name"), "experiment_name": "toys", "tags": {}, "properties": {},
-            "size": data["size"]}
+    spec = {"name": data.get("name"), "experiment_name": "toys", "tags": {}, "properties": {}, "size": data["size"]}
     submission.name_job(spec)
-    store.insert_job({"name": spec["name"], "type": "toy", "experiment_name": spec["experiment_name"],
-                      "parent_job_name": None, "status": "NotStarted", "spec": spec, "created_at": time.time()})
+    store.insert_job(
+        {
+            "name": spec["name"],
+            "type": "toy",
+            "experiment_name": spec["experiment_name"],
+            "parent_job_name": None,
+            "status": "NotStarted",
+            "spec": spec,
+            "created_at": time.time(),
+        }
+    )
     return store.get_job(spec["name"])
 
 

@@ -16,8 +16,11 @@ def job(**fields):
 
 # -- render_command ------------------------------------------------------------------------------
 def test_render_substitutes_inputs_and_outputs():
-    text = render_command("python train.py --data ${{inputs.data}} --C ${{ inputs.C }} --out ${{outputs.model}}",
-                          {"data": "/d/x.csv", "C": "0.8"}, {"model": "/o/model"})
+    text = render_command(
+        "python train.py --data ${{inputs.data}} --C ${{ inputs.C }} --out ${{outputs.model}}",
+        {"data": "/d/x.csv", "C": "0.8"},
+        {"model": "/o/model"},
+    )
     assert text == "python train.py --data /d/x.csv --C 0.8 --out /o/model"
 
 
@@ -84,12 +87,16 @@ def test_code_resolved_from_base_path(tmp_path):
 
 
 def test_literal_inputs(tmp_path):
-    spec = normalize_command_job(job(inputs={"C": 0.8, "n": 3, "flag": True, "s": "text",
-                                             "typed": {"type": "integer", "default": 7}}), tmp_path)
+    spec = normalize_command_job(
+        job(inputs={"C": 0.8, "n": 3, "flag": True, "s": "text", "typed": {"type": "integer", "default": 7}}), tmp_path
+    )
     assert spec["inputs"] == {
-        "C": {"type": "literal", "value": 0.8}, "n": {"type": "literal", "value": 3},
-        "flag": {"type": "literal", "value": True}, "s": {"type": "literal", "value": "text"},
-        "typed": {"type": "literal", "value": 7}}
+        "C": {"type": "literal", "value": 0.8},
+        "n": {"type": "literal", "value": 3},
+        "flag": {"type": "literal", "value": True},
+        "s": {"type": "literal", "value": "text"},
+        "typed": {"type": "literal", "value": 7},
+    }
 
 
 def test_uri_file_input_resolved_from_base_path(tmp_path, monkeypatch):
@@ -98,7 +105,8 @@ def test_uri_file_input_resolved_from_base_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # relative paths must not depend on the cwd
     spec = normalize_command_job(
         job(command="python t.py ${{inputs.data}}", inputs={"data": {"type": "uri_file", "path": "./data/x.csv"}}),
-        tmp_path)
+        tmp_path,
+    )
     data = spec["inputs"]["data"]
     assert data["path"] == str(tmp_path / "data" / "x.csv")
     assert Path(data["path"]).is_absolute()
@@ -119,11 +127,14 @@ def test_input_path_that_does_not_exist(tmp_path):
     assert str(tmp_path / "missing") in str(info.value)
 
 
-@pytest.mark.parametrize("path", [
-    "https://example.com/data.csv",
-    "azureml://datastores/workspaceblobstore/paths/data/x.csv",
-    "wasbs://container@account.blob.core.windows.net/x.csv",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "https://example.com/data.csv",
+        "azureml://datastores/workspaceblobstore/paths/data/x.csv",
+        "wasbs://container@account.blob.core.windows.net/x.csv",
+    ],
+)
 def test_remote_inputs_rejected_with_set_hint(tmp_path, path):
     with pytest.raises(ValidationError) as info:
         normalize_command_job(job(inputs={"train": {"type": "uri_file", "path": path}}), tmp_path)

@@ -25,6 +25,12 @@ def test_a_climbing_import_breaks_the_contract(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / "emulator" / "models" / "layer_probe.py").write_text("import emulator.cli.main\n")
     lint_imports = Path(sys.executable).parent / "lint-imports"
-    out = subprocess.run([str(lint_imports), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    out = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert out.returncode != 0 and "emulator.models.layer_probe -> emulator.cli.main" in out.stdout, out.stdout

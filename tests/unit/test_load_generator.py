@@ -123,8 +123,14 @@ def test_header_values_are_counted(server):
 
 
 def test_per_request_headers_and_bodies(server):
-    result = run_load(f"{server}/echo", connections=3, requests=9, keep_samples=9, headers={"X-Index": "fixed"},
-                      make_request=lambda i: ({"X-Index": str(i)}, b"x" * i))
+    result = run_load(
+        f"{server}/echo",
+        connections=3,
+        requests=9,
+        keep_samples=9,
+        headers={"X-Index": "fixed"},
+        make_request=lambda i: ({"X-Index": str(i)}, b"x" * i),
+    )
     assert result.by_status == {200: 9}
     assert sorted(s.body for s in result.samples) == sorted(f"{i}:{i}".encode() for i in range(9))
 
@@ -179,7 +185,7 @@ def test_responses_arriving_a_byte_at_a_time_parse():
 
     def trickle(conn):
         for i in range(len(response)):
-            conn.sendall(response[i:i + 1])
+            conn.sendall(response[i : i + 1])
 
     result = run_raw(trickle, connections=2, requests=4, method="GET", keep_samples=1)
     assert result.by_status == {200: 4} and result.samples[0].body == b"abcd"
@@ -187,14 +193,16 @@ def test_responses_arriving_a_byte_at_a_time_parse():
 
 def test_keep_alive_connection_closed_silently_by_the_server_is_reopened():
     # One response per connection, no "Connection: close": the client finds out on reuse.
-    result = run_raw(lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
-                     connections=2, requests=20)
+    result = run_raw(
+        lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), connections=2, requests=20
+    )
     assert result.total == 20 and result.by_status == {200: 20} and result.errors == 0
 
 
 def test_response_cut_short_is_a_closed_error():
-    result = run_raw(lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"),
-                     connections=1, requests=3)
+    result = run_raw(
+        lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"), connections=1, requests=3
+    )
     assert result.total == 3 and result.transport_errors == {"closed": 3} and result.by_status == {}
 
 
@@ -212,16 +220,25 @@ def test_refused_connections_are_transport_errors():
     assert result.error_samples[0].status is None and result.error_samples[0].error.startswith("connect")
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.1:80/", "http://example.com/", "http://192.168.1.1/",
-                                 "https://127.0.0.1/", "http://0.0.0.0:80/"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.0.0.1:80/", "http://example.com/", "http://192.168.1.1/", "https://127.0.0.1/", "http://0.0.0.0:80/"],
+)
 def test_non_loopback_targets_are_refused(url):
     with pytest.raises(ValueError):
         run_load(url, connections=1, requests=1)
 
 
-@pytest.mark.parametrize("kwargs", [dict(connections=101, requests=1), dict(connections=0, requests=1),
-                                    dict(connections=1, requests=1_000_001), dict(connections=1),
-                                    dict(connections=1, duration=-1)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(connections=101, requests=1),
+        dict(connections=0, requests=1),
+        dict(connections=1, requests=1_000_001),
+        dict(connections=1),
+        dict(connections=1, duration=-1),
+    ],
+)
 def test_bounds_are_enforced(kwargs):
     with pytest.raises(ValueError):
         run_load("http://127.0.0.1:9/", **kwargs)

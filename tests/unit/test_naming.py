@@ -18,8 +18,25 @@ from emulator.jobs import snapshot
 from emulator.store import staging
 
 # what an attacker or a typo may pass as a name: traversal, absolute, NUL, newline, too long, look-alikes
-HOSTILE = ["..", "../x", "../../../../escape", "/abs/path", "a/b", "a\0b", "name\n", " lead", "x" * 300,
-           "\uff0fetc", "\uff0e\uff0e", "a\u2215b", "caf\u00e9", "", None, True, 1.5]
+HOSTILE = [
+    "..",
+    "../x",
+    "../../../../escape",
+    "/abs/path",
+    "a/b",
+    "a\0b",
+    "name\n",
+    " lead",
+    "x" * 300,
+    "\uff0fetc",
+    "\uff0e\uff0e",
+    "a\u2215b",
+    "caf\u00e9",
+    "",
+    None,
+    True,
+    1.5,
+]
 
 
 @pytest.mark.parametrize("kind", sorted(naming.RULES))
@@ -34,20 +51,23 @@ def test_every_kind_refuses_hostile_names(kind, value):
         assert "(300 characters)" in message and value not in message  # not echoed in full
 
 
-@pytest.mark.parametrize("kind, good, bad", [
-    ("workspace", ["default", "ws1", "my_ws-2", "a" * 33], ["ab", "a" * 34, "-ws", "w.s"]),
-    ("job", ["sincere_lemon_8xq2r3kfpz", "1job", "a" * 255], ["-x", "has space", "dots.not.allowed", "a" * 256]),
-    ("model", ["iris", "iris-onnx", "m_1", "v1.2", "a" * 255], ["-m", ".hidden", "a" * 256, "m:1"]),
-    ("environment", ["AzureML-sklearn-1.5", "my-env"], ["-e", "e@latest", "e:1"]),
-    ("version", ["1", "2.0.1", "v2", "latest"], ["-1", "1/2", "..", ".1"]),
-    ("input", ["C", "training_data", "_x"], ["1x", "a-b", "a.b"]),
-    ("output", ["model_dir", "out"], ["/tmp/x", "a-b", "9"]),
-    ("endpoint", ["iris-ep", "abc", "a" * 32], ["ab", "1ep", "ep-", "a" * 33, "ep_1"]),
-    ("deployment", ["blue", "green-2"], ["bl", "1blue", "blue-", "b_1"]),
-    ("amlcompute", ["cpu-cluster", "ab", "a" * 16], ["a", "a" * 17, "1c", "c-"]),
-    ("computeinstance", ["dev-box", "abc", "a" * 24], ["ab", "a" * 25]),
-    ("kubernetes", ["k8s-cluster", "a" * 32], ["ab", "a" * 33]),
-])
+@pytest.mark.parametrize(
+    "kind, good, bad",
+    [
+        ("workspace", ["default", "ws1", "my_ws-2", "a" * 33], ["ab", "a" * 34, "-ws", "w.s"]),
+        ("job", ["sincere_lemon_8xq2r3kfpz", "1job", "a" * 255], ["-x", "has space", "dots.not.allowed", "a" * 256]),
+        ("model", ["iris", "iris-onnx", "m_1", "v1.2", "a" * 255], ["-m", ".hidden", "a" * 256, "m:1"]),
+        ("environment", ["AzureML-sklearn-1.5", "my-env"], ["-e", "e@latest", "e:1"]),
+        ("version", ["1", "2.0.1", "v2", "latest"], ["-1", "1/2", "..", ".1"]),
+        ("input", ["C", "training_data", "_x"], ["1x", "a-b", "a.b"]),
+        ("output", ["model_dir", "out"], ["/tmp/x", "a-b", "9"]),
+        ("endpoint", ["iris-ep", "abc", "a" * 32], ["ab", "1ep", "ep-", "a" * 33, "ep_1"]),
+        ("deployment", ["blue", "green-2"], ["bl", "1blue", "blue-", "b_1"]),
+        ("amlcompute", ["cpu-cluster", "ab", "a" * 16], ["a", "a" * 17, "1c", "c-"]),
+        ("computeinstance", ["dev-box", "abc", "a" * 24], ["ab", "a" * 25]),
+        ("kubernetes", ["k8s-cluster", "a" * 32], ["ab", "a" * 33]),
+    ],
+)
 def test_rules_per_kind(kind, good, bad):
     assert [v for v in good if not naming.is_valid(kind, v)] == []
     assert [v for v in bad if naming.is_valid(kind, v)] == []
@@ -62,10 +82,19 @@ def test_confined_join_stays_inside(tmp_path):
     assert naming.confined_join(tmp_path, "a/b") == tmp_path / "a" / "b"
 
 
-@pytest.mark.parametrize("part, needle", [
-    ("..", "leaves"), ("../x", "leaves"), ("a/../../x", "leaves"), ("/etc", "absolute"),
-    ("a\0b", "NUL"), ("", "empty"), ("a//b", "leaves"), ("x" * 256, "255 bytes"),
-])
+@pytest.mark.parametrize(
+    "part, needle",
+    [
+        ("..", "leaves"),
+        ("../x", "leaves"),
+        ("a/../../x", "leaves"),
+        ("/etc", "absolute"),
+        ("a\0b", "NUL"),
+        ("", "empty"),
+        ("a//b", "leaves"),
+        ("x" * 256, "255 bytes"),
+    ],
+)
 def test_confined_join_refuses(tmp_path, part, needle):
     with pytest.raises(ValidationError, match=needle):
         naming.confined_join(tmp_path, "models", part)
@@ -118,11 +147,22 @@ def _copied(snap: Path) -> set[str]:
 
 
 def test_snapshot_honours_amlignore_over_gitignore(tmp_path):
-    code = _tree(tmp_path / "src", {
-        "train.py": "", "data/big.csv": "", "ckpt/a.ckpt": "", "keep.ckpt": "", "sub/x.log": "", "sub/y.py": "",
-        "sub/.amlignore": "y.py\n", ".gitignore": "train.py\n",
-        ".amlignore": "# comment\ndata/\n*.ckpt\n!keep.ckpt\n/sub/*.log\n",
-        ".git/HEAD": "", "__pycache__/t.pyc": ""})
+    code = _tree(
+        tmp_path / "src",
+        {
+            "train.py": "",
+            "data/big.csv": "",
+            "ckpt/a.ckpt": "",
+            "keep.ckpt": "",
+            "sub/x.log": "",
+            "sub/y.py": "",
+            "sub/.amlignore": "y.py\n",
+            ".gitignore": "train.py\n",
+            ".amlignore": "# comment\ndata/\n*.ckpt\n!keep.ckpt\n/sub/*.log\n",
+            ".git/HEAD": "",
+            "__pycache__/t.pyc": "",
+        },
+    )
     snapshot.copy(code, tmp_path / "snap")
     assert _copied(tmp_path / "snap") == {"train.py", "keep.ckpt", ".amlignore", ".gitignore", "sub/.amlignore"}
 
@@ -190,8 +230,9 @@ def test_snapshot_skips_the_amlemu_home_inside_the_code_folder(tmp_path, monkeyp
 def test_stale_staging_is_found_and_live_staging_is_kept(tmp_path):
     ws = tmp_path / "ws"
     live = staging.make(ws / "models" / "iris")
-    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     dead = ws / "models" / "iris" / f".staging-{dead_pid}-abc"
     dead.mkdir()
     old_legacy = ws / "models" / "iris" / ".staging.k2j3"

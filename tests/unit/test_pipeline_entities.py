@@ -32,8 +32,11 @@ def test_sample_pipeline_yaml_converts_to_a_spec_the_engine_accepts():
     assert data["inputs"]["C"] == 0.5
     train = data["jobs"]["train"]
     assert train["code"] == str(SAMPLES / "iris" / "pipeline")
-    assert train["inputs"] == {"prepared": "${{parent.jobs.prep.outputs.prepared}}", "C": "${{parent.inputs.C}}",
-                               "max_iter": "${{parent.inputs.max_iter}}"}
+    assert train["inputs"] == {
+        "prepared": "${{parent.jobs.prep.outputs.prepared}}",
+        "C": "${{parent.inputs.C}}",
+        "max_iter": "${{parent.inputs.max_iter}}",
+    }
     assert train["outputs"] == {"model": "${{parent.outputs.trained_model}}"}
     spec = normalize_pipeline_job(data, Path.cwd())
     assert spec["outputs"]["evaluation"]["step"] == "score"
@@ -48,17 +51,21 @@ def write_pipeline(tmp_path, step):
         f"environment: {ENV}\n"
         "inputs:\n  data: {type: uri_folder}\n  n: {type: integer, default: 3}\n"
         "outputs:\n  report: {type: uri_folder}\n"
-        "command: python stats.py ${{inputs.data}} ${{inputs.n}} ${{outputs.report}}\n")
+        "command: python stats.py ${{inputs.data}} ${{inputs.n}} ${{outputs.report}}\n"
+    )
     (tmp_path / "pipeline.yml").write_text(
-        "type: pipeline\ninputs:\n  folder: {type: uri_folder, path: ./comps}\njobs:\n  stats:\n" + step)
+        "type: pipeline\ninputs:\n  folder: {type: uri_folder, path: ./comps}\njobs:\n  stats:\n" + step
+    )
     from azure.ai.ml import load_job
 
     return load_job(tmp_path / "pipeline.yml")
 
 
 def test_file_component_steps_are_inlined_with_their_defaults(tmp_path):
-    job = write_pipeline(tmp_path, "    type: command\n    component: file:./comps/stats.yml\n"
-                                   "    inputs: {data: '${{parent.inputs.folder}}'}\n")
+    job = write_pipeline(
+        tmp_path,
+        "    type: command\n    component: file:./comps/stats.yml\n    inputs: {data: '${{parent.inputs.folder}}'}\n",
+    )
     step = to_spec(job)["jobs"]["stats"]
     assert step["code"] == str(tmp_path / "comps" / "src")  # relative to the component's own file
     assert step["inputs"] == {"data": "${{parent.inputs.folder}}", "n": 3}
@@ -79,8 +86,12 @@ def test_dsl_pipeline_with_command_and_loaded_components(tmp_path):
 
     write_pipeline(tmp_path, "    command: echo\n    environment: " + ENV + "\n")
     stats = load_component(tmp_path / "comps" / "stats.yml")
-    prep = command(command="cp -r ${{inputs.raw}}/. ${{outputs.out}}", environment=ENV,
-                   inputs={"raw": Input(type="uri_folder")}, outputs={"out": Output(type="uri_folder")})
+    prep = command(
+        command="cp -r ${{inputs.raw}}/. ${{outputs.out}}",
+        environment=ENV,
+        inputs={"raw": Input(type="uri_folder")},
+        outputs={"out": Output(type="uri_folder")},
+    )
 
     @pipeline(experiment_name="dsl", default_compute="local")
     def two_steps(folder, n=5):
@@ -126,8 +137,16 @@ def test_record_to_pipeline_job_has_status_steps_and_outputs(store, tmp_path):
 
     spec = normalize_pipeline_job(to_spec(load_job(SAMPLES / "iris" / "pipeline.yml")), Path.cwd())
     spec.update(name="pl-1", experiment_name="iris-pipeline", display_name="iris-pipeline")
-    store.insert_job({"name": "pl-1", "type": "pipeline", "experiment_name": "iris-pipeline", "status": "NotStarted",
-                      "spec": spec, "created_at": time.time()})
+    store.insert_job(
+        {
+            "name": "pl-1",
+            "type": "pipeline",
+            "experiment_name": "iris-pipeline",
+            "status": "NotStarted",
+            "spec": spec,
+            "created_at": time.time(),
+        }
+    )
     job = record_to_job(store, store.get_job("pl-1"))
     assert isinstance(job, PipelineJob)
     assert job.name == "pl-1" and job.status == "NotStarted" and job.id.endswith("/jobs/pl-1")

@@ -62,12 +62,15 @@ def test_unknown_upstream_step_is_refused():
 
 
 # -- bindings ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, expected", [
-    ("${{parent.inputs.C}}", bindings.Binding("input", "C")),
-    ("${{ parent.inputs.iris_csv }}", bindings.Binding("input", "iris_csv")),
-    ("${{parent.outputs.final}}", bindings.Binding("output", "final")),
-    ("${{parent.jobs.prep-1.outputs.prepared}}", bindings.Binding("step_output", "prepared", "prep-1")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("${{parent.inputs.C}}", bindings.Binding("input", "C")),
+        ("${{ parent.inputs.iris_csv }}", bindings.Binding("input", "iris_csv")),
+        ("${{parent.outputs.final}}", bindings.Binding("output", "final")),
+        ("${{parent.jobs.prep-1.outputs.prepared}}", bindings.Binding("step_output", "prepared", "prep-1")),
+    ],
+)
 def test_parse_binding_forms(text, expected):
     assert bindings.parse(text, "x") == expected
     assert bindings.parse({"path": text, "type": "uri_folder"}, "x") == expected
@@ -87,12 +90,21 @@ def test_malformed_binding_names_where_and_the_forms(text):
 
 
 def test_resolve_inputs_replaces_bindings_with_what_they_point_at():
-    pipeline_inputs = {"C": {"type": "literal", "value": 0.8},
-                       "data": {"type": "uri_file", "path": "/d/iris.csv", "mode": "ro_mount"}}
+    pipeline_inputs = {
+        "C": {"type": "literal", "value": 0.8},
+        "data": {"type": "uri_file", "path": "/d/iris.csv", "mode": "ro_mount"},
+    }
     resolved = bindings.resolve_inputs(
-        {"C": "${{parent.inputs.C}}", "raw": "${{parent.inputs.data}}",
-         "prepared": "${{parent.jobs.prep.outputs.out}}", "n": 3, "local": {"type": "uri_folder", "path": "/x"}},
-        pipeline_inputs, lambda step, output: f"/jobs/{step}-child/outputs/{output}")
+        {
+            "C": "${{parent.inputs.C}}",
+            "raw": "${{parent.inputs.data}}",
+            "prepared": "${{parent.jobs.prep.outputs.out}}",
+            "n": 3,
+            "local": {"type": "uri_folder", "path": "/x"},
+        },
+        pipeline_inputs,
+        lambda step, output: f"/jobs/{step}-child/outputs/{output}",
+    )
     assert resolved == {
         "C": 0.8,
         "raw": {"type": "uri_file", "path": "/d/iris.csv", "mode": "ro_mount"},

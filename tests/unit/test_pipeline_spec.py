@@ -19,13 +19,23 @@ def pipeline(**fields):
         "inputs": {"C": 0.5, "data": {"type": "uri_folder", "path": "."}},
         "outputs": {"final": {"type": "uri_folder"}},
         "jobs": {
-            "prep": {"command": "cp -r ${{inputs.raw}} ${{outputs.prepared}}", "environment": ENV,
-                     "inputs": {"raw": "${{parent.inputs.data}}"}, "outputs": {"prepared": None}},
-            "train": {"command": "echo ${{inputs.C}} ${{inputs.prepared}} > ${{outputs.model}}/m", "environment": ENV,
-                      "inputs": {"C": "${{parent.inputs.C}}", "prepared": "${{parent.jobs.prep.outputs.prepared}}"},
-                      "outputs": {"model": "${{parent.outputs.final}}"}},
-            "score": {"command": "cat ${{inputs.model}}/m", "environment": ENV,
-                      "inputs": {"model": {"path": "${{parent.jobs.train.outputs.model}}"}}},
+            "prep": {
+                "command": "cp -r ${{inputs.raw}} ${{outputs.prepared}}",
+                "environment": ENV,
+                "inputs": {"raw": "${{parent.inputs.data}}"},
+                "outputs": {"prepared": None},
+            },
+            "train": {
+                "command": "echo ${{inputs.C}} ${{inputs.prepared}} > ${{outputs.model}}/m",
+                "environment": ENV,
+                "inputs": {"C": "${{parent.inputs.C}}", "prepared": "${{parent.jobs.prep.outputs.prepared}}"},
+                "outputs": {"model": "${{parent.outputs.final}}"},
+            },
+            "score": {
+                "command": "cat ${{inputs.model}}/m",
+                "environment": ENV,
+                "inputs": {"model": {"path": "${{parent.jobs.train.outputs.model}}"}},
+            },
         },
     }
     data.update(fields)
@@ -46,8 +56,10 @@ def refused(data, tmp_path, error=ValidationError) -> str:
 
 def test_a_valid_pipeline_normalizes(tmp_path):
     spec = normalize_pipeline_job(pipeline(settings={"default_compute": "local"}), tmp_path)
-    assert spec["inputs"] == {"C": {"type": "literal", "value": 0.5},
-                              "data": {"type": "uri_folder", "path": str(tmp_path), "mode": "ro_mount"}}
+    assert spec["inputs"] == {
+        "C": {"type": "literal", "value": 0.5},
+        "data": {"type": "uri_folder", "path": str(tmp_path), "mode": "ro_mount"},
+    }
     assert spec["outputs"] == {"final": {"type": "uri_folder", "mode": "rw_mount", "step": "train", "output": "model"}}
     assert {s: n["needs"] for s, n in spec["jobs"].items()} == {"prep": [], "train": ["prep"], "score": ["train"]}
     train = spec["jobs"]["train"]["job"]
@@ -81,8 +93,13 @@ def test_binding_to_a_missing_output_is_named(tmp_path):
 
 
 def test_unknown_parent_input_is_named(tmp_path):
-    message = refused(with_step("train", inputs={"C": "${{parent.inputs.learning_rate}}",
-                                                 "prepared": "${{parent.jobs.prep.outputs.prepared}}"}), tmp_path)
+    message = refused(
+        with_step(
+            "train",
+            inputs={"C": "${{parent.inputs.learning_rate}}", "prepared": "${{parent.jobs.prep.outputs.prepared}}"},
+        ),
+        tmp_path,
+    )
     assert "no input 'learning_rate'" in message and "inputs: C, data" in message and "'train'" in message
 
 
@@ -124,10 +141,13 @@ def test_missing_jobs_and_unknown_fields(tmp_path):
     assert "true or false" in refused(pipeline(settings={"continue_on_step_failure": "yes"}), tmp_path)
 
 
-@pytest.mark.parametrize("step, operation", [
-    ({"type": "sweep", "trial": "./trial.yml"}, "sweep steps"),
-    ({"type": "command", "component": "azureml:train:1"}, "'component:' references"),
-])
+@pytest.mark.parametrize(
+    "step, operation",
+    [
+        ({"type": "sweep", "trial": "./trial.yml"}, "sweep steps"),
+        ({"type": "command", "component": "azureml:train:1"}, "'component:' references"),
+    ],
+)
 def test_step_shapes_not_emulated_are_named(tmp_path, step, operation):
     data = pipeline()
     data["jobs"]["extra"] = step
@@ -136,17 +156,20 @@ def test_step_shapes_not_emulated_are_named(tmp_path, step, operation):
 
 
 def test_missing_pipeline_input_path(tmp_path):
-    assert "does not exist" in refused(pipeline(inputs={"C": 1, "data": {"type": "uri_folder", "path": "./nope"}}),
-                                       tmp_path)
+    assert "does not exist" in refused(
+        pipeline(inputs={"C": 1, "data": {"type": "uri_folder", "path": "./nope"}}), tmp_path
+    )
 
 
 # -- submit: nothing recorded on bad input ------------------------------------------------------------
 def test_bad_pipelines_record_nothing(store, tmp_path):
     from emulator import kinds
 
-    bad = [with_step("score", inputs={"model": "${{parent.jobs.nope.outputs.model}}"}),
-           with_step("score", compute="azureml:no-such-cluster"),
-           with_step("score", environment="azureml:no-such-env:1")]
+    bad = [
+        with_step("score", inputs={"model": "${{parent.jobs.nope.outputs.model}}"}),
+        with_step("score", compute="azureml:no-such-cluster"),
+        with_step("score", environment="azureml:no-such-env:1"),
+    ]
     for data in bad:
         with pytest.raises((ValidationError, ResourceNotFound)) as info:
             kinds.submit(store, copy.deepcopy(data), tmp_path)
@@ -158,11 +181,15 @@ def test_bad_pipelines_record_nothing(store, tmp_path):
 def test_check_steps_reads_the_yaml_as_written():
     from emulator.pipelines.spec import check_steps
 
-    check_steps({"jobs": {"a": {"command": "echo"}, "b": {"type": "command", "component": "./b.yml"},
-                          "c": {"type": "sweep"}}})  # components and other step types are judged later
-    for jobs, text in [({"a": {"type": "command", "environment": ENV}}, "step 'a' has no 'command'"),
-                       ({"a b": {"command": "echo"}}, "step names"), ({"a": "echo"}, "must be a mapping"),
-                       (None, "no 'jobs'")]:
+    check_steps(
+        {"jobs": {"a": {"command": "echo"}, "b": {"type": "command", "component": "./b.yml"}, "c": {"type": "sweep"}}}
+    )  # components and other step types are judged later
+    for jobs, text in [
+        ({"a": {"type": "command", "environment": ENV}}, "step 'a' has no 'command'"),
+        ({"a b": {"command": "echo"}}, "step names"),
+        ({"a": "echo"}, "must be a mapping"),
+        (None, "no 'jobs'"),
+    ]:
         with pytest.raises(ValidationError) as info:
             check_steps({"jobs": jobs})
         assert text in info.value.message

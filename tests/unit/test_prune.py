@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fcntl
 
-from emulator.runtime.venv import READY, venvs_root
 from emulator.runtime import prune
+from emulator.runtime.venv import READY, venvs_root
 
 
 def test_a_virtualenv_being_built_is_not_pruned_and_a_stale_one_is(amlemu_home, monkeypatch):

@@ -57,8 +57,12 @@ def iris_model_dir(tmp_path_factory) -> Path:
     y = np.array([int(float(r["species"])) for r in rows], dtype=np.int64)
     clf = LogisticRegression(C=0.5, max_iter=200)
     model = Pipeline([("scaler", StandardScaler()), ("clf", clf)]).fit(X, y)
-    onx = to_onnx(model, initial_types=[("input", FloatTensorType([None, 4]))],
-                  options={id(clf): {"zipmap": False}}, target_opset=17)
+    onx = to_onnx(
+        model,
+        initial_types=[("input", FloatTensorType([None, 4]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset=17,
+    )
     folder = _model_dir(tmp_path_factory.mktemp("iris"), "iris")
     (folder / "model").mkdir()  # a subfolder, as `az ml model create --path model/` registers it
     (folder / "model" / "model.onnx").write_bytes(onx.SerializeToString())
@@ -72,12 +76,17 @@ def mixed_model_dir(tmp_path_factory) -> Path:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["count"], ["count_f"], to=TensorProto.FLOAT),
-         helper.make_node("Mul", ["count_f", "scale"], ["product"])],
+        [
+            helper.make_node("Cast", ["count"], ["count_f"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["count_f", "scale"], ["product"]),
+        ],
         "mixed",
-        [helper.make_tensor_value_info("count", TensorProto.INT64, [None, 1]),
-         helper.make_tensor_value_info("scale", TensorProto.FLOAT, [None, 1])],
-        [helper.make_tensor_value_info("product", TensorProto.FLOAT, [None, 1])])
+        [
+            helper.make_tensor_value_info("count", TensorProto.INT64, [None, 1]),
+            helper.make_tensor_value_info("scale", TensorProto.FLOAT, [None, 1]),
+        ],
+        [helper.make_tensor_value_info("product", TensorProto.FLOAT, [None, 1])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     folder = _model_dir(tmp_path_factory.mktemp("mixed"), "mixed")
@@ -101,9 +110,13 @@ class Replica:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AZUREML_", "AML_", "AMLEMU_"))}
         full_env.update(env, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "emulator.serving", "--host", "127.0.0.1",
-                                          "--port", str(self.port), *args],
-                                         env=full_env, cwd=tmp, stdout=out, stderr=err)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "emulator.serving", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                env=full_env,
+                cwd=tmp,
+                stdout=out,
+                stderr=err,
+            )
 
     def wait_ready(self, timeout: float = 60) -> Replica:
         deadline = time.monotonic() + timeout
@@ -153,10 +166,17 @@ BACKENDS = ["granian", "waitress"]
 @pytest.fixture(scope="module", params=BACKENDS)
 def onnx_server(request, tmp_path_factory, iris_model_dir):
     """The built-in scorer on each HTTP server (their keep-alive and 413 handling differ)."""
-    yield from _start(tmp_path_factory, "onnx", {"AZUREML_MODEL_DIR": str(iris_model_dir),
-                                                 "AMLEMU_MAX_ROWS": str(MAX_ROWS),
-                                                 "AMLEMU_MAX_REQUEST_BYTES": str(MAX_BYTES)},
-                      "--server", request.param)
+    yield from _start(
+        tmp_path_factory,
+        "onnx",
+        {
+            "AZUREML_MODEL_DIR": str(iris_model_dir),
+            "AMLEMU_MAX_ROWS": str(MAX_ROWS),
+            "AMLEMU_MAX_REQUEST_BYTES": str(MAX_BYTES),
+        },
+        "--server",
+        request.param,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +187,11 @@ def mixed_server(tmp_path_factory, mixed_model_dir):
 @pytest.fixture(scope="module")
 def sample_script_server(tmp_path_factory, iris_model_dir):
     code = SAMPLES / "iris" / "score"
-    yield from _start(tmp_path_factory, "sample", {"AZUREML_MODEL_DIR": str(iris_model_dir),
-                                                   "AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "score.py"})
+    yield from _start(
+        tmp_path_factory,
+        "sample",
+        {"AZUREML_MODEL_DIR": str(iris_model_dir), "AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "score.py"},
+    )
 
 
 BEHAVIOURS = """\
@@ -206,8 +229,9 @@ BEHAVIOURS = """\
 @pytest.fixture(scope="module")
 def behaviours_server(tmp_path_factory):
     code = _code_dir(tmp_path_factory, "behaviours", {"behaviours.py": BEHAVIOURS})
-    yield from _start(tmp_path_factory, "behaviours", {"AML_APP_ROOT": str(code),
-                                                       "AZUREML_ENTRY_SCRIPT": "behaviours.py"})
+    yield from _start(
+        tmp_path_factory, "behaviours", {"AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "behaviours.py"}
+    )
 
 
 RAW_HTTP_SCRIPT = """\
@@ -255,9 +279,11 @@ SCHEMA_SCRIPT = """\
 @pytest.fixture(scope="module")
 def schema_server(tmp_path_factory):
     import inference_schema  # noqa: F401 - a test dependency: missing, the tests fail rather than skip
+
     code = _code_dir(tmp_path_factory, "schema", {"schema_score.py": SCHEMA_SCRIPT})
-    yield from _start(tmp_path_factory, "schema", {"AML_APP_ROOT": str(code),
-                                                   "AZUREML_ENTRY_SCRIPT": "schema_score.py"})
+    yield from _start(
+        tmp_path_factory, "schema", {"AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "schema_score.py"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -288,16 +314,19 @@ def test_liveness_answers_healthy(onnx_server, session):
 def test_unknown_path_and_method_answer_json(onnx_server, session):
     response = session.get(onnx_server.url + "/predict", timeout=10)
     assert response.status_code == 404
-    assert _error(response) == ("NotFound", "/predict not found: the scoring server answers "
-                                            "GET /, GET|POST /score and GET /swagger.json")
+    assert _error(response) == (
+        "NotFound",
+        "/predict not found: the scoring server answers GET /, GET|POST /score and GET /swagger.json",
+    )
     response = session.put(onnx_server.url + "/score", data="{}", headers=JSON, timeout=10)
     assert response.status_code == 405
     assert "PUT is not allowed on /score" in _error(response)[1]
 
 
 def test_request_ids_are_echoed(onnx_server, session):
-    response = session.get(onnx_server.url + "/", headers={"x-request-id": "req-1",
-                                                           "x-ms-client-request-id": "client-1"}, timeout=10)
+    response = session.get(
+        onnx_server.url + "/", headers={"x-request-id": "req-1", "x-ms-client-request-id": "client-1"}, timeout=10
+    )
     assert response.headers["x-request-id"] == "req-1"
     assert response.headers["x-ms-client-request-id"] == "client-1"
     assert response.headers["x-ms-request-id"] == "client-1"
@@ -307,18 +336,21 @@ def test_request_ids_are_echoed(onnx_server, session):
 
 
 # -- the built-in ONNX scorer ---------------------------------------------------------------------------
-@pytest.mark.parametrize("body", [
-    {"data": IRIS_ROWS},
-    {"input_data": IRIS_ROWS},
-    json.loads((SAMPLES / "iris" / "sample-request-input-data.json").read_text()),
-    {"input_data": {"columns": ["a", "b", "c", "d"], "index": [10, 11, 12], "data": IRIS_ROWS}},
-    {"input_data": {"data": IRIS_ROWS}},
-    {"input_data": {"input": IRIS_ROWS}},
-    {"inputs": {"input": IRIS_ROWS}},
-    {"inputs": IRIS_ROWS},
-    {"data": [[5, 3, 1, 0], [6.7, 3.1, 4.7, 1.5], [7.7, 3.0, 6.1, 2.3]]},  # ints are numbers too
-], ids=["data", "input_data", "sample", "split", "split-data-only", "named", "inputs-named", "inputs-list",
-        "ints"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": IRIS_ROWS},
+        {"input_data": IRIS_ROWS},
+        json.loads((SAMPLES / "iris" / "sample-request-input-data.json").read_text()),
+        {"input_data": {"columns": ["a", "b", "c", "d"], "index": [10, 11, 12], "data": IRIS_ROWS}},
+        {"input_data": {"data": IRIS_ROWS}},
+        {"input_data": {"input": IRIS_ROWS}},
+        {"inputs": {"input": IRIS_ROWS}},
+        {"inputs": IRIS_ROWS},
+        {"data": [[5, 3, 1, 0], [6.7, 3.1, 4.7, 1.5], [7.7, 3.0, 6.1, 2.3]]},  # ints are numbers too
+    ],
+    ids=["data", "input_data", "sample", "split", "split-data-only", "named", "inputs-named", "inputs-list", "ints"],
+)
 def test_builtin_scorer_accepts_each_body_shape(onnx_server, session, body):
     response = _score(session, onnx_server, body)
     assert response.status_code == 200, response.text
@@ -329,8 +361,9 @@ def test_builtin_scorer_accepts_each_body_shape(onnx_server, session, body):
 
 
 def test_builtin_scorer_takes_json_with_charset_and_get_query(onnx_server, session):
-    response = _score(session, onnx_server, {"data": IRIS_ROWS},
-                      headers={"Content-Type": "application/json; charset=utf-8"})
+    response = _score(
+        session, onnx_server, {"data": IRIS_ROWS}, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
     assert response.json() == IRIS_LABELS
     response = session.get(onnx_server.url + "/score", params={"data": json.dumps(IRIS_ROWS[:1])}, timeout=10)
     assert (response.status_code, response.json()) == (200, [0])
@@ -351,61 +384,188 @@ def test_builtin_scorer_keeps_the_connection_alive(onnx_server):
 
 BAD_REQUESTS = [
     # (id, body, headers, status, code, message fragment)
-    ("invalid-json", '{"data": [[5.1, 3.5, 1.4, 0.2]', JSON, 400, "InvalidJson",
-     "request body is not valid JSON: Expecting ',' delimiter at line 1, column 31 (char 30)"),
-    ("empty-body", "", JSON, 400, "EmptyBody", "request body is empty: send a JSON object such as "
-                                               '{"input_data": [[0.0, 0.0, 0.0, 0.0]]}'),
+    (
+        "invalid-json",
+        '{"data": [[5.1, 3.5, 1.4, 0.2]',
+        JSON,
+        400,
+        "InvalidJson",
+        "request body is not valid JSON: Expecting ',' delimiter at line 1, column 31 (char 30)",
+    ),
+    (
+        "empty-body",
+        "",
+        JSON,
+        400,
+        "EmptyBody",
+        'request body is empty: send a JSON object such as {"input_data": [[0.0, 0.0, 0.0, 0.0]]}',
+    ),
     ("not-utf8", b'{"data": [[1, 2, 3, "\xff"]]}', JSON, 400, "InvalidJson", "not UTF-8"),
-    ("top-level-list", IRIS_ROWS, JSON, 400, "InvalidRequestBody",
-     "request body must be a JSON object such as"),
-    ("missing-key", {"rows": IRIS_ROWS}, JSON, 400, "MissingInputData",
-     'expected one of the keys "input_data", "data" or "inputs"; got keys "rows"'),
-    ("two-keys", {"data": IRIS_ROWS, "input_data": IRIS_ROWS}, JSON, 400, "InvalidRequestBody",
-     'request body has both "input_data" and "data"'),
-    ("data-not-list", {"data": "5.1,3.5,1.4,0.2"}, JSON, 400, "InvalidRequestBody",
-     '"data" must be a list of rows or an object'),
+    ("top-level-list", IRIS_ROWS, JSON, 400, "InvalidRequestBody", "request body must be a JSON object such as"),
+    (
+        "missing-key",
+        {"rows": IRIS_ROWS},
+        JSON,
+        400,
+        "MissingInputData",
+        'expected one of the keys "input_data", "data" or "inputs"; got keys "rows"',
+    ),
+    (
+        "two-keys",
+        {"data": IRIS_ROWS, "input_data": IRIS_ROWS},
+        JSON,
+        400,
+        "InvalidRequestBody",
+        'request body has both "input_data" and "data"',
+    ),
+    (
+        "data-not-list",
+        {"data": "5.1,3.5,1.4,0.2"},
+        JSON,
+        400,
+        "InvalidRequestBody",
+        '"data" must be a list of rows or an object',
+    ),
     ("empty-data", {"data": []}, JSON, 400, "InvalidInputShape", '"data" is an empty list'),
-    ("ragged", {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 4.7]]}, JSON, 400, "InvalidInputShape",
-     '"data": ragged rows: row 1 has 3 values but row 0 has 4; expected 4 features per row'),
-    ("rank-1", {"data": [5.1, 3.5, 1.4, 0.2]}, JSON, 400, "InvalidInputShape",
-     '"data": row 0: expected a list of 4 features, got 5.1'),
+    (
+        "ragged",
+        {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 4.7]]},
+        JSON,
+        400,
+        "InvalidInputShape",
+        '"data": ragged rows: row 1 has 3 values but row 0 has 4; expected 4 features per row',
+    ),
+    (
+        "rank-1",
+        {"data": [5.1, 3.5, 1.4, 0.2]},
+        JSON,
+        400,
+        "InvalidInputShape",
+        '"data": row 0: expected a list of 4 features, got 5.1',
+    ),
     ("rank-3", {"data": [IRIS_ROWS]}, JSON, 400, "InvalidInputShape", "has rank 2"),
-    ("three-features", {"data": [[5.1, 3.5, 1.4], [6.7, 3.1, 4.7]]}, JSON, 400, "InvalidInputShape",
-     '"data": expected 4 features per row, got 3'),
-    ("string", {"data": [[5.1, 3.5, "1.4", 0.2]]}, JSON, 400, "InvalidInputValue",
-     '"data": row 0, column 2: expected a number, got the string "1.4"'),
-    ("boolean", {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, True, 4.7, 1.5]]}, JSON, 400, "InvalidInputValue",
-     '"data": row 1, column 1: expected a number, got true'),
-    ("null", {"data": [[5.1, None, 1.4, 0.2]]}, JSON, 400, "InvalidInputValue",
-     '"data": row 0, column 1: expected a number, got null'),
-    ("nan", '{"data": [[5.1, 3.5, NaN, 0.2]]}', JSON, 400, "InvalidInputValue",
-     '"data": row 0, column 2: NaN is not a finite number'),
-    ("infinity", '{"data": [[5.1, 3.5, 1.4, -Infinity]]}', JSON, 400, "InvalidInputValue",
-     '"data": row 0, column 3: -Infinity is not a finite number'),
-    ("float32-overflow", {"data": [[5.1, 3.5, 1e39, 0.2]]}, JSON, 400, "InvalidInputValue",
-     '"data": row 0, column 2: 1e+39 is out of range for float32'),
-    ("too-many-rows", {"data": [IRIS_ROWS[0]] * (MAX_ROWS + 1)}, JSON, 400, "TooManyRows",
-     f'"data" has {MAX_ROWS + 1} rows; the limit is {MAX_ROWS} rows per request (AMLEMU_MAX_ROWS)'),
-    ("split-columns", {"input_data": {"columns": ["a", "b", "c"], "data": IRIS_ROWS}}, JSON, 400,
-     "InvalidInputShape", '"columns" names 3 columns but the model expects 4 features per row'),
-    ("split-index", {"input_data": {"index": [0], "data": IRIS_ROWS}}, JSON, 400, "InvalidInputShape",
-     '"index" has 1 labels but "data" has 3 rows'),
-    ("unknown-input", {"input_data": {"petal": IRIS_ROWS}}, JSON, 400, "InvalidRequestBody",
-     '"input_data": unknown input "petal"; the model\'s inputs are input'),
-    ("text-plain", {"data": IRIS_ROWS}, {"Content-Type": "text/plain"}, 415, "UnsupportedMediaType",
-     "Content-Type must be application/json; got text/plain"),
+    (
+        "three-features",
+        {"data": [[5.1, 3.5, 1.4], [6.7, 3.1, 4.7]]},
+        JSON,
+        400,
+        "InvalidInputShape",
+        '"data": expected 4 features per row, got 3',
+    ),
+    (
+        "string",
+        {"data": [[5.1, 3.5, "1.4", 0.2]]},
+        JSON,
+        400,
+        "InvalidInputValue",
+        '"data": row 0, column 2: expected a number, got the string "1.4"',
+    ),
+    (
+        "boolean",
+        {"data": [[5.1, 3.5, 1.4, 0.2], [6.7, True, 4.7, 1.5]]},
+        JSON,
+        400,
+        "InvalidInputValue",
+        '"data": row 1, column 1: expected a number, got true',
+    ),
+    (
+        "null",
+        {"data": [[5.1, None, 1.4, 0.2]]},
+        JSON,
+        400,
+        "InvalidInputValue",
+        '"data": row 0, column 1: expected a number, got null',
+    ),
+    (
+        "nan",
+        '{"data": [[5.1, 3.5, NaN, 0.2]]}',
+        JSON,
+        400,
+        "InvalidInputValue",
+        '"data": row 0, column 2: NaN is not a finite number',
+    ),
+    (
+        "infinity",
+        '{"data": [[5.1, 3.5, 1.4, -Infinity]]}',
+        JSON,
+        400,
+        "InvalidInputValue",
+        '"data": row 0, column 3: -Infinity is not a finite number',
+    ),
+    (
+        "float32-overflow",
+        {"data": [[5.1, 3.5, 1e39, 0.2]]},
+        JSON,
+        400,
+        "InvalidInputValue",
+        '"data": row 0, column 2: 1e+39 is out of range for float32',
+    ),
+    (
+        "too-many-rows",
+        {"data": [IRIS_ROWS[0]] * (MAX_ROWS + 1)},
+        JSON,
+        400,
+        "TooManyRows",
+        f'"data" has {MAX_ROWS + 1} rows; the limit is {MAX_ROWS} rows per request (AMLEMU_MAX_ROWS)',
+    ),
+    (
+        "split-columns",
+        {"input_data": {"columns": ["a", "b", "c"], "data": IRIS_ROWS}},
+        JSON,
+        400,
+        "InvalidInputShape",
+        '"columns" names 3 columns but the model expects 4 features per row',
+    ),
+    (
+        "split-index",
+        {"input_data": {"index": [0], "data": IRIS_ROWS}},
+        JSON,
+        400,
+        "InvalidInputShape",
+        '"index" has 1 labels but "data" has 3 rows',
+    ),
+    (
+        "unknown-input",
+        {"input_data": {"petal": IRIS_ROWS}},
+        JSON,
+        400,
+        "InvalidRequestBody",
+        '"input_data": unknown input "petal"; the model\'s inputs are input',
+    ),
+    (
+        "text-plain",
+        {"data": IRIS_ROWS},
+        {"Content-Type": "text/plain"},
+        415,
+        "UnsupportedMediaType",
+        "Content-Type must be application/json; got text/plain",
+    ),
     ("no-content-type", {"data": IRIS_ROWS}, {}, 415, "UnsupportedMediaType", "Content-Type must be application/json"),
-    ("latin-1", {"data": IRIS_ROWS}, {"Content-Type": "application/json; charset=latin-1"}, 415,
-     "UnsupportedMediaType", "charset=latin-1 is not supported"),
-    ("too-large", {"data": "x" * MAX_BYTES}, JSON, 413, "PayloadTooLarge",
-     "request body of 20012 bytes is larger than the limit of 19.5 KiB (20000 bytes)"),
+    (
+        "latin-1",
+        {"data": IRIS_ROWS},
+        {"Content-Type": "application/json; charset=latin-1"},
+        415,
+        "UnsupportedMediaType",
+        "charset=latin-1 is not supported",
+    ),
+    (
+        "too-large",
+        {"data": "x" * MAX_BYTES},
+        JSON,
+        413,
+        "PayloadTooLarge",
+        "request body of 20012 bytes is larger than the limit of 19.5 KiB (20000 bytes)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("body,headers,status,code,fragment", [case[1:] for case in BAD_REQUESTS],
-                         ids=[case[0] for case in BAD_REQUESTS])
-def test_builtin_scorer_names_the_problem_and_keeps_serving(onnx_server, session, body, headers, status, code,
-                                                           fragment):
+@pytest.mark.parametrize(
+    "body,headers,status,code,fragment", [case[1:] for case in BAD_REQUESTS], ids=[case[0] for case in BAD_REQUESTS]
+)
+def test_builtin_scorer_names_the_problem_and_keeps_serving(
+    onnx_server, session, body, headers, status, code, fragment
+):
     response = _score(session, onnx_server, body, headers=headers)
     assert response.status_code == status, response.text
     got_code, message = _error(response)
@@ -431,15 +591,21 @@ def test_builtin_scorer_checks_integer_inputs_of_a_multi_input_model(mixed_serve
     assert _score(session, mixed_server, split).json() == [[1.0], [6.0]]
     response = _score(session, mixed_server, {"input_data": {"count": [[2], [1.5]], "scale": [[0.5], [2.0]]}})
     assert response.status_code == 400
-    assert _error(response) == ("InvalidInputValue", 'input "count": row 1, column 0: 1.5 is not a whole number; '
-                                                     "input 'count' (int64 tensor of shape [N, 1]) takes integers")
+    assert _error(response) == (
+        "InvalidInputValue",
+        'input "count": row 1, column 0: 1.5 is not a whole number; '
+        "input 'count' (int64 tensor of shape [N, 1]) takes integers",
+    )
     response = _score(session, mixed_server, {"input_data": [[2, 0.5]]})
     assert response.status_code == 400
     assert "the model has 2 inputs (count, scale)" in _error(response)[1]
     response = _score(session, mixed_server, {"inputs": {"count": [[2]]}})
-    assert _error(response) == ("MissingInputData", '"inputs": missing input "scale"; the model\'s inputs are '
-                                                    'count, scale. Example: {"input_data": {"count": [[0]], '
-                                                    '"scale": [[0.0]]}}')
+    assert _error(response) == (
+        "MissingInputData",
+        '"inputs": missing input "scale"; the model\'s inputs are '
+        'count, scale. Example: {"input_data": {"count": [[0]], '
+        '"scale": [[0.0]]}}',
+    )
 
 
 def test_builtin_scorer_swagger_describes_the_model_signature(onnx_server, session):
@@ -449,8 +615,12 @@ def test_builtin_scorer_swagger_describes_the_model_signature(onnx_server, sessi
     assert service_input["x-model-inputs"] == [{"name": "input", "shape": [None, 4], "element_type": "float32"}]
     assert service_input["example"] == {"input_data": [[0.0, 0.0, 0.0, 0.0]]}
     rows = service_input["properties"]["input_data"]
-    assert rows["items"] == {"type": "array", "minItems": 4, "maxItems": 4,
-                             "items": {"type": "number", "format": "float"}}
+    assert rows["items"] == {
+        "type": "array",
+        "minItems": 4,
+        "maxItems": 4,
+        "items": {"type": "number", "format": "float"},
+    }
     assert "float32 tensor of shape [N, 4]" in service_input["description"]
     assert doc["definitions"]["ServiceOutput"]["items"] == {"type": "integer", "format": "int64"}
     assert set(doc["paths"]) == {"/", "/score", "/swagger.json"}
@@ -490,18 +660,24 @@ def test_run_exception_returns_500_and_logs_the_traceback(behaviours_server, ses
     response = _score(session, behaviours_server, {"action": "raise"})
     assert response.status_code == 500
     assert response.headers["x-ms-run-function-failed"] == "True"
-    assert _error(response) == ("ScoringScriptFailed", "An unexpected error occurred in scoring script: run() "
-                                                       "raised ValueError: boom from run. Check the logs for more "
-                                                       "info.")
+    assert _error(response) == (
+        "ScoringScriptFailed",
+        "An unexpected error occurred in scoring script: run() "
+        "raised ValueError: boom from run. Check the logs for more "
+        "info.",
+    )
     logs = behaviours_server.stderr.read_text()
     assert "Traceback (most recent call last)" in logs and 'raise ValueError("boom from run")' in logs
 
 
-@pytest.mark.parametrize("action,status,body", [
-    ("text", 200, "plain text"),
-    ("none", 200, {}),
-    ("echo", 200, {"echo": {"action": "echo"}}),
-])
+@pytest.mark.parametrize(
+    "action,status,body",
+    [
+        ("text", 200, "plain text"),
+        ("none", 200, {}),
+        ("echo", 200, {"echo": {"action": "echo"}}),
+    ],
+)
 def test_run_return_values_are_serialised_like_azure(behaviours_server, session, action, status, body):
     response = _score(session, behaviours_server, {"action": action})
     assert (response.status_code, response.json()) == (status, body)
@@ -576,6 +752,7 @@ def test_schema_decorated_run_gets_its_schema_in_swagger(schema_server, session)
 
 # -- start-up failures and shutdown, on both HTTP servers ----------------------------------------------
 
+
 def _run_to_exit(tmp_path, env: dict[str, str], *args: str) -> tuple[int, str]:
     replica = Replica(tmp_path, env, *args)
     return replica.wait_exit(), replica.stderr.read_text()
@@ -585,14 +762,18 @@ def _run_to_exit(tmp_path, env: dict[str, str], *args: str) -> tuple[int, str]:
 def test_init_raising_exits_3_with_the_message(tmp_path, backend):
     code = tmp_path / "code"
     code.mkdir()
-    (code / "score.py").write_text("def init():\n    raise RuntimeError('no GPU here')\n\n\ndef run(data):\n"
-                                   "    return data\n")
-    exit_code, stderr = _run_to_exit(tmp_path, {"AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "score.py"},
-                                     "--server", backend)
+    (code / "score.py").write_text(
+        "def init():\n    raise RuntimeError('no GPU here')\n\n\ndef run(data):\n    return data\n"
+    )
+    exit_code, stderr = _run_to_exit(
+        tmp_path, {"AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "score.py"}, "--server", backend
+    )
     assert exit_code == 3
     assert "Traceback (most recent call last)" in stderr
-    assert ("amlemu scoring server failed to start: init() of scoring script score.py failed (score.py, line 2): "
-            "RuntimeError: no GPU here") in stderr
+    assert (
+        "amlemu scoring server failed to start: init() of scoring script score.py failed (score.py, line 2): "
+        "RuntimeError: no GPU here"
+    ) in stderr
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -605,14 +786,17 @@ def test_a_non_onnx_model_exits_3_with_the_fix(tmp_path, backend):
     assert "register an ONNX model or add a scoring script with code_configuration" in stderr
 
 
-@pytest.mark.parametrize("setup,fragment", [
-    ("corrupt", "model.onnx is not an ONNX model ONNX Runtime can load"),
-    ("two-models", "2 ONNX models under"),
-    ("missing-script", "score.py not found"),
-    ("import-error", "importing scoring script score.py failed (score.py, line 1): ModuleNotFoundError"),
-    ("nothing", "nothing to serve"),
-    ("bad-limit", "AMLEMU_MAX_ROWS='many' is not a positive whole number"),
-])
+@pytest.mark.parametrize(
+    "setup,fragment",
+    [
+        ("corrupt", "model.onnx is not an ONNX model ONNX Runtime can load"),
+        ("two-models", "2 ONNX models under"),
+        ("missing-script", "score.py not found"),
+        ("import-error", "importing scoring script score.py failed (score.py, line 1): ModuleNotFoundError"),
+        ("nothing", "nothing to serve"),
+        ("bad-limit", "AMLEMU_MAX_ROWS='many' is not a positive whole number"),
+    ],
+)
 def test_other_startup_failures_exit_3(tmp_path, setup, fragment):
     folder = _model_dir(tmp_path, "m")
     env = {"AZUREML_MODEL_DIR": str(folder)}
@@ -654,11 +838,13 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path, backend):
     code = tmp_path / "code"
     code.mkdir()
     (code / "slow.py").write_text(textwrap.dedent(SLOW_SCRIPT))
-    replica = Replica(tmp_path, {"AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "slow.py"},
-                      "--server", backend).wait_ready()
+    replica = Replica(
+        tmp_path, {"AML_APP_ROOT": str(code), "AZUREML_ENTRY_SCRIPT": "slow.py"}, "--server", backend
+    ).wait_ready()
     answers = []
-    client = threading.Thread(target=lambda: answers.append(
-        requests.post(replica.url + "/score", data="{}", headers=JSON, timeout=30)))
+    client = threading.Thread(
+        target=lambda: answers.append(requests.post(replica.url + "/score", data="{}", headers=JSON, timeout=30))
+    )
     client.start()
     while not (code / "started").exists():
         assert replica.proc.poll() is None
@@ -698,8 +884,9 @@ SECRET = "s3cret-from-the-endpoint-host-0123456789"
 @pytest.fixture(scope="module")
 def gated_server(tmp_path_factory, iris_model_dir):
     """A server started as the endpoint host starts replicas: with AMLEMU_REPLICA_SECRET set."""
-    replica = Replica(tmp_path_factory.mktemp("gated"), {"AZUREML_MODEL_DIR": str(iris_model_dir),
-                                                         "AMLEMU_REPLICA_SECRET": SECRET})
+    replica = Replica(
+        tmp_path_factory.mktemp("gated"), {"AZUREML_MODEL_DIR": str(iris_model_dir), "AMLEMU_REPLICA_SECRET": SECRET}
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # readiness, with the secret (as the host's probes send it)
         try:
@@ -711,14 +898,27 @@ def gated_server(tmp_path_factory, iris_model_dir):
     replica.stop()
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-amlemu-replica-secret": "wrong"}, {"x-amlemu-replica-secret": ""},
-                                     {"x-amlemu-replica-secret": SECRET[:-1]}, {"x-amlemu-replica-secret": "caf\xe9"},
-                                     {"Authorization": f"Bearer {SECRET}"}],
-                         ids=["none", "wrong", "empty", "prefix", "not-ascii", "as-bearer"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-amlemu-replica-secret": "wrong"},
+        {"x-amlemu-replica-secret": ""},
+        {"x-amlemu-replica-secret": SECRET[:-1]},
+        {"x-amlemu-replica-secret": "caf\xe9"},
+        {"Authorization": f"Bearer {SECRET}"},
+    ],
+    ids=["none", "wrong", "empty", "prefix", "not-ascii", "as-bearer"],
+)
 def test_a_replica_with_a_secret_refuses_requests_without_it(gated_server, session, headers):
     for method, path in (("POST", "/score"), ("GET", "/"), ("GET", "/swagger.json"), ("GET", "/nowhere")):
-        response = session.request(method, gated_server.url + path, data=json.dumps({"data": IRIS_ROWS}),
-                                    headers={**JSON, **headers}, timeout=10)
+        response = session.request(
+            method,
+            gated_server.url + path,
+            data=json.dumps({"data": IRIS_ROWS}),
+            headers={**JSON, **headers},
+            timeout=10,
+        )
         assert response.status_code == 403, (path, response.text)
         code, message = _error(response)
         assert code == "Forbidden" and "answers only its endpoint's gateway" in message

@@ -21,7 +21,7 @@ def _register_models(home: str, barrier, results) -> None:
         store = open_store()
         barrier.wait(timeout=60)  # start together, so the writers really contend
         versions = []
-        for i in range(MODELS_EACH):
+        for _ in range(MODELS_EACH):
             with store.transaction() as db:
                 version = store.next_version(db, "model", "m")
                 store.insert_asset(db, "model", "m", version, {"type": "custom_model", "writer": os.getpid()})
@@ -34,8 +34,7 @@ def _register_models(home: str, barrier, results) -> None:
 def test_concurrent_writers_get_distinct_versions(amlemu_home):
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(WRITERS), ctx.Queue()
-    procs = [ctx.Process(target=_register_models, args=(str(amlemu_home), barrier, results))
-             for _ in range(WRITERS)]
+    procs = [ctx.Process(target=_register_models, args=(str(amlemu_home), barrier, results)) for _ in range(WRITERS)]
     for proc in procs:
         proc.start()
     reports = [results.get(timeout=120) for _ in procs]
@@ -51,8 +50,14 @@ def test_concurrent_writers_get_distinct_versions(amlemu_home):
 
 
 def job_record(name: str, status: str = "Queued") -> dict:
-    return {"name": name, "type": "command", "experiment_name": "exp", "status": status,
-            "spec": {"command": "echo hi"}, "created_at": time.time()}
+    return {
+        "name": name,
+        "type": "command",
+        "experiment_name": "exp",
+        "status": status,
+        "spec": {"command": "echo hi"},
+        "created_at": time.time(),
+    }
 
 
 def test_duplicate_job_name_rejected(store):

@@ -11,13 +11,19 @@ def bandit(**kw):
     return {"type": "bandit", "evaluation_interval": 1, "delay_evaluation": 0, **kw}
 
 
-@pytest.mark.parametrize("policy, intervals", [
-    ({"evaluation_interval": 1, "delay_evaluation": 0}, [1, 2, 3, 4, 5, 6]),
-    ({"evaluation_interval": 0, "delay_evaluation": 0}, [1, 2, 3, 4, 5, 6]),  # the SDK's default 0 means every report
-    ({"evaluation_interval": 2, "delay_evaluation": 0}, [2, 4, 6]),
-    ({"evaluation_interval": 1, "delay_evaluation": 5}, [5, 6]),
-    ({"evaluation_interval": 2, "delay_evaluation": 3}, [4, 6]),  # multiples of 2 that are >= 3
-])
+@pytest.mark.parametrize(
+    "policy, intervals",
+    [
+        ({"evaluation_interval": 1, "delay_evaluation": 0}, [1, 2, 3, 4, 5, 6]),
+        (
+            {"evaluation_interval": 0, "delay_evaluation": 0},
+            [1, 2, 3, 4, 5, 6],
+        ),  # the SDK's default 0 means every report
+        ({"evaluation_interval": 2, "delay_evaluation": 0}, [2, 4, 6]),
+        ({"evaluation_interval": 1, "delay_evaluation": 5}, [5, 6]),
+        ({"evaluation_interval": 2, "delay_evaluation": 3}, [4, 6]),  # multiples of 2 that are >= 3
+    ],
+)
 def test_when_a_policy_applies(policy, intervals):
     assert [k for k in range(1, 7) if applies_at(policy, k)] == intervals
 
@@ -77,8 +83,12 @@ def test_median_stopping_never_stops_a_lone_trial():
 
 
 def test_truncation_selection_cuts_the_lowest_percentage():
-    policy = {"type": "truncation_selection", "evaluation_interval": 1, "delay_evaluation": 0,
-              "truncation_percentage": 40}
+    policy = {
+        "type": "truncation_selection",
+        "evaluation_interval": 1,
+        "delay_evaluation": 0,
+        "truncation_percentage": 40,
+    }
     histories = {f"t{i}": [v] for i, v in enumerate([0.9, 0.8, 0.7, 0.6, 0.5])}  # floor(5 * 40%) = 2 cut
     stopped = [t for t in histories if decide(policy, "maximize", "acc", t, histories, 1)]
     assert stopped == ["t3", "t4"]
@@ -87,8 +97,12 @@ def test_truncation_selection_cuts_the_lowest_percentage():
 
 
 def test_truncation_selection_spares_small_groups_and_ties():
-    policy = {"type": "truncation_selection", "evaluation_interval": 1, "delay_evaluation": 0,
-              "truncation_percentage": 20}
+    policy = {
+        "type": "truncation_selection",
+        "evaluation_interval": 1,
+        "delay_evaluation": 0,
+        "truncation_percentage": 20,
+    }
     four = {f"t{i}": [v] for i, v in enumerate([0.9, 0.8, 0.7, 0.6])}  # floor(4 * 20%) = 0
     assert not any(decide(policy, "maximize", "acc", t, four, 1) for t in four)
     tied = {f"t{i}": [0.5] for i in range(5)}

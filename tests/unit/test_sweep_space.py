@@ -91,9 +91,13 @@ def test_qlognormal_rounds_the_exponential():
 
 
 def test_the_same_seed_gives_the_same_points_and_another_seed_others():
-    space = spaces.validate_space({"a": {"type": "uniform", "min_value": 0, "max_value": 1},
-                                   "b": {"type": "choice", "values": [1, 2, 3]},
-                                   "c": {"type": "lognormal", "mu": 0, "sigma": 1}})
+    space = spaces.validate_space(
+        {
+            "a": {"type": "uniform", "min_value": 0, "max_value": 1},
+            "b": {"type": "choice", "values": [1, 2, 3]},
+            "c": {"type": "lognormal", "mu": 0, "sigma": 1},
+        }
+    )
     one = [spaces.RandomSampler(space, seed=42).next() for _ in range(1)]
     first = spaces.RandomSampler(space, seed=42)
     second = spaces.RandomSampler(space, seed=42)
@@ -105,8 +109,9 @@ def test_the_same_seed_gives_the_same_points_and_another_seed_others():
 
 
 def test_sobol_is_seeded_and_in_bounds():
-    space = spaces.validate_space({"a": {"type": "uniform", "min_value": 2, "max_value": 3},
-                                   "b": {"type": "randint", "upper": 4}})
+    space = spaces.validate_space(
+        {"a": {"type": "uniform", "min_value": 2, "max_value": 3}, "b": {"type": "randint", "upper": 4}}
+    )
     first = [spaces.RandomSampler(space, seed=5, rule="sobol").next() for _ in range(1)]
     sampler = spaces.RandomSampler(space, seed=5, rule="sobol")
     points = [sampler.next() for _ in range(4)]
@@ -124,31 +129,41 @@ def test_random_sampling_of_a_discrete_space_never_repeats_and_runs_dry():
 
 
 def test_grid_is_the_cartesian_product_in_order():
-    space = spaces.validate_space({"batch": {"type": "choice", "values": [16, 32]},
-                                   "layers": {"type": "choice", "values": [1, 2, 3]}})
+    space = spaces.validate_space(
+        {"batch": {"type": "choice", "values": [16, 32]}, "layers": {"type": "choice", "values": [1, 2, 3]}}
+    )
     sampler = spaces.GridSampler(space)
     points = []
     while (p := sampler.next()) is not None:
         points.append(p)
-    assert points == [{"batch": 16, "layers": 1}, {"batch": 16, "layers": 2}, {"batch": 16, "layers": 3},
-                      {"batch": 32, "layers": 1}, {"batch": 32, "layers": 2}, {"batch": 32, "layers": 3}]
+    assert points == [
+        {"batch": 16, "layers": 1},
+        {"batch": 16, "layers": 2},
+        {"batch": 16, "layers": 3},
+        {"batch": 32, "layers": 1},
+        {"batch": 32, "layers": 2},
+        {"batch": 32, "layers": 3},
+    ]
     assert sampler.size == 6
 
 
-@pytest.mark.parametrize("expr, words", [
-    ({"type": "uniform", "min_value": 2, "max_value": 1}, "min_value (2) must be less than max_value (1)"),
-    ({"type": "uniform", "min_value": 1, "max_value": 1}, "must be less than"),
-    ({"type": "loguniform", "min_value": 3, "max_value": -3}, "exponents"),
-    ({"type": "quniform", "min_value": 0, "max_value": 1, "q": 0}, "q must be greater than 0"),
-    ({"type": "qlognormal", "mu": 0, "sigma": 1, "q": -1}, "q must be greater than 0"),
-    ({"type": "normal", "mu": 0, "sigma": 0}, "sigma must be greater than 0"),
-    ({"type": "choice", "values": []}, "non-empty list"),
-    ({"type": "randint", "upper": 0}, "at least 1"),
-    ({"type": "uniform", "min_value": 0}, "needs max_value"),
-    ({"type": "uniform", "min_value": "a", "max_value": 1}, "finite number"),
-    ({"type": "gaussian", "mu": 0, "sigma": 1}, "unknown type 'gaussian'"),
-    ({"type": "uniform", "min_value": 0, "max_value": 1, "q": 1}, "unknown field(s) q"),
-])
+@pytest.mark.parametrize(
+    "expr, words",
+    [
+        ({"type": "uniform", "min_value": 2, "max_value": 1}, "min_value (2) must be less than max_value (1)"),
+        ({"type": "uniform", "min_value": 1, "max_value": 1}, "must be less than"),
+        ({"type": "loguniform", "min_value": 3, "max_value": -3}, "exponents"),
+        ({"type": "quniform", "min_value": 0, "max_value": 1, "q": 0}, "q must be greater than 0"),
+        ({"type": "qlognormal", "mu": 0, "sigma": 1, "q": -1}, "q must be greater than 0"),
+        ({"type": "normal", "mu": 0, "sigma": 0}, "sigma must be greater than 0"),
+        ({"type": "choice", "values": []}, "non-empty list"),
+        ({"type": "randint", "upper": 0}, "at least 1"),
+        ({"type": "uniform", "min_value": 0}, "needs max_value"),
+        ({"type": "uniform", "min_value": "a", "max_value": 1}, "finite number"),
+        ({"type": "gaussian", "mu": 0, "sigma": 1}, "unknown type 'gaussian'"),
+        ({"type": "uniform", "min_value": 0, "max_value": 1, "q": 1}, "unknown field(s) q"),
+    ],
+)
 def test_bad_ranges_are_refused_naming_the_parameter(expr, words):
     with pytest.raises(ValidationError) as err:
         spaces.validate_expression("lr", expr)
@@ -161,15 +176,19 @@ def test_nested_choices_are_not_emulated():
 
 
 def test_bayesian_stays_in_the_space_and_learns():
-    space = spaces.validate_space({"x": {"type": "uniform", "min_value": -5, "max_value": 5},
-                                   "q": {"type": "quniform", "min_value": 0, "max_value": 10, "q": 2},
-                                   "k": {"type": "choice", "values": ["a", "b"]}})
+    space = spaces.validate_space(
+        {
+            "x": {"type": "uniform", "min_value": -5, "max_value": 5},
+            "q": {"type": "quniform", "min_value": 0, "max_value": 10, "q": 2},
+            "k": {"type": "choice", "values": ["a", "b"]},
+        }
+    )
     sampler = BayesianSampler(space, "maximize", seed=3)
     scores = []
     for i in range(40):
         p = sampler.next()
         assert -5 <= p["x"] <= 5 and p["q"] in {0.0, 2.0, 4.0, 6.0, 8.0, 10.0} and p["k"] in ("a", "b")
-        score = -(p["x"] - 2) ** 2 + (1 if p["k"] == "b" else 0)
+        score = -((p["x"] - 2) ** 2) + (1 if p["k"] == "b" else 0)
         scores.append(score)
         sampler.tell(i, score, "complete")
     assert max(scores[20:]) > -0.5  # it finds x near 2

@@ -23,8 +23,15 @@ def run(mlruns, tmp_path):
     """(run folder, artifact folder) of a RUNNING run created by amlemu."""
     filestore.ensure_experiment(mlruns, EXPERIMENT_ID, "train-exp")
     artifacts = tmp_path / "job" / "artifacts"
-    run_dir = filestore.create_run(mlruns, EXPERIMENT_ID, RUN_ID, run_name="sincere_lemon",
-                                   artifact_dir=artifacts, user="alice", tags={"team": "ml"})
+    run_dir = filestore.create_run(
+        mlruns,
+        EXPERIMENT_ID,
+        RUN_ID,
+        run_name="sincere_lemon",
+        artifact_dir=artifacts,
+        user="alice",
+        tags={"team": "ml"},
+    )
     return run_dir, artifacts
 
 

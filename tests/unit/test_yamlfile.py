@@ -47,8 +47,9 @@ def test_set_creates_nested_dicts():
 
 
 def test_set_path_turns_literal_input_into_data_input():
-    data = apply_sets({"inputs": {"data": {"type": "uri_file", "path": "https://x/y.csv"}}},
-                      ["inputs.data.path=./x.csv"])
+    data = apply_sets(
+        {"inputs": {"data": {"type": "uri_file", "path": "https://x/y.csv"}}}, ["inputs.data.path=./x.csv"]
+    )
     assert data["inputs"]["data"] == {"type": "uri_file", "path": "./x.csv"}
 
 

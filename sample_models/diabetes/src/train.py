@@ -77,12 +77,16 @@ def main():
             coef_path = os.path.join(tmp, "coefficients.json")
             ridge = model.named_steps["ridge"]
             with open(coef_path, "w") as f:
-                json.dump({"intercept": float(ridge.intercept_),
-                           "coefficients": dict(zip(FEATURES, ridge.coef_.tolist()))}, f, indent=2)
+                json.dump(
+                    {"intercept": float(ridge.intercept_), "coefficients": dict(zip(FEATURES, ridge.coef_.tolist()))},
+                    f,
+                    indent=2,
+                )
             mlflow.log_artifact(coef_path)
 
-        onx = to_onnx(model, initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
-                      target_opset=TARGET_OPSET)
+        onx = to_onnx(
+            model, initial_types=[("input", FloatTensorType([None, len(FEATURES)]))], target_opset=TARGET_OPSET
+        )
         os.makedirs(OUTPUT_DIR, exist_ok=True)
         with open(os.path.join(OUTPUT_DIR, "model.onnx"), "wb") as f:
             f.write(onx.SerializeToString())

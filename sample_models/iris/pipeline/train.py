@@ -42,14 +42,25 @@ def main():
     with mlflow.start_run():
         mlflow.log_params({"C": args.C, "max_iter": args.max_iter})
         mlflow.log_metric("train_accuracy", accuracy)
-    onx = to_onnx(model, initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
-                  options={id(clf): {"zipmap": False}}, target_opset=17)
+    onx = to_onnx(
+        model,
+        initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset=17,
+    )
     os.makedirs(args.model, exist_ok=True)
     with open(os.path.join(args.model, "model.onnx"), "wb") as f:
         f.write(onx.SerializeToString())
     with open(os.path.join(args.model, "model.json"), "w") as f:
-        json.dump({"inputs": [{"name": "input", "shape": [None, len(FEATURES)], "dtype": "float32"}],
-                   "feature_names": FEATURES, "classes": [int(c) for c in model.classes_]}, f, indent=2)
+        json.dump(
+            {
+                "inputs": [{"name": "input", "shape": [None, len(FEATURES)], "dtype": "float32"}],
+                "feature_names": FEATURES,
+                "classes": [int(c) for c in model.classes_],
+            },
+            f,
+            indent=2,
+        )
     print(f"train: {len(y)} rows, train accuracy {accuracy:.4f} -> {args.model}/model.onnx")
 
 

@@ -61,8 +61,7 @@ def main():
 
     X, y = load_data(args.data)
     print(f"Loaded {len(X)} rows from {args.data or 'sklearn.datasets.load_iris()'}")
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.2, random_state=42, stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42, stratify=y)
 
     with mlflow.start_run():
         mlflow.log_param("C", args.C)
@@ -74,21 +73,26 @@ def main():
         pred = model.predict(X_test)
         accuracy = accuracy_score(y_test, pred)
         f1_macro = f1_score(y_test, pred, average="macro")
-        print(f"Trained LogisticRegression(C={args.C}, max_iter={args.max_iter}): "
-              f"accuracy={accuracy:.4f} f1_macro={f1_macro:.4f}")
+        print(
+            f"Trained LogisticRegression(C={args.C}, max_iter={args.max_iter}): "
+            f"accuracy={accuracy:.4f} f1_macro={f1_macro:.4f}"
+        )
         mlflow.log_metric("accuracy", accuracy)
         mlflow.log_metric("f1_macro", f1_macro)
 
         with tempfile.TemporaryDirectory() as tmp:
             cm_path = os.path.join(tmp, "confusion_matrix.json")
             with open(cm_path, "w") as f:
-                json.dump({"labels": CLASS_NAMES,
-                           "matrix": confusion_matrix(y_test, pred).tolist()}, f, indent=2)
+                json.dump({"labels": CLASS_NAMES, "matrix": confusion_matrix(y_test, pred).tolist()}, f, indent=2)
             mlflow.log_artifact(cm_path)
 
         # zipmap=False: the graph outputs plain "label" and "probabilities" tensors.
-        onx = to_onnx(model, initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
-                      options={id(clf): {"zipmap": False}}, target_opset=TARGET_OPSET)
+        onx = to_onnx(
+            model,
+            initial_types=[("input", FloatTensorType([None, len(FEATURES)]))],
+            options={id(clf): {"zipmap": False}},
+            target_opset=TARGET_OPSET,
+        )
         os.makedirs(OUTPUT_DIR, exist_ok=True)
         with open(os.path.join(OUTPUT_DIR, "model.onnx"), "wb") as f:
             f.write(onx.SerializeToString())
