@@ -11,6 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from azure.ai.ml import Input, automl
+from azure.ai.ml.automl import ColumnTransformer
+
 from backends.entities import local_path, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
@@ -111,8 +114,6 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
 def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any]):
     """A ``ClassificationJob`` or ``RegressionJob`` (best effort): its header (names, status, id,
     creation context) from the view, its settings from the record."""
-    from azure.ai.ml import Input, automl
-
     spec = record["spec"]
     inputs = {k: Input(type=v["type"], path=v["path"]) for k, v in spec["inputs"].items()}
     validation = spec["validation"]
@@ -154,8 +155,6 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
     )
     featurization = spec.get("featurization")
     if featurization:
-        from azure.ai.ml.automl import ColumnTransformer
-
         job.set_featurization(
             mode=featurization["mode"],
             blocked_transformers=featurization["blocked_transformers"] or None,

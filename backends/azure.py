@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.ai.ml import MLClient
+from azure.ai.ml.exceptions import ValidationException
+
 from backends import base
 from emulator.errors import EmulatorError
 
@@ -72,10 +75,8 @@ def _client(
     workspace_name: str | None,
     kwargs: dict[str, Any],
 ) -> Any:
-    from azure.ai.ml import MLClient
-    from azure.ai.ml.exceptions import ValidationException
-
     if credential is None:
+        # only a call without a credential needs azure-identity (~50 ms at start)
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()  # asks for a token on first use, not here

@@ -12,6 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from azure.ai.ml import Input, Output
+from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
+from azure.ai.ml.entities._builders.command import Command
+
 from backends.entities import inline_environment, is_local_path, local_code, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
@@ -19,10 +23,6 @@ from emulator.store import WorkspaceStore
 
 def to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A ``command(...)`` node or ``CommandJob`` as a command-job YAML dict with absolute paths."""
-    from azure.ai.ml import Input, Output
-    from azure.ai.ml.entities import CommandJob
-    from azure.ai.ml.entities._builders.command import Command
-
     if isinstance(job, Command):
         job = job._to_job()
     if not isinstance(job, CommandJob):
@@ -92,9 +92,6 @@ def compute_name(view: dict[str, Any]) -> str | None:
 
 def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any]):
     """A ``CommandJob`` from a command job's view."""
-    from azure.ai.ml import Input, Output
-    from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
-
     inputs = {
         k: Input(type=v["type"], path=v["path"], mode=v["mode"]) if isinstance(v, dict) else v
         for k, v in view["inputs"].items()

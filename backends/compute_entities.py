@@ -5,6 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.ai.ml.entities import (
+    AmlCompute,
+    AmlComputeNodeInfo,
+    ComputeInstance,
+    KubernetesCompute,
+    Usage,
+    UsageName,
+    VmSize,
+)
+
 from emulator.compute.views import compute_view
 from emulator.store import WorkspaceStore
 
@@ -31,8 +41,6 @@ def record_to_compute(store: WorkspaceStore, record: dict[str, Any]):
 
     Built from the ``az ml compute show`` view, so the CLI and the client show the same fields.
     """
-    from azure.ai.ml.entities import AmlCompute, ComputeInstance, KubernetesCompute
-
     view = compute_view(store, record)
     common = {k: view.get(k) for k in ("name", "description", "id", "provisioning_state")}
     if record["type"] == "kubernetes":
@@ -57,8 +65,6 @@ def record_to_compute(store: WorkspaceStore, record: dict[str, Any]):
 
 def node_info(node: dict[str, Any]):
     """One node as the SDK's ``AmlComputeNodeInfo``."""
-    from azure.ai.ml.entities import AmlComputeNodeInfo
-
     info = AmlComputeNodeInfo()
     info.node_id, info.private_ip_address = node["node_id"], node["private_ip_address"]
     info.node_state, info.run_id = node["node_state"], node.get("current_job_name")
@@ -67,13 +73,9 @@ def node_info(node: dict[str, Any]):
 
 def vm_size(view: dict[str, Any]):
     """One ``list-sizes`` entry as the SDK's ``VmSize``."""
-    from azure.ai.ml.entities import VmSize
-
     return VmSize(**view)
 
 
 def usage(entry: dict[str, Any]):
     """One ``list-usage`` entry as the SDK's ``Usage`` (its ``name`` a ``UsageName``)."""
-    from azure.ai.ml.entities import Usage, UsageName
-
     return Usage(**{**entry, "name": UsageName(**entry["name"])})

@@ -5,6 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from azure.ai.ml.entities import (
+    CodeConfiguration,
+    DefaultScaleSettings,
+    Environment,
+    KubernetesOnlineDeployment,
+    KubernetesOnlineEndpoint,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    OnlineRequestSettings,
+    ProbeSettings,
+    TargetUtilizationScaleSettings,
+)
+
 from backends.entities import entity_base_path, inline_environment, system_data
 
 
@@ -18,8 +32,6 @@ def endpoint_to_spec(endpoint: Any) -> dict[str, Any]:
 
 
 def record_to_endpoint(record: dict[str, Any]):
-    from azure.ai.ml.entities import KubernetesOnlineEndpoint, ManagedOnlineEndpoint
-
     common = dict(
         name=record["name"],
         auth_mode=record["auth_mode"],
@@ -43,8 +55,6 @@ def record_to_endpoint(record: dict[str, Any]):
 
 def deployment_to_spec(deployment: Any) -> tuple[dict[str, Any], Path]:
     """The YAML-shaped spec of a deployment entity, and the folder its relative paths start from."""
-    from azure.ai.ml.entities import Environment, Model
-
     base = entity_base_path(deployment)
     model, environment = deployment.model, deployment.environment
     spec = dict(deployment._to_dict())
@@ -79,16 +89,6 @@ def deployment_to_spec(deployment: Any) -> tuple[dict[str, Any], Path]:
 
 
 def record_to_deployment(record: dict[str, Any]):
-    from azure.ai.ml.entities import (
-        CodeConfiguration,
-        DefaultScaleSettings,
-        KubernetesOnlineDeployment,
-        ManagedOnlineDeployment,
-        OnlineRequestSettings,
-        ProbeSettings,
-        TargetUtilizationScaleSettings,
-    )
-
     model = record.get("model")
     scale = dict(record.get("scale_settings") or {"type": "default"})
     scale_type = scale.pop("type")

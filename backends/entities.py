@@ -12,8 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from azure.ai.ml.entities import BuildContext, Environment, Model, SystemData
+
 from emulator.environments.views import environment_view
 from emulator.errors import NotEmulated
+from emulator.models.registry import files
 from emulator.models.views import model_view
 from emulator.store import WorkspaceStore
 
@@ -24,8 +27,6 @@ def _ts(ts: float | None):
 
 def system_data(created_at: float, by: str | None = None, modified_at: float | None = None):
     """The SDK's ``SystemData`` (an entity's ``creation_context``) from a record's epoch times."""
-    from azure.ai.ml.entities import SystemData
-
     return SystemData(
         created_by=by or "local user",
         created_by_type="User",
@@ -40,8 +41,6 @@ def _from_iso(text: str | None):
 
 def view_system_data(context: dict[str, Any]):
     """The SDK's ``SystemData`` from a view's ``creation_context`` (the same instants, as datetimes)."""
-    from azure.ai.ml.entities import SystemData
-
     return SystemData(
         created_by=context["created_by"],
         created_by_type=context["created_by_type"],
@@ -76,8 +75,6 @@ def local_code(code: Any, what: str) -> str | Path | None:
 
 def inline_environment(environment: Any) -> Any:
     """A job's environment as YAML: a reference string as it is, an ``Environment`` object inline."""
-    from azure.ai.ml.entities import Environment
-
     if isinstance(environment, Environment):
         return {k: v for k, v in environment_to_spec(environment).items() if k in ("image", "conda_file", "build")}
     return environment
@@ -102,10 +99,6 @@ def model_to_spec(model: Any) -> dict[str, Any]:
 
 def record_to_model(store: WorkspaceStore, record: dict[str, Any]):
     """The SDK's ``Model``, built from the ``az ml model show`` view; its path is where the files are here."""
-    from azure.ai.ml.entities import Model
-
-    from emulator.models.registry import files
-
     view = model_view(store, record)
     return Model(
         name=view["name"],
@@ -147,8 +140,6 @@ def environment_to_spec(env: Any) -> dict[str, Any]:
 
 def record_to_environment(store: WorkspaceStore, record: dict[str, Any]):
     """The SDK's ``Environment``, built from the ``az ml environment show`` view."""
-    from azure.ai.ml.entities import BuildContext, Environment
-
     view = environment_view(store, record)
     build = view.get("build")
     return Environment(

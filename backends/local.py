@@ -66,7 +66,7 @@ def _group(class_name: str) -> functools.cached_property:
     """An operation group built on first access (its module imports azure-ai-ml: not at start-up)."""
 
     def build(self: LocalBackend) -> Any:
-        from backends import local_operations
+        from backends import local_operations  # on first use: its azure-ai-ml costs ~1.4 s at start
 
         return getattr(local_operations, class_name)(self)
 
@@ -100,7 +100,7 @@ class LocalBackend(base.Backend):
     @functools.cached_property
     def verbs(self) -> base.Verbs:
         """The ``az ml`` verbs on the engine directly (the CLI's fast path): see :mod:`backends.local_verbs`."""
-        from backends.local_verbs import LocalVerbs
+        from backends.local_verbs import LocalVerbs  # only the CLI needs the verbs (~70 ms at start)
 
         return LocalVerbs(self)
 

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken, Workspace
 from azure.ai.ml.exceptions import DeploymentException, JobException, ValidationException
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.polling import LROPoller, NoPolling
 
 from backends import base, compute_entities, endpoint_entities, entities, job_entities
@@ -285,8 +286,6 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
 
     @sdk_errors
     def get_keys(self, name: str, **kwargs):
-        from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken
-
         creds = endpoints.get_keys(self._store, name)
         if creds["auth_mode"] == "key":
             return EndpointAuthKeys(primary_key=creds["primary_key"], secondary_key=creds["secondary_key"])
@@ -325,8 +324,6 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
             body = input_data.encode() if isinstance(input_data, str) else json.dumps(input_data).encode()
         status, headers, text = endpoints.invoke(self._store, endpoint_name, body, deployment_name)
         if status >= 400:
-            from azure.core.exceptions import HttpResponseError
-
             raise HttpResponseError(
                 message=f"Endpoint '{endpoint_name}' answered {status}: {text.decode(errors='replace')[:2000]}"
             )
@@ -384,8 +381,6 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
 
 class LocalWorkspaceOperations(_Operations):
     def get(self, name: str | None = None, **kwargs):
-        from azure.ai.ml.entities import Workspace
-
         return Workspace(
             name=self._store.name,
             mlflow_tracking_uri=self._store.tracking_uri,

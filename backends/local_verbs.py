@@ -23,6 +23,7 @@ from emulator.compute import service as computes
 from emulator.compute.views import compute_view
 from emulator.endpoints import records as endpoint_records
 from emulator.endpoints import service as endpoints
+from emulator.endpoints.postman import collection
 from emulator.endpoints.views import deployment_view, endpoint_view
 from emulator.environments import registry as environment_registry
 from emulator.environments.views import environment_view
@@ -32,6 +33,8 @@ from emulator.jobs import outputs as job_outputs
 from emulator.jobs.stream import stream as stream_job
 from emulator.models import registry as model_registry
 from emulator.models.views import model_view
+from emulator.runtime import check_runtime
+from emulator.runtime.prune import prune as run_prune
 
 MODEL_FIELDS = {
     "$schema",
@@ -231,8 +234,6 @@ class LocalVerbs(base.Verbs):
 
     def environment_build(self, args):
         """Build now what the environment needs on the configured runtime; progress on stderr."""
-        from emulator.runtime import check_runtime
-
         reference = f"azureml:{args.name}:{args.version}" if args.version else f"azureml:{args.name}@latest"
         resolved = environment_registry.resolve(self.store, reference, Path.cwd())
         runtime = check_runtime(config.runtime_name())  # docker with no engine: how to start one
@@ -379,8 +380,6 @@ class LocalVerbs(base.Verbs):
         endpoints.regenerate_keys(self.store, args.name, args.key_type)
 
     def online_endpoint_export_postman(self, args):
-        from emulator.endpoints.postman import collection
-
         return collection(self.store, args.name, Path(args.request_file) if args.request_file else None)
 
     # -- online deployments ---------------------------------------------------------------------------------------
@@ -430,6 +429,4 @@ class LocalVerbs(base.Verbs):
         return {"started": [e["name"] for e in endpoints.list_endpoints(self.store)]}
 
     def system_prune(self, args):
-        from emulator.runtime.prune import prune as run_prune
-
         return run_prune(all_images=args.all, venv_days=args.days)

@@ -18,6 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from azure.ai.ml import Input, Output, command
+from azure.ai.ml.entities import CommandComponent, PipelineJob, PipelineJobSettings
+from azure.ai.ml.entities._builders.command import Command
+
 from backends.entities import inline_environment, is_local_path, local_code, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
@@ -27,8 +31,6 @@ LITERAL_TYPES = ("string", "integer", "number", "boolean")
 
 def _input(value: Any, base: Path, default: Any = None) -> Any:
     """One input as YAML: a literal, a data mapping with an absolute path, or a binding string."""
-    from azure.ai.ml import Input
-
     if value is None:
         return default
     binding = getattr(value, "_data_binding", None)
@@ -70,9 +72,6 @@ def _component_default(port: Any) -> Any:
 
 
 def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
-    from azure.ai.ml.entities import CommandComponent
-    from azure.ai.ml.entities._builders.command import Command
-
     if not isinstance(node, Command):
         kind = getattr(node, "type", None) or type(node).__name__
         raise NotEmulated(
@@ -160,9 +159,6 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
 def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any]):
     """A ``PipelineJob`` with status, id, creation context and steps: the header and each step's
     child job from the view, the steps themselves from the record (the view shows bindings resolved)."""
-    from azure.ai.ml import Input, Output, command
-    from azure.ai.ml.entities import PipelineJob, PipelineJobSettings
-
     spec = record["spec"]
 
     def as_input(value: Any) -> Any:

@@ -12,6 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from azure.ai.ml import Input, Output, sweep
+from azure.ai.ml.entities import CommandJob
+from azure.ai.ml.entities._builders.sweep import Sweep
+from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
+
 from backends.command_entities import compute_name
 from backends.entities import inline_environment, is_local_path, local_code, local_path, view_system_data
 from emulator.errors import NotEmulated
@@ -28,8 +33,6 @@ def _public(obj: Any) -> dict[str, Any]:
 
 
 def _input(value: Any, base: Path) -> Any:
-    from azure.ai.ml import Input
-
     if isinstance(value, Input):
         if value.type in _LITERALS:
             return value.default
@@ -46,9 +49,6 @@ def _input(value: Any, base: Path) -> Any:
 
 def to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A sweep job entity as a ``type: sweep`` YAML dict with absolute local paths."""
-    from azure.ai.ml import Output
-    from azure.ai.ml.entities._builders.sweep import Sweep
-
     if isinstance(job, Sweep):
         job = job._to_job()  # ${{inputs.x}} of swept inputs become ${{search_space.x}}
     trial = job.trial
@@ -112,8 +112,6 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
 
 
 def _distribution(expr: dict[str, Any]):
-    from azure.ai.ml import sweep
-
     classes = {
         "choice": sweep.Choice,
         "randint": sweep.Randint,
@@ -132,7 +130,6 @@ def _distribution(expr: dict[str, Any]):
 def _policy(policy: dict[str, Any] | None):
     if policy is None:
         return None
-    from azure.ai.ml import sweep
 
     cls = {
         "bandit": sweep.BanditPolicy,
@@ -143,8 +140,6 @@ def _policy(policy: dict[str, Any] | None):
 
 
 def _sampling(algo: dict[str, Any]):
-    from azure.ai.ml import sweep
-
     if algo["type"] == "random":
         return sweep.RandomSamplingAlgorithm(
             seed=algo.get("seed"), rule=algo["rule"] if algo.get("rule") != "random" else None
@@ -154,10 +149,6 @@ def _sampling(algo: dict[str, Any]):
 
 def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any]):
     """A ``SweepJob`` from a sweep's view: status, id, creation context, best trial in properties."""
-    from azure.ai.ml import Input, Output
-    from azure.ai.ml.entities import CommandJob
-    from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
-
     trial = view["trial"]
     inputs = {
         k: Input(type=v["type"], path=v["path"], mode=v["mode"]) if isinstance(v, dict) else v

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,6 @@ def sdk_load(kind: str, file: str | None, sets: list[str] | None = None, *, fiel
     """An azure-ai-ml entity: ``file`` loaded with ``load_<kind>``, the flag ``fields`` (``--name`` ...)
     and the ``--set`` overrides applied as ``params_override``; with no ``file``, the entity the
     flags alone describe (relative paths from the current folder). Validation errors become ours."""
-    import logging
-
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     import azure.ai.ml as aml  # here, not at import: the local fast path never loads the SDK
 
