@@ -16,7 +16,7 @@ def select(name: str | None, log: Callable[[str], None] | None = None) -> Runtim
     if name not in RUNTIMES:
         check_runtime(name)  # raises, naming the known runtimes
     if name == "auto":
-        from emulator.runtime.engine import engine_answers
+        from emulator.runtime.engine import engine_answers  # only runtime auto needs the engine probe
 
         name = "docker" if engine_answers() else "process"
         if name == "process" and log:
@@ -25,6 +25,7 @@ def select(name: str | None, log: Callable[[str], None] | None = None) -> Runtim
         from emulator.runtime.docker import DockerRuntime  # the Docker SDK only when a container is wanted
 
         return DockerRuntime()
+    # only process runs need the process runtime (subprocess, ctypes)
     from emulator.runtime.process import ProcessRuntime
 
     return ProcessRuntime()

@@ -123,7 +123,7 @@ def check_runtime(name: str) -> str:
     if name not in RUNTIMES:
         raise ValidationError(f"Unknown runtime '{name}' (AMLEMU_RUNTIME). Use one of: {', '.join(RUNTIMES)}.")
     if name == "docker":
-        from emulator.runtime.engine import docker_client
+        from emulator.runtime.engine import docker_client  # only docker needs the engine probe
 
         docker_client()
     return name

@@ -17,15 +17,20 @@ command starts, except swap accounting, which only warns.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import requests
+
+import docker
 from emulator import config
 from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime.base import Prepared, RunHandle, RunRequest, Runtime
 from emulator.runtime.engine import HOME_LABEL, LABEL, docker_client, home_label
+from emulator.runtime.images import default_requirements, environment_image
 
 CPU_PERIOD = 100_000  # microseconds: the CFS period a container's CPU quota is a share of
 CONTAINER_MEMORY = "4g"  # AMLEMU_CONTAINER_MEMORY: a container no node size bounds
@@ -39,8 +44,6 @@ def container_user() -> str:
 
 
 def _user_name() -> str:
-    import pwd
-
     try:
         return pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
@@ -99,8 +102,6 @@ def limit_options(cpu_limit: float | None = None, memory_limit: int | None = Non
     if memory_limit:
         options.update(mem_limit=int(memory_limit), memswap_limit=int(memory_limit))
     if gpus:
-        import docker
-
         options["device_requests"] = [docker.types.DeviceRequest(count=gpus, capabilities=[["gpu"]])]
     return options
 
@@ -164,8 +165,6 @@ class DockerHandle(RunHandle):
         self.pid = container.attrs["State"]["Pid"]
 
     def wait(self, timeout: float | None = None) -> int | None:
-        import requests
-
         if timeout is not None and timeout <= 0:  # a poll: is it still running?
             try:
                 self.container.reload()
@@ -214,8 +213,6 @@ class DockerRuntime(Runtime):
     ) -> Prepared:
         """The environment's image, built offline if missing. A Dockerfile build context is taken as it is (a user
         image brings its own packages); requirements get ``extra_requirements`` added (default: amlemu's)."""
-        from emulator.runtime.images import default_requirements, environment_image
-
         if extra_requirements and not resolved.get("build"):
             requirements = resolved.get("requirements") or default_requirements()
             resolved = {**resolved, "requirements": sorted(set(requirements) | set(extra_requirements))}
@@ -225,8 +222,6 @@ class DockerRuntime(Runtime):
     def start(self, request: RunRequest) -> DockerHandle:
         """Create the container from ``request.image`` with the request's mounts and limits, check the engine
         kept the limits, then start it. The container's user owns the mounts: nothing is opened to others."""
-        import docker
-
         client = docker_client()
         if not request.image:
             raise ValidationError("A container needs an image: prepare the environment first (Runtime.prepare).")

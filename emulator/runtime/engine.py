@@ -28,7 +28,7 @@ def docker_client():
     """A connected ``docker.DockerClient``; DockerUnavailable when no engine answers."""
     global _client
     if _client is None:
-        import docker
+        import docker  # on first use: the Docker SDK costs ~0.1 s at start
 
         try:
             client = docker.from_env(timeout=600)

@@ -77,7 +77,7 @@ def base_image() -> str:
 
 
 def base_image_id() -> str:
-    from docker.errors import ImageNotFound
+    from docker.errors import ImageNotFound  # on first use: the Docker SDK costs ~0.1 s at start
 
     base = base_image()
     try:
@@ -189,7 +189,7 @@ def _context_image(build: dict, log: Log) -> EnvironmentImage:
 
 def context_key(context: Path, dockerfile: str) -> str:
     """A hash of the build context's files (those ``.dockerignore`` keeps) and the Dockerfile's path."""
-    from docker.utils.build import exclude_paths
+    from docker.utils.build import exclude_paths  # on first use: the Docker SDK costs ~0.1 s at start
 
     ignore = context / ".dockerignore"
     patterns = (
@@ -266,6 +266,7 @@ def _stand_in_base(log: Log) -> str:
 
 def _obtainable(image: str, log: Log) -> bool:
     """Whether ``image`` is present locally or can be pulled now."""
+    # on first use: the Docker SDK costs ~0.1 s at start
     from docker.errors import DockerException
     from docker.utils import parse_repository_tag
 
@@ -290,7 +291,7 @@ def _obtainable(image: str, log: Log) -> bool:
 
 
 def _cached(tag: str) -> EnvironmentImage | None:
-    from docker.errors import ImageNotFound
+    from docker.errors import ImageNotFound  # on first use: the Docker SDK costs ~0.1 s at start
 
     try:
         image = docker_client().images.get(tag)
@@ -315,7 +316,7 @@ def _build(
     tag: str, log: Log, *, kind: str = "environment", labels: dict[str, str] | None = None, **build_args
 ) -> None:
     """``docker build`` through the SDK, its log streamed as ``[build]`` lines; an error carries the log's tail."""
-    from docker.errors import APIError
+    from docker.errors import APIError  # on first use: the Docker SDK costs ~0.1 s at start
 
     lines: list[str] = []
 

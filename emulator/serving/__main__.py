@@ -20,7 +20,7 @@ import time
 
 from .errors import StartupError
 from .settings import ServerSettings
-from .wsgi_server import EXIT_STARTUP_FAILED, SERVERS
+from .wsgi_server import EXIT_STARTUP_FAILED, SERVERS, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STARTUP_FAILED
     _configure_logging(settings.log_level)
 
-    from .server import load_app
-    from .wsgi_server import serve
+    from .server import load_app  # on first use (after the settings check): flask costs ~0.1 s at start
 
     try:
         return serve(load_app, args.host, args.port, args.threads, args.server)

@@ -68,6 +68,7 @@ def serve(load_app: AppLoader, host: str, port: int, threads: int, server: str =
 
 # -- granian --------------------------------------------------------------------------------------------
 def _serve_granian(load_app: AppLoader, host: str, port: int, threads: int) -> int:
+    # only the granian server needs granian (~60 ms at start)
     from granian.constants import HTTPModes, Interfaces
     from granian.server import Server
 
@@ -117,7 +118,7 @@ def _die_with_parent() -> None:
 
 # -- waitress -------------------------------------------------------------------------------------------
 def _serve_waitress(load_app: AppLoader, host: str, port: int, threads: int) -> int:
-    from waitress import create_server, wasyncore
+    from waitress import create_server, wasyncore  # only the waitress server needs waitress (~25 ms at start)
 
     try:
         app = load_app()
