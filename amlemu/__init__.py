@@ -14,6 +14,7 @@ package only names what users import. Attributes load on first use, so
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from emulator import __version__
@@ -27,7 +28,5 @@ def __getattr__(name: str) -> Any:
 
         return getattr(registry, name)
     if name == "testing":
-        import importlib
-
         return importlib.import_module("amlemu.testing")
     raise AttributeError(f"module 'amlemu' has no attribute {name!r}")

@@ -27,6 +27,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from emulator import naming
+
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "amlemu"
 
@@ -63,7 +65,7 @@ def file_setting(key: str) -> str | None:
     """A setting from the first config file that has it, else None."""
     for path in _config_files():
         if path.is_file():
-            import yaml
+            import yaml  # only a config file needs PyYAML (~20 ms at start)
 
             data = yaml.safe_load(path.read_text()) or {}
             if isinstance(data, dict) and data.get(key) is not None:
@@ -87,8 +89,6 @@ def workspace_name() -> str:
 def workspace_dir(name: str | None = None) -> Path:
     """The folder of workspace ``name`` (the configured one by default), refused unless the name
     follows Azure's workspace rule and the folder stays under ``$AMLEMU_HOME/workspaces``."""
-    from emulator import naming
-
     name = naming.check(
         "workspace", name or workspace_name(), "(from -w/--workspace-name, AMLEMU_WORKSPACE or the config file)"
     )

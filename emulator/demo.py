@@ -8,20 +8,22 @@ azure-ai-ml calls a notebook on Azure ML would make.
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import urllib.request
 from pathlib import Path
+
+import mlflow
+from azure.ai.ml import Input, command
+from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+
+from backends import connect
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_models" / "iris"
 
 
 def main() -> int:
-    import logging
-
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
-    from azure.ai.ml import Input, command
-    from azure.ai.ml.entities import Model
-
-    from backends import connect
 
     ml_client = connect()
     print(f"== amlemu demo on {ml_client!r}\n")
@@ -39,8 +41,6 @@ def main() -> int:
     )
     ml_client.jobs.stream(job.name)
 
-    import mlflow
-
     mlflow.set_tracking_uri(ml_client.workspaces.get().mlflow_tracking_uri)
     run = mlflow.get_run(job.name)
     print(f"\nmetrics (from MLflow): {json.dumps(run.data.metrics)}")
@@ -57,8 +57,6 @@ def main() -> int:
     print(f"registered model {model.name}:{model.version} ({model.path})")
 
     print("\n== 3. deploy it behind an online endpoint (key auth, scoring script, 2 replicas)")
-    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint
-
     endpoint = ManagedOnlineEndpoint(name="iris-demo-ep", auth_mode="key", description="amlemu demo endpoint")
     ml_client.online_endpoints.begin_create_or_update(endpoint).result()
     try:
@@ -78,8 +76,6 @@ def main() -> int:
         print(f"scoring URI {endpoint.scoring_uri}  traffic {endpoint.traffic}")
 
         print("\n== 4. call the endpoint over HTTP with its key")
-        import urllib.request
-
         key = ml_client.online_endpoints.get_keys("iris-demo-ep").primary_key
         body = (SAMPLES / "sample-request.json").read_bytes()
         request = urllib.request.Request(

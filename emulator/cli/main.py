@@ -16,12 +16,13 @@ import sys
 from typing import Any
 
 from emulator import __version__
+from emulator.cli import compute, endpoint, environment, job, model, system
 from emulator.errors import EmulatorError, JobFailed
 
 
 def _print(data: Any, output: str = "json") -> None:
     if output == "yaml":
-        import yaml
+        import yaml  # only -o yaml needs PyYAML (~20 ms at start)
 
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
     else:
@@ -39,8 +40,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from emulator.cli import compute, endpoint, environment, job, model, system
-
     parser = argparse.ArgumentParser(
         prog="amlemu",
         description="Azure ML on your machine: the `az ml` commands, emulated locally "

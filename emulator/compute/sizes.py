@@ -105,7 +105,7 @@ def lookup(name: str | None) -> VmSize:
     if key in SIZES:
         return SIZES[key]
     names = [s.name for s in SIZES.values()]
-    import difflib
+    import difflib  # only an unknown size's message needs difflib
 
     close = (
         difflib.get_close_matches(str(name), names, n=4, cutoff=0.6)
@@ -150,7 +150,7 @@ def node_limits(size: VmSize) -> dict:
 
 def container_limits(size: VmSize) -> dict:
     """The docker options for one node of ``size``: what the docker runtime sets at creation."""
-    from emulator.runtime.docker import limit_options
+    from emulator.runtime.docker import limit_options  # only docker runs need the docker runtime (and its SDK)
 
     return limit_options(**node_limits(size))
 

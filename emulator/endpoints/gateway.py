@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.endpoints import http11, keys
 from emulator.endpoints.launch import REPLICA_SECRET
+from emulator.endpoints.network import caller_in_workspace
 from emulator.endpoints.replicas import ReplicaSet
 from emulator.serving.settings import REPLICA_SECRET_HEADER
 
@@ -307,6 +308,4 @@ def _hint(status: int) -> str:
 
 
 def _from_workspace(peer: Any, endpoint: EndpointRecord) -> bool:
-    from emulator.endpoints.network import caller_in_workspace
-
     return caller_in_workspace(peer, endpoint, endpoint["workspace_secret"])

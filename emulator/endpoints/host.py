@@ -215,7 +215,7 @@ def main(argv: list[str]) -> int:
     workspace_dir, name = Path(argv[0]), argv[1]
     store = WorkspaceStore(workspace_dir, workspace_dir.name)
     try:
-        import uvloop
+        import uvloop  # only the running host needs uvloop (the CLI imports this module)
 
         uvloop.install()
     except ImportError:

@@ -7,16 +7,21 @@ the first write, so bad input leaves nothing behind.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator import config, naming
 from emulator.endpoints import keys
-from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
+from emulator.errors import NotEmulated, ResourceExists, ResourceNotFound, ValidationError
 from emulator.jobs import snapshot as snapshots
+from emulator.runtime.base import check_runtime
 from emulator.store import WorkspaceStore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
@@ -150,8 +155,6 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
     previous: Mapping[str, Any] = existing or {}
     auth_mode = str(spec.get("auth_mode") or previous.get("auth_mode") or "key").lower()
     if auth_mode == "aad_token":
-        from emulator.errors import NotEmulated
-
         raise NotEmulated("auth_mode: aad_token", "Use auth_mode: key or aml_token locally.")
     if auth_mode not in AUTH_MODES:
         raise ValidationError(f"auth_mode '{auth_mode}' is unknown; use one of: {', '.join(AUTH_MODES)}.")
@@ -201,8 +204,6 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
         properties=dict(spec.get("properties") or body.get("properties") or {}),
     )
     if not existing:
-        import socket
-
         with socket.socket() as s:  # a port kept for the endpoint's life: its URI never changes
             s.bind(("127.0.0.1", 0))
             body["port"] = s.getsockname()[1]
@@ -368,6 +369,7 @@ def _scale_settings(spec: dict, kind: str) -> dict[str, Any]:
 
 
 def _model(store: WorkspaceStore, model: Any, base_path: Path, endpoint: str, name: str) -> ModelRef | None:
+    # only deployment writes need the registries (~6 ms at start; the endpoint host imports this module)
     from emulator.models import registry as models
 
     if model in (None, ""):
@@ -375,8 +377,6 @@ def _model(store: WorkspaceStore, model: Any, base_path: Path, endpoint: str, na
     if isinstance(model, str):
         ref = model.removeprefix("azureml:")
         if ref.startswith("//registries/"):
-            from emulator.errors import NotEmulated
-
             raise NotEmulated(f"model from a registry ({model})", "Register the model in the workspace first.")
         if "@" in ref:
             mname, label = ref.split("@", 1)
@@ -426,8 +426,6 @@ def _code(spec: dict, base_path: Path) -> tuple[Path | None, str | None]:
         )
     code = str(code).removeprefix("file:")
     if code.startswith(("azureml:", "http://", "https://")):
-        from emulator.errors import NotEmulated
-
         raise NotEmulated(f"code from '{code}'", "Point code_configuration.code at a local folder.")
     folder = (base_path / code).resolve()
     if not folder.is_dir():
@@ -451,8 +449,8 @@ def create_or_update_deployment(
 
     The endpoint's host picks it up, starts its replicas and sets Succeeded or Failed.
     """
+    # only deployment writes need the registries (~6 ms at start; the endpoint host imports this module)
     from emulator.environments import registry as environments
-    from emulator.runtime.base import check_runtime
 
     spec = {k: v for k, v in spec.items() if v is not None}
     _unknown(spec, DEPLOYMENT_FIELDS, "online deployment")
@@ -570,8 +568,6 @@ def create_or_update_deployment(
 
 
 def _folder_hash(folder: Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -581,9 +577,6 @@ def _folder_hash(folder: Path) -> str:
 
 def set_deployment_state(store: WorkspaceStore, endpoint: str, name: str, *, generation: int, **fields: Any) -> bool:
     """Record a deployment's state (as its host does), unless a newer generation was written since."""
-    import json
-    import time
-
     with store.transaction() as db:
         row = db.execute(
             "SELECT body FROM assets WHERE kind = ? AND name = ? AND version = ?",

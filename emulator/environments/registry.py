@@ -139,6 +139,7 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> Environ
 def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
     conda = body.get("conda_file")
     reqs = (pip_requirements(conda) if conda else None) or None
+    # on first use: runtime.images (importlib.metadata) costs ~15 ms at start
     from emulator.runtime.images import base_image
 
     note = []
@@ -164,6 +165,7 @@ def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
 
 
 def _from_note(build: dict, base: str) -> str:
+    # on first use: runtime.images (importlib.metadata) costs ~15 ms at start
     from emulator.runtime.images import dockerfile_bases
 
     try:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from emulator import config, naming
 from emulator.compute import distribution, nodes, sizes
+from emulator.compute import service as computes
 from emulator.jobs.spec import input_texts, render_command
 from emulator.naming import confined_join
 from emulator.runtime import Prepared, RunRequest, select
@@ -89,8 +90,6 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         self.mpirun: str | None = None  # an MPI job's launcher, when its environment has one
 
     def _compute_record(self) -> ComputeRecord | None:
-        from emulator.compute import service as computes
-
         name = self.spec.get("compute")
         record = computes.get(self.store, name) if name else None
         return record if record and record["type"] in ("amlcompute", "computeinstance") else None

@@ -41,6 +41,7 @@ from emulator.jobs.supervisor import open_trial_slot
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 from emulator.sweeps import space as spaces
+from emulator.sweeps.bayesian import BayesianSampler
 from emulator.sweeps.policies import POLICY_NAMES, decide
 from emulator.sweeps.spec import render_search_space
 from emulator.tracking import filestore
@@ -76,8 +77,6 @@ def make_sampler(spec: dict[str, Any]):
     if algo["type"] == "grid":
         return spaces.GridSampler(space)
     if algo["type"] == "bayesian":
-        from emulator.sweeps.bayesian import BayesianSampler
-
         return BayesianSampler(space, spec["objective"]["goal"])
     return spaces.RandomSampler(space, algo.get("seed"), algo.get("rule") or "random")
 

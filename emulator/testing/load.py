@@ -457,7 +457,7 @@ async def generate_load(
 
 def _loop_factory():
     try:
-        import uvloop
+        import uvloop  # only a load run needs uvloop
     except ImportError:
         return None
     return uvloop.new_event_loop
