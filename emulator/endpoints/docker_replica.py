@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import docker  # this module is loaded only for container replicas, which need the Docker SDK
+
 from emulator.endpoints.launch import CONTAINER_APP, serving_path
 from emulator.runtime.base import Prepared, RunRequest
 from emulator.runtime.engine import LABEL, docker_client
@@ -29,8 +31,6 @@ _HOST = f"{os.getpid()}:{start_time(os.getpid())}"
 
 def private_network(workspace: str, endpoint: str) -> str:
     """The endpoint's own internal bridge network: no route out (created once, labelled for cleanup)."""
-    import docker
-
     name = f"amlemu-{workspace}-{endpoint}"
     client = docker_client()
     for network in client.networks.list(names=[name]):
@@ -65,7 +65,7 @@ def start_container(launcher, prepared: Prepared, name: str, port: int, log_path
         model_dir = CONTAINER_APP / "azureml-models" / model["name"] / model["version"]
         remapped[store.asset_dir("model", model["name"], model["version"])] = model_dir
     code = dep.get("code")
-    env = launcher._env(str(model_dir) if model_dir else None, code, str(SERVING_MOUNT))
+    env = launcher.replica_env(str(model_dir) if model_dir else None, code, str(SERVING_MOUNT))
     network = private_network(store.name, dep["endpoint_name"])  # public or not: the gateway is the way in
     request = RunRequest(
         command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port} --threads {launcher.threads}",

@@ -104,7 +104,7 @@ class ReplicaLauncher:
                 pass
         return link
 
-    def _env(self, model_dir: str | None, code: str | None, pythonpath: str | None) -> dict[str, str]:
+    def replica_env(self, model_dir: str | None, code: str | None, pythonpath: str | None) -> dict[str, str]:
         dep = self.deployment
         # a local process inherits the host's environment (less amlemu's own); a container gets only what is set here
         inherited = os.environ.items() if self.runtime.shares_host else ()
@@ -161,7 +161,7 @@ class ReplicaLauncher:
             cwd=Path(code) if code else self.log_dir,
             log_path=log_path,
             bin_dir=prepared.bin_dir,
-            env=self._env(str(self._model) if self._model else None, code, pythonpath),
+            env=self.replica_env(str(self._model) if self._model else None, code, pythonpath),
             labels={"kind": "deployment", "deployment": name},
             die_with_parent=True,
         )

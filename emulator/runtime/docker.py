@@ -23,9 +23,9 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import docker
 import requests
 
-import docker
 from emulator import config
 from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime.base import Prepared, RunHandle, RunRequest, Runtime

@@ -15,10 +15,9 @@ import sys
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 from docker.errors import BuildError, ImageNotFound, NotFound
-
-import docker
 
 pytestmark = pytest.mark.docker
 

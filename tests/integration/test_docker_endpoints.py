@@ -8,11 +8,11 @@ import signal
 import time
 import uuid
 
+import docker
 import pytest
 import requests
 from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
 
-import docker
 from emulator.endpoints import service
 from tests.conftest import SAMPLES, stop_endpoint_hosts
 

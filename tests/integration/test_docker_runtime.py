@@ -6,9 +6,9 @@ import os
 import stat
 import time
 
+import docker
 import pytest
 
-import docker
 from tests.conftest import SAMPLES
 from tests.e2e.test_cli_jobs import wait_status, write
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import docker
 import pytest
 
-import docker
 from emulator.runtime.base import RunRequest
 from emulator.runtime.docker import DockerRuntime, EngineRefused
 

@@ -11,10 +11,10 @@ import os
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 from docker.errors import ImageNotFound
 
-import docker
 from emulator.runtime.images import job_image_tag
 from tests.e2e.test_cli_bad_input import assert_rejected
 from tests.e2e.test_cli_jobs import wait_status, write

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+import docker
 import pytest
 
-import docker
 from emulator import config
 from emulator.compute import sizes
 from emulator.errors import ValidationError
