@@ -14,7 +14,7 @@ from typing import Any
 from azure.ai.ml import Input, automl
 from azure.ai.ml.automl import ColumnTransformer
 
-from backends.entities import local_path, view_system_data
+from backends.entities import header_spec, local_path, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -86,15 +86,8 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
             "blocked_training_algorithms": [_value(a) for a in t.blocked_training_algorithms or []] or None,
         }
     spec = {
-        "type": "automl",
+        **header_spec(job, "automl"),
         "task": task,
-        "name": job.name,
-        "display_name": job.display_name,
-        "description": job.description,
-        "tags": dict(job.tags or {}),
-        "properties": dict(job.properties or {}),
-        "experiment_name": job.experiment_name,
-        "compute": job.compute,
         "primary_metric": _value(job.primary_metric),
         "target_column_name": job.target_column_name,
         "weight_column_name": job.weight_column_name,

@@ -16,7 +16,7 @@ from azure.ai.ml import Input, Output
 from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
 from azure.ai.ml.entities._builders.command import Command
 
-from backends.entities import inline_environment, is_local_path, local_code, view_system_data
+from backends.entities import header_spec, inline_environment, is_local_path, local_code, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -47,14 +47,7 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     resources = job.resources
     limits = job.limits
     spec = {
-        "type": "command",
-        "name": job.name,
-        "display_name": job.display_name,
-        "description": job.description,
-        "tags": dict(job.tags or {}),
-        "properties": dict(job.properties or {}),
-        "experiment_name": job.experiment_name,
-        "compute": job.compute,
+        **header_spec(job, "command"),
         "command": job.command,
         "code": str((base / code).resolve()) if code else None,
         "environment": environment,

@@ -153,3 +153,17 @@ def record_to_environment(store: WorkspaceStore, record: dict[str, Any]):
         creation_context=view_system_data(view["creation_context"]),
         id=view["id"],
     )
+
+
+def header_spec(job: Any, job_type: str) -> dict[str, Any]:
+    """The fields every job kind's spec takes from an SDK job entity (``emulator.jobs.spec.JOB_HEADER_FIELDS``)."""
+    return {
+        "type": job_type,
+        "name": job.name,
+        "display_name": job.display_name,
+        "description": job.description,
+        "tags": dict(job.tags or {}),
+        "properties": dict(job.properties or {}),
+        "experiment_name": job.experiment_name,
+        "compute": job.compute,
+    }

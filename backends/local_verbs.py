@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import base
-from backends.yaml_specs import apply_sets, load_yaml_file, parse_traffic, sdk_load
+from backends.yaml_specs import COMPUTE_FLAGS, apply_sets, load_yaml_file, parse_traffic, sdk_load
 from emulator import config, kinds
 from emulator.compute import service as computes
 from emulator.compute.views import compute_view
@@ -63,17 +63,6 @@ ENVIRONMENT_FIELDS = {
     "inference_config",
     "datastore",
 }
-COMPUTE_FLAGS = (
-    "name",
-    "type",
-    "size",
-    "tier",
-    "description",
-    "namespace",
-    "min_instances",
-    "max_instances",
-    "idle_time_before_scale_down",
-)
 
 
 # -- reading specs ------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from azure.ai.ml import Input, Output, command
 from azure.ai.ml.entities import CommandComponent, PipelineJob, PipelineJobSettings
 from azure.ai.ml.entities._builders.command import Command
 
-from backends.entities import inline_environment, is_local_path, local_code, view_system_data
+from backends.entities import header_spec, inline_environment, is_local_path, local_code, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -129,14 +129,7 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     """A ``PipelineJob`` as a pipeline-job YAML dict with absolute paths (steps inline)."""
     settings = job.settings
     spec = {
-        "type": "pipeline",
-        "name": job.name,
-        "display_name": job.display_name,
-        "description": job.description,
-        "tags": dict(job.tags or {}),
-        "properties": dict(job.properties or {}),
-        "experiment_name": job.experiment_name,
-        "compute": job.compute,
+        **header_spec(job, "pipeline"),
         "settings": {
             k: v
             for k, v in {

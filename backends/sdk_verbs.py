@@ -14,10 +14,12 @@ import itertools
 import json
 import sys
 from argparse import Namespace
+from pathlib import Path
 from typing import Any
 
 from backends import base
-from backends.yaml_specs import parse_traffic, sdk_load
+from backends.yaml_specs import COMPUTE_FLAGS, parse_traffic, sdk_load
+from emulator.endpoints import postman
 from emulator.errors import ValidationError
 
 
@@ -110,21 +112,7 @@ class SdkVerbs(base.Verbs):
 
     # -- compute --------------------------------------------------------------------------------------------------
     def compute_create(self, args):
-        fields = {
-            f: getattr(args, f, None)
-            for f in (
-                "name",
-                "type",
-                "size",
-                "tier",
-                "description",
-                "namespace",
-                "min_instances",
-                "max_instances",
-                "idle_time_before_scale_down",
-                "resource_id",
-            )
-        }
+        fields = {f: getattr(args, f, None) for f in (*COMPUTE_FLAGS, "resource_id")}
         poller = self.client.compute.begin_create_or_update(sdk_load("compute", args.file, args.set, fields=fields))
         return None if args.no_wait else dump(poller.result())
 
@@ -228,9 +216,20 @@ class SdkVerbs(base.Verbs):
             poller.result()
 
     def online_endpoint_export_postman(self, args):
-        # the collection is built from the engine's records today (emulator.endpoints.postman)
-        return self._machine_only(
-            "online-endpoint export-postman", "builds the collection from this machine's endpoint records"
+        endpoint = self.client.online_endpoints.get(args.name)
+        keys = self.client.online_endpoints.get_keys(args.name)
+        secret = getattr(keys, "primary_key", None) or getattr(keys, "access_token", None) or ""
+        request_file = Path(args.request_file) if args.request_file else None
+        workspace = getattr(self.client, "workspace_name", None) or "the Azure ML workspace"
+        return postman.build_collection(
+            args.name,
+            scoring_uri=endpoint.scoring_uri,
+            openapi_uri=endpoint.openapi_uri,
+            secret=secret,
+            auth_mode=endpoint.auth_mode,
+            deployments=list(endpoint.traffic or {}),
+            sample=postman.sample_body(request_file, endpoint.openapi_uri, secret),
+            where=f"Azure ML workspace '{workspace}'",
         )
 
     # -- online deployments ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from azure.ai.ml.entities._builders.sweep import Sweep
 from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
 
 from backends.command_entities import compute_name
-from backends.entities import inline_environment, is_local_path, local_code, local_path, view_system_data
+from backends.entities import header_spec, inline_environment, is_local_path, local_code, local_path, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -80,14 +80,7 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
         }
         limits = {k: v for k, v in limits.items() if v is not None}
     spec = {
-        "type": "sweep",
-        "name": job.name,
-        "display_name": job.display_name,
-        "description": job.description,
-        "tags": dict(job.tags or {}),
-        "properties": dict(job.properties or {}),
-        "experiment_name": job.experiment_name,
-        "compute": job.compute,
+        **header_spec(job, "sweep"),
         "trial": {
             k: v
             for k, v in {

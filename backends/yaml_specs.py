@@ -19,6 +19,19 @@ import yaml
 
 from emulator.errors import ValidationError
 
+#: the flags of `amlemu compute create|update` that set a field of the compute's YAML
+COMPUTE_FLAGS = (
+    "name",
+    "type",
+    "size",
+    "tier",
+    "description",
+    "namespace",
+    "min_instances",
+    "max_instances",
+    "idle_time_before_scale_down",
+)
+
 
 def load_yaml_file(path: str | None) -> tuple[dict[str, Any], Path]:
     """The YAML mapping in ``path`` and the folder relative paths resolve from."""

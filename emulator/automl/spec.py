@@ -22,22 +22,13 @@ from emulator.automl.trial import (
     table_files,
 )
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.spec import check_job_fields, int_in_range, job_header, normalize_input
+from emulator.jobs.spec import JOB_HEADER_FIELDS, check_job_fields, int_in_range, job_header, normalize_input
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import AutoMLJobSpec, JobInput
 
 TASKS = ("classification", "regression")
-AUTOML_JOB_FIELDS = {
-    "$schema",
-    "type",
-    "name",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
-    "experiment_name",
-    "compute",
+AUTOML_JOB_FIELDS = JOB_HEADER_FIELDS | {
     "task",
     "primary_metric",
     "target_column_name",

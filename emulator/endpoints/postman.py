@@ -8,8 +8,9 @@ the example in the endpoint's ``/swagger.json``.
 
 from __future__ import annotations
 
-import http.client
 import json
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,24 +38,24 @@ def _find_example(node: Any) -> Any:
     return None
 
 
-def openapi(store: WorkspaceStore, name: str) -> dict[str, Any] | None:
-    """The endpoint's OpenAPI document (from its default deployment), or None if it has none yet."""
-    endpoint = service.get_endpoint(store, name)
-    creds = service.get_keys(store, name)
-    secret = creds.get("primary_key") or creds["access_token"]
-    conn = http.client.HTTPConnection("127.0.0.1", endpoint["port"], timeout=30)
+def fetch_openapi(openapi_uri: str, secret: str, timeout: float = 30) -> dict[str, Any] | None:
+    """The endpoint's OpenAPI document (from its default deployment), or None when it has none or does not answer."""
+    request = urllib.request.Request(openapi_uri, headers={"Authorization": f"Bearer {secret}"})
+    local = urllib.parse.urlsplit(openapi_uri).hostname in ("127.0.0.1", "::1", "localhost")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({})) if local else urllib.request.build_opener()
     try:
-        conn.request("GET", "/swagger.json", headers={"Authorization": f"Bearer {secret}"})
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
+        with opener.open(request, timeout=timeout) as response:  # a local endpoint never goes through a proxy
+            return json.loads(response.read())
+    except (OSError, ValueError):  # refused, timed out, an HTTP error (URLError and HTTPError are OSErrors), not JSON
         return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
+
+
+def sample_body(request_file: Path | None, openapi_uri: str, secret: str) -> str:
+    """The request body of the collection: the file given, else the example in ``/swagger.json``."""
+    if request_file is not None:
+        return request_file.read_text()
+    example = _find_example(fetch_openapi(openapi_uri, secret) or {})
+    return json.dumps(example if example is not None else {"data": [[0.0]]}, indent=2)
 
 
 def _url(uri: str, variable: str) -> dict[str, Any]:
@@ -71,38 +72,58 @@ def _url(uri: str, variable: str) -> dict[str, Any]:
 
 
 def collection(store: WorkspaceStore, name: str, request_file: Path | None = None) -> dict[str, Any]:
+    """The collection of a local endpoint (its records, its primary key or a fresh token)."""
     endpoint = service.get_endpoint(store, name)
     creds = service.get_keys(store, name)
     secret = creds.get("primary_key") or creds["access_token"]
-    if request_file is not None:
-        sample = request_file.read_text()
-    else:
-        example = _find_example(openapi(store, name) or {})
-        sample = json.dumps(example if example is not None else {"data": [[0.0]]}, indent=2)
+    deployments = list(endpoint.get("traffic") or {}) or [
+        d["deployment_name"] for d in service.list_deployments(store, name)
+    ]
+    return build_collection(
+        name,
+        scoring_uri=endpoint["scoring_uri"],
+        openapi_uri=endpoint["openapi_uri"],
+        secret=secret,
+        auth_mode=endpoint["auth_mode"],
+        deployments=deployments,
+        sample=sample_body(request_file, endpoint["openapi_uri"], secret),
+        where=f"amlemu workspace '{store.name}'",
+    )
+
+
+def build_collection(
+    name: str,
+    *,
+    scoring_uri: str,
+    openapi_uri: str,
+    secret: str,
+    auth_mode: str,
+    deployments: list[str],
+    sample: str,
+    where: str,
+) -> dict[str, Any]:
+    """A collection for any endpoint, local or on Azure, from what every backend can tell of it."""
     json_header = {"key": "Content-Type", "value": "application/json"}
     score = {
         "method": "POST",
         "header": [json_header],
         "body": {"mode": "raw", "raw": sample, "options": {"raw": {"language": "json"}}},
-        "url": _url(endpoint["scoring_uri"], "scoring_uri"),
+        "url": _url(scoring_uri, "scoring_uri"),
     }
     pinned = json.loads(json.dumps(score))
     pinned["header"].append({"key": "azureml-model-deployment", "value": "{{deployment}}"})
-    deployments = list(endpoint.get("traffic") or {}) or [
-        d["deployment_name"] for d in service.list_deployments(store, name)
-    ]
     return {
         "info": {
-            "_postman_id": str(uuid.uuid5(uuid.NAMESPACE_URL, endpoint["scoring_uri"])),
+            "_postman_id": str(uuid.uuid5(uuid.NAMESPACE_URL, scoring_uri)),
             "name": f"amlemu endpoint {name}",
             "schema": SCHEMA,
-            "description": f"Online endpoint '{name}' ({endpoint['auth_mode']} auth) in amlemu workspace "
-            f"'{store.name}'. Exported by `amlemu online-endpoint export-postman`.",
+            "description": f"Online endpoint '{name}' ({auth_mode} auth) in {where}. "
+            "Exported by `amlemu online-endpoint export-postman`.",
         },
         "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{endpoint_key}}", "type": "string"}]},
         "variable": [
-            {"key": "scoring_uri", "value": endpoint["scoring_uri"], "type": "string"},
-            {"key": "openapi_uri", "value": endpoint["openapi_uri"], "type": "string"},
+            {"key": "scoring_uri", "value": scoring_uri, "type": "string"},
+            {"key": "openapi_uri", "value": openapi_uri, "type": "string"},
             {"key": "endpoint_key", "value": secret, "type": "string"},
             {"key": "deployment", "value": deployments[0] if deployments else "", "type": "string"},
         ],
@@ -111,7 +132,7 @@ def collection(store: WorkspaceStore, name: str, request_file: Path | None = Non
             {"name": "score one deployment (azureml-model-deployment header)", "request": pinned},
             {
                 "name": "OpenAPI document",
-                "request": {"method": "GET", "header": [], "url": _url(endpoint["openapi_uri"], "openapi_uri")},
+                "request": {"method": "GET", "header": [], "url": _url(openapi_uri, "openapi_uri")},
             },
         ],
     }

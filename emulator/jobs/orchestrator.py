@@ -15,7 +15,6 @@ recorded: those still running are watched, those that ended are counted, and the
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import signal
 import time
 import traceback
@@ -28,7 +27,6 @@ from emulator.jobs.command import submit_command
 from emulator.jobs.supervisor import CHILD_BELL, JobProcess, JobSpecT, end_tracking
 from emulator.store import WorkspaceStore
 from emulator.store.db import ACTIVE
-from emulator.tracking import filestore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import CommandJobSpec, JobRecord
@@ -54,21 +52,9 @@ class ParentOrchestrator(JobProcess[JobSpecT]):
         """Seconds since the job started (before any restart of its orchestrator)."""
         return time.time() - (self.job["started_at"] or time.time())
 
-    def start_tracking(self) -> None:
+    def start_tracking(self, keep_existing: bool | None = None) -> int:
         """The job's own MLflow run (kept as it is when the orchestrator resumes)."""
-        experiment_id = self.store.experiment_id(self.job["experiment_name"])
-        filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
-        if self.resuming and self.store.mlflow_run_dir(self.job["experiment_name"], self.name).is_dir():
-            return
-        filestore.create_run(
-            self.store.mlruns_dir,
-            experiment_id,
-            self.name,
-            run_name=self.spec["display_name"],
-            artifact_dir=self.dir / "artifacts",
-            user=self.spec.get("created_by") or getpass.getuser(),
-            tags=self.spec["tags"],
-        )
+        return super().start_tracking(self.resuming if keep_existing is None else keep_existing)
 
     def children_to_resume(self) -> list[JobRecord[CommandJobSpec]]:
         """The children recorded before the orchestrator was lost, in submission order.

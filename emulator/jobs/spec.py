@@ -17,7 +17,8 @@ from emulator.errors import NotEmulated, ValidationError
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import CommandJobSpec, JobInput, JobOutput, JobSpecHeader
 
-COMMAND_JOB_FIELDS = {
+#: the fields every job kind's YAML has (the rest are the kind's own)
+JOB_HEADER_FIELDS = {
     "$schema",
     "type",
     "name",
@@ -27,6 +28,8 @@ COMMAND_JOB_FIELDS = {
     "properties",
     "experiment_name",
     "compute",
+}
+COMMAND_JOB_FIELDS = JOB_HEADER_FIELDS | {
     "command",
     "code",
     "environment",

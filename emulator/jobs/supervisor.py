@@ -75,6 +75,24 @@ class JobProcess(Generic[JobSpecT]):
         self.log_path = self.dir / "artifacts" / "user_logs" / "std_log.txt"
         self.cancel_requested = False
 
+    def start_tracking(self, keep_existing: bool = False) -> int:
+        """The job's own MLflow run, in its experiment (``keep_existing``: a resumed job keeps the run it has);
+        returns the experiment's id."""
+        experiment_id = self.store.experiment_id(self.job["experiment_name"])
+        filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
+        if keep_existing and self.store.mlflow_run_dir(self.job["experiment_name"], self.name).is_dir():
+            return experiment_id
+        filestore.create_run(
+            self.store.mlruns_dir,
+            experiment_id,
+            self.name,
+            run_name=self.spec["display_name"],
+            artifact_dir=self.dir / "artifacts",
+            user=self.spec.get("created_by") or getpass.getuser(),
+            tags=self.spec["tags"],
+        )
+        return experiment_id
+
     @staticmethod
     def me() -> dict[str, Any]:
         """This process, as a job record names it (``pid``, ``pid_start``: a reused pid is not it)."""
@@ -281,17 +299,7 @@ class Supervisor(JobProcess["CommandJobSpec"]):
                 nodes.release(self.store, self.compute["name"], self.name)
             return
         try:
-            experiment_id = self.store.experiment_id(self.job["experiment_name"])
-            filestore.ensure_experiment(self.store.mlruns_dir, experiment_id, self.job["experiment_name"])
-            filestore.create_run(
-                self.store.mlruns_dir,
-                experiment_id,
-                self.name,
-                run_name=self.spec["display_name"],
-                artifact_dir=self.dir / "artifacts",
-                user=self.spec.get("created_by") or getpass.getuser(),
-                tags=self.spec["tags"],
-            )
+            experiment_id = self.start_tracking()
             self.runtime = select(self.spec.get("runtime"), self._log)
             prepared = self.runtime.prepare(self.spec["environment_resolved"], self._log)
             outputs = {

@@ -16,23 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import naming
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
-from emulator.jobs.spec import check_job_fields, job_header, normalize_command_job, normalize_input
+from emulator.jobs.spec import JOB_HEADER_FIELDS, check_job_fields, job_header, normalize_command_job, normalize_input
 from emulator.pipelines import bindings
 from emulator.pipelines.graph import StepGraph
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import PipelineJobSpec, PipelineSettings
 
-PIPELINE_JOB_FIELDS = {
-    "$schema",
-    "type",
-    "name",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
-    "experiment_name",
-    "compute",
+PIPELINE_JOB_FIELDS = JOB_HEADER_FIELDS | {
     "settings",
     "inputs",
     "outputs",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator.errors import NotEmulated, ValidationError
-from emulator.jobs.spec import check_job_fields, int_in_range, job_header, normalize_command_job
+from emulator.jobs.spec import JOB_HEADER_FIELDS, check_job_fields, int_in_range, job_header, normalize_command_job
 from emulator.sweeps import space as spaces
 from emulator.sweeps.bayesian import SUPPORTED as BAYESIAN_TYPES
 from emulator.sweeps.policies import POLICY_NAMES
@@ -20,16 +20,7 @@ from emulator.sweeps.policies import POLICY_NAMES
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import SweepJobSpec, SweepLimits, SweepObjective
 
-SWEEP_JOB_FIELDS = {
-    "$schema",
-    "type",
-    "name",
-    "display_name",
-    "description",
-    "tags",
-    "properties",
-    "experiment_name",
-    "compute",
+SWEEP_JOB_FIELDS = JOB_HEADER_FIELDS | {
     "trial",
     "inputs",
     "outputs",

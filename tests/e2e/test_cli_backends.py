@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from azure.ai.ml.entities import AmlCompute, Command, CommandJob, EndpointAuthKeys, Model
+from azure.ai.ml.entities import AmlCompute, Command, CommandJob, EndpointAuthKeys, ManagedOnlineEndpoint, Model
 from azure.core.exceptions import ResourceNotFoundError
 
 from backends import registry
@@ -209,3 +209,30 @@ def test_machine_only_verbs_are_refused_naming_the_backend(fake_azure, capsys, v
     assert err.startswith(f"ERROR: (NotSupportedByBackend) `amlemu {' '.join(verb[:2])}` acts on this machine")
     assert "the backend is 'azure'" in err and "Unset AMLEMU_BACKEND" in err
     assert fake.calls == []
+
+
+def test_export_postman_on_azure_uses_the_endpoint_s_uri_and_key(fake_azure, capsys, tmp_path, monkeypatch):
+    fake, _ = fake_azure
+    endpoint = ManagedOnlineEndpoint(name="ep", auth_mode="key", traffic={"blue": 100})
+    # a port nothing listens on: the swagger fetch fails at once, as on an endpoint with no document
+    endpoint._scoring_uri, endpoint._openapi_uri = "http://127.0.0.1:9/score", "http://127.0.0.1:9/swagger.json"
+    monkeypatch.setitem(fake.online_endpoints._answers, "online_endpoints.get", endpoint)
+    code, out, err = run_main(capsys, "online-endpoint", "export-postman", "--name", "ep")
+    assert code == 0, err
+    collection = json.loads(out)
+    variables = {v["key"]: v["value"] for v in collection["variable"]}
+    assert variables == {
+        "scoring_uri": "http://127.0.0.1:9/score",
+        "openapi_uri": "http://127.0.0.1:9/swagger.json",
+        "endpoint_key": "pk",
+        "deployment": "blue",
+    }
+    assert json.loads(collection["item"][0]["request"]["body"]["raw"]) == {"data": [[0.0]]}
+    request = tmp_path / "request.json"
+    request.write_text('{"data": [[5.1, 3.5, 1.4, 0.2]]}')
+    code, out, err = run_main(
+        capsys, "online-endpoint", "export-postman", "--name", "ep", "--request-file", str(request)
+    )
+    assert code == 0, err
+    assert json.loads(json.loads(out)["item"][0]["request"]["body"]["raw"]) == {"data": [[5.1, 3.5, 1.4, 0.2]]}
+    assert [c[0] for c in fake.calls] == ["online_endpoints.get", "online_endpoints.get_keys"] * 2
