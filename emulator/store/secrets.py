@@ -23,27 +23,27 @@ _FILE = "workspace.secret"
 
 
 def workspace_secret(root: Path) -> bytes:
-    """The secret of the workspace stored in ``root``, created on first use (0600, never rewritten)."""
+    """The secret of the workspace stored in ``root``, created on first use (0600, never rewritten).
+
+    It is written whole to a private temporary file and then linked into place, so a reader never sees
+    a partly written secret, and of two processes creating it at once, one's secret wins for both.
+    """
     path = Path(root) / _FILE
     try:
         return path.read_bytes()
     except FileNotFoundError:
         pass
+    staged = path.with_name(f".{_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from its first byte
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from its first byte
-    except FileExistsError:  # another process created it first: take theirs
-        return _read_complete(path)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_bytes(32))
-    return path.read_bytes()
-
-
-def _read_complete(path: Path) -> bytes:
-    for _ in range(100):
-        data = path.read_bytes()
-        if len(data) == 32:
-            return data
-        os.sched_yield()
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+        try:
+            os.link(staged, path)
+        except FileExistsError:  # another process published its secret first: take theirs
+            pass
+    finally:
+        staged.unlink(missing_ok=True)
     return path.read_bytes()
 
 

@@ -82,3 +82,16 @@ def test_another_local_user_cannot_read_the_keys(amlemu_home):
     # even with the home folder opened by hand, the workspace folder and the files stay closed
     os.chmod(amlemu_home, 0o755)
     assert read_as_nobody(store.root / "store.db") == "denied"
+
+
+def test_the_workspace_secret_is_created_once_whole_and_private(tmp_path):
+    """Processes racing to create it all read the same complete secret; no staging file is left."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from emulator.store.secrets import workspace_secret
+
+    with ProcessPoolExecutor(4) as pool:
+        secrets_read = list(pool.map(workspace_secret, [tmp_path] * 16))
+    assert len(set(secrets_read)) == 1 and len(secrets_read[0]) == 32
+    assert [p.name for p in tmp_path.iterdir()] == ["workspace.secret"]
+    assert (tmp_path / "workspace.secret").stat().st_mode & 0o777 == 0o600
