@@ -237,9 +237,9 @@ def wait_deployment(
 def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> DeploymentRecord:
     """The deployment record; like every read of an endpoint or its deployments, it brings a host that died back
     up, and the new host resumes a deployment left ``Creating`` or ``Updating``."""
-    records.get_endpoint(store, endpoint)  # a missing endpoint is a 404 before anything starts
+    record = records.get_deployment(store, endpoint, name)  # a missing endpoint or deployment: 404, nothing started
     ensure_host(store, endpoint)
-    return records.get_deployment(store, endpoint, name)
+    return record
 
 
 def list_deployments(store: WorkspaceStore, endpoint: str) -> list[DeploymentRecord]:
