@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httptools
@@ -115,17 +116,26 @@ def _explain(exc: Exception) -> BadRequest:
     )
 
 
-def _add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:
-    if _CTL_BYTES.search(value):  # llhttp refuses these already; never let one through regardless
-        raise BadRequest(400, f"malformed header: the {name.decode('latin-1')} header holds a control character")
+def _merge_field(headers: dict[str, str], name: bytes, value: bytes, refuse: Callable[[str], Exception]) -> str:
+    """Adds a header field to ``headers`` (lower-cased name; a repeated field joined with ', ', as RFC 9110
+    allows) and returns its name; a value with a control character is ``refuse``d (llhttp refuses those
+    already: never let one through regardless)."""
     key = name.decode("latin-1").lower()
+    if _CTL_BYTES.search(value):
+        raise refuse(f"the {key} header holds a control character")
     text = value.decode("latin-1").strip()
-    if key in headers:
-        if key == "host":
-            raise BadRequest(400, "malformed header: more than one Host header")
-        headers[key] = f"{headers[key]}, {text}"
-    else:
-        headers[key] = text
+    headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return key
+
+
+def _request_refusal(problem: str) -> BadRequest:
+    return BadRequest(400, f"malformed header: {problem}")
+
+
+def _add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:
+    if name.lower() == b"host" and "host" in headers:
+        raise BadRequest(400, "malformed header: more than one Host header")
+    _merge_field(headers, name, value, _request_refusal)
 
 
 class RequestReader:
@@ -413,12 +423,7 @@ class ReplicaConnection(asyncio.Protocol):
         self._grow_head(len(name) + len(value) + 4)
         if self._headers_done:
             return  # trailers are dropped
-        if _CTL_BYTES.search(value):
-            raise BadResponse("the replica answered a header holding a control character")
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1").strip()
-        headers = self._msg.headers
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        _merge_field(self._msg.headers, name, value, lambda problem: BadResponse(f"the replica answered: {problem}"))
 
     def _grow_head(self, n: int) -> None:
         self._head += n
