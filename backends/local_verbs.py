@@ -108,13 +108,17 @@ def check_fields(kind: str, data: dict, allowed: set[str], args: Namespace) -> N
         raise ValidationError(f"Unknown {kind} field(s): {', '.join(sorted(unknown))}.")
 
 
-def _spec(args: Namespace, fields: tuple[str, ...], lower: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
-    """``--file`` read, the flags in ``fields`` applied (``lower`` ones lower-cased), then ``--set``."""
+def _spec(
+    args: Namespace, fields: tuple[str, ...], lower: tuple[str, ...] = (), extra: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Path]:
+    """``--file`` read, the flags in ``fields`` applied (``lower`` ones lower-cased), ``extra`` fields set,
+    then ``--set``."""
     data, base_path = load_yaml_file(getattr(args, "file", None))
     for field in fields:
         value = getattr(args, field, None)
         if value is not None:
             data[field] = value.lower() if field in lower else value
+    data.update(extra or {})
     apply_sets(data, getattr(args, "set", None))
     return data, base_path
 
@@ -186,11 +190,7 @@ class LocalVerbs(base.Verbs):
         return [view(self.store, record) for record in self.store.list_assets(kind, args.name)]
 
     def model_create(self, args):
-        data, base_path = load_yaml_file(args.file)
-        for field in ("name", "version", "path", "type", "description", "stage"):
-            if getattr(args, field, None) is not None:
-                data[field] = getattr(args, field)
-        apply_sets(data, args.set)
+        data, base_path = _spec(args, ("name", "version", "path", "type", "description", "stage"))
         check_fields("model", data, MODEL_FIELDS, args)
         return model_view(self.store, model_registry.create_or_update(self.store, data, base_path))
 
@@ -205,13 +205,12 @@ class LocalVerbs(base.Verbs):
         print(f"Downloaded model {args.name} to {target}", file=sys.stderr)
 
     def environment_create(self, args):
-        data, base_path = load_yaml_file(args.file)
-        for field in ("name", "version", "image", "conda_file", "description"):
-            if getattr(args, field, None) is not None:
-                data[field] = getattr(args, field)
-        if args.build_context:
-            data["build"] = {"path": args.build_context, "dockerfile_path": args.dockerfile_path or "Dockerfile"}
-        apply_sets(data, args.set)
+        build = {"path": args.build_context, "dockerfile_path": args.dockerfile_path or "Dockerfile"}
+        data, base_path = _spec(
+            args,
+            ("name", "version", "image", "conda_file", "description"),
+            extra={"build": build} if args.build_context else None,
+        )
         check_fields("environment", data, ENVIRONMENT_FIELDS, args)
         return environment_view(self.store, environment_registry.create(self.store, data, base_path))
 
