@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import importlib.metadata as md
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -36,14 +37,15 @@ REPLICA_SECRET = secrets.token_urlsafe(32)
 
 
 def serving_requirements() -> list[str]:
-    """The scoring server's own packages, pinned to the host's versions."""
-    out = []
-    for name in SERVING_PACKAGES:
-        try:
-            out.append(f"{name}=={md.version(name)}")
-        except md.PackageNotFoundError:
-            out.append(name)
-    return out
+    """The scoring server's own packages, each with amlemu's own range for it (``granian>=2.8,<3``) or
+    unpinned: the user's pins win, and the resolver fits these around them."""
+    ranges = {}
+    for line in md.requires("amlemu") or []:
+        if ";" in line:  # an extra or a platform marker: not the server's
+            continue
+        req = line.replace(" ", "")
+        ranges[re.split(r"[<>=!~]", req, maxsplit=1)[0].lower()] = req
+    return [ranges.get(name, name) for name in SERVING_PACKAGES]
 
 
 def serving_path() -> Path:
