@@ -45,6 +45,8 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
 _STATUS_TO_RUN = {"Completed": "FINISHED", "Failed": "FAILED", "Canceled": "KILLED"}
 SLOT_FLAG, SLOT_BELL = ".trial-slot", ".trial-slot-bell"  # in a sweep trial's job folder
 CHILD_BELL = ".child-ended-bell"  # in a parent job's folder: its children ring it as they end
+#: folders Azure creates in a job's working directory and uploads as its artifacts when the job ends
+WORKING_DIR_FOLDERS = ("outputs", "logs")
 SWEEP_CHECK_S = 0.5  # how often a gated trial checks that its sweep still lives
 
 
@@ -125,9 +127,11 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         self, status: str, *, exit_code: int | None = None, error: str | None = None, lost_nodes: tuple[str, ...] = ()
     ) -> None:
         snapshot = self.dir / "snapshot"
-        for folder in ("outputs", "logs"):  # Azure uploads ./outputs and ./logs as job artifacts
+        for folder in WORKING_DIR_FOLDERS:  # Azure uploads ./outputs and ./logs as job artifacts
             src = snapshot / folder
-            if src.is_dir() and not src.is_symlink():
+            if src.is_dir() and not src.is_symlink() and not any(src.iterdir()):
+                src.rmdir()  # left empty: Azure lists no such folder among the artifacts
+            elif src.is_dir() and not src.is_symlink():
                 dst = self.dir / "artifacts" / folder
                 if dst.exists():
                     shutil.copytree(src, dst, dirs_exist_ok=True)
@@ -171,6 +175,14 @@ class Supervisor(JobProcess["CommandJobSpec"]):
             env[f"AZURE_ML_OUTPUT_{key}"] = str(self.dir / "outputs" / key)
         env.update(spec["environment_variables"])
         return env
+
+    def _make_working_dir(self) -> None:
+        """The command's working directory (the code snapshot, empty without ``code:``) holds ``./outputs`` and
+        ``./logs``, as Azure's does; a file of that name in the code is left as it is."""
+        for folder in WORKING_DIR_FOLDERS:
+            path = self.dir / "snapshot" / folder
+            if not path.exists() and not path.is_symlink():
+                path.mkdir()
 
     def _instance_home(self) -> Path | None:
         """A compute instance's persistent home folder: its jobs' HOME."""
@@ -308,6 +320,7 @@ class Supervisor(JobProcess["CommandJobSpec"]):
             for path in outputs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
+            self._make_working_dir()
             env = self._environment(experiment_id)
             if gated:
                 why = self._wait_for_slot()

@@ -195,3 +195,18 @@ def test_a_sweep_s_trials_run_in_containers(docker_cli, tmp_path):
     assert sweep["properties"]["best_child_run_id"] == "dockersweep_0"  # accuracy = 1 / (1 + s): the shortest
     for trial in trials:
         assert job_containers(trial["name"]) == []
+
+
+def test_a_container_job_without_code_writes_outputs_and_logs(docker_cli, tmp_path):
+    spec = write(
+        tmp_path / "job.yml",
+        "command: echo hi > ./outputs/x.txt && echo step > ./logs/train.log && pwd\n"
+        "environment: azureml:AzureML-sklearn-1.5@latest\n",
+    )
+    job = docker_cli.json("job", "create", "--file", str(spec), "--stream")
+    assert job["status"] == "Completed", job.get("error")
+    folder = docker_cli.home / "workspaces/default/jobs" / job["name"]
+    assert {"outputs/x.txt", "logs/train.log"} <= set(job["artifacts"])
+    assert (folder / "artifacts/outputs/x.txt").read_text() == "hi\n"
+    assert (folder / "artifacts/outputs/x.txt").stat().st_uid == os.getuid()  # written as the invoker
+    assert str(folder / "snapshot") in (folder / "artifacts/user_logs/std_log.txt").read_text()
