@@ -61,7 +61,8 @@ def _configure_logging(level: str) -> None:
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    known = isinstance(logging.getLevelName(level), int)  # getLevelNamesMapping is 3.11+: replicas may run 3.8+
+    root.setLevel(level if known else "INFO")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" under load is expected
 
 
