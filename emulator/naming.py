@@ -17,6 +17,8 @@ azure-ai-ml SDK):
 - asset version: ARM sets no pattern; Azure takes versions in ``name:version`` references and
   URL paths, so the emulator takes the asset-name characters (letters, digits, ``.``, ``_``,
   ``-``, a letter or digit first, at most 255).
+- datastore: Azure ML's datastore rule (the service's and the v1 SDK's message: letters, digits
+  and ``_``), at most 255 here.
 - job input and output: azure-ai-ml ``validate_key_contains_allowed_characters``,
   ``^[a-zA-Z_]+[a-zA-Z0-9_]*$`` (at most 255 here: it becomes a folder name).
 - online endpoint and deployment: azure-ai-ml ``validate_endpoint_or_deployment_name``
@@ -69,6 +71,7 @@ RULES: dict[str, Rule] = {
     "environment": _rule("Environment name", _ASSET, _ASSET_TEXT),
     "data": _rule("Data asset name", _ASSET, _ASSET_TEXT),
     "version": _rule("Version", _ASSET, _ASSET_TEXT),
+    "datastore": _rule("Datastore name", r"[a-zA-Z0-9_]{1,255}", "1-255 letters, digits and '_'"),
     "input": _rule(
         "Input name", r"[a-zA-Z_][a-zA-Z0-9_]{0,254}", "1-255 letters, digits and '_', starting with a letter or '_'"
     ),
