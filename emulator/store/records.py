@@ -43,11 +43,13 @@ class JobInput(TypedDict, total=False):
     value: Any
     path: str  # absolute, local
     mode: str
+    reference: str  # a data asset (azureml:<name>:<version>) or datastore path, as the job's view shows it
 
 
 class JobOutput(TypedDict):
     type: str
     mode: str
+    path: NotRequired[str]  # a datastore path (azureml://datastores/<ds>/paths/<p>): where it is written
 
 
 class EnvironmentResolved(TypedDict):
