@@ -18,6 +18,7 @@ from azure.ai.ml.entities._builders.command import Command
 
 from backends.entities import header_spec, inline_environment, is_local_path, local_code, view_system_data
 from emulator.errors import NotEmulated
+from emulator.jobs.spec import output_path
 from emulator.store import WorkspaceStore
 
 
@@ -42,6 +43,8 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     for key, value in (job.outputs or {}).items():
         if isinstance(value, Output):
             outputs[key] = {"type": value.type or "uri_folder", "mode": value.mode or "rw_mount"}
+            if value.path:  # a datastore path: where the output is written
+                outputs[key]["path"] = str(value.path)
     environment = inline_environment(job.environment)
     code = local_code(job.code, "code")
     resources = job.resources
@@ -93,7 +96,7 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
         k: Output(
             type=view["outputs"][k]["type"],
             mode=view["outputs"][k]["mode"],
-            path=str(store.job_dir(view["name"]) / "outputs" / k),
+            path=str(output_path(store, store.job_dir(view["name"]), k, record["spec"]["outputs"][k])),
         )
         for k in record["spec"]["outputs"]
     }  # the view adds "default": the artifacts

@@ -13,7 +13,7 @@ from emulator import config
 from emulator.compute import service as compute
 from emulator.environments import registry as environments
 from emulator.jobs.kind import JobKind
-from emulator.jobs.spec import COMMAND_JOB_FIELDS, normalize_command_job
+from emulator.jobs.spec import COMMAND_JOB_FIELDS, fill_output_paths, normalize_command_job
 from emulator.jobs.submission import name_job, record_and_start, resolve_compute, snapshot_code
 from emulator.jobs.views import command_view
 from emulator.runtime.base import check_runtime
@@ -38,7 +38,7 @@ def submit_command(
     the orchestrator (:mod:`emulator.jobs.forking`); with ``slot_gated`` the child is prepared,
     then waits for its parent to open its slot (:func:`emulator.jobs.supervisor.open_trial_slot`).
     """
-    spec = normalize_command_job(data, Path(base_path))
+    spec = normalize_command_job(data, Path(base_path), store)
     spec["compute"] = resolve_compute(store, spec["compute"])
     compute.placement(store, spec["compute"], spec["resources"]["instance_count"])
     spec["environment_resolved"] = environments.resolve(store, spec["environment"], Path(base_path))
@@ -46,6 +46,7 @@ def submit_command(
     if slot_gated:
         spec["slot_gated"] = True
     name_job(spec)
+    fill_output_paths(spec)
 
     def fill(staging: Path) -> None:
         snapshot_code(spec["code"], staging / "snapshot")

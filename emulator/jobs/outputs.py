@@ -8,19 +8,23 @@ from pathlib import Path
 from emulator import naming
 from emulator.errors import ValidationError
 from emulator.jobs.lifecycle import get
+from emulator.jobs.spec import output_path
 from emulator.naming import confined_join
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 
 
 def output_dir(store: WorkspaceStore, name: str, output: str) -> Path:
-    """The local folder of a job output (``artifacts`` is the default one)."""
+    """The local folder of a job output (``artifacts`` is the default one; an output given a datastore path is
+    there, a uri_file one a file)."""
     job = store.get_job(name)
     if output in ("artifacts", "default"):
         return store.job_dir(name) / "artifacts"
     if output not in job["spec"]["outputs"]:
         known = ", ".join(["artifacts", *job["spec"]["outputs"]])
         raise ValidationError(f"Job '{name}' has no output '{output}' (outputs: {known}).")
+    if job["spec"]["outputs"][output].get("path"):
+        return output_path(store, store.job_dir(name), output, job["spec"]["outputs"][output])
     # a pipeline's output links to its step's output folder: confined to the workspace's jobs, not to this job
     return confined_join(store.job_dir(name).parent, name, "outputs", naming.check("output", output))
 
@@ -47,5 +51,9 @@ def download(
     for out in names:
         targets.append((output_dir(store, name, out), confined_join(download_path, "named-outputs", out)))
     for src, dst in targets:
-        shutil.copytree(src, dst, dirs_exist_ok=True)
+        if src.is_file():  # a uri_file output written to a datastore path
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / src.name)
+        elif src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
     return download_path

@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import naming
 from emulator.compute.distribution import normalize as normalize_distribution
+from emulator.data import assets as data_assets
+from emulator.data import datastores
+from emulator.data import paths as data_paths
 from emulator.errors import NotEmulated, ValidationError
+from emulator.store import WorkspaceStore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import CommandJobSpec, JobInput, JobOutput, JobSpecHeader
@@ -72,14 +76,44 @@ def _remote_input_error(name: str, path: str) -> ValidationError:
     )
 
 
-def normalize_input(name: str, value: Any, base_path: Path) -> JobInput:
-    """One job input as ``{"type", "value"}`` (literal) or ``{"type", "path", "mode"}`` (data)."""
+def _workspace_data(store: WorkspaceStore | None, name: str, raw: str) -> tuple[Path, str, str | None]:
+    """A data asset reference or datastore path as (local path, reference shown, the asset's type or None)."""
+    if store is None:
+        raise NotEmulated(
+            f"input '{name}' path '{raw}' in this job type",
+            f"Data assets and datastore paths are resolved for command jobs; point input '{name}' at a local "
+            f"path here (--set inputs.{name}.path=./local-copy).",
+        )
+    if data_paths.is_datastore_uri(raw):
+        ref = data_paths.parse(store, raw)
+        return data_paths.local(store, ref), raw, None
+    record = data_assets.reference(store, raw)
+    try:
+        local = data_assets.local_path(store, record)
+    except ValidationError as exc:
+        raise ValidationError(f"Input '{name}': {exc.message}") from None
+    return local, f"azureml:{record['name']}:{record['version']}", record["type"]
+
+
+def normalize_input(name: str, value: Any, base_path: Path, store: WorkspaceStore | None = None) -> JobInput:
+    """One job input as ``{"type", "value"}`` (literal) or ``{"type", "path", "mode"}`` (data).
+
+    With the workspace ``store``, a data asset (``azureml:<name>:<version>``, ``azureml:<name>@latest``)
+    or a datastore path (``azureml://datastores/<ds>/paths/<p>``) resolves to its local file or folder;
+    ``reference`` keeps what the input named (the asset's version, as Azure resolves ``@latest`` at submit).
+    """
     if isinstance(value, (str, int, float, bool)):
         return {"type": "literal", "value": value}
     if not isinstance(value, dict):
         raise ValidationError(
             f"Input '{name}' must be a literal value or a mapping with 'type' and 'path'; got {type(value).__name__}."
         )
+    raw_path = str(value.get("path") or "")
+    workspace_data = raw_path.startswith("azureml:") and not raw_path.startswith("azureml://jobs/")
+    reference: str | None = None
+    if workspace_data:
+        path, reference, asset_type = _workspace_data(store, name, raw_path)
+        value = {"type": asset_type or "uri_folder", **value}
     kind = value.get("type", "uri_folder")
     if kind in LITERAL_TYPES:
         if "default" not in value and "value" not in value:
@@ -93,27 +127,77 @@ def normalize_input(name: str, value: Any, base_path: Path) -> JobInput:
     if not raw:
         raise ValidationError(f"Input '{name}' ({kind}) needs a 'path'.")
     raw = str(raw)
-    if raw.startswith(REMOTE_PREFIXES):
+    if workspace_data:
+        if not path.exists():
+            raise ValidationError(
+                f"Input '{name}' path '{raw}' holds nothing yet (looked at {path}). Write the data there first "
+                f"(a job output with path: {raw}, or `amlemu data create`), or fix the path."
+            )
+    elif raw.startswith(REMOTE_PREFIXES):
         raise _remote_input_error(name, raw)
-    if raw.startswith("azureml:"):
-        raise NotEmulated(
-            f"data asset input '{raw}'",
-            f"Registered data assets are not emulated yet: point input '{name}' at a "
-            f"local path (--set inputs.{name}.path=./local-copy).",
-        )
-    local = raw[len("file://") :] if raw.startswith("file://") else raw
-    path = (base_path / local).resolve()
-    if not path.exists():
-        raise ValidationError(
-            f"Input '{name}' path '{raw}' does not exist (looked at {path}). "
-            "Fix the path; relative paths are resolved from the YAML file's folder "
-            "(or the current directory in Python)."
-        )
+    else:
+        local = raw[len("file://") :] if raw.startswith("file://") else raw
+        path = (base_path / local).resolve()
+        if not path.exists():
+            raise ValidationError(
+                f"Input '{name}' path '{raw}' does not exist (looked at {path}). "
+                "Fix the path; relative paths are resolved from the YAML file's folder "
+                "(or the current directory in Python)."
+            )
     if kind == "uri_file" and not path.is_file():
         raise ValidationError(f"Input '{name}' is a uri_file but {path} is a folder; use type: uri_folder.")
     if kind in ("uri_folder", "mltable") and not path.is_dir():
         raise ValidationError(f"Input '{name}' is a {kind} but {path} is a file; use type: uri_file.")
-    return {"type": kind, "path": str(path), "mode": value.get("mode", "ro_mount")}
+    normalized: JobInput = {"type": kind, "path": str(path), "mode": value.get("mode", "ro_mount")}
+    if reference:
+        normalized["reference"] = reference
+    return normalized
+
+
+OUTPUT_MODES = ("rw_mount", "upload", "direct")
+
+
+def normalize_output(name: str, value: Any, store: WorkspaceStore | None = None) -> JobOutput:
+    """One job output: its type and mode, and a datastore ``path`` when it names one (where it is written).
+
+    A path may hold Azure's ``${{name}}`` (the job's name, filled in at submit), ``${{output_name}}``
+    and ``${{default_datastore}}``.
+    """
+    naming.check("output", name)  # it becomes the output's folder
+    value = value if isinstance(value, dict) else {}
+    output: JobOutput = {"type": value.get("type", "uri_folder"), "mode": value.get("mode", "rw_mount")}
+    raw = value.get("path")
+    if raw:
+        raw = str(raw).replace("${{output_name}}", name).replace("${{default_datastore}}", datastores.DEFAULT)
+        if not data_paths.is_datastore_uri(raw):
+            raise ValidationError(
+                f"Output '{name}' path '{raw}' is not a datastore path; a job writes its outputs to a datastore. "
+                f"Use azureml://datastores/{datastores.DEFAULT}/paths/<folder>/, or leave the path out (the "
+                "output stays with the job)."
+            )
+        if store is None:
+            raise NotEmulated(
+                f"output '{name}' path '{raw}' in this job type",
+                "Datastore paths are resolved for command jobs; leave the output's path out here.",
+            )
+        ref = data_paths.parse(store, raw.replace("${{name}}", "job"))
+        data_paths.local(store, ref)  # an unknown datastore is refused now
+        output["path"] = raw
+    return output
+
+
+def fill_output_paths(spec: CommandJobSpec) -> None:
+    """Put the job's name into its outputs' datastore paths (``${{name}}``), once it is named."""
+    for output in spec["outputs"].values():
+        if "path" in output:
+            output["path"] = output["path"].replace("${{name}}", spec["name"])
+
+
+def output_path(store: WorkspaceStore, job_dir: Path, name: str, output: JobOutput) -> Path:
+    """Where a command job's output is written: its datastore path, else ``<job>/outputs/<name>``."""
+    if output.get("path"):
+        return data_paths.local(store, data_paths.parse(store, output["path"]))
+    return naming.confined_join(job_dir, "outputs", naming.check("output", name))
 
 
 def render_command(command: str, inputs: dict[str, Any], outputs: dict[str, Any]) -> str:
@@ -185,8 +269,9 @@ def check_job_fields(data: dict[str, Any], allowed: set[str], what: str) -> str 
     return None if name is None else naming.check("job", name)
 
 
-def normalize_command_job(data: dict[str, Any], base_path: Path) -> CommandJobSpec:
-    """Validate a command job (CLI v2 YAML shape) and resolve everything local.
+def normalize_command_job(data: dict[str, Any], base_path: Path, store: WorkspaceStore | None = None) -> CommandJobSpec:
+    """Validate a command job (CLI v2 YAML shape) and resolve everything local (with the workspace
+    ``store``: data assets and datastore paths too).
 
     Raises:
         ValidationError: naming the field that is wrong and how to fix it.
@@ -209,12 +294,10 @@ def normalize_command_job(data: dict[str, Any], base_path: Path) -> CommandJobSp
                 "Fix 'code:'; it is relative to the YAML file's folder."
             )
         code = str(code_path)
-    inputs = {naming.check("input", k): normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
-    outputs: dict[str, JobOutput] = {}
-    for key, value in (data.get("outputs") or {}).items():
-        naming.check("output", key)  # it becomes the output's folder
-        value = value if isinstance(value, dict) else {}
-        outputs[key] = {"type": value.get("type", "uri_folder"), "mode": value.get("mode", "rw_mount")}
+    inputs = {
+        naming.check("input", k): normalize_input(k, v, base_path, store) for k, v in (data.get("inputs") or {}).items()
+    }
+    outputs = {key: normalize_output(key, value, store) for key, value in (data.get("outputs") or {}).items()}
     # check every reference now, with placeholders, so a bad one records nothing
     render_command(command, {k: "" for k in inputs}, {k: "" for k in outputs})
     resources = dict(data.get("resources") or {})

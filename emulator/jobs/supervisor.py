@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from emulator import config, naming
+from emulator import config
 from emulator.compute import distribution, nodes, sizes
 from emulator.compute import service as computes
-from emulator.jobs.spec import input_texts, render_command
-from emulator.naming import confined_join
+from emulator.jobs.spec import input_texts, output_path, render_command
 from emulator.runtime import Prepared, RunRequest, select
 from emulator.runtime.logs import log_tail
 from emulator.runtime.proctree import is_alive, kill_tree, start_time
@@ -171,10 +170,26 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         )
         for key, text in input_texts(spec["inputs"]).items():
             env[f"AZURE_ML_INPUT_{key}"] = text
-        for key in spec["outputs"]:
-            env[f"AZURE_ML_OUTPUT_{key}"] = str(self.dir / "outputs" / key)
+        for key, path in self._outputs().items():
+            env[f"AZURE_ML_OUTPUT_{key}"] = str(path)
         env.update(spec["environment_variables"])
         return env
+
+    def _outputs(self) -> dict[str, Path]:
+        """Where each output is written: its datastore path, else the job's ``outputs/<name>``."""
+        return {k: output_path(self.store, self.dir, k, v) for k, v in self.spec["outputs"].items()}
+
+    def _output_folders(self, datastore_only: bool = False) -> list[Path]:
+        """The folders the outputs need (a uri_file written to a datastore path: the file's folder); with
+        ``datastore_only``, those outside the job's own folder (a container mounts them too)."""
+        folders = []
+        for key, path in self._outputs().items():
+            output = self.spec["outputs"][key]
+            if output.get("path"):
+                folders.append(path.parent if output["type"] == "uri_file" else path)
+            elif not datastore_only:
+                folders.append(path)
+        return folders
 
     def _make_working_dir(self) -> None:
         """The command's working directory (the code snapshot, empty without ``code:``) holds ``./outputs`` and
@@ -230,7 +245,12 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         # home (read-write) and the inputs (read-only); a local process sees them anyway
         where = {
             "image": prepared.image,
-            "mounts": [self.dir, self.store.mlruns_dir, *([home] if home else [])],
+            "mounts": [
+                self.dir,
+                self.store.mlruns_dir,
+                *([home] if home else []),
+                *self._output_folders(datastore_only=True),
+            ],
             "readonly": [Path(v["path"]) for v in self.spec["inputs"].values() if v["type"] != "literal"],
         }
         # mpirun from the environment, as Azure runs MPI jobs; in a container the processes start directly
@@ -314,11 +334,9 @@ class Supervisor(JobProcess["CommandJobSpec"]):
             experiment_id = self.start_tracking()
             self.runtime = select(self.spec.get("runtime"), self._log)
             prepared = self.runtime.prepare(self.spec["environment_resolved"], self._log)
-            outputs = {
-                k: str(confined_join(self.dir, "outputs", naming.check("output", k))) for k in self.spec["outputs"]
-            }
-            for path in outputs.values():
-                Path(path).mkdir(parents=True, exist_ok=True)
+            outputs = {k: str(path) for k, path in self._outputs().items()}
+            for path in self._output_folders():
+                path.mkdir(parents=True, exist_ok=True)
             command = render_command(self.spec["command"], input_texts(self.spec["inputs"]), outputs)
             self._make_working_dir()
             env = self._environment(experiment_id)

@@ -50,7 +50,9 @@ def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, track
     """A command job as ``az ml job show`` prints it."""
     spec = job["spec"]
     inputs = {
-        k: v["value"] if v["type"] == "literal" else {"type": v["type"], "path": v["path"], "mode": v["mode"]}
+        k: v["value"]
+        if v["type"] == "literal"
+        else {"type": v["type"], "path": v.get("reference") or v["path"], "mode": v["mode"]}
         for k, v in spec["inputs"].items()
     }
     outputs = {
@@ -60,7 +62,7 @@ def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, track
         outputs[key] = {
             "mode": value["mode"],
             "type": value["type"],
-            "path": f"azureml://jobs/{job['name']}/outputs/{key}",
+            "path": value.get("path") or f"azureml://jobs/{job['name']}/outputs/{key}",
         }
     view = {
         "$schema": f"{SCHEMAS}/commandJob.schema.json",

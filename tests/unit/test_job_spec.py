@@ -131,7 +131,6 @@ def test_input_path_that_does_not_exist(tmp_path):
     "path",
     [
         "https://example.com/data.csv",
-        "azureml://datastores/workspaceblobstore/paths/data/x.csv",
         "wasbs://container@account.blob.core.windows.net/x.csv",
     ],
 )
@@ -142,7 +141,9 @@ def test_remote_inputs_rejected_with_set_hint(tmp_path, path):
     assert not isinstance(info.value, NotEmulated)
 
 
-def test_data_asset_input_not_emulated(tmp_path):
+def test_data_asset_input_needs_the_workspace(tmp_path):
+    """Without the workspace (a job type that does not resolve them), a data asset is refused by name;
+    command jobs resolve them (tests/unit/test_data_jobs.py)."""
     with pytest.raises(NotEmulated, match="azureml:mydata:1"):
         normalize_command_job(job(inputs={"data": {"type": "uri_folder", "path": "azureml:mydata:1"}}), tmp_path)
 
