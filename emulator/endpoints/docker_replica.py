@@ -1,4 +1,5 @@
-"""A deployment replica as a container: the environment's image plus the scoring server's packages.
+"""A deployment replica as a container: the environment's image plus the scoring server's packages, or the
+image's own azureml-inference-server-http (see :mod:`emulator.endpoints.launch`).
 
 The model version folder is mounted read-only at
 ``/var/azureml-app/azureml-models/<name>/<version>`` (as Azure lays it out), the
@@ -66,9 +67,12 @@ def start_container(launcher, prepared: Prepared, name: str, port: int, log_path
         remapped[store.asset_dir("model", model["name"], model["version"])] = model_dir
     code = dep.get("code")
     env = launcher.replica_env(str(model_dir) if model_dir else None, code, str(SERVING_MOUNT))
+    # amlemu's server or the image's azmlinfsrv; on all addresses: only the endpoint's internal network reaches it
+    command, server_env = launcher.server_command("0.0.0.0", port)
+    env.update(server_env)
     network = private_network(store.name, dep["endpoint_name"])  # public or not: the gateway is the way in
     request = RunRequest(
-        command=f"exec python -m emulator.serving --host 0.0.0.0 --port {port} --threads {launcher.threads}",
+        command=command,
         cwd=Path(code) if code else Path("/home/aml"),
         env=env,
         log_path=log_path,

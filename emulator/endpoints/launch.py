@@ -1,11 +1,15 @@
 """How a deployment's replica starts: its environment, model folder, code and scoring server.
 
-The replica is ``python -m emulator.serving`` (the scoring server) with the
-environment variables of ``azureml-inference-server-http``: ``AZUREML_MODEL_DIR``
-laid out as ``azureml-models/<name>/<version>``, ``AML_APP_ROOT`` (the code
-snapshot) and ``AZUREML_ENTRY_SCRIPT``. It runs on the runtime the deployment was
-created with: a local process (amlemu's interpreter, or a cached virtualenv with
-the environment's packages plus the server's), or a container.
+The replica gets the environment variables of ``azureml-inference-server-http``:
+``AZUREML_MODEL_DIR`` laid out as ``azureml-models/<name>/<version>``,
+``AML_APP_ROOT`` (the code snapshot) and ``AZUREML_ENTRY_SCRIPT``. Its server is
+the environment's own when it brings one, as on Azure: a deployment with a scoring
+script whose environment holds ``azureml-inference-server-http`` (directly or
+through ``azureml-defaults``) runs ``azmlinfsrv`` at the user's version, behind
+the gateway's checks (see :mod:`emulator.serving.user_server`). Any other replica
+runs amlemu's scoring server, ``python -m emulator.serving``, with its packages
+added to the environment. It runs on the runtime the deployment was created with:
+a local process (amlemu's interpreter, or a cached virtualenv), or a container.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.metadata as md
+import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from emulator import config
 from emulator.runtime import Prepared, RunHandle, RunRequest, select
+from emulator.serving import user_server
 from emulator.serving.settings import REPLICA_SECRET_ENV
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
@@ -36,6 +43,28 @@ _SERVING_SRC = Path(__file__).resolve().parents[1] / "serving"
 REPLICA_SECRET = secrets.token_urlsafe(32)
 
 
+#: the server Azure's images run, and the package that brings it along
+USER_SERVER = "azureml-inference-server-http"
+BRINGS_USER_SERVER = (USER_SERVER, "azureml-defaults")
+#: server packages that exist only for newer Pythons than a user's environment may have: the server
+#: does without them there (granian: waitress serves instead)
+_PYTHON_MARKERS = {"granian": 'python_version >= "3.10"'}
+#: run with the environment's interpreter: which azureml-inference-server-http it holds, and its azmlinfsrv
+_SERVER_PROBE = """
+import importlib.metadata as md, json, os, shutil, sys
+script = os.path.join(os.path.dirname(sys.executable), "azmlinfsrv")
+script = script if os.access(script, os.X_OK) else shutil.which("azmlinfsrv")
+try:
+    version = md.version("azureml-inference-server-http") if script else None
+except md.PackageNotFoundError:
+    version = None
+print("amlemu-server-probe " + json.dumps({"version": version, "script": script}))
+"""
+_PROBE_SECONDS = 120
+#: environment (interpreter folder or image) -> what _SERVER_PROBE found there, for this endpoint host
+_found_servers: dict[str, dict] = {}
+
+
 def serving_requirements() -> list[str]:
     """The scoring server's own packages, each with amlemu's own range for it (``granian>=2.8,<3``) or
     unpinned: the user's pins win, and the resolver fits these around them."""
@@ -45,7 +74,25 @@ def serving_requirements() -> list[str]:
             continue
         req = line.replace(" ", "")
         ranges[re.split(r"[<>=!~]", req, maxsplit=1)[0].lower()] = req
-    return [ranges.get(name, name) for name in SERVING_PACKAGES]
+    out = []
+    for name in SERVING_PACKAGES:
+        req = ranges.get(name, name)
+        out.append(f"{req}; {_PYTHON_MARKERS[name]}" if name in _PYTHON_MARKERS else req)
+    return out
+
+
+def names_user_server(requirements) -> bool:
+    """Whether a requirement list names azureml-inference-server-http or a package that brings it."""
+    from packaging.requirements import InvalidRequirement, Requirement  # only deployments parse requirements
+    from packaging.utils import canonicalize_name
+
+    for line in requirements or ():
+        try:
+            if canonicalize_name(Requirement(str(line)).name) in BRINGS_USER_SERVER:
+                return True
+        except InvalidRequirement:
+            continue
+    return False
 
 
 def serving_path() -> Path:
@@ -79,7 +126,10 @@ class ReplicaLauncher:
         self.runtime = select(deployment.get("runtime"))
         self.blocking_wait = self.runtime.blocking
         self._prepared: Prepared | None = None
+        self._prepare_lock = asyncio.Lock()
         self._model: Path | None = None
+        #: the environment's own server (``{"version", "script"}``) the replicas run; None: amlemu's
+        self.user_server: dict | None = None
 
     @property
     def threads(self) -> int:
@@ -136,13 +186,91 @@ class ReplicaLauncher:
             f.write(line + "\n")
 
     async def prepare(self) -> Prepared:
-        """The environment on this runtime, with the scoring server's packages (once per launcher)."""
-        if self._prepared is None:
-            resolved = self.deployment.get("environment_resolved") or {}
-            self._prepared = await asyncio.to_thread(
-                self.runtime.prepare, resolved, self._event, serving_requirements()
-            )
+        """The environment on this runtime, and which server its replicas run (once per launcher).
+
+        A deployment with a scoring script whose requirements name azureml-inference-server-http (or
+        azureml-defaults) gets its environment as the user wrote it: the server brings its own
+        packages, and amlemu's (flask>=3, onnxruntime ...) could clash with an older one's pins. The
+        prepared environment is then looked into: if it holds ``azmlinfsrv``, the replicas run it;
+        if not, amlemu's server packages are added and its server runs. Any other deployment gets
+        amlemu's server packages added, and runs azmlinfsrv only if the environment has it anyway
+        (a user's Docker image)."""
+        async with self._prepare_lock:
+            if self._prepared is None:
+                resolved = self.deployment.get("environment_resolved") or {}
+                has_script = bool(self.deployment.get("code") and self.deployment.get("scoring_script"))
+                own = has_script and names_user_server(resolved.get("requirements"))
+                extra = [] if own else serving_requirements()
+                prepared = await asyncio.to_thread(self.runtime.prepare, resolved, self._event, extra)
+                found = await asyncio.to_thread(self._find_user_server, prepared) if has_script else None
+                if found is None and own:
+                    self._event(
+                        f"[amlemu] the environment names {' or '.join(BRINGS_USER_SERVER)} but holds no "
+                        "azmlinfsrv: its replicas run amlemu's scoring server, whose packages are added"
+                    )
+                    prepared = await asyncio.to_thread(
+                        self.runtime.prepare, resolved, self._event, serving_requirements()
+                    )
+                if found:
+                    self._event(
+                        f"[amlemu] replicas run the environment's own {USER_SERVER} {found['version']} "
+                        f"(azmlinfsrv) behind the endpoint's gateway"
+                    )
+                self._prepared, self.user_server = prepared, found
         return self._prepared
+
+    def _find_user_server(self, prepared: Prepared) -> dict | None:
+        """``{"version", "script"}`` of the azmlinfsrv the prepared environment holds, or None: asked of the
+        environment's own interpreter, on its runtime."""
+        key = f"{prepared.runtime}:{prepared.image or prepared.bin_dir}"
+        if key not in _found_servers:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log_path = self.log_dir / "server-probe.out"  # not *.log: get-logs shows the newest of those
+            log_path.unlink(missing_ok=True)
+            request = RunRequest(
+                command=f"exec python -I -c {shlex.quote(_SERVER_PROBE)}",
+                cwd=self.log_dir,
+                env={"PATH": os.environ.get("PATH", os.defpath)} if self.runtime.shares_host else {},
+                log_path=log_path,
+                bin_dir=prepared.bin_dir,
+                image=prepared.image,
+                mounts=[self.log_dir],
+                labels={
+                    "kind": "deployment-probe",
+                    "workspace": self.store.name,
+                    "endpoint": self.deployment["endpoint_name"],
+                    "deployment": self.deployment["deployment_name"],
+                },
+                die_with_parent=True,
+            )
+            handle = self.runtime.start(request)
+            code = handle.wait(_PROBE_SECONDS)
+            if code is None:
+                handle.stop()
+            output = log_path.read_text(errors="replace") if log_path.exists() else ""
+            log_path.unlink(missing_ok=True)
+            line = next((x for x in output.splitlines() if x.startswith("amlemu-server-probe ")), None)
+            if code != 0 or line is None:  # no usable interpreter answered: amlemu's server, as before
+                self._event(f"[amlemu] could not tell whether the environment holds azmlinfsrv: {output[-500:]}")
+                return None
+            _found_servers[key] = json.loads(line.partition(" ")[2])
+        found = _found_servers[key]
+        return found if found.get("version") and found.get("script") else None
+
+    def server_command(self, host: str, port: int) -> tuple[str, dict[str, str]]:
+        """The replica's command listening on ``host:port``, and the variables it adds to the replica's."""
+        if self.user_server:
+            dep = self.deployment
+            command = (
+                f"exec {shlex.quote(self.user_server['script'])} "
+                f"--entry_script {shlex.quote(dep['scoring_script'])} --port {port}"
+            )
+            extra_args = (dep.get("environment_variables") or {}).get("GUNICORN_CMD_ARGS", "")
+            env = {"GUNICORN_CMD_ARGS": f"{extra_args} {user_server.GUNICORN_ARGS}".strip()}
+            if host != "0.0.0.0":  # azmlinfsrv's own; a local process listens on loopback only
+                env[user_server.HOST_ENV] = host
+            return command, env
+        return f"exec python -m emulator.serving --host {host} --port {port} --threads {self.threads}", {}
 
     async def start(self, name: str, port: int) -> tuple[RunHandle, str, Path]:
         """Start replica ``name`` listening on ``port``; returns its handle, address and log file."""
@@ -158,12 +286,13 @@ class ReplicaLauncher:
         code = self.deployment.get("code")
         # a virtualenv imports amlemu's server from its source folder; amlemu's own interpreter has it installed
         pythonpath = None if prepared.bin_dir == Path(sys.executable).parent else str(serving_path())
+        command, server_env = self.server_command("127.0.0.1", port)
         request = RunRequest(
-            command=f"exec python -m emulator.serving --host 127.0.0.1 --port {port} --threads {self.threads}",
+            command=command,
             cwd=Path(code) if code else self.log_dir,
             log_path=log_path,
             bin_dir=prepared.bin_dir,
-            env=self.replica_env(str(self._model) if self._model else None, code, pythonpath),
+            env={**self.replica_env(str(self._model) if self._model else None, code, pythonpath), **server_env},
             labels={"kind": "deployment", "deployment": name},
             die_with_parent=True,
         )

@@ -12,7 +12,6 @@ echoes them (``x-request-id``, ``x-ms-request-id``, ``x-ms-client-request-id``).
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import sys
@@ -24,6 +23,7 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .errors import ScoringError
+from .gate import GatewayOnly
 from .messages import error_response, json_response
 from .openapi import SwaggerDocuments
 from .scoring_script import ScoringScript
@@ -145,34 +145,6 @@ def _http_message(error: HTTPException, settings: ServerSettings) -> str:
             "send fewer rows per request (the limit is AMLEMU_MAX_REQUEST_BYTES)"
         )
     return error.description or error.name
-
-
-class GatewayOnly:
-    """WSGI middleware, outermost: only the endpoint's gateway may call this replica.
-
-    The gateway adds the replica secret (``x-amlemu-replica-secret``) to every request it forwards
-    and to its probes; anything else reaching the replica's port (a client skipping the gateway's
-    key check and network rules) is answered 403 before any other code runs. The comparison is in
-    constant time, and neither the expected nor the received value is ever logged or echoed.
-    """
-
-    def __init__(self, app: Callable, secret: str):
-        self.app = app
-        self._secret = secret.encode("utf-8")
-
-    def __call__(self, environ: dict, start_response: Callable):
-        given = environ.get("HTTP_X_AMLEMU_REPLICA_SECRET", "").encode("utf-8", "surrogateescape")
-        if hmac.compare_digest(given, self._secret):
-            return self.app(environ, start_response)
-        refusal = error_response(
-            ScoringError(
-                403,
-                "Forbidden",
-                "This replica answers only its endpoint's gateway: call the endpoint's scoring URI "
-                "with its key or token.",
-            )
-        )
-        return refusal(environ, start_response)
 
 
 class RequestIds:
