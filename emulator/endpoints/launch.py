@@ -61,6 +61,7 @@ except md.PackageNotFoundError:
 print("amlemu-server-probe " + json.dumps({"version": version, "script": script}))
 """
 _PROBE_SECONDS = 120
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")  # a PEP 508 requirement's name
 #: environment (interpreter folder or image) -> what _SERVER_PROBE found there, for this endpoint host
 _found_servers: dict[str, dict] = {}
 
@@ -83,15 +84,10 @@ def serving_requirements() -> list[str]:
 
 def names_user_server(requirements) -> bool:
     """Whether a requirement list names azureml-inference-server-http or a package that brings it."""
-    from packaging.requirements import InvalidRequirement, Requirement  # only deployments parse requirements
-    from packaging.utils import canonicalize_name
-
     for line in requirements or ():
-        try:
-            if canonicalize_name(Requirement(str(line)).name) in BRINGS_USER_SERVER:
-                return True
-        except InvalidRequirement:
-            continue
+        name = _REQUIREMENT_NAME.match(str(line))
+        if name and re.sub(r"[-_.]+", "-", name[1]).lower() in BRINGS_USER_SERVER:  # PEP 503 normalised
+            return True
     return False
 
 
@@ -129,7 +125,7 @@ class ReplicaLauncher:
         self._prepare_lock = asyncio.Lock()
         self._model: Path | None = None
         #: the environment's own server (``{"version", "script"}``) the replicas run; None: amlemu's
-        self.user_server: dict | None = None
+        self.own_server: dict | None = None
 
     @property
     def threads(self) -> int:
@@ -216,7 +212,7 @@ class ReplicaLauncher:
                         f"[amlemu] replicas run the environment's own {USER_SERVER} {found['version']} "
                         f"(azmlinfsrv) behind the endpoint's gateway"
                     )
-                self._prepared, self.user_server = prepared, found
+                self._prepared, self.own_server = prepared, found
         return self._prepared
 
     def _find_user_server(self, prepared: Prepared) -> dict | None:
@@ -259,10 +255,10 @@ class ReplicaLauncher:
 
     def server_command(self, host: str, port: int) -> tuple[str, dict[str, str]]:
         """The replica's command listening on ``host:port``, and the variables it adds to the replica's."""
-        if self.user_server:
+        if self.own_server:
             dep = self.deployment
             command = (
-                f"exec {shlex.quote(self.user_server['script'])} "
+                f"exec {shlex.quote(self.own_server['script'])} "
                 f"--entry_script {shlex.quote(dep['scoring_script'])} --port {port}"
             )
             extra_args = (dep.get("environment_variables") or {}).get("GUNICORN_CMD_ARGS", "")
