@@ -86,9 +86,9 @@ def _candidates(minor: str, setting: str):
     managed = _uv_managed(minor)
     if managed:
         yield managed
-    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-    for folder in sorted(_pyenv_versions(pyenv, minor), key=_patch_number, reverse=True):
-        yield folder / "bin" / exe
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    for version in sorted(_pyenv_versions(pyenv_root / "versions", minor), key=_patch_number, reverse=True):
+        yield version / "bin" / exe
     yield Path("/usr/bin", exe)
     yield Path("/usr/local/bin", exe)
 
