@@ -62,6 +62,8 @@ class AzureBackend(base.Backend):
     compute = property(lambda self: self.client.compute)
     online_endpoints = property(lambda self: self.client.online_endpoints)
     online_deployments = property(lambda self: self.client.online_deployments)
+    data = property(lambda self: self.client.data)
+    datastores = property(lambda self: self.client.datastores)
 
     def __getattr__(self, item: str) -> Any:  # workspaces, data, components, ... straight from MLClient
         return getattr(self.__dict__["client"], item)

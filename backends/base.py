@@ -147,6 +147,44 @@ class OnlineDeploymentOperations(ABC):
     ) -> str: ...
 
 
+class DataOperations(ABC):
+    @abstractmethod
+    def create_or_update(self, data: Any) -> Any:
+        """Register a data version (the next one when ``data.version`` is None); a local path is uploaded to
+        the default datastore first and the version's path becomes that datastore path."""
+
+    @abstractmethod
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
+        """One data version (``label='latest'``: the newest that is not archived); version or label, not both."""
+
+    @abstractmethod
+    def list(self, name: str | None = None, *, list_view_type: Any = None) -> Iterable[Any]:
+        """Data assets (each with its ``latest_version``), or every version of ``name``; archived ones only as
+        ``list_view_type`` (``ListViewType``) asks."""
+
+    @abstractmethod
+    def archive(self, name: str, version: str | None = None, label: str | None = None, **kwargs) -> None:
+        """Hide a version, or the whole data asset, from listings (it still resolves by version)."""
+
+    @abstractmethod
+    def restore(self, name: str, version: str | None = None, label: str | None = None, **kwargs) -> None:
+        """Undo ``archive``."""
+
+
+class DatastoreOperations(ABC):
+    @abstractmethod
+    def get(self, name: str, *, include_secrets: bool = False) -> Any:
+        """One datastore (an ``AzureBlobDatastore``, ``AzureFileDatastore``, ...)."""
+
+    @abstractmethod
+    def list(self, *, include_secrets: bool = False) -> Iterable[Any]:
+        """The workspace's datastores."""
+
+    @abstractmethod
+    def get_default(self, *, include_secrets: bool = False) -> Any:
+        """The workspace's default datastore (``workspaceblobstore`` unless changed)."""
+
+
 class MachineOnlyVerb(EmulatorError):
     """An ``amlemu`` verb that acts on this machine's amlemu state, asked of a backend that is elsewhere."""
 
@@ -290,6 +328,32 @@ class Verbs(ABC):
     def system_prune(self, args: Namespace) -> Any:
         return self._machine_only("system prune")
 
+    # -- data assets and datastores -------------------------------------------------------------------------------
+    @abstractmethod
+    def data_create(self, args: Namespace) -> Any:
+        """Register ``args.file`` or the flags' data version (``--set`` applied); a local path is uploaded."""
+
+    @abstractmethod
+    def data_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def data_list(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def data_archive(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def data_restore(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def data_update(self, args: Namespace) -> Any:
+        """Change a version's description, tags or properties with ``--set`` (its data cannot change)."""
+
+    @abstractmethod
+    def datastore_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def datastore_list(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def datastore_create(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def datastore_delete(self, args: Namespace) -> Any: ...
+
 
 class Backend(ABC):
     """An ``MLClient``-shaped client: the operation groups below, nothing else required."""
@@ -328,3 +392,11 @@ class Backend(ABC):
     @property
     @abstractmethod
     def online_deployments(self) -> OnlineDeploymentOperations: ...
+
+    @property
+    @abstractmethod
+    def data(self) -> DataOperations: ...
+
+    @property
+    @abstractmethod
+    def datastores(self) -> DatastoreOperations: ...

@@ -10,6 +10,7 @@ command job never pays for the SDK's import (about 1.5 s).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from typing import Any
 
@@ -27,8 +28,6 @@ NOT_EMULATED_GROUPS = (
     "capability_hosts",
     "components",
     "connections",
-    "data",
-    "datastores",
     "deployment_templates",
     "evaluators",
     "feature_sets",
@@ -62,13 +61,12 @@ class NotEmulatedOperations:
         return f"<not emulated: ml_client.{self._group}>"
 
 
-def _group(class_name: str) -> functools.cached_property:
+def _group(class_name: str, module: str = "backends.local_operations") -> functools.cached_property:
     """An operation group built on first access (its module imports azure-ai-ml: not at start-up)."""
 
     def build(self: LocalBackend) -> Any:
-        from backends import local_operations  # on first use: its azure-ai-ml costs ~1.4 s at start
-
-        return getattr(local_operations, class_name)(self)
+        # on first use: the module's azure-ai-ml costs ~1.4 s at start
+        return getattr(importlib.import_module(module), class_name)(self)
 
     prop = functools.cached_property(build)
     prop.__doc__ = f"``{class_name}``, built on first use."
@@ -96,6 +94,8 @@ class LocalBackend(base.Backend):
     online_endpoints = _group("LocalOnlineEndpointOperations")
     online_deployments = _group("LocalOnlineDeploymentOperations")
     workspaces = _group("LocalWorkspaceOperations")
+    data = _group("LocalDataOperations", "backends.data_operations")
+    datastores = _group("LocalDatastoreOperations", "backends.data_operations")
 
     @functools.cached_property
     def verbs(self) -> base.Verbs:

@@ -21,13 +21,18 @@ from backends.yaml_specs import COMPUTE_FLAGS, apply_sets, load_yaml_file, parse
 from emulator import config, kinds
 from emulator.compute import service as computes
 from emulator.compute.views import compute_view
+from emulator.data import assets as data_assets
+from emulator.data import datastores
+from emulator.data.views import data_container_view, data_view, datastore_view
 from emulator.endpoints import records as endpoint_records
 from emulator.endpoints import service as endpoints
 from emulator.endpoints.postman import collection
 from emulator.endpoints.views import deployment_view, endpoint_view
+from emulator.environments import curated
 from emulator.environments import registry as environment_registry
-from emulator.environments.views import environment_view
-from emulator.errors import EmulatorError, NotEmulated, ValidationError
+from emulator.environments.curated import EnvironmentRef
+from emulator.environments.views import curated_view, environment_view
+from emulator.errors import EmulatorError, NotEmulated, ResourceNotFound, ValidationError
 from emulator.jobs import lifecycle
 from emulator.jobs import outputs as job_outputs
 from emulator.jobs.stream import stream as stream_job
@@ -48,6 +53,17 @@ MODEL_FIELDS = {
     "stage",
     "flavors",
     "job_name",
+}
+DATA_FIELDS = {
+    "$schema",
+    "name",
+    "version",
+    "path",
+    "type",
+    "description",
+    "tags",
+    "properties",
+    "datastore",
 }
 ENVIRONMENT_FIELDS = {
     "$schema",
@@ -133,6 +149,18 @@ def _refuse_existing(lookup: Callable[[], Any], message: str) -> None:
     raise ValidationError(message)
 
 
+def _registry(args) -> bool:
+    """True when ``--registry-name`` names Azure's curated registry; another registry is not emulated."""
+    registry = getattr(args, "registry_name", None)
+    if registry and registry != curated.REGISTRY:
+        raise NotEmulated(
+            f"environment --registry-name {registry}",
+            f"amlemu emulates only the '{curated.REGISTRY}' registry (Azure's curated environments); register "
+            "the environment in the workspace instead (`amlemu environment create`).",
+        )
+    return bool(registry)
+
+
 class LocalVerbs(base.Verbs):
     """The ``az ml`` verbs over one local workspace (``backend.store``)."""
 
@@ -215,9 +243,20 @@ class LocalVerbs(base.Verbs):
         return environment_view(self.store, environment_registry.create(self.store, data, base_path))
 
     def environment_show(self, args):
-        return self._asset_show(environment_registry.KIND, environment_view, args)
+        """A registered environment, or a curated one (``AzureML-<name>``, or ``<name> --registry-name azureml``)
+        with the versions a job gets here next to Azure's."""
+        if _registry(args):
+            return curated_view(args.name, args.version, args.label)
+        try:
+            return self._asset_show(environment_registry.KIND, environment_view, args)
+        except ResourceNotFound:
+            if not EnvironmentRef(args.name).curated_key:
+                raise
+            return curated_view(args.name, args.version, args.label)
 
     def environment_list(self, args):
+        if _registry(args):
+            return [curated_view(name) for name in curated.environments() if args.name in (None, name)]
         return self._asset_list(environment_registry.KIND, environment_view, args)
 
     def environment_build(self, args):
@@ -418,3 +457,51 @@ class LocalVerbs(base.Verbs):
 
     def system_prune(self, args):
         return run_prune(all_images=args.all, venv_days=args.days)
+
+    # -- data assets and datastores -------------------------------------------------------------------------------
+    def data_create(self, args):
+        data, base_path = _spec(args, ("name", "version", "path", "type", "description", "datastore"))
+        check_fields("data", data, DATA_FIELDS, args)
+        return data_view(self.store, data_assets.create_or_update(self.store, data, base_path))
+
+    def _data_version(self, args) -> dict[str, Any]:
+        label = args.label or (None if args.version else "latest")
+        return data_assets.get(self.store, args.name, args.version, label)
+
+    def data_show(self, args):
+        return data_view(self.store, self._data_version(args))
+
+    def data_list(self, args):
+        view_type = "All" if args.include_archived else "ArchivedOnly" if args.archived_only else "ActiveOnly"
+        if args.name:
+            found = [data_view(self.store, r) for r in data_assets.list_versions(self.store, args.name, view_type)]
+        else:
+            found = [data_container_view(self.store, e) for e in data_assets.list_assets(self.store, view_type)]
+        return found[: args.max_results] if args.max_results else found
+
+    def data_archive(self, args):
+        data_assets.set_archived(self.store, args.name, True, args.version, args.label)
+
+    def data_restore(self, args):
+        data_assets.set_archived(self.store, args.name, False, args.version, args.label)
+
+    def data_update(self, args):
+        """``--set`` applied to the version as shown; only its description, tags and properties may change."""
+        view = data_view(self.store, self._data_version(args))
+        data = {k: view[k] for k in DATA_FIELDS if k in view}
+        apply_sets(data, args.set)
+        check_fields("data", data, DATA_FIELDS, Namespace(file=None))
+        return data_view(self.store, data_assets.create_or_update(self.store, data, Path.cwd()))
+
+    def datastore_show(self, args):
+        return datastore_view(self.store, datastores.get(self.store, args.name))
+
+    def datastore_list(self, args):
+        found = [datastore_view(self.store, d) for d in datastores.list_datastores(self.store)]
+        return found[: args.max_results] if args.max_results else found
+
+    def datastore_create(self, args):
+        raise datastores.not_emulated("amlemu datastore create")
+
+    def datastore_delete(self, args):
+        raise datastores.not_emulated("amlemu datastore delete")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import base
-from backends.yaml_specs import COMPUTE_FLAGS, parse_traffic, sdk_load
+from backends.yaml_specs import COMPUTE_FLAGS, parse_traffic, sdk_load, set_overrides
 from emulator.endpoints import postman
 from emulator.errors import ValidationError
 
@@ -105,9 +105,11 @@ class SdkVerbs(base.Verbs):
         return dump(self.client.environments.create_or_update(environment))
 
     def environment_show(self, args):
+        _no_registry(args)
         return self._asset_get(self.client.environments, args)
 
     def environment_list(self, args):
+        _no_registry(args)
         return dump_all(self.client.environments.list(name=args.name))
 
     # -- compute --------------------------------------------------------------------------------------------------
@@ -266,4 +268,73 @@ class SdkVerbs(base.Verbs):
             self.client.online_deployments.get_logs(
                 args.name, args.endpoint_name, args.lines, container_type=args.container
             )
+        )
+
+    # -- data assets and datastores -------------------------------------------------------------------------------
+    def data_create(self, args):
+        fields = {f: getattr(args, f, None) for f in ("name", "version", "path", "type", "description", "datastore")}
+        return dump(self.client.data.create_or_update(sdk_load("data", args.file, args.set, fields=fields)))
+
+    def data_show(self, args):
+        return self._asset_get(self.client.data, args)
+
+    def data_list(self, args):
+        from azure.ai.ml.constants import ListViewType  # the SDK is loaded by then; the enum is its own
+
+        view_type = (
+            ListViewType.ALL
+            if args.include_archived
+            else ListViewType.ARCHIVED_ONLY
+            if args.archived_only
+            else ListViewType.ACTIVE_ONLY
+        )
+        found = self.client.data.list(name=args.name, list_view_type=view_type)
+        return dump_all(itertools.islice(found, args.max_results) if args.max_results else found)
+
+    def data_archive(self, args):
+        self.client.data.archive(args.name, version=args.version, label=args.label)
+
+    def data_restore(self, args):
+        self.client.data.restore(args.name, version=args.version, label=args.label)
+
+    def data_update(self, args):
+        """``--set description=...``, ``tags.<key>=...`` or ``properties.<key>=...`` on the version, written back."""
+        data = self.client.data.get(
+            args.name, version=args.version, label=args.label or (None if args.version else "latest")
+        )
+        for override in set_overrides(args.set):
+            ((key, value),) = override.items()
+            field, _, sub = key.partition(".")
+            if field == "description" and not sub:
+                data.description = value
+            elif field in ("tags", "properties") and sub:
+                setattr(data, field, {**(getattr(data, field) or {}), sub: str(value)})
+            else:
+                raise ValidationError(
+                    f"--set {key}: only a data version's description, tags.<key> and properties.<key> may change."
+                )
+        return dump(self.client.data.create_or_update(data))
+
+    def datastore_show(self, args):
+        return dump(self.client.datastores.get(args.name))
+
+    def datastore_list(self, args):
+        found = self.client.datastores.list()
+        return dump_all(itertools.islice(found, args.max_results) if args.max_results else found)
+
+    def datastore_create(self, args):
+        datastore = sdk_load("datastore", args.file, args.set, fields={"name": args.name})
+        return dump(self.client.datastores.create_or_update(datastore))
+
+    def datastore_delete(self, args):
+        self.client.datastores.delete(args.name)
+
+
+def _no_registry(args) -> None:
+    """``--registry-name`` needs a registry-scoped client, which this backend does not make: refused, not ignored."""
+    if getattr(args, "registry_name", None):
+        raise ValidationError(
+            f"--registry-name {args.registry_name} works with the local backend only (Azure's curated environments "
+            "as amlemu knows them). On Azure ML use `az ml environment show --registry-name ...`, or name the "
+            "curated environment as a workspace does: --name AzureML-<name>."
         )

@@ -21,10 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from emulator import naming
-from emulator.data import datastores, paths
+from emulator.data import DATA_TYPES, datastores, paths
 from emulator.errors import NotEmulated, ResourceExists, ResourceNotFound, ValidationError
 from emulator.store import WorkspaceStore
 from emulator.store import staging as stagings
@@ -33,7 +31,6 @@ KIND = "data"
 #: the asset as a whole (Azure's data container): whether it is archived
 CONTAINER_KIND = "data_container"
 _CONTAINER_VERSION = "container"
-DATA_TYPES = ("uri_file", "uri_folder", "mltable")
 VIEW_TYPES = ("ActiveOnly", "ArchivedOnly", "All")  # azure-ai-ml's ListViewType values
 #: the SDK's content hash starts from this text (azure.ai.ml._utils._asset_utils.get_object_hash)
 _HASH_SEED = b"Initialize for october 2021 AML CLI version"
@@ -103,6 +100,8 @@ def check_mltable(folder: Path, raw: str) -> None:
             f"Data path '{raw}' is an mltable, but {folder} has no MLTable file. Add one (YAML with a 'paths:' "
             "list, e.g. `paths: [{file: ./data.csv}]`), or register the folder as uri_folder."
         )
+    import yaml  # only an mltable needs PyYAML (~20 ms at start, which a job's supervisor does not pay)
+
     try:
         spec = yaml.safe_load(file.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -200,7 +199,7 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any], base_path: Pat
             f"{datastores.DEFAULT}), azureml://datastores/<datastore>/paths/<path>, or a URL. Add --path or path:."
         )
     upload_to = str(spec.get("datastore") or datastores.DEFAULT).removeprefix("azureml:")
-    datastores.get(store, upload_to)
+    datastores.folder(store, upload_to)
     uri, local = _source(store, str(raw), data_type, Path(base_path))
     staging, target = None, None
     if local is not None:

@@ -128,8 +128,8 @@ def test_every_mlclient_operation_group_exists_and_the_unemulated_ones_say_so(en
     for group in groups:
         assert getattr(ml_client, group) is not None, group  # never an AttributeError
     for group, call in (
-        ("data", lambda ops: ops.create_or_update(object())),
-        ("datastores", lambda ops: ops.list()),
+        ("connections", lambda ops: ops.list()),
+        ("registries", lambda ops: ops.get("r")),
         ("components", lambda ops: ops.get("c")),
         ("batch_endpoints", lambda ops: ops.list()),
         ("schedules", lambda ops: ops.begin_create_or_update(object())),
