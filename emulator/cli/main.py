@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from emulator import __version__
-from emulator.cli import compute, endpoint, environment, job, model, system
+from emulator.cli import compute, data, endpoint, environment, job, model, system
 from emulator.errors import EmulatorError, JobFailed
 
 
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"amlemu {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="<group>")
-    for module in (job, model, environment, endpoint, compute, system):
+    for module in (job, model, environment, endpoint, compute, system, data):
         module.register(groups, _common)
     return parser
 
