@@ -491,6 +491,12 @@ class LocalVerbs(base.Verbs):
         data = {k: view[k] for k in DATA_FIELDS if k in view}
         apply_sets(data, args.set)
         check_fields("data", data, DATA_FIELDS, Namespace(file=None))
+        for field in ("name", "version", "path", "type"):
+            if data.get(field) != view[field]:
+                raise ValidationError(
+                    f"--set {field}: a data version's {field} cannot change; only its description, tags and "
+                    f"properties can. Register new data as a new version with `amlemu data create`."
+                )
         return data_view(self.store, data_assets.create_or_update(self.store, data, Path.cwd()))
 
     def datastore_show(self, args):
