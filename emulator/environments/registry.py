@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emulator import naming
+from emulator.environments import conda as conda_module
 from emulator.environments.conda import pip_requirements
 from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
 from emulator.errors import ResourceNotFound, ValidationError
@@ -18,6 +19,8 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
 
 KIND = "environment"
 DEFAULT_NOTE = "amlemu's own interpreter (scikit-learn, MLflow, ONNX tooling)"
+#: an environment's field holding the lines of the files its conda file's pip list names with -r
+REQUIREMENT_FILES = "conda_requirement_files"
 
 
 def _load_conda_file(value: Any, base_path: Path) -> dict | None:
@@ -43,10 +46,17 @@ def normalize(spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
     """Validate an environment spec (YAML-shaped) and resolve its local paths."""
     spec = {k: v for k, v in spec.items() if v not in (None, {}, [])}
     spec.pop("$schema", None)
-    conda = _load_conda_file(spec.get("conda_file"), base_path)
+    conda_ref = spec.get("conda_file")
+    conda = _load_conda_file(conda_ref, base_path)
     if conda is not None:
         spec["conda_file"] = conda
-        pip_requirements(conda)  # fail now on conda-only packages
+        # -r files in its pip list are read now, relative to the conda file, and kept with the environment
+        folder = (base_path / str(conda_ref)).resolve().parent if isinstance(conda_ref, str) else base_path
+        files = conda_module.requirement_files(conda, folder, spec.get(REQUIREMENT_FILES))
+        spec.pop(REQUIREMENT_FILES, None)
+        if files:
+            spec[REQUIREMENT_FILES] = files
+        pip_requirements(conda, files)  # fail now on conda-only packages and pip options
     build = spec.get("build")
     if build:
         context = Path(build["path"] if isinstance(build, dict) else build)
@@ -137,8 +147,12 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> Environ
 
 
 def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
+    """What an environment (registered or inline) runs in: its pip requirements (None: amlemu's own
+    interpreter), the Python its conda file asks for (None: any; the builder says what it got),
+    its image or build context, and a note for ``environment show`` and the logs."""
     conda = body.get("conda_file")
-    reqs = (pip_requirements(conda) if conda else None) or None
+    reqs = (pip_requirements(conda, body.get(REQUIREMENT_FILES)) if conda else None) or None
+    python = conda_module.python_version(conda) if conda else None
     # on first use: runtime.images (importlib.metadata) costs ~15 ms at start
     from emulator.runtime.images import base_image
 
@@ -153,11 +167,17 @@ def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
             f"the docker runtime builds its Dockerfile{_from_note(body['build'], base_image())}; "
             "the process runtime uses the local default environment instead"
         )
-    note.append("with a cached virtualenv: " + ", ".join(reqs) if reqs else DEFAULT_NOTE)
+    if reqs:
+        on = f" on Python {python}" if python else ""
+        note.append(f"with a cached virtualenv{on}: " + ", ".join(reqs))
+    else:
+        note.append(DEFAULT_NOTE)
+    note.extend(conda_module.notes(conda) if conda else [])
     return {
         "reference": reference,
         "curated": False,
         "requirements": reqs,
+        "python": python if reqs else None,
         "image": body.get("image"),
         "build": body.get("build"),
         "note": "; ".join(note),

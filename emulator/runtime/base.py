@@ -65,6 +65,8 @@ class Prepared:
     image: str | None = None
     cached: bool = True
     stands_in_for: tuple[str, ...] = ()
+    #: what the build put in place of what the environment asks for ("python 3.9 → 3.11", a pin)
+    substitutions: tuple[str, ...] = ()
 
     def summary(self) -> dict:
         """What ``amlemu environment build`` prints."""
@@ -75,6 +77,8 @@ class Prepared:
             out["venv"] = str(self.bin_dir.parent) if self.bin_dir else None
         if self.stands_in_for:
             out["base_stands_in_for"] = list(self.stands_in_for)
+        if self.substitutions:
+            out["substitutions"] = list(self.substitutions)
         return out
 
 

@@ -30,7 +30,7 @@ from emulator import config
 from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime.base import Prepared, RunHandle, RunRequest, Runtime
 from emulator.runtime.engine import HOME_LABEL, LABEL, docker_client, home_label
-from emulator.runtime.images import default_requirements, environment_image
+from emulator.runtime.images import environment_image
 
 CPU_PERIOD = 100_000  # microseconds: the CFS period a container's CPU quota is a share of
 CONTAINER_MEMORY = "4g"  # AMLEMU_CONTAINER_MEMORY: a container no node size bounds
@@ -212,12 +212,16 @@ class DockerRuntime(Runtime):
         self, resolved: Mapping[str, Any], log: Callable[[str], None], extra_requirements: Sequence[str] = ()
     ) -> Prepared:
         """The environment's image, built offline if missing. A Dockerfile build context is taken as it is (a user
-        image brings its own packages); requirements get ``extra_requirements`` added (default: amlemu's)."""
-        if extra_requirements and not resolved.get("build"):
-            requirements = resolved.get("requirements") or default_requirements()
-            resolved = {**resolved, "requirements": sorted(set(requirements) | set(extra_requirements))}
-        image = environment_image(resolved, log)
-        return Prepared("docker", image=image.tag, cached=image.cached, stands_in_for=tuple(image.stands_in_for))
+        image brings its own packages); requirements are resolved together with ``extra_requirements``, the
+        user's pins winning (no requirements: amlemu's default environment)."""
+        image = environment_image(resolved, log, extra_requirements)
+        return Prepared(
+            "docker",
+            image=image.tag,
+            cached=image.cached,
+            stands_in_for=tuple(image.stands_in_for),
+            substitutions=tuple(image.substitutions),
+        )
 
     def start(self, request: RunRequest) -> DockerHandle:
         """Create the container from ``request.image`` with the request's mounts and limits, check the engine

@@ -23,16 +23,16 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from emulator import config
 from emulator.errors import EmulatorError
+from emulator.runtime import builds, installs, pins, wheelhouse
 from emulator.runtime.engine import LABEL, docker_client
 
 Log = Callable[[str], None]
@@ -40,10 +40,20 @@ Log = Callable[[str], None]
 REPO = Path(__file__).resolve().parents[2]
 JOB_DOCKERFILE = REPO / "docker" / "job" / "Dockerfile"
 BASE_IMAGE = "amlemu/base:bookworm"
-#: what amlemu's default environment holds, pinned to the host's versions
+#: what amlemu's default environment holds, pinned to the host's versions (user environments get no host pins)
 DEFAULT_PACKAGES = ("mlflow-skinny", "scikit-learn", "pandas", "skl2onnx", "onnx", "onnxruntime", "numpy", "pyyaml")
 #: image label naming the FROM images the local base stood in for
 STAND_IN_LABEL = f"{LABEL}.base-stands-in-for"
+#: image label listing (JSON) what the build substituted ("python 3.9 → 3.11", a pin)
+SUBSTITUTIONS_LABEL = f"{LABEL}.substitutions"
+#: the job image's Python (the base image's) and the platforms its wheels may be built for (glibc 2.36)
+IMAGE_PYTHON = "3.11"
+IMAGE_PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)),
+    "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
+)
 BUILD_LOG_TAIL = 12
 
 
@@ -54,13 +64,16 @@ class EnvironmentImage:
     tag: str
     cached: bool
     stands_in_for: tuple[str, ...] = ()
+    substitutions: tuple[str, ...] = ()
 
 
-def environment_image(resolved: Mapping[str, Any], log: Log) -> EnvironmentImage:
-    """The image a docker run of a resolved environment (see ``registry.resolve``) uses, built if missing."""
+def environment_image(resolved: Mapping[str, Any], log: Log, extra: Sequence[str] = ()) -> EnvironmentImage:
+    """The image a docker run of a resolved environment (see ``registry.resolve``) uses, built if missing;
+    ``extra`` requirements (a replica's server packages) are resolved together with the environment's
+    (a build context is taken as it is: a user image brings its own packages)."""
     if resolved.get("build"):
         return _context_image(resolved["build"], log)
-    return _requirements_image(resolved.get("requirements"), log)
+    return _requirements_image(resolved.get("requirements"), log, extra, resolved.get("python"))
 
 
 def job_image(requirements: list[str] | None, log: Log) -> str:
@@ -98,58 +111,161 @@ def base_image_id() -> str:
 # --------------------------------------------------------------------------- requirements
 
 
-def job_image_tag(requirements: list[str] | None) -> str:
+def job_image_tag(requirements: list[str] | None, python: str | None = None) -> str:
     reqs = sorted(requirements) if requirements else default_requirements()
-    key = json.dumps([base_image_id(), JOB_DOCKERFILE.read_text(), reqs])
+    key = json.dumps([base_image_id(), JOB_DOCKERFILE.read_text(), reqs, *([python] if python else [])])
     return f"amlemu/job:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def _requirements_image(requirements: list[str] | None, log: Log) -> EnvironmentImage:
-    reqs = sorted(requirements) if requirements else default_requirements()
-    tag = job_image_tag(reqs)
+def _requirements_image(
+    requirements: list[str] | None, log: Log, extra: Sequence[str] = (), python: str | None = None
+) -> EnvironmentImage:
+    """The job image of an environment given as requirements: ``requirements`` and ``extra`` resolved
+    together on the image's Python (no host pins: the user's win), or amlemu's default environment.
+
+    The image has Python 3.11 only (the base image's): a conda file that asks for another Python gets
+    3.11 and the warning ``python 3.9 → 3.11``, and its pins are fitted to 3.11 when they must be
+    (:func:`emulator.runtime.pins.fit`), each substitution a warning, refused under strict pins.
+    """
+    reqs = sorted(set(requirements or default_requirements()) | set(extra))
+    python = python if requirements else None
+    tag = job_image_tag(reqs, python)
     if cached := _cached(tag):
+        for line in cached.substitutions:
+            log(f"[amlemu] WARNING: {line}")
+        if cached.substitutions and pins.strict_pins():
+            raise EmulatorError(
+                f"Image {tag} of this environment was built with substitutions ({'; '.join(cached.substitutions)}), "
+                "and pins are strict (AMLEMU_PINS=strict or pins: strict in .amlemu.yml). Pin versions that exist "
+                f"for Python {IMAGE_PYTHON}, or drop strict pins.",
+                code="EnvironmentBuildFailed",
+            )
+        if requirements:
+            _record(requirements, python, tag, extra, cached.substitutions)
         return cached
+    strict = pins.strict_pins()
+    substitutions: list[str] = []
+
+    def warn(line: str) -> None:
+        substitutions.append(line)
+        log(f"[amlemu] WARNING: {line}")
+
     log(f"[amlemu] building image {tag} (first use; cached afterwards) for: {' '.join(reqs)}")
+    if python and python != IMAGE_PYTHON:
+        if strict:
+            raise EmulatorError(
+                f"The environment asks for Python {python}, and the docker runtime's job image has Python "
+                f"{IMAGE_PYTHON} only. Pins are strict (AMLEMU_PINS=strict or pins: strict in .amlemu.yml), so amlemu "
+                f"does not build it on {IMAGE_PYTHON}: run it on the process runtime (AMLEMU_RUNTIME=process) with "
+                f"Python {python} on this machine, ask for python={IMAGE_PYTHON}, or drop strict pins.",
+                code="EnvironmentBuildFailed",
+            )
+        warn(f"python {python} → {IMAGE_PYTHON} (the docker runtime's job image has Python {IMAGE_PYTHON} only)")
+    plan = installs.torch_plan(reqs, IMAGE_PYTHON, strict=strict)
+    if "--torch-backend" in plan.uv_args and installs.names(reqs, "torch"):
+        raise EmulatorError(
+            "The environment needs torch, and this machine has no CPU torch wheel for Python "
+            f"{IMAGE_PYTHON} in pip's find-links; amlemu never downloads a CUDA torch into an image. Put a CPU "
+            "wheel of torch in a folder pip's find-links names (PIP_FIND_LINKS or pip.conf), or run the job on "
+            "the process runtime (AMLEMU_RUNTIME=process).",
+            code="EnvironmentBuildFailed",
+        )
+    for line in plan.substitutions:
+        warn(line)
     with _scratch_dir() as context:
         wheels = context / "wheels"
         wheels.mkdir()
         shutil.copy(JOB_DOCKERFILE, context / "Dockerfile")
-        (wheels / "requirements.txt").write_text("\n".join(reqs) + "\n")
-        log("[amlemu] resolving wheels on the host ...")
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--platform",
-                "manylinux2014_x86_64",
-                "--platform",
-                "manylinux_2_28_x86_64",
-                "--platform",
-                "manylinux_2_17_x86_64",
-                "--dest",
-                str(wheels),
-                "--disable-pip-version-check",
-                "-q",
-                *reqs,
-            ],
-            capture_output=True,
-            text=True,
+        wheelhouse.ensure(log)
+
+        def fit() -> bool:
+            fitted = pins.fit(plan.requirements, IMAGE_PYTHON, strict=strict)  # raises naming a package
+            plan.requirements = fitted.requirements
+            for line in fitted.substitutions:
+                warn(line)
+            return bool(fitted.substitutions)
+
+        def stand_in() -> bool:
+            plan.requirements, lines = installs.stand_ins(plan.requirements)
+            for line in lines:
+                warn(line)
+            return bool(lines)
+
+        remedies = [fit, *([] if strict else [stand_in])]
+        while True:
+            failure = _download(plan, wheels, context, log)
+            if failure is None:
+                break
+            changed = False
+            while remedies and not changed and not failure.network:
+                changed = remedies.pop(0)()
+            if not changed:
+                raise _download_error(failure, plan)
+        # the wheels folder holds exactly what was resolved (a CPU torch among them): no constraints needed
+        (wheels / "requirements.txt").write_text("\n".join(plan.requirements) + "\n")
+        labels = {SUBSTITUTIONS_LABEL: json.dumps(substitutions)} if substitutions else {}
+        _build(tag, log, path=str(context), buildargs={"BASE": base_image_id()}, labels=labels)
+    if requirements:
+        _record(requirements, python, tag, extra, substitutions)
+    return EnvironmentImage(tag, cached=False, substitutions=tuple(substitutions))
+
+
+def _record(requirements: list[str], python: str | None, tag: str, extra: Sequence[str], substitutions) -> None:
+    builds.record(
+        requirements,
+        python,
+        f"docker:{tag}",
+        {
+            "runtime": "docker",
+            "image": tag,
+            "python": IMAGE_PYTHON,
+            "with_serving_packages": bool(extra),
+            "substitutions": list(substitutions),
+        },
+    )
+
+
+def _download(plan: installs.Plan, wheels: Path, context: Path, log: Log) -> installs.InstallFailed | None:
+    """The wheels of ``plan`` for the image's Python and platform into ``wheels``: from this machine's
+    packages and pip's find-links first (offline), then with the index. None when done."""
+    reqs, constraints = context / "requirements.in", context / "constraints.in"
+    reqs.write_text("\n".join(plan.requirements) + "\n")
+    constraints.write_text("\n".join(plan.constraints) + "\n")
+    platforms = [arg for tag in IMAGE_PLATFORMS for arg in ("--platform", tag)]
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", IMAGE_PYTHON,
+        *platforms, "--dest", str(wheels), "--progress-bar", "off", "--find-links", str(wheelhouse.folder()),
+        "-r", str(reqs), "-c", str(constraints),
+    ]  # fmt: skip
+    log("[amlemu] resolving wheels on the host ...")
+    code, lines = installs.run([*cmd, "--no-index"], None)
+    if code == 0:
+        for line in lines:
+            log(f"[build] {line}")
+        return None
+    log("[amlemu] not every wheel is among this machine's packages; asking the package index ...")
+    code, lines = installs.run(cmd, lambda line: log(f"[build] {line}"))
+    if code == 0:
+        return None
+    text = "\n".join(lines)
+    network = bool(re.search(r"NewConnectionError|Max retries exceeded|Could not fetch URL|Connection refused", text))
+    return installs.InstallFailed(lines, network=network)
+
+
+def _download_error(failure: installs.InstallFailed, plan: installs.Plan) -> EmulatorError:
+    tail = "\n".join(failure.output[-BUILD_LOG_TAIL:])
+    if failure.network:
+        reason = (
+            "no package index could be reached, and some of its packages are not among this machine's installed "
+            "packages nor in pip's find-links. Connect to the index, or point pip's index-url at a reachable one."
         )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
-            raise EmulatorError(
-                f"Resolving wheels for the image failed: pip could not download "
-                f"{', '.join(reqs)}. Check the package names and versions in the "
-                f"conda_file.\npip said:\n{tail}",
-                code="EnvironmentBuildFailed",
-            )
-        _build(tag, log, path=str(context), buildargs={"BASE": base_image_id()})
-    return EnvironmentImage(tag, cached=False)
+    else:
+        reason = f"pip could not download wheels for Python {IMAGE_PYTHON}: {failure.cause}."
+    return EmulatorError(
+        f"Resolving wheels for the image failed: {reason} Requirements: {', '.join(plan.requirements)}.\n"
+        f"pip said:\n{tail}",
+        code="EnvironmentBuildFailed",
+    )
 
 
 # --------------------------------------------------------------------------- build contexts
@@ -297,8 +413,15 @@ def _cached(tag: str) -> EnvironmentImage | None:
         image = docker_client().images.get(tag)
     except ImageNotFound:
         return None
-    stand_in = (image.labels or {}).get(STAND_IN_LABEL)
-    return EnvironmentImage(tag, cached=True, stands_in_for=tuple(stand_in.split(",")) if stand_in else ())
+    labels = image.labels or {}
+    stand_in = labels.get(STAND_IN_LABEL)
+    substituted = json.loads(labels.get(SUBSTITUTIONS_LABEL) or "[]")
+    return EnvironmentImage(
+        tag,
+        cached=True,
+        stands_in_for=tuple(stand_in.split(",")) if stand_in else (),
+        substitutions=tuple(substituted),
+    )
 
 
 @contextlib.contextmanager

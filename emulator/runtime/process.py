@@ -13,7 +13,7 @@ from typing import Any
 
 from emulator.runtime.base import Prepared, RunHandle, RunRequest, Runtime
 from emulator.runtime.proctree import kill_tree
-from emulator.runtime.venv import READY, ensure_venv, venv_key, venvs_root
+from emulator.runtime.venv import ensure_venv
 
 
 class ProcessHandle(RunHandle):
@@ -45,13 +45,14 @@ class ProcessRuntime(Runtime):
         self, resolved: Mapping[str, Any], log: Callable[[str], None], extra_requirements: Sequence[str] = ()
     ) -> Prepared:
         """amlemu's own interpreter for an environment it already satisfies (no requirements: curated
-        environments map to it, and it has the scoring server's packages), else a cached virtualenv."""
+        environments map to it, and it has the scoring server's packages), else a cached virtualenv with
+        the environment's requirements and ``extra_requirements`` resolved together, on the Python the
+        environment asks for when this machine has it (see :mod:`emulator.runtime.venv`)."""
         requirements = resolved.get("requirements")
         if not requirements:
             return Prepared("process", bin_dir=Path(sys.executable).parent)
-        wanted = sorted(set(requirements) | set(extra_requirements))
-        cached = (venvs_root() / venv_key(wanted) / READY).exists()
-        return Prepared("process", bin_dir=ensure_venv(wanted, log), cached=cached)
+        build = ensure_venv(requirements, log, extra=extra_requirements, python=resolved.get("python"))
+        return Prepared("process", bin_dir=build.bin_dir, cached=build.cached, substitutions=build.substitutions)
 
     def start(self, request: RunRequest) -> ProcessHandle:
         env = dict(request.env)

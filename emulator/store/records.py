@@ -58,6 +58,7 @@ class EnvironmentResolved(TypedDict):
     reference: str  # azureml:<name>:<version>, a curated name, or "inline"
     curated: bool
     requirements: list[str] | None  # pip requirements; None: amlemu's own interpreter
+    python: NotRequired[str | None]  # the Python minor version its conda file asks for ("3.9"); None: any
     image: str | None  # the environment's image (not pulled offline)
     build: dict[str, Any] | None  # the environment's Docker build context
     note: str  # how it runs locally, for `environment show` and logs
