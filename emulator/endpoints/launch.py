@@ -231,11 +231,11 @@ class ReplicaLauncher:
                 bin_dir=prepared.bin_dir,
                 image=prepared.image,
                 mounts=[self.log_dir],
+                # a kind `system prune` removes if a dead host left it; not labelled as the endpoint's replicas are
                 labels={
-                    "kind": "deployment-probe",
+                    "kind": "deployment",
                     "workspace": self.store.name,
-                    "endpoint": self.deployment["endpoint_name"],
-                    "deployment": self.deployment["deployment_name"],
+                    "server-probe": self.deployment["endpoint_name"],
                 },
                 die_with_parent=True,
             )
@@ -243,6 +243,7 @@ class ReplicaLauncher:
             code = handle.wait(_PROBE_SECONDS)
             if code is None:
                 handle.stop()
+                handle.wait(10)  # reaped (a container: removed)
             output = log_path.read_text(errors="replace") if log_path.exists() else ""
             log_path.unlink(missing_ok=True)
             line = next((x for x in output.splitlines() if x.startswith("amlemu-server-probe ")), None)

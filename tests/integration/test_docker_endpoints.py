@@ -11,7 +11,7 @@ import uuid
 import docker
 import pytest
 import requests
-from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
+from azure.ai.ml.entities import CodeConfiguration, Environment, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
 
 from emulator.endpoints import service
 from tests.conftest import SAMPLES, stop_endpoint_hosts
@@ -225,5 +225,49 @@ def test_deleting_the_endpoint_while_a_replica_starts_leaves_no_container(ml_cli
         time.sleep(0.1)
     assert containers(endpoint_name), "the replica's container never started"
     assert service.get_deployment(store, endpoint_name, "blue")["provisioning_state"] == "Creating"
+    ml_client.online_endpoints.begin_delete(name=endpoint_name).result()
+    assert containers(endpoint_name) == []
+
+
+def test_an_environment_with_its_own_inference_server_runs_it_in_the_container(
+    ml_client, model, endpoint_name, store, tmp_path
+):
+    """azureml-inference-server-http in the conda file: the container runs azmlinfsrv at that version, with the
+    same script and model, the same answer as amlemu's server gives above, and the same refusals."""
+    conda = tmp_path / "conda.yml"
+    conda.write_text(
+        "name: own-server\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+        "    - azureml-inference-server-http==1.4.0\n    - onnxruntime\n    - numpy\n"
+    )
+    ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint_name)).result()
+    deployment = ml_client.online_deployments.begin_create_or_update(
+        ManagedOnlineDeployment(
+            name="blue",
+            endpoint_name=endpoint_name,
+            model=model,
+            instance_count=1,
+            environment=Environment(
+                conda_file=str(conda), image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+            ),
+            code_configuration=CodeConfiguration(code=str(IRIS / "score"), scoring_script="score.py"),
+        )
+    ).result()
+    assert deployment.provisioning_state == "Succeeded"
+    uri = ml_client.online_endpoints.get(endpoint_name).scoring_uri
+    key = ml_client.online_endpoints.get_keys(endpoint_name).primary_key
+    pick = {"azureml-model-deployment": "blue"}
+    scored = requests.post(uri, json=ROWS, headers={**pick, "Authorization": f"Bearer {key}"}, timeout=30)
+    assert scored.status_code == 200 and scored.json() == [0, 2], scored.text
+    assert requests.post(uri, json=ROWS, headers=pick, timeout=30).status_code == 401
+
+    [container] = containers(endpoint_name)  # the server probe's container is gone
+    assert b"azmlinfsrv" in container.exec_run("cat /proc/1/cmdline").output
+    logs = ml_client.online_deployments.get_logs(name="blue", endpoint_name=endpoint_name, lines=300)
+    assert "Azure ML Inferencing HTTP server v1.4.0" in logs, logs
+    network_name = f"amlemu-default-{endpoint_name}"
+    address = container.attrs["NetworkSettings"]["Networks"][network_name]["IPAddress"]
+    port = service.status(store, endpoint_name)["deployments"]["blue"]["replicas"][0]["port"]
+    direct = requests.post(f"http://{address}:{port}/score", json=ROWS, timeout=10)  # from the host, not the gateway
+    assert direct.status_code == 403 and direct.json()["error"]["code"] == "Forbidden"
     ml_client.online_endpoints.begin_delete(name=endpoint_name).result()
     assert containers(endpoint_name) == []
