@@ -42,10 +42,10 @@ def register(groups, common) -> None:
         ("restart", "restart a running compute instance"),
         ("list-nodes", "the nodes of a cluster (or instance): state, current job"),
     ):
-        p = verb(name, help_)
+        p = verb(name, help_, confirm=name in ("delete", "detach"))  # az ml asks before these two
         p.add_argument("-n", "--name", required=True)
-        p.add_argument("-y", "--yes", action="store_true")
-        p.add_argument("--no-wait", action="store_true")
+        if name not in ("show", "list-nodes"):
+            p.add_argument("--no-wait", action="store_true")
     verb("list", "list computes").add_argument("-t", "--type")
     verb("list-sizes", "the VM sizes amlemu knows: cores, memory, GPUs").add_argument("-l", "--location")
     verb("list-usage", "vCPU quota usage per VM family and in total, from the nodes that exist now").add_argument(

@@ -23,9 +23,8 @@ def register(groups, common) -> None:
     p.add_argument("--local", action="store_true")
     p = verb("list", "list endpoints")
     p.add_argument("--local", action="store_true")
-    p = verb("delete", "delete an endpoint and its deployments")
+    p = verb("delete", "delete an endpoint and its deployments", confirm=True)
     p.add_argument("-n", "--name", required=True)
-    p.add_argument("-y", "--yes", action="store_true")
     p.add_argument("--no-wait", action="store_true")
     p.add_argument("--local", action="store_true")
     p = verb("invoke", "call the endpoint's scoring URI")
@@ -59,10 +58,9 @@ def register(groups, common) -> None:
         if name == "create":
             p.add_argument("--all-traffic", action="store_true", help="route 100%% of the endpoint's traffic here")
     for name, help_ in (("show", "show a deployment"), ("delete", "delete a deployment")):
-        p = verb(name, help_)
+        p = verb(name, help_, confirm=name == "delete")
         p.add_argument("-n", "--name", required=True)
         p.add_argument("-e", "--endpoint-name", dest="endpoint_name", required=True)
-        p.add_argument("-y", "--yes", action="store_true")
         p.add_argument("--local", action="store_true")
     p = verb("list", "list an endpoint's deployments")
     p.add_argument("-e", "--endpoint-name", dest="endpoint_name", required=True)

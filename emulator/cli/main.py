@@ -5,38 +5,37 @@ backend's ``verbs`` (:class:`backends.base.Verbs`): the local emulator by defaul
 Azure ML workspace through the real ``MLClient`` with ``AMLEMU_BACKEND=azure``. Imports stay
 light at start-up (no azure-ai-ml, MLflow or scikit-learn) so ``amlemu --help`` and, on
 the local backend, ``amlemu job create`` answer fast.
+
+Every verb takes ``az``'s global arguments (:mod:`emulator.cli.output`): ``--query`` and
+``-o/--output`` shape what is printed, ``--only-show-errors``/``--verbose``/``--debug`` set the
+logging levels, and ``-g``/``-w``/``--subscription`` name the workspace (on the local backend,
+``-g`` and ``--subscription`` must be the local ones). Deletes ask ``az``'s "Are you sure" unless ``--yes``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
-from typing import Any
+import time
 
 from emulator import __version__
-from emulator.cli import compute, data, endpoint, environment, job, model, system
+from emulator.cli import compute, data, endpoint, environment, job, model, output, system
 from emulator.errors import EmulatorError, JobFailed
 
-
-def _print(data: Any, output: str = "json") -> None:
-    if output == "yaml":
-        import yaml  # only -o yaml needs PyYAML (~20 ms at start)
-
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
-    else:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+logger = logging.getLogger("amlemu.cli")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-w", "--workspace-name", help="workspace (default: AMLEMU_WORKSPACE or 'default'; on azure: config.json's)"
     )
-    p.add_argument("-g", "--resource-group", help="the workspace's resource group on azure; ignored locally")
-    p.add_argument("--subscription", help="the workspace's subscription on azure; ignored locally")
-    p.add_argument("-o", "--output", choices=["json", "yaml", "none"], default="json")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument(
+        "-g", "--resource-group", help="the workspace's resource group on azure; locally, checked against the local one"
+    )
+    output.add_global_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +61,37 @@ def _scope(args: argparse.Namespace) -> dict[str, str]:
     return {key: value for key, value in given.items() if value}
 
 
+def _local_scope_error(args: argparse.Namespace) -> EmulatorError | None:
+    """On the local backend, a -g or --subscription that is not the local one (every local workspace is in
+    resource group ``amlemu`` of the all-zero subscription): the error naming them, else None."""
+    from emulator import config
+
+    where = (
+        f"amlemu's local workspaces are all in resource group '{config.RESOURCE_GROUP}' of subscription "
+        f"{config.SUBSCRIPTION_ID}"
+    )
+    fix = (
+        "pick a workspace with -w/--workspace-name (or AMLEMU_WORKSPACE), or set AMLEMU_BACKEND=azure to use "
+        "an Azure ML workspace."
+    )
+    group, subscription = args.resource_group, args.subscription
+    if group and group.lower() != config.RESOURCE_GROUP.lower():
+        return EmulatorError(
+            f"Resource group '{group}' could not be found: {where}. Leave out -g/--resource-group "
+            f"(or pass -g {config.RESOURCE_GROUP}); {fix}",
+            code="ResourceGroupNotFound",
+            status=404,
+        )
+    if subscription and subscription.lower() != config.SUBSCRIPTION_ID:
+        return EmulatorError(
+            f"Subscription '{subscription}' could not be found: {where}. Leave out --subscription "
+            f"(or pass --subscription {config.SUBSCRIPTION_ID}); {fix}",
+            code="SubscriptionNotFound",
+            status=404,
+        )
+    return None
+
+
 def _service_error(exc: BaseException) -> str | None:
     """One line for an error raised by azure-core or azure-ai-ml (the Azure backend), else None."""
     classes = type(exc).__mro__
@@ -77,17 +107,32 @@ def _service_error(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
     method: str | None = getattr(args, "verb_method", None)
     if method is None:
         parser.print_help()
         return 2 if args.group else 0  # a group without a verb is a usage error
-    if getattr(args, "workspace_name", None):
+    try:
+        output.configure_logging(debug=args.debug, verbose=args.verbose, only_show_errors=args.only_show_errors)
+    except output.OutputError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    logger.debug("Command arguments: %s", sys.argv[1:] if argv is None else argv)
+    if args.confirmation and not args.yes and not output.user_confirmed():
+        logger.error("Operation cancelled.")
+        return 1
+    if args.workspace_name:
         os.environ["AMLEMU_WORKSPACE"] = args.workspace_name
     from backends import connect  # the seam: the same rule (flag, environment, config file, local) as the Python client
+    from backends.registry import backend_name
 
+    invoked = time.perf_counter()
     try:
+        error = _local_scope_error(args) if backend_name() == "local" else None
+        if error is not None:
+            raise error
         result = getattr(connect(**_scope(args)).verbs, method)(args)
     except JobFailed as exc:
         print(f"ERROR: {exc.message}", file=sys.stderr)
@@ -105,8 +150,33 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"ERROR: {message}", file=sys.stderr)
         return 1
-    if result is not None and getattr(args, "output", "json") != "none":
-        _print(result, args.output)
+    code = _show(result, args, output.TABLE_COLUMNS.get(method))
+    now = time.perf_counter()
+    logger.info(
+        "Command ran in %.3f seconds (init: %.3f, invoke: %.3f)", now - started, invoked - started, now - invoked
+    )
+    return code
+
+
+def _show(result, args: argparse.Namespace, table) -> int:
+    """The result through --query, then -o's formatter, as az prints it (a null result prints nothing)."""
+    if result is None:
+        return 0
+    try:
+        result = json.loads(json.dumps(result, default=str))  # plain JSON types, as az's results are
+        if args.query is not None:
+            result = output.apply_query(result, args.query)
+        if result is None:
+            return 0
+        text = output.render(result, args.output, query_active=args.query is not None, table=table)
+    except output.OutputError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `amlemu ... | head`: the reader is gone, as az ignores it
+        pass
     return 0
 
 

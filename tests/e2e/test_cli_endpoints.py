@@ -95,7 +95,9 @@ def test_blue_green_mirror_and_invoke(blue):
     answers = [requests.post(uri, json=ROWS, headers=auth, timeout=10) for _ in range(10)]
     assert {r.headers["azureml-model-deployment"] for r in answers} == {"blue"}  # mirror answers are discarded
     # the mirror target cannot be deleted until its mirror share is 0
-    assert "mirror" in rejected(blue, "online-deployment", "delete", "--name", "green", "--endpoint-name", "iris-ep")
+    assert "mirror" in rejected(
+        blue, "online-deployment", "delete", "--name", "green", "--endpoint-name", "iris-ep", "--yes"
+    )
     blue.json("online-endpoint", "update", "--name", "iris-ep", "--mirror-traffic", "green=0")
     blue.run("online-deployment", "delete", "--name", "green", "--endpoint-name", "iris-ep", "--yes")
     assert [d["name"] for d in blue.json("online-deployment", "list", "--endpoint-name", "iris-ep")] == ["blue"]
