@@ -14,16 +14,26 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken, Workspace
-from azure.ai.ml.exceptions import DeploymentException, JobException, ValidationException
+from azure.ai.ml.entities import EndpointAuthKeys, EndpointAuthToken, Environment, Workspace
+from azure.ai.ml.exceptions import (
+    DeploymentException,
+    JobException,
+    LocalEndpointInFailedStateError,
+    LocalEndpointNotFoundError,
+    ValidationException,
+)
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.polling import LROPoller, NoPolling
 
 from backends import base, compute_entities, endpoint_entities, entities, job_entities
 from emulator import errors, kinds
 from emulator.compute import service as computes
+from emulator.endpoints import local_mode
+from emulator.endpoints import records as endpoint_records
 from emulator.endpoints import service as endpoints
 from emulator.environments import registry as environment_registry
+from emulator.environments.curated import EnvironmentRef
+from emulator.environments.views import curated_view
 from emulator.jobs import lifecycle
 from emulator.jobs import outputs as job_outputs
 from emulator.jobs.stream import stream as stream_job
@@ -78,7 +88,38 @@ class LocalDeploymentFailed(endpoints.DeploymentFailed, DeploymentException):
         return self.message
 
 
-_TRANSLATE = [
+class LocalEndpointMissing(local_mode.LocalEndpointNotFound, LocalEndpointNotFoundError):
+    """A missing local endpoint or deployment (``local=True``): azure-ai-ml's error, and amlemu's not-found."""
+
+    @classmethod
+    def from_engine(cls, exc: local_mode.LocalEndpointNotFound) -> LocalEndpointMissing:
+        error = cls.__new__(cls)
+        LocalEndpointNotFoundError.__init__(error, exc.endpoint_name, exc.deployment_name)
+        local_mode.LocalEndpointNotFound.__init__(error, exc.endpoint_name, exc.deployment_name)
+        return error
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LocalEndpointFailed(local_mode.LocalDeploymentFailed, LocalEndpointInFailedStateError):
+    """A local deployment that did not come up (``local=True``): azure-ai-ml's error, with amlemu's reason."""
+
+    @classmethod
+    def from_engine(cls, exc: local_mode.LocalDeploymentFailed) -> LocalEndpointFailed:
+        error = cls.__new__(cls)
+        LocalEndpointInFailedStateError.__init__(error, exc.endpoint_name, exc.deployment_name)
+        endpoints.DeploymentFailed.__init__(error, exc.message)
+        error.endpoint_name, error.deployment_name = exc.endpoint_name, exc.deployment_name
+        return error
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_TRANSLATE: list[tuple[type, Any]] = [
+    (local_mode.LocalEndpointNotFound, LocalEndpointMissing),
+    (local_mode.LocalDeploymentFailed, LocalEndpointFailed),
     (endpoints.DeploymentFailed, LocalDeploymentFailed),
     (errors.ResourceNotFound, LocalResourceNotFound),
     (errors.ResourceExists, LocalResourceExists),
@@ -97,7 +138,7 @@ def sdk_errors(method):
         except errors.EmulatorError as exc:
             for ours, theirs in _TRANSLATE:
                 if isinstance(exc, ours) and not isinstance(exc, theirs):
-                    raise theirs(exc.message) from None
+                    raise (theirs.from_engine(exc) if hasattr(theirs, "from_engine") else theirs(exc.message)) from None
             raise
 
     return wrapper
@@ -106,6 +147,33 @@ def sdk_errors(method):
 def done(result: Any) -> LROPoller:
     """An ``LROPoller`` whose operation has already finished with ``result``."""
     return LROPoller(None, result, lambda response: response, NoPolling())
+
+
+def local_result(entity: Any) -> Any:
+    """What a ``local=True`` create returns: azure-ai-ml returns the entity itself, yet documents a poller and
+    Azure's own notebooks call ``.result()`` on it; the entity answers ``.result()`` with itself, so both run."""
+    entity.result = lambda timeout=None: entity
+    return entity
+
+
+def _workspace_endpoint(store, name: str) -> None:
+    """A call without ``local=True`` sees the workspace's endpoints only, as on Azure: not a local one."""
+    if endpoint_records.get_endpoint(store, name).get("local"):
+        raise errors.ResourceNotFound(
+            f"Online endpoint '{name}' is a local endpoint (created with local=True); it is reached with "
+            "local=True only, as on Azure. Pass local=True."
+        )
+
+
+def _request_body(request_file: str | None, input_data: Any) -> bytes:
+    if request_file is None and input_data is None:
+        raise errors.ValidationError("invoke needs request_file (a JSON file) or input_data.")
+    if request_file is not None:
+        path = Path(request_file)
+        if not path.is_file():
+            raise errors.ValidationError(f"request_file '{request_file}' does not exist.")
+        return path.read_bytes()
+    return input_data.encode() if isinstance(input_data, str) else json.dumps(input_data).encode()
 
 
 class _Operations:
@@ -192,7 +260,16 @@ class LocalEnvironmentOperations(_Operations, base.EnvironmentOperations):
 
     @sdk_errors
     def get(self, name: str, version: str | None = None, label: str | None = None):
-        record = self._store.get_asset(environment_registry.KIND, name, version)
+        """A registered environment, or a curated one by its workspace name (``AzureML-sklearn-1.5``)."""
+        try:
+            record = self._store.get_asset(environment_registry.KIND, name, version)
+        except errors.ResourceNotFound:
+            if not EnvironmentRef(name).curated_key:
+                raise
+            view = curated_view(name, version, label)
+            return Environment(
+                name=view["name"], version=view["version"], description=view["description"], tags=view["tags"]
+            )
         return entities.record_to_environment(self._store, record)
 
     @sdk_errors
@@ -264,28 +341,46 @@ class LocalComputeOperations(_Operations, base.ComputeOperations):
 
 
 class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
-    """``ml_client.online_endpoints``; ``local=True`` is accepted (everything here is local)."""
+    """``ml_client.online_endpoints``; ``local=True`` has azure-ai-ml's local semantics (see
+    :mod:`emulator.endpoints.local_mode`): one deployment serving every request, no keys, no traffic rules."""
 
     @sdk_errors
     def begin_create_or_update(self, endpoint, *, local: bool = False, **kwargs) -> LROPoller:
-        record = endpoints.create_or_update_endpoint(self._store, endpoint_entities.endpoint_to_spec(endpoint))
+        spec = endpoint_entities.endpoint_to_spec(endpoint)
+        if local:
+            return local_result(
+                endpoint_entities.record_to_endpoint(local_mode.create_or_update_endpoint(self._store, spec))
+            )
+        record = endpoints.create_or_update_endpoint(self._store, spec)
         return done(endpoint_entities.record_to_endpoint(record))
 
     @sdk_errors
     def get(self, name: str, *, local: bool = False, **kwargs):
+        if local:
+            return endpoint_entities.record_to_endpoint(local_mode.get_endpoint(self._store, name))
+        _workspace_endpoint(self._store, name)
         return endpoint_entities.record_to_endpoint(endpoints.get_endpoint(self._store, name))
 
     @sdk_errors
     def list(self, *, local: bool = False, **kwargs):
-        return [endpoint_entities.record_to_endpoint(r) for r in endpoints.list_endpoints(self._store)]
+        if local:
+            return [endpoint_entities.record_to_endpoint(r) for r in local_mode.list_endpoints(self._store)]
+        return [
+            endpoint_entities.record_to_endpoint(r) for r in endpoints.list_endpoints(self._store) if not r.get("local")
+        ]
 
     @sdk_errors
     def begin_delete(self, name: str | None = None, *, local: bool = False, **kwargs) -> LROPoller:
+        if local:  # azure-ai-ml returns None here; a finished poller (result None) serves both styles
+            local_mode.delete_endpoint(self._store, str(name))
+            return done(None)
+        _workspace_endpoint(self._store, str(name))
         endpoints.delete_endpoint(self._store, name)
         return done(None)
 
     @sdk_errors
     def get_keys(self, name: str, **kwargs):
+        _workspace_endpoint(self._store, name)
         creds = endpoints.get_keys(self._store, name)
         if creds["auth_mode"] == "key":
             return EndpointAuthKeys(primary_key=creds["primary_key"], secondary_key=creds["secondary_key"])
@@ -298,6 +393,7 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
 
     @sdk_errors
     def begin_regenerate_keys(self, name: str, *, key_type: str = "primary", **kwargs) -> LROPoller:
+        _workspace_endpoint(self._store, name)
         endpoints.regenerate_keys(self._store, name, key_type)
         return done(None)
 
@@ -313,15 +409,10 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
         local: bool = False,
         **kwargs,
     ) -> str:
-        if request_file is None and input_data is None:
-            raise errors.ValidationError("invoke needs request_file (a JSON file) or input_data.")
-        if request_file is not None:
-            path = Path(request_file)
-            if not path.is_file():
-                raise errors.ValidationError(f"request_file '{request_file}' does not exist.")
-            body = path.read_bytes()
-        else:
-            body = input_data.encode() if isinstance(input_data, str) else json.dumps(input_data).encode()
+        body = _request_body(request_file, input_data)
+        if local:  # azure-ai-ml returns a local endpoint's answer as it comes, whatever its status
+            return local_mode.invoke(self._store, endpoint_name, body, deployment_name)[2].decode(errors="replace")
+        _workspace_endpoint(self._store, endpoint_name)
         status, headers, text = endpoints.invoke(self._store, endpoint_name, body, deployment_name)
         if status >= 400:
             raise HttpResponseError(
@@ -331,7 +422,8 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
 
 
 class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperations):
-    """``ml_client.online_deployments``: replicas on the configured runtime behind the endpoint's gateway."""
+    """``ml_client.online_deployments``: replicas on the configured runtime behind the endpoint's gateway;
+    ``local=True`` as azure-ai-ml deploys locally (one deployment per endpoint, which it replaces)."""
 
     @sdk_errors
     def begin_create_or_update(
@@ -347,21 +439,39 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
         if vscode_debug or local_enable_gpu:
             raise errors.NotEmulated("online_deployments.begin_create_or_update(vscode_debug/local_enable_gpu)")
         spec, base_path = endpoint_entities.deployment_to_spec(deployment)
+        if local:
+            record = local_mode.create_or_update_deployment(self._store, spec, base_path)
+            return local_result(endpoint_entities.record_to_deployment(record, local=True))
+        if spec.get("endpoint_name"):
+            _workspace_endpoint(self._store, spec["endpoint_name"])
         record = endpoints.create_or_update_deployment(self._store, spec, base_path)
         return done(endpoint_entities.record_to_deployment(record))
 
     @sdk_errors
     def get(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs):
+        if local:
+            record = local_mode.get_deployment(self._store, endpoint_name, name)
+            return endpoint_entities.record_to_deployment(record, local=True)
+        _workspace_endpoint(self._store, endpoint_name)
         return endpoint_entities.record_to_deployment(endpoints.get_deployment(self._store, endpoint_name, name))
 
     @sdk_errors
     def list(self, endpoint_name: str, *, local: bool = False, **kwargs):
+        if local:  # every local deployment, whatever endpoint_name says, as azure-ai-ml lists them
+            return [
+                endpoint_entities.record_to_deployment(r, local=True) for r in local_mode.list_deployments(self._store)
+            ]
+        _workspace_endpoint(self._store, endpoint_name)
         return [
             endpoint_entities.record_to_deployment(r) for r in endpoints.list_deployments(self._store, endpoint_name)
         ]
 
     @sdk_errors
     def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs) -> LROPoller:
+        if local:
+            local_mode.delete_deployment(self._store, endpoint_name, name)
+            return done(None)
+        _workspace_endpoint(self._store, endpoint_name)
         endpoints.delete_deployment(self._store, endpoint_name, name)
         return done(None)
 
@@ -376,6 +486,9 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
         local: bool = False,
         **kwargs,
     ) -> str:
+        if local:  # the deployment's container log, as azure-ai-ml reads it (no container_type locally)
+            return local_mode.get_logs(self._store, endpoint_name, name, lines)
+        _workspace_endpoint(self._store, endpoint_name)
         return endpoints.get_logs(self._store, endpoint_name, name, lines, container_type)
 
 

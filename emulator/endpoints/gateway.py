@@ -87,6 +87,7 @@ class Gateway:
         self.token_secret = creds["token_secret"]
         self.admin_key = creds["admin"]
         self.public = endpoint.get("public_network_access", "enabled") == "enabled"
+        self.local = bool(endpoint.get("local"))  # azure-ai-ml's local=True: no auth, no traffic rules
         self.traffic = WeightedChooser(endpoint.get("traffic") or {})
         mirror = {k: v for k, v in (endpoint.get("mirror_traffic") or {}).items() if v}
         self.mirror_to, self.mirror_share = next(iter(mirror.items())) if mirror else (None, 0)
@@ -143,14 +144,14 @@ class Gateway:
         if path == "/score" and request.method not in ("POST", "GET"):
             status, headers, body = _json(405, f"{request.method} is not allowed on /score; send POST (or GET).")
             return status, {**headers, "Allow": "GET, POST"}, body
-        if not self.public and not await self._inside(peer):
+        if not self.local and not self.public and not await self._inside(peer):
             return _json(
                 403,
                 f"Endpoint '{self.name}' has public_network_access: disabled; it takes calls only "
                 "from inside its workspace (the workspace's jobs). Enable public access with "
                 "`amlemu online-endpoint update --name ... --set public_network_access=enabled`.",
             )
-        denied = self._authenticate(request)
+        denied = None if self.local else self._authenticate(request)
         if denied:
             return denied
         for header in ID_HEADERS:
@@ -171,6 +172,10 @@ class Gateway:
                     f"'{self.name}'. Deployments: {known}.",
                 )
             name = wanted
+        elif self.local:  # one deployment serves every request (the newest, while a replacement starts)
+            name = max(self.sets, key=lambda k: self.sets[k].deployment["created_at"], default=None)
+            if name is None:
+                return _json(404, f"Local endpoint '{self.name}' has no deployment yet.")
         else:
             name = self.traffic.next()
             if name is None or name not in self.sets:

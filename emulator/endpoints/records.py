@@ -142,8 +142,13 @@ def _check_traffic(field: str, traffic: Any, deployments: set[str], *, mirror: b
     return out
 
 
-def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tuple[EndpointRecord, bool]:
-    """Validate and write an endpoint. Returns the record and whether it is new."""
+def create_or_update_endpoint(
+    store: WorkspaceStore, spec: dict[str, Any], local: bool = False
+) -> tuple[EndpointRecord, bool]:
+    """Validate and write an endpoint. Returns the record and whether it is new.
+
+    A ``local`` endpoint (azure-ai-ml's ``local=True``) keeps no traffic rules: its one deployment serves
+    every request, without keys (see :mod:`emulator.endpoints.local_mode`)."""
     spec = {k: v for k, v in spec.items() if v is not None}
     _unknown(spec, ENDPOINT_FIELDS, "online endpoint")
     name = naming.check("endpoint", spec.get("name"))
@@ -152,6 +157,13 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
     except ResourceNotFound:
         existing = None
         _refuse_case_twin(store, name)
+    if existing and bool(existing.get("local")) != local:
+        raise ResourceExists(
+            f"Endpoint '{name}' is a {'local' if existing.get('local') else 'workspace'} endpoint (created "
+            f"{'with' if existing.get('local') else 'without'} local=True). On Azure a local endpoint and a "
+            "workspace endpoint may share a name; amlemu keeps one endpoint per name. Use another name, or "
+            f"delete '{name}' first."
+        )
     previous: Mapping[str, Any] = existing or {}
     auth_mode = str(spec.get("auth_mode") or previous.get("auth_mode") or "key").lower()
     if auth_mode == "aad_token":
@@ -180,6 +192,8 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
     if existing and existing.get("compute") and compute != existing["compute"]:
         raise ValidationError(f"Endpoint '{name}' runs on compute '{existing['compute']}'; its compute cannot change.")
     deployments = {d["deployment_name"] for d in list_deployments(store, name)} if existing else set()
+    if local:  # azure-ai-ml's local endpoints take no traffic rules: their one deployment gets every request
+        spec = {k: v for k, v in spec.items() if k not in ("traffic", "mirror_traffic")}
     traffic = _check_traffic("traffic", spec.get("traffic", previous.get("traffic")), deployments, mirror=False)
     mirror = _check_traffic(
         "mirror_traffic", spec.get("mirror_traffic", previous.get("mirror_traffic")), deployments, mirror=True
@@ -203,6 +217,8 @@ def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> tu
         tags=dict(spec.get("tags") or body.get("tags") or {}),
         properties=dict(spec.get("properties") or body.get("properties") or {}),
     )
+    if local:
+        body["local"] = True
     if not existing:
         with socket.socket() as s:  # a port kept for the endpoint's life: its URI never changes
             s.bind(("127.0.0.1", 0))

@@ -133,8 +133,8 @@ def _reload(store: WorkspaceStore, name: str) -> EndpointRecord:
 
 
 # -- endpoints ---------------------------------------------------------------------------------------
-def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any]) -> EndpointRecord:
-    record, _ = records.create_or_update_endpoint(store, spec)
+def create_or_update_endpoint(store: WorkspaceStore, spec: dict[str, Any], local: bool = False) -> EndpointRecord:
+    record, _ = records.create_or_update_endpoint(store, spec, local)
     _reload(store, record["name"])
     return get_endpoint(store, record["name"])
 
@@ -179,13 +179,20 @@ def regenerate_keys(store: WorkspaceStore, name: str, key_type: str = "primary")
 
 
 def invoke(
-    store: WorkspaceStore, name: str, body: bytes, deployment: str | None = None, timeout: float = 300
+    store: WorkspaceStore,
+    name: str,
+    body: bytes,
+    deployment: str | None = None,
+    timeout: float = 300,
+    authorize: bool = True,
 ) -> tuple[int, dict[str, str], bytes]:
-    """POST ``body`` to the endpoint's scoring URI with its credentials, as a client would."""
+    """POST ``body`` to the endpoint's scoring URI with its credentials (unless not ``authorize``: a local
+    endpoint takes none), as a client would."""
     endpoint = get_endpoint(store, name)
-    credential = get_keys(store, name)
-    secret = credential.get("primary_key") or credential["access_token"]
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+    headers = {"Content-Type": "application/json"}
+    if authorize:
+        credential = get_keys(store, name)
+        headers["Authorization"] = f"Bearer {credential.get('primary_key') or credential['access_token']}"
     if deployment:
         headers["azureml-model-deployment"] = deployment
     conn = http.client.HTTPConnection("127.0.0.1", endpoint["port"], timeout=timeout)

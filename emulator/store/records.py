@@ -218,6 +218,7 @@ class EndpointRecord(AssetRow):
     port: int  # on 127.0.0.1, kept for the endpoint's life
     credentials: EndpointCredentials
     provisioning_state: str
+    local: NotRequired[bool]  # created with azure-ai-ml's local=True (see emulator.endpoints.local_mode)
     scoring_uri: NotRequired[str]  # added by service.get_endpoint, never stored
     openapi_uri: NotRequired[str]  # likewise
     workspace_secret: NotRequired[bytes]  # added by the endpoint's host, never stored
