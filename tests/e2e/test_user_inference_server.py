@@ -15,6 +15,7 @@ import sklearn
 from azure.ai.ml.entities import CodeConfiguration, Environment, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model
 
 from emulator.endpoints import service
+from emulator.runtime import pythons
 from tests.conftest import SAMPLES
 
 #: the version Azure's own managed online endpoint example pins, not the newest: the user's version runs
@@ -44,8 +45,25 @@ def run(raw_data):
 """
 
 
-def conda_file(folder: Path, name: str, *pip: str) -> Path:
-    lines = [f"name: {name}", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11", "  - pip", "  - pip:"]
+PLAIN_SCORE_PY = """
+import json
+
+
+def init():
+    pass
+
+
+def run(raw_data, request_headers):
+    return {
+        "sums": [sum(row) for row in json.loads(raw_data)["data"]],
+        "replica_secret_header_seen": any("amlemu" in name.lower() for name in request_headers),
+    }
+"""
+
+
+def conda_file(folder: Path, name: str, *pip: str, python: str = "3.11") -> Path:
+    lines = [f"name: {name}", "channels:", "  - conda-forge", "dependencies:", f"  - python={python}", "  - pip"]
+    lines.append("  - pip:")
     lines += [f"    - {req}" for req in pip]
     path = folder / f"{name}.yml"
     path.write_text("\n".join(lines) + "\n")
@@ -72,7 +90,7 @@ def setup(ml_client, tmp_path):
     return model, tmp_path, expected
 
 
-def deploy(ml_client, model, folder: Path, name: str, conda: Path):
+def deploy(ml_client, model, folder: Path, name: str, conda: Path, code: str = "code"):
     return ml_client.online_deployments.begin_create_or_update(
         ManagedOnlineDeployment(
             name=name,
@@ -82,7 +100,7 @@ def deploy(ml_client, model, folder: Path, name: str, conda: Path):
             environment=Environment(
                 conda_file=str(conda), image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
             ),
-            code_configuration=CodeConfiguration(code=str(folder / "code"), scoring_script="score.py"),
+            code_configuration=CodeConfiguration(code=str(folder / code), scoring_script="score.py"),
         )
     ).result()
 
@@ -169,3 +187,31 @@ def write_request(folder: Path) -> Path:
     path = folder / "request.json"
     path.write_text(json.dumps(ROWS))
     return path
+
+
+def test_both_servers_run_on_the_python_azures_example_pins(ml_client, setup, store):
+    """Azure's managed online endpoint example pins python=3.9 with azureml-inference-server-http 1.4.0: the
+    replica runs that server on 3.9 (where this machine has a 3.9; else on the build's Python), and amlemu's
+    server runs there too (without granian, which needs 3.10); neither passes the replica secret to run()."""
+    model, folder, _ = setup
+    (folder / "plain").mkdir()
+    (folder / "plain" / "score.py").write_text(PLAIN_SCORE_PY)
+    wanted = "3.9" if pythons.find_interpreter("3.9") else pythons.minor_version(pythons.host_version())
+    own = conda_file(folder, "own-39", f"azureml-inference-server-http=={SERVER_VERSION}", python="3.9")
+    plain = conda_file(folder, "plain-39", "inference-schema", python="3.9")
+    assert deploy(ml_client, model, folder, "own39", own, code="plain").provisioning_state == "Succeeded"
+    assert deploy(ml_client, model, folder, "amlemu39", plain, code="plain").provisioning_state == "Succeeded"
+    key = ml_client.online_endpoints.get_keys(ENDPOINT).primary_key
+    uri = ml_client.online_endpoints.get(ENDPOINT).scoring_uri
+    answers = {}
+    for name, marker in (("own39", "azmlinfsrv"), ("amlemu39", "emulator.serving")):
+        replica = service.status(store, ENDPOINT)["deployments"][name]["replicas"][0]
+        assert marker in cmdline(replica["pid"])
+        assert Path(f"/proc/{replica['pid']}/exe").resolve().name == f"python{wanted}"
+        pick = {"azureml-model-deployment": name, "Authorization": f"Bearer {key}"}
+        scored = requests.post(uri, json=ROWS, headers=pick, timeout=30)
+        assert scored.status_code == 200, (name, scored.text)
+        answers[name] = scored.json()
+        assert requests.post(f"http://127.0.0.1:{replica['port']}/score", json=ROWS, timeout=30).status_code == 403
+    assert answers["own39"] == answers["amlemu39"]
+    assert answers["own39"] == {"sums": [sum(row) for row in ROWS["data"]], "replica_secret_header_seen": False}
