@@ -16,7 +16,7 @@ from azure.ai.ml import Input, Output
 from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
 from azure.ai.ml.entities._builders.command import Command
 
-from backends.entities import header_spec, inline_environment, is_local_path, local_code, view_system_data
+from backends.entities import header_spec, inline_environment, job_outputs, local_code, local_path, view_system_data
 from emulator.errors import NotEmulated
 from emulator.jobs.spec import output_path
 from emulator.store import WorkspaceStore
@@ -39,12 +39,7 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
                 inputs[key] = {"type": value.type, "path": value.path, "mode": value.mode}
         else:
             inputs[key] = value
-    outputs = {}
-    for key, value in (job.outputs or {}).items():
-        if isinstance(value, Output):
-            outputs[key] = {"type": value.type or "uri_folder", "mode": value.mode or "rw_mount"}
-            if value.path:  # a datastore path: where the output is written
-                outputs[key]["path"] = str(value.path)
+    outputs = job_outputs({k: v for k, v in (job.outputs or {}).items() if isinstance(v, Output)})
     environment = inline_environment(job.environment)
     code = local_code(job.code, "code")
     resources = job.resources
@@ -65,8 +60,8 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
     if limits is not None and getattr(limits, "timeout", None):
         spec["limits"] = {"timeout": limits.timeout}
     for value in list(spec["inputs"].values()):  # data paths resolve from the entity's base path
-        if isinstance(value, dict) and is_local_path(value.get("path")):
-            value["path"] = str((base / value["path"]).resolve())
+        if isinstance(value, dict) and value.get("path"):
+            value["path"] = local_path(value["path"], base)
     return {k: v for k, v in spec.items() if v is not None}
 
 

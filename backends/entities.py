@@ -60,10 +60,34 @@ def is_local_path(path: Any) -> bool:
     return bool(path) and not re.match(r"^[A-Za-z][\w+.-]+:", str(path))
 
 
+#: ``name:version`` or ``name@label``: azure-ai-ml's ``load_job`` drops a data input's ``azureml:`` prefix
+_ASSET_REFERENCE = re.compile(r"[A-Za-z0-9][\w.-]*(?::[\w.-]+|@[\w.-]+)")
+
+
 def local_path(path: Any, base: Path) -> Any:
-    """A local data path (plain, or a ``file:`` URI) made absolute against ``base``; a URI as it is."""
+    """A local data path (plain, or a ``file:`` URI) made absolute against ``base``; a URI as it is; a data asset
+    reference the SDK left without its prefix (``iris:1``, ``iris@latest``; the SDK reads a relative path with ``:``
+    or ``@`` so) as ``azureml:<reference>``."""
+    if isinstance(path, str) and _ASSET_REFERENCE.fullmatch(path):
+        return f"azureml:{path}"
     local = path[len("file:") :].removeprefix("//") if isinstance(path, str) and path.startswith("file:") else path
     return str((base / str(local)).resolve()) if is_local_path(local) else path
+
+
+def job_outputs(outputs: Any) -> dict[str, Any]:
+    """A job's ``outputs`` (``Output`` objects or their dicts) as YAML: type, mode and a datastore path if given."""
+    found: dict[str, Any] = {}
+    for key, value in (outputs or {}).items():
+        if not isinstance(value, dict):
+            value = {
+                "type": getattr(value, "type", None),
+                "mode": getattr(value, "mode", None),
+                "path": getattr(value, "path", None),
+            }
+        found[key] = {"type": value.get("type") or "uri_folder", "mode": value.get("mode") or "rw_mount"}
+        if value.get("path"):  # a datastore path: where the output is written
+            found[key]["path"] = str(value["path"])
+    return found
 
 
 def local_code(code: Any, what: str) -> str | Path | None:

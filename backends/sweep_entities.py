@@ -18,7 +18,15 @@ from azure.ai.ml.entities._builders.sweep import Sweep
 from azure.ai.ml.sweep import Objective, SweepJob, SweepJobLimits
 
 from backends.command_entities import compute_name
-from backends.entities import header_spec, inline_environment, is_local_path, local_code, local_path, view_system_data
+from backends.entities import (
+    header_spec,
+    inline_environment,
+    is_local_path,
+    job_outputs,
+    local_code,
+    local_path,
+    view_system_data,
+)
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -64,12 +72,7 @@ def to_spec(job: Any, base: Path) -> dict[str, Any]:
         code = str((base / code).resolve())
     resources = getattr(trial, "resources", None)
     instance_count = getattr(resources, "instance_count", None) if resources is not None else None
-    outputs = {}
-    for key, value in (job.outputs or {}).items():
-        if isinstance(value, Output):
-            outputs[key] = {"type": value.type or "uri_folder", "mode": value.mode or "rw_mount"}
-        elif isinstance(value, dict):
-            outputs[key] = {"type": value.get("type") or "uri_folder", "mode": value.get("mode") or "rw_mount"}
+    outputs = job_outputs(job.outputs)
     sampling = job.sampling_algorithm
     sampling = sampling if isinstance(sampling, str) else _public(sampling) if sampling is not None else None
     limits = None

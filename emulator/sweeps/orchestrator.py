@@ -267,7 +267,7 @@ class Orchestrator(ParentOrchestrator["SweepJobSpec"]):
             "environment": trial["environment"],
             "environment_variables": env_vars,
             "inputs": trial_inputs(spec, params),
-            "outputs": {k: {"type": v["type"], "mode": v["mode"]} for k, v in spec["outputs"].items()},
+            "outputs": {k: dict(v) for k, v in spec["outputs"].items()},  # a datastore path: each trial's ${{name}}
             "resources": trial["resources"],
             "distribution": trial.get("distribution"),
             "properties": {"hyperparameters": json.dumps(params)},

@@ -27,7 +27,7 @@ ORCHESTRATOR = "emulator.sweeps.orchestrator"
 
 def submit_sweep(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> JobRecord[SweepJobSpec]:
     """Validate a sweep job, record it and start its orchestrator; everything is checked first."""
-    spec = normalize_sweep_job(data, Path(base_path))
+    spec = normalize_sweep_job(data, Path(base_path), store)
     spec["compute"] = submission.resolve_compute(store, spec["compute"])
     environments.resolve(store, spec["trial"]["environment"], Path(base_path))  # fails now, not in every trial
     check_runtime(config.runtime_name())

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.spec import JOB_HEADER_FIELDS, check_job_fields, int_in_range, job_header, normalize_command_job
+from emulator.store import WorkspaceStore
 from emulator.sweeps import space as spaces
 from emulator.sweeps.bayesian import SUPPORTED as BAYESIAN_TYPES
 from emulator.sweeps.policies import POLICY_NAMES
@@ -178,8 +179,9 @@ def _limits(data: Any) -> SweepLimits:
     }
 
 
-def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> SweepJobSpec:
-    """Validate a sweep job and resolve its local paths.
+def normalize_sweep_job(data: dict[str, Any], base_path: Path, store: WorkspaceStore | None = None) -> SweepJobSpec:
+    """Validate a sweep job and resolve its local paths (with the workspace ``store``: its data assets and
+    datastore paths too).
 
     Raises:
         ValidationError: naming the field that is wrong and how to fix it.
@@ -240,7 +242,7 @@ def normalize_sweep_job(data: dict[str, Any], base_path: Path) -> SweepJobSpec:
         "distribution": trial.get("distribution"),
         "compute": data.get("compute"),
     }
-    checked = normalize_command_job({k: v for k, v in template.items() if v is not None}, base_path)
+    checked = normalize_command_job({k: v for k, v in template.items() if v is not None}, base_path, store)
     return {
         **job_header(data, "sweep", name),
         "trial": {

@@ -195,3 +195,34 @@ def test_a_container_job_reads_a_data_asset_and_writes_to_a_datastore(cli, tmp_p
     assert job["status"] == "Completed", job
     out = cli.home / "workspaces/default/datastores/workspaceblobstore/from-docker/y.txt"
     assert out.read_text() == "hello\n"
+
+
+def test_sweep_trials_read_a_data_asset_and_each_write_their_own_datastore_folder(cli, tmp_path):
+    write(tmp_path / "d" / "rows.txt", "1\n2\n")
+    cli.json("data", "create", "--name", "rows", "--path", str(tmp_path / "d"))
+    spec = write(
+        tmp_path / "sweep.yml",
+        "type: sweep\n"
+        "trial:\n"
+        "  command: >-\n"
+        "    python -c \"import mlflow; mlflow.log_metric('m', ${{search_space.k}})\" &&\n"
+        "    cp ${{inputs.rows}}/rows.txt ${{outputs.copy}}/k${{search_space.k}}.txt\n"
+        "  " + ENV + "inputs:\n  rows: {type: uri_folder, path: 'azureml:rows@latest'}\n"
+        "outputs:\n  copy: {type: uri_folder, path: 'azureml://datastores/workspaceblobstore/paths/trials/${{name}}/'}\n"
+        "sampling_algorithm: grid\n"
+        "search_space:\n  k: {type: choice, values: [1, 2]}\n"
+        "objective: {goal: maximize, primary_metric: m}\n"
+        "limits: {max_total_trials: 2, max_concurrent_trials: 2}\n",
+    )
+    sweep = cli.json("job", "create", "--file", str(spec), "--stream")
+    assert sweep["status"] == "Completed", sweep
+    trials = cli.json("job", "list", "--parent-job-name", sweep["name"])
+    assert len(trials) == 2
+    root = cli.home / "workspaces/default/datastores/workspaceblobstore/trials"
+    written = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.txt"))
+    assert len(written) == 2 and {w.split("/")[1] for w in written} == {"k1.txt", "k2.txt"}
+    for trial in trials:
+        assert (
+            trial["outputs"]["copy"]["path"] == f"azureml://datastores/workspaceblobstore/paths/trials/{trial['name']}/"
+        )
+        assert len(list((root / trial["name"]).glob("k*.txt"))) == 1
