@@ -232,42 +232,43 @@ def test_deleting_the_endpoint_while_a_replica_starts_leaves_no_container(ml_cli
 def test_an_environment_with_its_own_inference_server_runs_it_in_the_container(
     ml_client, model, endpoint_name, store, tmp_path
 ):
-    """azureml-inference-server-http in the conda file: the container runs azmlinfsrv at that version, with the
-    same script and model, the same answer as amlemu's server gives above, and the same refusals."""
-    conda = tmp_path / "conda.yml"
-    conda.write_text(
-        "name: own-server\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
-        "    - azureml-inference-server-http==1.4.0\n    - onnxruntime\n    - numpy\n"
-    )
+    """azureml-inference-server-http in the conda file: the container runs azmlinfsrv at that version; the same
+    script and model on an environment without it run amlemu's server; same answers, same refusals."""
     ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint_name)).result()
-    deployment = ml_client.online_deployments.begin_create_or_update(
-        ManagedOnlineDeployment(
-            name="blue",
-            endpoint_name=endpoint_name,
-            model=model,
-            instance_count=1,
-            environment=Environment(
-                conda_file=str(conda), image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-            ),
-            code_configuration=CodeConfiguration(code=str(IRIS / "score"), scoring_script="score.py"),
-        )
-    ).result()
-    assert deployment.provisioning_state == "Succeeded"
+    for name, server in (("own", ["azureml-inference-server-http==1.4.0"]), ("amlemu", [])):
+        conda = tmp_path / f"{name}.yml"
+        pip = "".join(f"    - {req}\n" for req in [*server, "onnxruntime", "numpy"])
+        conda.write_text(f"name: {name}\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n{pip}")
+        deployment = ml_client.online_deployments.begin_create_or_update(
+            ManagedOnlineDeployment(
+                name=name,
+                endpoint_name=endpoint_name,
+                model=model,
+                instance_count=1,
+                environment=Environment(
+                    conda_file=str(conda), image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+                ),
+                code_configuration=CodeConfiguration(code=str(IRIS / "score"), scoring_script="score.py"),
+            )
+        ).result()
+        assert deployment.provisioning_state == "Succeeded"
     uri = ml_client.online_endpoints.get(endpoint_name).scoring_uri
     key = ml_client.online_endpoints.get_keys(endpoint_name).primary_key
-    pick = {"azureml-model-deployment": "blue"}
-    scored = requests.post(uri, json=ROWS, headers={**pick, "Authorization": f"Bearer {key}"}, timeout=30)
-    assert scored.status_code == 200 and scored.json() == [0, 2], scored.text
-    assert requests.post(uri, json=ROWS, headers=pick, timeout=30).status_code == 401
-
-    [container] = containers(endpoint_name)  # the server probe's container is gone
-    assert b"azmlinfsrv" in container.exec_run("cat /proc/1/cmdline").output
-    logs = ml_client.online_deployments.get_logs(name="blue", endpoint_name=endpoint_name, lines=300)
-    assert "Azure ML Inferencing HTTP server v1.4.0" in logs, logs
+    found = {c.labels["com.amlemu.deployment"]: c for c in containers(endpoint_name)}  # the server probes' are gone
+    assert sorted(found) == ["amlemu", "own"]
     network_name = f"amlemu-default-{endpoint_name}"
-    address = container.attrs["NetworkSettings"]["Networks"][network_name]["IPAddress"]
-    port = service.status(store, endpoint_name)["deployments"]["blue"]["replicas"][0]["port"]
-    direct = requests.post(f"http://{address}:{port}/score", json=ROWS, timeout=10)  # from the host, not the gateway
-    assert direct.status_code == 403 and direct.json()["error"]["code"] == "Forbidden"
+    for name, marker in (("own", b"azmlinfsrv"), ("amlemu", b"emulator.serving")):
+        pick = {"azureml-model-deployment": name}
+        scored = requests.post(uri, json=ROWS, headers={**pick, "Authorization": f"Bearer {key}"}, timeout=30)
+        assert scored.status_code == 200 and scored.json() == [0, 2], (name, scored.text)
+        assert requests.post(uri, json=ROWS, headers=pick, timeout=30).status_code == 401
+        container = found[name]
+        assert marker in container.exec_run("cat /proc/1/cmdline").output
+        address = container.attrs["NetworkSettings"]["Networks"][network_name]["IPAddress"]
+        port = service.status(store, endpoint_name)["deployments"][name]["replicas"][0]["port"]
+        direct = requests.post(f"http://{address}:{port}/score", json=ROWS, timeout=10)  # the host, not the gateway
+        assert direct.status_code == 403 and direct.json()["error"]["code"] == "Forbidden", (name, direct.text)
+    logs = ml_client.online_deployments.get_logs(name="own", endpoint_name=endpoint_name, lines=300)
+    assert "Azure ML Inferencing HTTP server v1.4.0" in logs, logs
     ml_client.online_endpoints.begin_delete(name=endpoint_name).result()
     assert containers(endpoint_name) == []
