@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import textwrap
@@ -129,6 +130,29 @@ def test_yaml_jsonc_and_none(computes):
     assert cli.run("compute", "show", "-n", "cpu-cluster", "-o", "TSV", "--query", "tier").stdout == "dedicated\n"
     bad = cli.run("compute", "show", "-n", "cpu-cluster", "-o", "xml", check=False)
     assert bad.returncode == 2 and "argument -o/--output: invalid choice: 'xml'" in bad.stderr
+
+
+def test_jsonc_is_coloured_on_a_terminal(computes):
+    """stdout and stderr on a pseudo-terminal: jsonc carries colour codes, and without them it is the json."""
+    leader, follower = pty.openpty()
+    args = [sys.executable, "-m", "emulator.cli.main", "compute", "show", "-n", "cpu-cluster", "-o", "jsonc"]
+    env = {**os.environ, "AMLEMU_HOME": str(computes.home)}
+    proc = subprocess.Popen(args, cwd=computes.cwd, env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    coloured = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert "\x1b[" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == computes.run("compute", "show", "-n", "cpu-cluster").stdout
 
 
 # -- verbosity --------------------------------------------------------------------------------------------------------
