@@ -221,8 +221,8 @@ class ReplicaLauncher:
         key = f"{prepared.runtime}:{prepared.image or prepared.bin_dir}"
         if key not in _found_servers:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.log_dir / "server-probe.out"  # not *.log: get-logs shows the newest of those
-            log_path.unlink(missing_ok=True)
+            # not *.log (get-logs shows the newest of those); unique: two generations may probe at once
+            log_path = self.log_dir / f"server-probe-{secrets.token_hex(4)}.out"
             request = RunRequest(
                 command=f"exec python -I -c {shlex.quote(_SERVER_PROBE)}",
                 cwd=self.log_dir,
