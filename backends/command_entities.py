@@ -92,6 +92,7 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
             type=view["outputs"][k]["type"],
             mode=view["outputs"][k]["mode"],
             path=str(output_path(store, store.job_dir(view["name"]), k, record["spec"]["outputs"][k])),
+            **{f: view["outputs"][k][f] for f in ("name", "version") if f in view["outputs"][k]},
         )
         for k in record["spec"]["outputs"]
     }  # the view adds "default": the artifacts

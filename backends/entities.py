@@ -75,18 +75,16 @@ def local_path(path: Any, base: Path) -> Any:
 
 
 def job_outputs(outputs: Any) -> dict[str, Any]:
-    """A job's ``outputs`` (``Output`` objects or their dicts) as YAML: type, mode and a datastore path if given."""
+    """A job's ``outputs`` (``Output`` objects or their dicts) as YAML: type and mode, and a datastore path and the
+    data asset it is registered as (``name``, ``version``) when given."""
     found: dict[str, Any] = {}
     for key, value in (outputs or {}).items():
         if not isinstance(value, dict):
-            value = {
-                "type": getattr(value, "type", None),
-                "mode": getattr(value, "mode", None),
-                "path": getattr(value, "path", None),
-            }
+            value = {f: getattr(value, f, None) for f in ("type", "mode", "path", "name", "version")}
         found[key] = {"type": value.get("type") or "uri_folder", "mode": value.get("mode") or "rw_mount"}
-        if value.get("path"):  # a datastore path: where the output is written
-            found[key]["path"] = str(value["path"])
+        for field in ("path", "name", "version"):
+            if value.get(field):
+                found[key][field] = str(value[field])
     return found
 
 

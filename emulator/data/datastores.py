@@ -15,9 +15,8 @@ is given to jobs as local paths, or registered as a data asset (which uploads it
 from __future__ import annotations
 
 import re
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from emulator import config, naming
 from emulator.errors import NotEmulated, ResourceNotFound
@@ -27,8 +26,7 @@ DEFAULT = "workspaceblobstore"
 NAMES = (DEFAULT, "workspaceartifactstore", "workspacefilestore")
 
 
-@dataclass(frozen=True)
-class Datastore:
+class Datastore(NamedTuple):
     """One of the workspace's datastores, as Azure describes it, and its folder here."""
 
     name: str
@@ -42,6 +40,8 @@ class Datastore:
 
 def workspace_guid(store: WorkspaceStore) -> str:
     """The workspace's id as Azure names storage after it (stable: derived from the workspace name)."""
+    import uuid  # only a datastore's description needs it (~9 ms at start, which a job's supervisor does not pay)
+
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"amlemu:workspace:{store.name}"))
 
 
@@ -52,24 +52,20 @@ def _account_name(store: WorkspaceStore) -> str:
 
 def folder(store: WorkspaceStore, name: str) -> Path:
     """The folder of datastore ``name`` (made on first use); ResourceNotFound for a name the workspace lacks."""
-    return get(store, name).folder
-
-
-def get(store: WorkspaceStore, name: str) -> Datastore:
-    """Datastore ``name``: one of Azure's default three (ResourceNotFound names them otherwise)."""
     if name not in NAMES:
         raise ResourceNotFound(
             f"Datastore '{name}' not found in workspace '{store.name}'. Its datastores are "
             f"{', '.join(NAMES)} (the default: {DEFAULT}); amlemu emulates these as folders in the "
             f"workspace. Use one of them, e.g. azureml://datastores/{DEFAULT}/paths/<folder>/."
         )
+    return config.private_dir(naming.confined_join(store.root, "datastores", name))
+
+
+def get(store: WorkspaceStore, name: str) -> Datastore:
+    """Datastore ``name``: one of Azure's default three (ResourceNotFound names them otherwise)."""
+    path = folder(store, name)
     guid = workspace_guid(store)
-    blob = {
-        DEFAULT: f"azureml-blobstore-{guid}",
-        "workspaceartifactstore": "azureml",
-    }
-    path = naming.confined_join(store.root, "datastores", name)
-    config.private_dir(path)
+    blob = {DEFAULT: f"azureml-blobstore-{guid}", "workspaceartifactstore": "azureml"}
     return Datastore(
         name=name,
         type="azure_file" if name == "workspacefilestore" else "azure_blob",

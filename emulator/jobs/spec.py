@@ -158,16 +158,33 @@ def normalize_input(name: str, value: Any, base_path: Path, store: WorkspaceStor
 OUTPUT_MODES = ("rw_mount", "upload", "direct")
 
 
+#: where Azure writes an output that has no path (here: only one registered as a data asset, by ``name``)
+DEFAULT_OUTPUT_PATH = "azureml://datastores/${{default_datastore}}/paths/azureml/${{name}}/${{output_name}}/"
+
+
 def normalize_output(name: str, value: Any, store: WorkspaceStore | None = None) -> JobOutput:
     """One job output: its type and mode, and a datastore ``path`` when it names one (where it is written).
 
     A path may hold Azure's ``${{name}}`` (the job's name, filled in at submit), ``${{output_name}}``
-    and ``${{default_datastore}}``.
+    and ``${{default_datastore}}``. An output with a ``name`` (and optionally a ``version``) is registered
+    as that data asset when the job completes; without a path it is written to Azure's default one.
     """
     naming.check("output", name)  # it becomes the output's folder
     value = value if isinstance(value, dict) else {}
     output: JobOutput = {"type": value.get("type", "uri_folder"), "mode": value.get("mode", "rw_mount")}
     raw = value.get("path")
+    if value.get("name") is not None:
+        output["name"] = naming.check("data", value["name"], f"(the data asset output '{name}' registers)")
+        if value.get("version") is not None:
+            output["version"] = naming.check("version", value["version"], f"of output '{name}'")
+            if store is not None:
+                _refuse_existing_version(store, name, output["name"], output["version"])
+        raw = raw or DEFAULT_OUTPUT_PATH
+    elif value.get("version") is not None:
+        raise ValidationError(
+            f"Output '{name}' has a version but no name. Add name: <data asset name> to register the output as "
+            "that data asset version, or remove the version."
+        )
     if raw:
         raw = str(raw).replace("${{output_name}}", name).replace("${{default_datastore}}", datastores.DEFAULT)
         if not data_paths.is_datastore_uri(raw):
@@ -185,6 +202,16 @@ def normalize_output(name: str, value: Any, store: WorkspaceStore | None = None)
         data_paths.local(store, ref)  # an unknown datastore is refused now
         output["path"] = raw
     return output
+
+
+def _refuse_existing_version(store: WorkspaceStore, output: str, name: str, version: str) -> None:
+    from emulator.data import assets as data_assets  # only a registered output needs it (~5 ms at a supervisor's start)
+
+    if any(r["version"] == version for r in data_assets.versions(store, name)):
+        raise ValidationError(
+            f"Output '{output}' would register data asset '{name}' version '{version}', which exists; versions are "
+            "immutable. Leave the version out (the next one is taken) or pick an unused one."
+        )
 
 
 def fill_output_paths(spec: CommandJobSpec) -> None:

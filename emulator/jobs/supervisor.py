@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from emulator import config
 from emulator.compute import distribution, nodes, sizes
 from emulator.compute import service as computes
+from emulator.errors import EmulatorError
 from emulator.jobs.spec import input_texts, output_path, render_command
 from emulator.runtime import Prepared, RunRequest, select
 from emulator.runtime.logs import log_tail
@@ -137,6 +138,8 @@ class Supervisor(JobProcess["CommandJobSpec"]):
                     shutil.rmtree(src, ignore_errors=True)
                 else:
                     shutil.move(src, dst)
+        if status == "Completed" and (unregistered := self._register_outputs()):
+            status, error = "Failed", unregistered
         self.store.update_job(
             self.name, only_if_status=ACTIVE, status=status, ended_at=time.time(), exit_code=exit_code, error=error
         )
@@ -145,6 +148,26 @@ class Supervisor(JobProcess["CommandJobSpec"]):
         if self.job["parent_job_name"]:  # after the nodes: the parent's next child can have them
             nodes.GrantBell.ring(self.store.job_dir(self.job["parent_job_name"]), CHILD_BELL)
         end_tracking(self.store, self.name, status)
+
+    def _register_outputs(self) -> str | None:
+        """Register each output given a ``name`` as a data asset version, as Azure does when a job completes;
+        why one could not be, else None."""
+        named = {k: v for k, v in self.spec.get("outputs", {}).items() if v.get("name")}
+        if not named:
+            return None
+        from emulator.data import assets  # only registered outputs need it (~5 ms at a supervisor's start)
+
+        for key, output in named.items():
+            spec = {"name": output["name"], "version": output.get("version"), "type": output["type"]}
+            try:
+                record = assets.create_or_update(self.store, {**spec, "path": output["path"]}, self.dir)
+            except EmulatorError as exc:
+                return (
+                    f"The job's command completed, but its output '{key}' could not be registered as data asset "
+                    f"'{output['name']}': {exc.message}"
+                )
+            self._log(f"[amlemu] output '{key}' registered as data asset {record['name']}:{record['version']}")
+        return None
 
     def _environment(self, experiment_id: int) -> dict[str, str]:
         spec, store = self.spec, self.store

@@ -64,6 +64,9 @@ def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, track
             "type": value["type"],
             "path": value.get("path") or f"azureml://jobs/{job['name']}/outputs/{key}",
         }
+        for field in ("name", "version"):  # the data asset the output is registered as
+            if value.get(field):
+                outputs[key][field] = value[field]
     view = {
         "$schema": f"{SCHEMAS}/commandJob.schema.json",
         "code": str(store.job_dir(job["name"]) / "snapshot") if spec["code"] else None,

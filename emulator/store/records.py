@@ -50,6 +50,8 @@ class JobOutput(TypedDict):
     type: str
     mode: str
     path: NotRequired[str]  # a datastore path (azureml://datastores/<ds>/paths/<p>): where it is written
+    name: NotRequired[str]  # the data asset it is registered as when the job completes
+    version: NotRequired[str]  # that data asset's version (the next one when absent)
 
 
 class EnvironmentResolved(TypedDict):

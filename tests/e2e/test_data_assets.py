@@ -84,12 +84,15 @@ def test_jobs_read_data_assets_and_a_second_job_reads_what_the_first_wrote_to_a_
     first = write(
         tmp_path / "prep.yml",
         "$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json\n"
-        "command: cat ${{inputs.raw}}/part-0.csv | wc -l > ${{outputs.features}}/count.txt\n" + ENV + "inputs:\n"
+        "command: >-\n"
+        "  cat ${{inputs.raw}}/part-0.csv | wc -l > ${{outputs.features}}/count.txt &&\n"
+        "  echo ok > ${{outputs.summary}}/done.txt\n" + ENV + "inputs:\n"
         "  raw: {type: uri_folder, path: azureml:raw@latest, mode: ro_mount}\n"
         "outputs:\n"
         "  features:\n"
         "    type: uri_folder\n"
-        "    path: azureml://datastores/workspaceblobstore/paths/features/${{name}}/\n",
+        "    path: azureml://datastores/workspaceblobstore/paths/features/${{name}}/\n"
+        "  summary: {type: uri_folder, name: prep-summary}\n",  # registered as a data asset when the job completes
     )
     prep = cli.json("job", "create", "--file", str(first), "--stream")
     assert prep["status"] == "Completed", prep
@@ -98,6 +101,10 @@ def test_jobs_read_data_assets_and_a_second_job_reads_what_the_first_wrote_to_a_
     assert cli.json("job", "show", "--name", prep["name"])["outputs"]["features"]["path"] == written
     folder = cli.home / "workspaces/default/datastores/workspaceblobstore/features" / prep["name"]
     assert (folder / "count.txt").read_text().strip() == "3"
+    summary = cli.json("data", "show", "--name", "prep-summary")
+    assert summary["version"] == "1" and summary["type"] == "uri_folder"
+    assert summary["path"] == f"azureml://datastores/workspaceblobstore/paths/azureml/{prep['name']}/summary/"
+    assert prep["outputs"]["summary"]["name"] == "prep-summary"
 
     second = write(
         tmp_path / "use.yml",

@@ -108,3 +108,20 @@ def test_outputs_with_datastore_paths(store, tmp_path):
 def test_bad_output_paths(store, tmp_path, path, error, needle):
     with pytest.raises(error, match=needle):
         normalize_command_job(job(outputs={"o": {"type": "uri_folder", "path": path}}), tmp_path, store)
+
+
+def test_named_outputs_default_to_azures_path_and_refuse_a_taken_version(store, registered):
+    spec = normalize_command_job(job(outputs={"o": {"name": "features", "version": "3"}}), registered, store)
+    spec["name"] = "j1"
+    fill_output_paths(spec)
+    assert spec["outputs"]["o"] == {
+        "type": "uri_folder",
+        "mode": "rw_mount",
+        "name": "features",
+        "version": "3",
+        "path": "azureml://datastores/workspaceblobstore/paths/azureml/j1/o/",
+    }
+    with pytest.raises(ValidationError, match="'train' version '1', which exists"):
+        normalize_command_job(job(outputs={"o": {"name": "train", "version": 1}}), registered, store)
+    with pytest.raises(ValidationError, match="version but no name"):
+        normalize_command_job(job(outputs={"o": {"version": 1}}), registered, store)
