@@ -36,7 +36,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from emulator import config
-from emulator.errors import EmulatorError
+from emulator.errors import EmulatorError, ValidationError
 from emulator.runtime import pins, wheelhouse
 
 Log = Callable[[str], None]
@@ -104,7 +104,13 @@ class Plan:
 
 
 def uv_bin() -> str | None:
-    """uv's binary, or None when it is missing (then pip installs)."""
+    """uv's binary, or None when it is missing or the ``installer`` setting (``AMLEMU_INSTALLER``) is ``pip``:
+    then pip installs."""
+    installer = (config.setting("installer") or "uv").strip().lower()
+    if installer not in ("uv", "pip"):
+        raise ValidationError(f"AMLEMU_INSTALLER (installer: in .amlemu.yml) is uv or pip; got '{installer}'.")
+    if installer == "pip":
+        return None
     try:
         from uv import find_uv_bin  # the uv package's locator: only a build needs it
 
@@ -244,26 +250,39 @@ def install(python: Path, plan: Plan, log: Log, build_log: Log) -> list[str]:
             binary = ["--only-binary", ":all:"] if plan.no_build else []
             pip = [str(python), "-m", "pip", "install", "--progress-bar", "off", *links, *files, *binary]
             offline, online = pip + ["--no-index"], pip
-        build_log("[amlemu] installing from uv's cache and this machine's packages (offline) ...")
-        code, first = run(offline, build_log)
-        if code == 0:
-            for line in first:
-                log(f"[build] {line}")
-            return first
-        text = "\n".join(first)
-        missing = list(dict.fromkeys(_NOT_CACHED.findall(text) + _NO_VERSION.findall(text)))
-        what = ", ".join(missing) if missing else "some packages"
-        log(f"[amlemu] {what}: not in uv's cache nor among this machine's packages; asking the package index ...")
         terminal = on_terminal()
 
         def both(line: str) -> None:
             build_log(line)
             log(f"[build] {line}")
 
-        code, second = run(online, both if not terminal else build_log, terminal=terminal)
-        if terminal:
-            for line in second:
-                build_log(line)
+        def attempt(cmd: list[str]) -> tuple[int, list[str]]:
+            code, lines = run(cmd, both, terminal=terminal)
+            if terminal:  # the terminal showed them; the build log keeps them
+                for line in lines:
+                    build_log(line)
+            return code, lines
+
+        # uv: a resolution alone (tens of milliseconds) says whether the offline install can work, so the one
+        # install that follows streams its progress (a bar on a terminal); pip: the offline install itself
+        code, first = run([*offline, "--dry-run"] if uv else offline, build_log)
+        if code == 0:
+            if not uv:
+                for line in first:
+                    log(f"[build] {line}")
+                return first
+            build_log("[amlemu] installing from uv's cache and this machine's packages (offline)")
+            code, lines = attempt(offline)
+            if code == 0:
+                return lines
+            raise InstallFailed(lines, network=False)
+        text = "\n".join(first)
+        missing = list(dict.fromkeys(_NOT_CACHED.findall(text) + _NO_VERSION.findall(text)))
+        what = ", ".join(missing) if missing else "not every package"
+        say = f"[amlemu] {what}: not in uv's cache nor among this machine's packages; asking the package index ..."
+        log(say)
+        build_log(say)
+        code, second = attempt(online)
         if code == 0:
             return second
         network = bool(_NETWORK.search("\n".join(second)))
