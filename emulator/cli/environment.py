@@ -18,7 +18,7 @@ def register(groups, common) -> None:
     p.add_argument("-d", "--dockerfile-path")
     p.add_argument("--description")
     p.add_argument("--set", action="append", metavar="PATH=VALUE")
-    add_show_and_list(verb, "environment")
+    add_show_and_list(verb, "environment", registry=True)
 
     p = verb("build", "build the environment's image (docker runtime) or virtualenv (process) now (local backend)")
     p.add_argument("-n", "--name", required=True)

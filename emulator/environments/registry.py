@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import naming
 from emulator.environments import conda as conda_module
+from emulator.environments import curated
 from emulator.environments.conda import pip_requirements
-from emulator.environments.curated import CURATED, EnvironmentRef, curated_names
+from emulator.environments.curated import EnvironmentRef, curated_names
 from emulator.errors import ResourceNotFound, ValidationError
 from emulator.runtime import select
 from emulator.store import WorkspaceStore
@@ -132,18 +133,12 @@ def resolve(store: WorkspaceStore, environment: Any, base_path: Path) -> Environ
     key = ref.curated_key
     if key is None:
         raise ResourceNotFound(
-            f"Curated environment '{environment}' is not one amlemu ships. Known: "
-            f"{', '.join(curated_names())}. Or register your own with `amlemu environment create`."
+            f"Environment '{environment}' is not a curated environment amlemu knows in registry "
+            f"'{ref.registry}' (amlemu knows the curated ones of registry '{curated.REGISTRY}': "
+            f"{', '.join(curated.environments())}). Use one of those, or register your own with "
+            "`amlemu environment create`."
         )
-    reqs = CURATED[key]
-    return {
-        "reference": str(ref),
-        "curated": True,
-        "requirements": reqs,
-        "image": None,
-        "build": None,
-        "note": DEFAULT_NOTE if reqs is None else "a cached virtualenv with " + ", ".join(reqs),
-    }
+    return curated.resolved_record(str(ref), curated.environments()[key])
 
 
 def runtime_record(reference: str, body: dict) -> EnvironmentResolved:
