@@ -42,6 +42,37 @@ NOT_EMULATED_GROUPS = (
 )
 
 
+#: ``MLClient.create_or_update`` and ``begin_create_or_update``: the operation group of each entity class (by the
+#: class's name or a base class's, so that no azure-ai-ml import is needed to tell them apart)
+_CREATE_GROUPS = {
+    "Job": "jobs",
+    "Model": "models",
+    "Environment": "environments",
+    "Datastore": "datastores",
+    "Component": "components",
+    "Index": "indexes",
+}
+_BEGIN_GROUPS = {
+    "Compute": "compute",
+    "OnlineEndpoint": "online_endpoints",
+    "OnlineDeployment": "online_deployments",
+    "BatchEndpoint": "batch_endpoints",
+    "BatchDeployment": "batch_deployments",
+    "Schedule": "schedules",
+    "Registry": "registries",
+}
+
+
+def _group_for(entity: Any, groups: dict[str, str], method: str) -> str:
+    for cls in type(entity).__mro__:
+        if cls.__name__ in groups:
+            return groups[cls.__name__]
+    raise errors.ValidationError(
+        f"ml_client.{method} takes {', '.join(groups)} entities, not {type(entity).__name__}. "
+        "Call the operation group for it (ml_client.data.create_or_update for a Data asset, ...)."
+    )
+
+
 class NotEmulatedOperations:
     """An operation group of ``MLClient`` that amlemu does not emulate: any method raises ``NotEmulated``."""
 
@@ -103,6 +134,15 @@ class LocalBackend(base.Backend):
         from backends.local_verbs import LocalVerbs  # only the CLI needs the verbs (~70 ms at start)
 
         return LocalVerbs(self)
+
+    def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
+        """``MLClient.create_or_update``: a job, model, environment or datastore, handed to its operation group."""
+        return getattr(self, _group_for(entity, _CREATE_GROUPS, "create_or_update")).create_or_update(entity, **kwargs)
+
+    def begin_create_or_update(self, entity: Any, **kwargs: Any) -> Any:
+        """``MLClient.begin_create_or_update``: a compute, endpoint or deployment, handed to its operation group."""
+        group = _group_for(entity, _BEGIN_GROUPS, "begin_create_or_update")
+        return getattr(self, group).begin_create_or_update(entity, **kwargs)
 
     @property
     def tracking_uri(self) -> str:

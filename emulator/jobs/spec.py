@@ -110,6 +110,9 @@ def normalize_input(name: str, value: Any, base_path: Path, store: WorkspaceStor
             f"Input '{name}' must be a literal value or a mapping with 'type' and 'path'; got {type(value).__name__}."
         )
     raw_path = str(value.get("path") or "")
+    if raw_path.startswith("/subscriptions/") and "/providers/Microsoft.MachineLearningServices/" in raw_path:
+        raw_path = f"azureml:{raw_path}"  # an asset's ARM id, as the SDK's Data.id gives it
+        value = {**value, "path": raw_path}
     workspace_data = raw_path.startswith("azureml:") and not raw_path.startswith("azureml://jobs/")
     reference: str | None = None
     if workspace_data:

@@ -169,11 +169,11 @@ def test_python_client_data_and_datastores(ml_client, tmp_path, monkeypatch):
     }
     assert ml_client.datastores.get("workspacefilestore").file_share_name.startswith("code-")
 
-    job = ml_client.jobs.create_or_update(
+    job = ml_client.create_or_update(  # MLClient's own create_or_update hands a job to ml_client.jobs
         command(
             command="cp ${{inputs.t}} ${{outputs.o}}/copy.csv",
             environment="azureml:AzureML-sklearn-1.5@latest",
-            inputs={"t": Input(type=AssetTypes.URI_FILE, path="azureml:tbl:1")},
+            inputs={"t": Input(type=AssetTypes.URI_FILE, path=created.id)},  # the asset's ARM id, as the SDK gives it
             outputs={
                 "o": Output(type=AssetTypes.URI_FOLDER, path="azureml://datastores/workspaceblobstore/paths/copies/")
             },

@@ -125,3 +125,12 @@ def test_named_outputs_default_to_azures_path_and_refuse_a_taken_version(store, 
         normalize_command_job(job(outputs={"o": {"name": "train", "version": 1}}), registered, store)
     with pytest.raises(ValidationError, match="version but no name"):
         normalize_command_job(job(outputs={"o": {"version": 1}}), registered, store)
+
+
+def test_an_assets_arm_id_as_the_sdk_gives_it_is_a_data_input(store, registered):
+    arm = (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/amlemu/providers/"
+        f"Microsoft.MachineLearningServices/workspaces/{store.name}/data/train/versions/1"
+    )
+    spec = normalize_command_job(job(inputs={"x": {"type": "uri_file", "path": arm}}), registered, store)
+    assert spec["inputs"]["x"]["reference"] == "azureml:train:1"
