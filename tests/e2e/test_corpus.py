@@ -9,7 +9,8 @@ files written. ``tests/corpus/README.md`` says which example each spec mirrors.
 A spec runs in a copy of the corpus (so ``../_shared`` and ``../_data`` resolve as in the source
 tree) with its own ``AMLEMU_HOME``, shared by all its steps. The environment cache
 (``$AMLEMU_HOME/cache``: virtualenvs keyed by a hash of what defines them) is shared by every spec
-of the session, as it is shared by a user's workspaces: an environment is built once per run.
+of the session, as it is shared by a user's workspaces: an environment is built once per run
+(``AMLEMU_CORPUS_CACHE=<folder>`` keeps it between runs).
 
 ``expect.yml``::
 
@@ -50,6 +51,7 @@ import jmespath
 import pytest
 import yaml
 
+from emulator import config
 from tests.conftest import ROOT, stop_endpoint_hosts
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -275,11 +277,23 @@ def check_text(text: str, expected: Any, where: str) -> None:
 
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
+    """The environment cache of this run's specs; ``AMLEMU_CORPUS_CACHE`` names a folder to keep it
+    in between runs (the virtualenvs of the curated and conda environments are built once)."""
+    kept = os.environ.get("AMLEMU_CORPUS_CACHE")
+    if kept:
+        return config.private_dir(Path(kept))
     return tmp_path_factory.mktemp("corpus-cache")
 
 
 def _env(home: Path, extra: dict[str, str], saved: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMLEMU_", "MLFLOW_", "AZUREML_"))}
+    # a user's shell: no amlemu, MLflow or Azure ML settings of this session, and Python writes
+    # bytecode (this machine sets PYTHONDONTWRITEBYTECODE, under which every job re-compiles the
+    # packages of its environment at each import)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AMLEMU_", "MLFLOW_", "AZUREML_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         AMLEMU_HOME=str(home),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -293,11 +307,23 @@ def _env(home: Path, extra: dict[str, str], saved: dict[str, str]) -> dict[str, 
 def _describe(i: int, step: dict, proc: subprocess.CompletedProcess | None, seconds: float) -> str:
     text = f"step {i}: {step['run'].strip()}"
     if proc is not None:
-        text += (
-            f"\n  exit {proc.returncode} after {seconds:.1f} s"
-            f"\n  stdout (tail):\n{_tail(proc.stdout)}\n  stderr (tail):\n{_tail(proc.stderr)}"
-        )
+        log, document = _split_output(proc.stdout)
+        text += f"\n  exit {proc.returncode} after {seconds:.1f} s\n  stdout (tail):\n{_tail(log)}"
+        if document:
+            text += f"\n  printed JSON (start):\n{_tail(document[:3000], 60)}"
+        text += f"\n  stderr (tail):\n{_tail(proc.stderr)}"
     return text
+
+
+def _split_output(stdout: str) -> tuple[str, str]:
+    """The output before the JSON document a command ended with, and that document's text."""
+    for match in re.finditer(r"(?m)^[\[{]", stdout):
+        try:
+            json.loads(stdout[match.start() :])
+        except ValueError:
+            continue
+        return stdout[: match.start()], stdout[match.start() :]
+    return stdout, ""
 
 
 def _tail(text: str, lines: int = 40) -> str:
