@@ -36,7 +36,7 @@ from typing import IO
 
 from emulator import config
 from emulator.errors import EmulatorError
-from emulator.runtime import builds, installs, pins, pythons, wheelhouse
+from emulator.runtime import builds, pythons
 
 READY = ".amlemu-ready"
 BUILDER = 2  # what a build holds changed (uv, the wheelhouse, pip seeded): older venvs are rebuilt
@@ -83,6 +83,8 @@ def interpreter_for(python: str | None) -> tuple[Path, str, list[str]]:
     found = pythons.find_interpreter(python)
     if found is not None:
         return found, pythons.minor_version(python), []
+    from emulator.runtime import pins  # only without that Python: packaging's parsers cost ~50 ms at start
+
     if pins.strict_pins():
         raise pins.python_refusal(python, host)
     return Path(sys.executable), host, [pins.python_substitution(python, host)]
@@ -100,6 +102,10 @@ def ensure_venv(
     if (target / READY).exists():
         return _reuse(target, log)
     root.mkdir(parents=True, exist_ok=True)
+    # a build only: the installers and packaging's parsers cost ~60 ms, which every job's supervisor and CLI
+    # start (system prune reads READY here) would pay for nothing
+    from emulator.runtime import installs
+
     with _build_lock(root / f"{key}.lock") as lock_path:
         if (target / READY).exists():
             return _reuse(target, log)
@@ -138,6 +144,9 @@ def _reuse(target: Path, log: Log) -> Build:
     except ValueError:
         made = {}
     substitutions = made.get("substitutions", []) if isinstance(made, dict) else []
+    if substitutions:
+        from emulator.runtime import pins  # only a build with substitutions: packaging costs ~50 ms at start
+
     if substitutions and pins.strict_pins():
         raise EmulatorError(
             f"This environment builds here only with substitutions ({'; '.join(substitutions)}), and pins are "
@@ -186,6 +195,8 @@ def _build(
     build_log: Log,
     log_path: Path,
 ) -> dict:
+    from emulator.runtime import installs, pins, wheelhouse  # a build only (see ensure_venv)
+
     started = time.monotonic()
     strict = pins.strict_pins()
 
@@ -261,13 +272,10 @@ def _build(
     return made
 
 
-def _fit(requirements: list[str], python: str, strict: bool) -> tuple[list[str], list[str]]:
-    fitted = pins.fit(requirements, python, strict=strict)  # raises for a package or pin that does not exist
-    return fitted.requirements, fitted.substitutions
-
-
 def _create(target: Path, interpreter: Path, build_log: Log) -> None:
     """An empty virtualenv at ``target`` on ``interpreter``: ``uv venv``, or ``python -m venv`` without uv."""
+    from emulator.runtime import installs  # a build only (see ensure_venv)
+
     uv = installs.uv_bin()
     cmd = (
         [uv, "venv", "--no-project", "--no-config", "--python", str(interpreter), str(target)]
