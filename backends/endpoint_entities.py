@@ -88,8 +88,7 @@ def deployment_to_spec(deployment: Any) -> tuple[dict[str, Any], Path]:
     return spec, base
 
 
-def record_to_deployment(record: dict[str, Any], local: bool = False):
-    """The deployment entity; a ``local`` one shows ``instance_type: local``, as azure-ai-ml's local deployments do."""
+def record_to_deployment(record: dict[str, Any]):
     model = record.get("model")
     scale = dict(record.get("scale_settings") or {"type": "default"})
     scale_type = scale.pop("type")
@@ -105,7 +104,7 @@ def record_to_deployment(record: dict[str, Any], local: bool = False):
         environment=record.get("environment") if isinstance(record.get("environment"), str) else None,
         environment_variables=record.get("environment_variables") or {},
         instance_count=record["instance_count"],
-        instance_type="local" if local else record.get("instance_type"),
+        instance_type=record.get("instance_type"),
         request_settings=OnlineRequestSettings(**record["request_settings"]),
         liveness_probe=ProbeSettings(**record["liveness_probe"]),
         readiness_probe=ProbeSettings(**record["readiness_probe"]),

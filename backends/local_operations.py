@@ -29,7 +29,6 @@ from backends import base, compute_entities, endpoint_entities, entities, job_en
 from emulator import errors, kinds
 from emulator.compute import service as computes
 from emulator.endpoints import local_mode
-from emulator.endpoints import records as endpoint_records
 from emulator.endpoints import service as endpoints
 from emulator.environments import registry as environment_registry
 from emulator.environments.curated import EnvironmentRef
@@ -154,15 +153,6 @@ def local_result(entity: Any) -> Any:
     Azure's own notebooks call ``.result()`` on it; the entity answers ``.result()`` with itself, so both run."""
     entity.result = lambda timeout=None: entity
     return entity
-
-
-def _workspace_endpoint(store, name: str) -> None:
-    """A call without ``local=True`` sees the workspace's endpoints only, as on Azure: not a local one."""
-    if endpoint_records.get_endpoint(store, name).get("local"):
-        raise errors.ResourceNotFound(
-            f"Online endpoint '{name}' is a local endpoint (created with local=True); it is reached with "
-            "local=True only, as on Azure. Pass local=True."
-        )
 
 
 def _request_body(request_file: str | None, input_data: Any) -> bytes:
@@ -358,7 +348,7 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
     def get(self, name: str, *, local: bool = False, **kwargs):
         if local:
             return endpoint_entities.record_to_endpoint(local_mode.get_endpoint(self._store, name))
-        _workspace_endpoint(self._store, name)
+        local_mode.workspace_endpoint(self._store, name)
         return endpoint_entities.record_to_endpoint(endpoints.get_endpoint(self._store, name))
 
     @sdk_errors
@@ -374,13 +364,13 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
         if local:  # azure-ai-ml returns None here; a finished poller (result None) serves both styles
             local_mode.delete_endpoint(self._store, str(name))
             return done(None)
-        _workspace_endpoint(self._store, str(name))
+        local_mode.workspace_endpoint(self._store, str(name))
         endpoints.delete_endpoint(self._store, name)
         return done(None)
 
     @sdk_errors
     def get_keys(self, name: str, **kwargs):
-        _workspace_endpoint(self._store, name)
+        local_mode.workspace_endpoint(self._store, name)
         creds = endpoints.get_keys(self._store, name)
         if creds["auth_mode"] == "key":
             return EndpointAuthKeys(primary_key=creds["primary_key"], secondary_key=creds["secondary_key"])
@@ -393,7 +383,7 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
 
     @sdk_errors
     def begin_regenerate_keys(self, name: str, *, key_type: str = "primary", **kwargs) -> LROPoller:
-        _workspace_endpoint(self._store, name)
+        local_mode.workspace_endpoint(self._store, name)
         endpoints.regenerate_keys(self._store, name, key_type)
         return done(None)
 
@@ -412,7 +402,7 @@ class LocalOnlineEndpointOperations(_Operations, base.OnlineEndpointOperations):
         body = _request_body(request_file, input_data)
         if local:  # azure-ai-ml returns a local endpoint's answer as it comes, whatever its status
             return local_mode.invoke(self._store, endpoint_name, body, deployment_name)[2].decode(errors="replace")
-        _workspace_endpoint(self._store, endpoint_name)
+        local_mode.workspace_endpoint(self._store, endpoint_name)
         status, headers, text = endpoints.invoke(self._store, endpoint_name, body, deployment_name)
         if status >= 400:
             raise HttpResponseError(
@@ -441,9 +431,9 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
         spec, base_path = endpoint_entities.deployment_to_spec(deployment)
         if local:
             record = local_mode.create_or_update_deployment(self._store, spec, base_path)
-            return local_result(endpoint_entities.record_to_deployment(record, local=True))
+            return local_result(endpoint_entities.record_to_deployment(record))
         if spec.get("endpoint_name"):
-            _workspace_endpoint(self._store, spec["endpoint_name"])
+            local_mode.workspace_endpoint(self._store, spec["endpoint_name"])
         record = endpoints.create_or_update_deployment(self._store, spec, base_path)
         return done(endpoint_entities.record_to_deployment(record))
 
@@ -451,17 +441,15 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
     def get(self, name: str, endpoint_name: str, *, local: bool = False, **kwargs):
         if local:
             record = local_mode.get_deployment(self._store, endpoint_name, name)
-            return endpoint_entities.record_to_deployment(record, local=True)
-        _workspace_endpoint(self._store, endpoint_name)
+            return endpoint_entities.record_to_deployment(record)
+        local_mode.workspace_endpoint(self._store, endpoint_name)
         return endpoint_entities.record_to_deployment(endpoints.get_deployment(self._store, endpoint_name, name))
 
     @sdk_errors
     def list(self, endpoint_name: str, *, local: bool = False, **kwargs):
         if local:  # every local deployment, whatever endpoint_name says, as azure-ai-ml lists them
-            return [
-                endpoint_entities.record_to_deployment(r, local=True) for r in local_mode.list_deployments(self._store)
-            ]
-        _workspace_endpoint(self._store, endpoint_name)
+            return [endpoint_entities.record_to_deployment(r) for r in local_mode.list_deployments(self._store)]
+        local_mode.workspace_endpoint(self._store, endpoint_name)
         return [
             endpoint_entities.record_to_deployment(r) for r in endpoints.list_deployments(self._store, endpoint_name)
         ]
@@ -471,7 +459,7 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
         if local:
             local_mode.delete_deployment(self._store, endpoint_name, name)
             return done(None)
-        _workspace_endpoint(self._store, endpoint_name)
+        local_mode.workspace_endpoint(self._store, endpoint_name)
         endpoints.delete_deployment(self._store, endpoint_name, name)
         return done(None)
 
@@ -488,7 +476,7 @@ class LocalOnlineDeploymentOperations(_Operations, base.OnlineDeploymentOperatio
     ) -> str:
         if local:  # the deployment's container log, as azure-ai-ml reads it (no container_type locally)
             return local_mode.get_logs(self._store, endpoint_name, name, lines)
-        _workspace_endpoint(self._store, endpoint_name)
+        local_mode.workspace_endpoint(self._store, endpoint_name)
         return endpoints.get_logs(self._store, endpoint_name, name, lines, container_type)
 
 

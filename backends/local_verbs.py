@@ -24,6 +24,7 @@ from emulator.compute.views import compute_view
 from emulator.data import assets as data_assets
 from emulator.data import datastores
 from emulator.data.views import data_container_view, data_view, datastore_view
+from emulator.endpoints import local_mode
 from emulator.endpoints import records as endpoint_records
 from emulator.endpoints import service as endpoints
 from emulator.endpoints.postman import collection
@@ -137,6 +138,11 @@ def _spec(
     data.update(extra or {})
     apply_sets(data, getattr(args, "set", None))
     return data, base_path
+
+
+def _local(args: Namespace) -> bool:
+    """``--local``: azure-ai-ml's local endpoints (:mod:`emulator.endpoints.local_mode`)."""
+    return bool(getattr(args, "local", False))
 
 
 def _refuse_existing(lookup: Callable[[], Any], message: str) -> None:
@@ -338,6 +344,8 @@ class LocalVerbs(base.Verbs):
     # -- online endpoints -----------------------------------------------------------------------------------------
     def online_endpoint_create(self, args):
         data, _ = _spec(args, ("name", "auth_mode"))
+        if _local(args):  # azure-ai-ml creates or updates a local endpoint (see emulator.endpoints.local_mode)
+            return endpoint_view(self.store, local_mode.create_or_update_endpoint(self.store, data))
         _refuse_existing(
             lambda: endpoint_records.get_endpoint(self.store, data.get("name", "")),
             f"Online endpoint '{data.get('name')}' already exists; change it with `amlemu online-endpoint update`.",
@@ -350,6 +358,8 @@ class LocalVerbs(base.Verbs):
             data["traffic"] = parse_traffic(args.traffic, "--traffic")
         if getattr(args, "mirror_traffic", None):
             data["mirror_traffic"] = parse_traffic(args.mirror_traffic, "--mirror-traffic")
+        if _local(args):
+            return endpoint_view(self.store, local_mode.create_or_update_endpoint(self.store, data))
         if data.get("name"):
             record = endpoint_records.get_endpoint(self.store, data["name"])
             data = {
@@ -361,21 +371,33 @@ class LocalVerbs(base.Verbs):
         return endpoint_view(self.store, endpoints.create_or_update_endpoint(self.store, data))
 
     def online_endpoint_show(self, args):
+        if _local(args):
+            return endpoint_view(self.store, local_mode.get_endpoint(self.store, args.name))
+        local_mode.workspace_endpoint(self.store, args.name)
         return endpoint_view(self.store, endpoints.get_endpoint(self.store, args.name))
 
     def online_endpoint_list(self, args):
-        return [endpoint_view(self.store, r) for r in endpoints.list_endpoints(self.store)]
+        if _local(args):
+            return [endpoint_view(self.store, r) for r in local_mode.list_endpoints(self.store)]
+        return [endpoint_view(self.store, r) for r in endpoints.list_endpoints(self.store) if not r.get("local")]
 
     def online_endpoint_delete(self, args):
+        if _local(args):
+            return local_mode.delete_endpoint(self.store, args.name)
+        local_mode.workspace_endpoint(self.store, args.name)
         endpoints.delete_endpoint(self.store, args.name)
 
     def online_endpoint_invoke(self, args):
         path = Path(args.request_file)
         if not path.is_file():
             raise ValidationError(f"--request-file '{args.request_file}' does not exist.")
-        status, headers, body = endpoints.invoke(self.store, args.name, path.read_bytes(), args.deployment_name)
+        if _local(args):  # the answer as it comes, whatever its status, as azure-ai-ml returns a local endpoint's
+            status, headers, body = local_mode.invoke(self.store, args.name, path.read_bytes(), args.deployment_name)
+        else:
+            local_mode.workspace_endpoint(self.store, args.name)
+            status, headers, body = endpoints.invoke(self.store, args.name, path.read_bytes(), args.deployment_name)
         text = body.decode(errors="replace")
-        if status >= 400:
+        if status >= 400 and not _local(args):
             raise EmulatorError(
                 f"Endpoint '{args.name}' answered {status}"
                 + (
@@ -424,6 +446,10 @@ class LocalVerbs(base.Verbs):
         return self._deploy(args, *_spec(args, ("name", "endpoint_name")))
 
     def _deploy(self, args, data: dict[str, Any], base_path: Path):
+        if _local(args):  # one deployment per local endpoint, replacing the other, awaited (see local_mode)
+            return deployment_view(self.store, local_mode.create_or_update_deployment(self.store, data, base_path))
+        if data.get("endpoint_name"):
+            local_mode.workspace_endpoint(self.store, data["endpoint_name"])
         record = endpoints.create_or_update_deployment(self.store, data, base_path, wait=not args.no_wait)
         endpoint, name = record["endpoint_name"], record["deployment_name"]
         if getattr(args, "all_traffic", False):
@@ -431,15 +457,28 @@ class LocalVerbs(base.Verbs):
         return deployment_view(self.store, endpoints.get_deployment(self.store, endpoint, name))
 
     def online_deployment_show(self, args):
+        if _local(args):
+            return deployment_view(self.store, local_mode.get_deployment(self.store, args.endpoint_name, args.name))
+        local_mode.workspace_endpoint(self.store, args.endpoint_name)
         return deployment_view(self.store, endpoints.get_deployment(self.store, args.endpoint_name, args.name))
 
     def online_deployment_list(self, args):
+        if _local(args):  # every local deployment, as azure-ai-ml lists them
+            return [deployment_view(self.store, r) for r in local_mode.list_deployments(self.store)]
+        local_mode.workspace_endpoint(self.store, args.endpoint_name)
         return [deployment_view(self.store, r) for r in endpoints.list_deployments(self.store, args.endpoint_name)]
 
     def online_deployment_delete(self, args):
+        if _local(args):
+            return local_mode.delete_deployment(self.store, args.endpoint_name, args.name)
+        local_mode.workspace_endpoint(self.store, args.endpoint_name)
         endpoints.delete_deployment(self.store, args.endpoint_name, args.name)
 
     def online_deployment_get_logs(self, args):
+        if _local(args):
+            sys.stdout.write(local_mode.get_logs(self.store, args.endpoint_name, args.name, args.lines))
+            return
+        local_mode.workspace_endpoint(self.store, args.endpoint_name)
         sys.stdout.write(endpoints.get_logs(self.store, args.endpoint_name, args.name, args.lines, args.container))
 
     # -- system ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ def register(groups, common) -> None:
         p.add_argument("-n", "--name")
         p.add_argument("--auth-mode", dest="auth_mode", choices=["key", "aml_token", "aad_token"])
         p.add_argument("--set", action="append", metavar="PATH=VALUE")
-        p.add_argument("--local", action="store_true", help="accepted for az ml compatibility")
+        p.add_argument("--local", action="store_true", help="a local endpoint, as azure-ai-ml's local=True")
         p.add_argument("--no-wait", action="store_true")
         if name == "update":
             p.add_argument("-r", "--traffic", help='"blue=90 green=10"')

@@ -70,6 +70,23 @@ def _endpoint_record(store: WorkspaceStore, name: str) -> EndpointRecord:
     return record
 
 
+def workspace_endpoint(store: WorkspaceStore, name: str) -> EndpointRecord:
+    """The endpoint a call without ``local=True`` (``--local``) reaches: a workspace one, as on Azure, where local
+    endpoints are not in the workspace."""
+    record = records.get_endpoint(store, name)
+    if record.get("local"):
+        raise ResourceNotFound(
+            f"Online endpoint '{name}' is a local endpoint (created with local=True / --local); as on Azure, only "
+            "calls with local=True (--local) reach it. Pass local=True (--local)."
+        )
+    return record
+
+
+def _shown(deployment: DeploymentRecord) -> DeploymentRecord:
+    """A local deployment as azure-ai-ml shows it: ``instance_type: local``."""
+    return {**deployment, "instance_type": "local"}
+
+
 def _deployment(store: WorkspaceStore, endpoint: str) -> DeploymentRecord | None:
     """The endpoint's deployment (the newest, while a replacement comes up), or None."""
     deployments = records.list_deployments(store, endpoint)
@@ -142,7 +159,7 @@ def create_or_update_deployment(store: WorkspaceStore, spec: dict[str, Any], bas
             service.delete_endpoint(store, str(endpoint))
         raise
     _remove(store, str(endpoint), others)
-    return record
+    return _shown(record)
 
 
 def _remove(store: WorkspaceStore, endpoint: str, deployments: list[str]) -> None:
@@ -153,7 +170,7 @@ def _remove(store: WorkspaceStore, endpoint: str, deployments: list[str]) -> Non
 def get_deployment(store: WorkspaceStore, endpoint: str, name: str) -> DeploymentRecord:
     try:
         _endpoint_record(store, endpoint)
-        return service.get_deployment(store, endpoint, name)
+        return _shown(service.get_deployment(store, endpoint, name))
     except ResourceNotFound:
         raise LocalEndpointNotFound(endpoint, name) from None
 
@@ -162,7 +179,10 @@ def list_deployments(store: WorkspaceStore) -> list[DeploymentRecord]:
     """Every local deployment, of every local endpoint: azure-ai-ml's ``list(endpoint_name, local=True)`` lists
     them all, whatever endpoint it is given."""
     return [
-        d for e in records.list_endpoints(store) if e.get("local") for d in records.list_deployments(store, e["name"])
+        _shown(d)
+        for e in records.list_endpoints(store)
+        if e.get("local")
+        for d in records.list_deployments(store, e["name"])
     ]
 
 

@@ -166,3 +166,42 @@ def test_bad_input_to_a_local_deployment_leaves_no_endpoint(ml_client, iris_mode
     assert list(ml_client.online_endpoints.list(local=True)) == []
     with pytest.raises(LocalEndpointNotFoundError):
         ml_client.online_endpoints.get("half", local=True)
+
+
+def test_az_ml_local_script_through_the_cli(cli, iris_model, tmp_path):
+    """The az ml calls of Azure's local-endpoint script: --local everywhere, curl without a key."""
+    (tmp_path / "endpoint.yml").write_text("name: my-endpoint\nauth_mode: key\n")
+    (tmp_path / "blue.yml").write_text(
+        f"name: blue\nendpoint_name: my-endpoint\nmodel:\n  path: {iris_model}\n"
+        "instance_type: Standard_DS3_v2\ninstance_count: 1\n"
+    )
+    cli.run("online-endpoint", "create", "--local", "-n", "endpt-1", "-f", str(tmp_path / "endpoint.yml"))
+    deployed = cli.json(
+        "online-deployment",
+        "create",
+        "--local",
+        "-n",
+        "blue",
+        "--endpoint",
+        "endpt-1",
+        "-f",
+        str(tmp_path / "blue.yml"),
+    )
+    assert deployed["provisioning_state"] == "Succeeded" and deployed["instance_type"] == "local"
+    shown = cli.json("online-endpoint", "show", "--local", "--name", "endpt-1")
+    assert shown["provisioning_state"] == "Succeeded" and shown["traffic"] == {}
+    shown_deployment = cli.json("online-deployment", "show", "--local", "--name", "blue", "--endpoint", "endpt-1")
+    assert shown_deployment["provisioning_state"] == "Succeeded"
+    request = str(IRIS / "sample-request.json")
+    assert cli.json("online-endpoint", "invoke", "--local", "--name", "endpt-1", "--request-file", request) == [0, 1, 2]
+    body, json_type = (IRIS / "sample-request.json").read_bytes(), {"Content-Type": "application/json"}
+    response = requests.post(shown["scoring_uri"], data=body, headers=json_type, timeout=30)
+    assert response.status_code == 200 and response.json() == [0, 1, 2]  # curl without a key, as the script does
+    logs = cli.run("online-deployment", "get-logs", "--local", "-n", "blue", "--endpoint", "endpt-1").stdout
+    assert logs.strip()
+    # without --local the workspace's endpoints only, as on Azure
+    assert cli.json("online-endpoint", "list") == []
+    hidden = cli.run("online-endpoint", "show", "--name", "endpt-1", check=False)
+    assert hidden.returncode != 0 and "--local" in hidden.stderr
+    cli.run("online-endpoint", "delete", "--local", "--name", "endpt-1", "--yes")
+    assert cli.json("online-endpoint", "list", "--local") == []
