@@ -201,7 +201,7 @@ def pip_requirements(conda: dict, files: dict[str, list[str]] | None = None) -> 
         if name in CONDA_ONLY:
             raise ValidationError(
                 f"Conda package '{name}' exists only on conda channels ({CONDA_ONLY[name]}) and has no pip "
-                "package: amlemu builds environments from pip packages. Remove it from the conda file's "
+                "equivalent: amlemu builds environments from pip packages. Remove it from the conda file's "
                 "dependencies (a CPU build does not need it)."
             )
         pip_name = CONDA_TO_PIP.get(name, name)

@@ -278,8 +278,8 @@ def install(python: Path, plan: Plan, log: Log, build_log: Log) -> list[str]:
             raise InstallFailed(lines, network=False)
         text = "\n".join(first)
         missing = list(dict.fromkeys(_NOT_CACHED.findall(text) + _NO_VERSION.findall(text)))
-        what = ", ".join(missing) if missing else "not every package"
-        say = f"[amlemu] {what}: not in uv's cache nor among this machine's packages; asking the package index ..."
+        what = f"{', '.join(missing)}: not" if missing else "not everything is"
+        say = f"[amlemu] {what} in uv's cache or among this machine's packages; asking the package index ..."
         log(say)
         build_log(say)
         code, second = attempt(online)
