@@ -28,7 +28,7 @@ from emulator.endpoints import http11, records
 from emulator.endpoints.gateway import Gateway
 from emulator.endpoints.launch import ReplicaLauncher
 from emulator.endpoints.replicas import ReplicaFailed, ReplicaSet
-from emulator.errors import ResourceNotFound
+from emulator.errors import EmulatorError, ResourceNotFound
 from emulator.runtime.proctree import start_time
 from emulator.store import WorkspaceStore
 from emulator.store.secrets import workspace_secret
@@ -201,7 +201,9 @@ class Host:
             )
             self._event(name, f"generation {generation}: Succeeded")
         except (ReplicaFailed, Exception) as exc:  # any failure is the deployment's, recorded with its reason
-            message = str(exc) if isinstance(exc, ReplicaFailed) else f"{type(exc).__name__}: {exc}"
+            # amlemu's own errors (an environment that does not build, ...) say what happened; others get their type
+            known = isinstance(exc, (ReplicaFailed, EmulatorError))
+            message = str(exc) if known else f"{type(exc).__name__}: {exc}"
             self._event(name, f"generation {generation}: Failed: {message}")
             records.set_deployment_state(
                 self.store, self.name, name, generation=generation, provisioning_state="Failed", error=message

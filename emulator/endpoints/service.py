@@ -9,8 +9,10 @@ deployment create waits until the host reports ``Succeeded`` or ``Failed``.
 from __future__ import annotations
 
 import fcntl
+import glob
 import http.client
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -270,10 +272,13 @@ def status(store: WorkspaceStore, endpoint: str) -> dict[str, Any]:
 def get_logs(
     store: WorkspaceStore, endpoint: str, name: str, lines: int = 100, container_type: str | None = None
 ) -> str:
-    """The last ``lines`` of the newest replica's log (``storage-initializer``: the deployment's events)."""
-    get_deployment(store, endpoint, name)
+    """The last ``lines`` of the newest replica's log (``storage-initializer``: the deployment's events and its
+    environment's build). A deployment whose current generation failed before any replica of it started (its
+    environment did not build, say) shows that failure first in the default log, and where the full build log is."""
+    record = get_deployment(store, endpoint, name)
     if lines is not None and int(lines) < 1:
         raise ValidationError("--lines must be at least 1.")
+    lines = int(lines or 100)
     folder = records.deployment_dir(store, endpoint, name) / "logs"
     kind = (container_type or "inference-server").lower().replace("_", "-")
     if kind == "storage-initializer":
@@ -286,10 +291,52 @@ def get_logs(
         raise ValidationError(
             f"container_type '{container_type}' is unknown; use inference-server or storage-initializer."
         )
+    failure = _failed_before_start(record, folder, lines) if kind == "inference-server" else ""
     if not candidates or not candidates[-1].exists():
-        return ""
+        return failure
     text = candidates[-1].read_text(errors="replace").splitlines()
-    return "\n".join(text[-int(lines or 100) :]) + "\n"
+    return failure + "\n".join(text[-lines:]) + "\n"
+
+
+_BUILD_LOG = re.compile(r"Full build log: (\S+)")
+_BUILDING = re.compile(r"\[amlemu\] building environment ([0-9a-f]+) on ")  # emulator.runtime.venv's first line
+
+
+def _failed_before_start(record: DeploymentRecord, folder: Path, lines: int) -> str:
+    """What the default log shows of a current generation that failed before any of its replicas started: the
+    reason, the end of its preparation (the environment's build) and where the whole of it is; else ``""``."""
+    generation = record["generation"]
+    started = any(folder.glob(f"{glob.escape(record['deployment_name'])}-{generation}-*.log"))
+    if record["provisioning_state"] != "Failed" or started:
+        return ""
+    events_log = folder / "deployment.log"
+    events = events_log.read_text(errors="replace").splitlines() if events_log.is_file() else []
+    mark = f" generation {generation}: starting "
+    first = max((i for i, line in enumerate(events) if mark in line), default=-1) + 1
+    preparation = [line for line in events[first:] if f" generation {generation}: Failed: " not in line]
+    where = [
+        f"[amlemu] The deployment's whole log (events and build): {events_log} (get-logs "
+        "--container storage-initializer)."
+    ]
+    found = _BUILD_LOG.search(record.get("error") or "") or next(
+        (m for m in map(_BUILDING.search, reversed(preparation)) if m), None
+    )
+    if found:
+        # the build-log folder's place is the runtime's (~30 ms of imports only a failed deployment's log pays)
+        from emulator.runtime.installs import build_logs_dir
+
+        path = Path(found[1]) if found.re is _BUILD_LOG else build_logs_dir() / f"{found[1]}.log"
+        if path.is_file():
+            where.insert(0, f"[amlemu] Full build log: {path}")
+    return "\n".join(
+        [
+            f"[amlemu] Deployment '{record['deployment_name']}' failed before its scoring server started "
+            f"(generation {generation}): {record.get('error') or 'no reason recorded'}",
+            *(["[amlemu] Last lines of its preparation:", *preparation[-lines:]] if preparation else []),
+            *where,
+            "",
+        ]
+    )
 
 
 def running_hosts(store: WorkspaceStore) -> list[dict[str, Any]]:
