@@ -5,28 +5,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from emulator import naming
 from emulator.errors import ValidationError
 from emulator.jobs.lifecycle import get
-from emulator.jobs.spec import output_path
+from emulator.jobs.spec import job_output_folder
 from emulator.naming import confined_join
 from emulator.store import WorkspaceStore
 from emulator.store.db import TERMINAL
 
 
 def output_dir(store: WorkspaceStore, name: str, output: str) -> Path:
-    """The local folder of a job output (``artifacts`` is the default one; an output given a datastore path is
-    there, a uri_file one a file)."""
-    job = store.get_job(name)
-    if output in ("artifacts", "default"):
-        return store.job_dir(name) / "artifacts"
-    if output not in job["spec"]["outputs"]:
-        known = ", ".join(["artifacts", *job["spec"]["outputs"]])
-        raise ValidationError(f"Job '{name}' has no output '{output}' (outputs: {known}).")
-    if job["spec"]["outputs"][output].get("path"):
-        return output_path(store, store.job_dir(name), output, job["spec"]["outputs"][output])
-    # a pipeline's output links to its step's output folder: confined to the workspace's jobs, not to this job
-    return confined_join(store.job_dir(name).parent, name, "outputs", naming.check("output", output))
+    """The local folder of a job output (``artifacts`` is the default one)."""
+    return job_output_folder(store, store.get_job(name), output)
 
 
 def download(

@@ -16,9 +16,10 @@ from emulator.data import datastores
 from emulator.data import paths as data_paths
 from emulator.errors import NotEmulated, ValidationError
 from emulator.store import WorkspaceStore
+from emulator.store.db import TERMINAL
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
-    from emulator.store.records import CommandJobSpec, JobInput, JobOutput, JobSpecHeader
+    from emulator.store.records import CommandJobSpec, JobInput, JobOutput, JobRecord, JobSpecHeader
 
 #: the fields every job kind's YAML has (the rest are the kind's own)
 JOB_HEADER_FIELDS = {
@@ -62,6 +63,9 @@ REMOTE_PREFIXES = (
     "s3://",
     "gs://",
 )
+_JOB_OUTPUT = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)(?:/paths/(?P<path>.*))?/?$")
+_MODEL_REFERENCE = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@latest)$")
+MODEL_TYPES = {"custom_model", "mlflow_model", "triton_model"}
 _REF = re.compile(r"\$\{\{\s*(inputs|outputs)\.([A-Za-z_][\w]*)\s*\}\}")
 _OPTIONAL_BLOCK = re.compile(r"\[([^\[\]]*)\]")
 
@@ -75,8 +79,12 @@ def _remote_input_error(name: str, path: str) -> ValidationError:
     )
 
 
-def _workspace_data(store: WorkspaceStore | None, name: str, raw: str) -> tuple[Path, str, str | None]:
-    """A data asset reference or datastore path as (local path, reference shown, the asset's type or None)."""
+def _workspace_data(
+    store: WorkspaceStore | None, name: str, raw: str, kind: str | None
+) -> tuple[Path, str, str | None]:
+    """A workspace reference as (local path, reference shown, the asset's type or None): a datastore path, a
+    job's output (``azureml://jobs/<job>/outputs/<output>[/paths/<p>]``), a model (a model-typed input) or a
+    data asset."""
     if store is None:
         raise NotEmulated(
             f"input '{name}' path '{raw}' in this job type",
@@ -86,6 +94,19 @@ def _workspace_data(store: WorkspaceStore | None, name: str, raw: str) -> tuple[
     if data_paths.is_datastore_uri(raw):
         ref = data_paths.parse(store, raw)
         return data_paths.local(store, ref), raw, None
+    job_output = _JOB_OUTPUT.match(raw)
+    if job_output:
+        job = store.get_job(job_output["job"])
+        if job["status"] not in TERMINAL:
+            raise ValidationError(
+                f"Input '{name}' reads an output of job '{job['name']}', which is {job['status']}: its outputs are "
+                f"final once it ends. Wait with `amlemu job stream --name {job['name']}`, then submit this job."
+            )
+        folder = job_output_folder(store, job, job_output["output"])
+        inside = (job_output["path"] or "").strip("/")
+        return (naming.confined_join(folder, inside) if inside else folder), raw, None
+    if kind in MODEL_TYPES:
+        return _model_input(store, name, raw)
     from emulator.data import assets as data_assets  # only a data asset input needs it (~5 ms at a supervisor's start)
 
     record = data_assets.reference(store, raw)
@@ -94,6 +115,36 @@ def _workspace_data(store: WorkspaceStore | None, name: str, raw: str) -> tuple[
     except ValidationError as exc:
         raise ValidationError(f"Input '{name}': {exc.message}") from None
     return local, f"azureml:{record['name']}:{record['version']}", record["type"]
+
+
+def _model_input(store: WorkspaceStore, name: str, raw: str) -> tuple[Path, str, str]:
+    """A registered model as an input: ``azureml:<model>:<version>`` or ``azureml:<model>@latest``."""
+    match = _MODEL_REFERENCE.match(raw)
+    if not match:
+        raise ValidationError(
+            f"Input '{name}' path '{raw}' is not a model reference. Write azureml:<model>:<version> or "
+            "azureml:<model>@latest."
+        )
+    record = store.get_asset("model", match["name"], match["version"] or "latest")
+    # where emulator.models.registry keeps a version's files (that layer is above this one)
+    local = naming.confined_join(store.asset_dir("model", record["name"], record["version"]), record["local_path"])
+    return local, f"azureml:{record['name']}:{record['version']}", record["type"]
+
+
+def job_output_folder(store: WorkspaceStore, job: JobRecord, output: str) -> Path:
+    """The local folder of a job's output (``artifacts``/``default``: its artifacts; a uri_file output written to a
+    datastore path: the file)."""
+    name = job["name"]
+    if output in ("artifacts", "default"):
+        return store.job_dir(name) / "artifacts"
+    outputs = job["spec"].get("outputs") or {}
+    if output not in outputs:
+        known = ", ".join(["artifacts", *outputs])
+        raise ValidationError(f"Job '{name}' has no output '{output}' (outputs: {known}).")
+    if outputs[output].get("path"):
+        return output_path(store, store.job_dir(name), output, outputs[output])
+    # a pipeline's output links to its step's output folder: confined to the workspace's jobs, not to this job
+    return naming.confined_join(store.job_dir(name).parent, name, "outputs", naming.check("output", output))
 
 
 def normalize_input(name: str, value: Any, base_path: Path, store: WorkspaceStore | None = None) -> JobInput:
@@ -113,10 +164,10 @@ def normalize_input(name: str, value: Any, base_path: Path, store: WorkspaceStor
     if raw_path.startswith("/subscriptions/") and "/providers/Microsoft.MachineLearningServices/" in raw_path:
         raw_path = f"azureml:{raw_path}"  # an asset's ARM id, as the SDK's Data.id gives it
         value = {**value, "path": raw_path}
-    workspace_data = raw_path.startswith("azureml:") and not raw_path.startswith("azureml://jobs/")
+    workspace_data = raw_path.startswith("azureml:")
     reference: str | None = None
     if workspace_data:
-        path, reference, asset_type = _workspace_data(store, name, raw_path)
+        path, reference, asset_type = _workspace_data(store, name, raw_path, value.get("type"))
         value = {"type": asset_type or "uri_folder", **value}
     kind = value.get("type", "uri_folder")
     if kind in LITERAL_TYPES:

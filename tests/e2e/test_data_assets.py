@@ -108,15 +108,17 @@ def test_jobs_read_data_assets_and_a_second_job_reads_what_the_first_wrote_to_a_
 
     second = write(
         tmp_path / "use.yml",
-        "command: echo rows=$(cat ${{inputs.features}}/count.txt) && cat ${{inputs.table}}\n" + ENV + "inputs:\n"
+        "command: >-\n  echo rows=$(cat ${{inputs.features}}/count.txt) again=$(cat ${{inputs.again}})\n"
+        "  && cat ${{inputs.table}}\n" + ENV + "inputs:\n"
         f"  features: {{type: uri_folder, path: '{written}'}}\n"
+        f"  again: {{type: uri_file, path: 'azureml://jobs/{prep['name']}/outputs/features/paths/count.txt'}}\n"
         "  table: {type: uri_file, path: 'azureml:counts:1'}\n",
     )
     cli.json("data", "create", "--name", "counts", "--type", "uri_file", "--path", written + "count.txt")
     use = cli.json("job", "create", "--file", str(second), "--stream")
     assert use["status"] == "Completed", use
     log = (cli.home / "workspaces/default/jobs" / use["name"] / "artifacts/user_logs/std_log.txt").read_text()
-    assert "rows=3" in log
+    assert "rows=3 again=3" in log
 
     cli.run(
         "job", "download", "--name", prep["name"], "--output-name", "features", "--download-path", str(tmp_path / "dl")
