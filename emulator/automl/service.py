@@ -51,7 +51,7 @@ def require_cluster(store: WorkspaceStore, name: str | None) -> None:
 
 def submit_automl(store: WorkspaceStore, data: dict[str, Any], base_path: Path) -> JobRecord[AutoMLJobSpec]:
     """Validate an AutoML job, record it and start its orchestrator; everything is checked first."""
-    spec = normalize_automl_job(data, Path(base_path))
+    spec = normalize_automl_job(data, Path(base_path), store)
     spec["compute"] = submission.resolve_compute(store, spec["compute"])
     require_cluster(store, spec["compute"])
     check_runtime(config.runtime_name())

@@ -23,6 +23,7 @@ from emulator.automl.trial import (
 )
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs.spec import JOB_HEADER_FIELDS, check_job_fields, int_in_range, job_header, normalize_input
+from emulator.store import WorkspaceStore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import AutoMLJobSpec, JobInput
@@ -177,11 +178,13 @@ def _limits(data: Any) -> dict[str, Any]:
     return out
 
 
-def _data(name: str, value: Any, base_path: Path, target: str) -> tuple[JobInput, list[str]]:
+def _data(
+    name: str, value: Any, base_path: Path, target: str, store: WorkspaceStore | None = None
+) -> tuple[JobInput, list[str]]:
     """A training or validation input (an MLTable folder or a CSV file holding the target column), and its header."""
     if isinstance(value, dict) and value.get("type") not in (None, "mltable", "uri_file"):
         raise ValidationError(f"{name} must be an mltable folder or a uri_file CSV; got type {value['type']!r}.")
-    data = normalize_input(name, value, base_path)
+    data = normalize_input(name, value, base_path, store)
     if data["type"] == "literal":
         raise ValidationError(f"{name} must be Input(type='mltable', path=...) or a uri_file CSV, not a literal.")
     try:
@@ -305,8 +308,9 @@ def _validation(data: dict[str, Any]) -> dict[str, Any]:
     return {"type": "auto"}  # decided by the row count when the trials start
 
 
-def normalize_automl_job(data: dict[str, Any], base_path: Path) -> AutoMLJobSpec:
-    """Validate an AutoML job and resolve its local data paths.
+def normalize_automl_job(data: dict[str, Any], base_path: Path, store: WorkspaceStore | None = None) -> AutoMLJobSpec:
+    """Validate an AutoML job and resolve its local data paths (with the workspace ``store``: data assets and
+    datastore paths too).
 
     Raises:
         ValidationError: naming the field that is wrong and how to fix it.
@@ -340,10 +344,10 @@ def normalize_automl_job(data: dict[str, Any], base_path: Path) -> AutoMLJobSpec
     algorithms = select_algorithms(
         task, training.get("allowed_training_algorithms"), training.get("blocked_training_algorithms")
     )
-    training_data, columns = _data("training_data", data["training_data"], base_path, str(target))
+    training_data, columns = _data("training_data", data["training_data"], base_path, str(target), store)
     inputs = {"training_data": training_data}
     if data.get("validation_data") is not None:
-        inputs["validation_data"] = _data("validation_data", data["validation_data"], base_path, str(target))[0]
+        inputs["validation_data"] = _data("validation_data", data["validation_data"], base_path, str(target), store)[0]
     featurization = _featurization(data.get("featurization"), columns, str(target))
     return {
         **job_header(data, "automl", name),

@@ -134,3 +134,24 @@ def test_an_assets_arm_id_as_the_sdk_gives_it_is_a_data_input(store, registered)
     )
     spec = normalize_command_job(job(inputs={"x": {"type": "uri_file", "path": arm}}), registered, store)
     assert spec["inputs"]["x"]["reference"] == "azureml:train:1"
+
+
+def test_automl_training_data_as_an_mltable_data_asset(store, tmp_path):
+    from emulator.automl.spec import normalize_automl_job
+    from tests.conftest import SAMPLES
+
+    record = assets.create_or_update(
+        store, {"name": "iris-table", "path": str(SAMPLES / "iris" / "iris-mltable"), "type": "mltable"}, tmp_path
+    )
+    spec = normalize_automl_job(
+        {
+            "type": "automl",
+            "task": "classification",
+            "compute": "azureml:cpu-cluster",
+            "target_column_name": "species",
+            "training_data": {"type": "mltable", "path": "azureml:iris-table@latest"},
+        },
+        tmp_path,
+        store,
+    )
+    assert spec["inputs"]["training_data"]["path"] == str(assets.local_path(store, record))
