@@ -70,16 +70,18 @@ def _endpoint_record(store: WorkspaceStore, name: str) -> EndpointRecord:
     return record
 
 
-def workspace_endpoint(store: WorkspaceStore, name: str) -> EndpointRecord:
-    """The endpoint a call without ``local=True`` (``--local``) reaches: a workspace one, as on Azure, where local
-    endpoints are not in the workspace."""
-    record = records.get_endpoint(store, name)
+def workspace_endpoint(store: WorkspaceStore, name: str) -> None:
+    """Refuse a local endpoint to a call without ``local=True`` (``--local``): as on Azure, local endpoints are not
+    in the workspace. A missing endpoint passes: the call itself says so, in its own words."""
+    try:
+        record = records.get_endpoint(store, name)
+    except ResourceNotFound:
+        return
     if record.get("local"):
         raise ResourceNotFound(
             f"Online endpoint '{name}' is a local endpoint (created with local=True / --local); as on Azure, only "
             "calls with local=True (--local) reach it. Pass local=True (--local)."
         )
-    return record
 
 
 def _shown(deployment: DeploymentRecord) -> DeploymentRecord:
