@@ -22,7 +22,7 @@ from azure.ai.ml import Input, Output, command
 from azure.ai.ml.entities import CommandComponent, PipelineJob, PipelineJobSettings
 from azure.ai.ml.entities._builders.command import Command
 
-from backends.entities import header_spec, inline_environment, is_local_path, local_code, view_system_data
+from backends.entities import header_spec, inline_environment, is_local_path, local_code, local_path, view_system_data
 from emulator.errors import NotEmulated
 from emulator.store import WorkspaceStore
 
@@ -41,8 +41,8 @@ def _input(value: Any, base: Path, default: Any = None) -> Any:
         if kind in LITERAL_TYPES:
             return value.get("default", value.get("value"))
         path = value.get("path")
-        if isinstance(path, str) and is_local_path(path) and "${{" not in path:
-            path = str((base / path).resolve())
+        if isinstance(path, str) and "${{" not in path:
+            path = local_path(path, base)
         return {k: v for k, v in {"type": kind, "path": path, "mode": value.get("mode")}.items() if v is not None}
     return value
 
@@ -57,7 +57,8 @@ def _output(value: Any, declared: Any = None) -> Any:
     source = value if value is not None else declared
     if source is None:
         return {"type": "uri_folder"}
-    return {k: v for k, v in {"type": source.get("type") or "uri_folder", "mode": source.get("mode")}.items() if v}
+    fields = {"type": source.get("type") or "uri_folder", "mode": source.get("mode"), "path": source.get("path")}
+    return {k: v for k, v in fields.items() if v}  # a path: the datastore path a step output is written to
 
 
 def _component_default(port: Any) -> Any:

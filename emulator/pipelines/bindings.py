@@ -58,6 +58,8 @@ def parse(value: Any, where: str) -> Binding | None:
         value = value.get("path")
     if not isinstance(value, str) or "${{" not in value:
         return None
+    if value.startswith("azureml://"):  # a datastore path's own ${{name}}, ${{output_name}}: filled in at submit
+        return None
     match = _BINDING.match(value.strip())
     if not match:
         raise ValidationError(

@@ -33,7 +33,7 @@ def submit_pipeline(store: WorkspaceStore, data: dict[str, Any], base_path: Path
     compute, environment) and every binding against what it names, before the first write:
     bad input leaves nothing behind.
     """
-    spec = normalize_pipeline_job(data, Path(base_path))
+    spec = normalize_pipeline_job(data, Path(base_path), store)
     spec["runtime"] = check_runtime(config.runtime_name())
     for step, node in spec["jobs"].items():
         with in_step(step):

@@ -19,6 +19,7 @@ from emulator.errors import EmulatorError, NotEmulated, ValidationError
 from emulator.jobs.spec import JOB_HEADER_FIELDS, check_job_fields, job_header, normalize_command_job, normalize_input
 from emulator.pipelines import bindings
 from emulator.pipelines.graph import StepGraph
+from emulator.store import WorkspaceStore
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import PipelineJobSpec, PipelineSettings
@@ -97,7 +98,7 @@ def _pipeline_outputs(data: dict[str, Any]) -> tuple[dict[str, dict], dict[str, 
 
 
 def _step(
-    step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_path: Path
+    step: str, raw: Any, data: dict, settings: dict, inputs: dict, base_path: Path, store: WorkspaceStore | None = None
 ) -> tuple[dict, dict[str, Any]]:
     """One step as the command job dict it runs as (bindings kept as strings), and its bindings.
 
@@ -152,7 +153,7 @@ def _step(
             value = {k: v for k, v in value.items() if k != "path"} if isinstance(value, dict) else None
         outputs[key] = value
     with in_step(step):
-        normalized = normalize_command_job({**job, "inputs": placeholders, "outputs": outputs}, base_path)
+        normalized = normalize_command_job({**job, "inputs": placeholders, "outputs": outputs}, base_path, store)
     job["code"] = normalized["code"]
     job["inputs"] = {}
     for key in raw.get("inputs") or {}:
@@ -194,8 +195,11 @@ def check_steps(data: dict[str, Any]) -> None:
             )
 
 
-def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> PipelineJobSpec:
-    """Validate a pipeline job (CLI v2 YAML shape) and resolve everything local.
+def normalize_pipeline_job(
+    data: dict[str, Any], base_path: Path, store: WorkspaceStore | None = None
+) -> PipelineJobSpec:
+    """Validate a pipeline job (CLI v2 YAML shape) and resolve everything local (with the workspace ``store``:
+    the data assets and datastore paths of its inputs and its steps' own inputs and outputs too).
 
     Checks every step as a command job, every binding against the steps and outputs it
     names, that pipeline outputs are bound exactly once, and that the steps form no cycle.
@@ -206,13 +210,13 @@ def normalize_pipeline_job(data: dict[str, Any], base_path: Path) -> PipelineJob
     """
     name = check_job_fields(data, PIPELINE_JOB_FIELDS, "pipeline job")
     settings = _settings(data)
-    inputs = {k: normalize_input(k, v, base_path) for k, v in (data.get("inputs") or {}).items()}
+    inputs = {k: normalize_input(k, v, base_path, store) for k, v in (data.get("inputs") or {}).items()}
     outputs, output_sources = _pipeline_outputs(data)
     check_steps(data)
     jobs: dict[str, dict] = {}
     step_bindings: dict[str, dict[tuple[str, str], bindings.Binding]] = {}
     for step, raw in data["jobs"].items():
-        jobs[step], step_bindings[step] = _step(str(step), raw, data, settings, inputs, base_path)
+        jobs[step], step_bindings[step] = _step(str(step), raw, data, settings, inputs, base_path, store)
     needs: dict[str, list[str]] = {}
     for step, bound in step_bindings.items():
         needs[step] = []

@@ -235,3 +235,34 @@ def test_sweep_trials_read_a_data_asset_and_each_write_their_own_datastore_folde
             trial["outputs"]["copy"]["path"] == f"azureml://datastores/workspaceblobstore/paths/trials/{trial['name']}/"
         )
         assert len(list((root / trial["name"]).glob("k*.txt"))) == 1
+
+
+def test_pipeline_input_is_a_data_asset_and_a_step_writes_to_a_datastore(cli, tmp_path):
+    write(tmp_path / "d" / "x.txt", "from the asset\n")
+    cli.json("data", "create", "--name", "pipe-in", "--path", str(tmp_path / "d"))
+    env = "azureml:AzureML-sklearn-1.5@latest"
+    spec = write(
+        tmp_path / "pipeline.yml",
+        "type: pipeline\n"
+        "inputs:\n  raw: {type: uri_folder, path: 'azureml:pipe-in@latest'}\n"
+        "jobs:\n"
+        "  a:\n"
+        "    command: cp ${{inputs.x}}/x.txt ${{outputs.out}}/x.txt\n"
+        f"    environment: {env}\n"
+        "    inputs: {x: '${{parent.inputs.raw}}'}\n"
+        "    outputs: {out: {type: uri_folder, path: 'azureml://datastores/workspaceblobstore/paths/pipe/${{name}}/'}}\n"
+        "  b:\n"
+        "    command: cat ${{inputs.x}}/x.txt\n"
+        f"    environment: {env}\n"
+        "    inputs: {x: '${{parent.jobs.a.outputs.out}}'}\n",
+    )
+    proc = cli.run("job", "create", "--file", str(spec), "--stream")
+    assert "Status: Completed" in proc.stdout, proc.stdout
+    name = proc.stdout.split("RunId: ", 1)[1].split()[0]
+    children = {j["display_name"]: j for j in cli.json("job", "list", "--parent-job-name", name)}
+    a = children["a"]
+    assert a["outputs"]["out"]["path"] == f"azureml://datastores/workspaceblobstore/paths/pipe/{a['name']}/"
+    folder = cli.home / "workspaces/default/datastores/workspaceblobstore/pipe" / a["name"]
+    assert (folder / "x.txt").read_text() == "from the asset\n"
+    log = cli.home / "workspaces/default/jobs" / children["b"]["name"] / "artifacts/user_logs/std_log.txt"
+    assert "from the asset" in log.read_text()
