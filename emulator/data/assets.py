@@ -138,6 +138,11 @@ def _source(store: WorkspaceStore, raw: str, data_type: str, base_path: Path) ->
         )
     local = (base_path / raw.removeprefix("file://").removeprefix("file:")).resolve()
     _check_local(local, raw, data_type)
+    if local.is_dir() and not any(local.iterdir()):
+        raise ValidationError(
+            f"Data path '{raw}' is an empty folder ({local}); there is nothing to upload (azure-ai-ml refuses it "
+            "too). Put the data in it first, or point at another folder."
+        )
     return None, local
 
 

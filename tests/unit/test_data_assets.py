@@ -20,6 +20,7 @@ def write(path: Path, text: str) -> Path:
 def folder(tmp_path) -> Path:
     write(tmp_path / "src" / "train.csv", "a,b\n1,2\n")
     write(tmp_path / "src" / "sub" / "more.csv", "a,b\n3,4\n")
+    (tmp_path / "src" / "empty").mkdir()
     return tmp_path / "src"
 
 
@@ -125,6 +126,7 @@ def test_mltable_needs_an_mltable_file(store, folder):
         ),
         ({"name": "d", "path": "train.csv", "datastore": "other"}, ResourceNotFound, ("other",)),
         ({"name": "d", "path": "azureml:other:1"}, NotEmulated, ("datastores",)),
+        ({"name": "d", "path": "empty"}, ValidationError, ("empty folder",)),
     ],
 )
 def test_bad_input_names_the_problem_and_records_nothing(store, folder, spec, error, needles):
