@@ -266,3 +266,31 @@ def test_pipeline_input_is_a_data_asset_and_a_step_writes_to_a_datastore(cli, tm
     assert (folder / "x.txt").read_text() == "from the asset\n"
     log = cli.home / "workspaces/default/jobs" / children["b"]["name"] / "artifacts/user_logs/std_log.txt"
     assert "from the asset" in log.read_text()
+
+
+def test_the_sdk_verbs_over_the_local_client_agree_with_the_fast_path(ml_client, tmp_path, monkeypatch):
+    """`amlemu data|datastore` as the az ml extension does them (azure-ai-ml's load_data, then ml_client.data),
+    over the local client's operation groups: what AMLEMU_BACKEND=azure runs, minus Azure."""
+    from argparse import Namespace
+
+    from backends.sdk_verbs import SdkVerbs
+
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "data" / "t.csv", "a\n1\n")
+    spec = write(tmp_path / "d.yml", "name: t\ntype: uri_file\npath: ./data/t.csv\ntags: {a: b}\n")
+    verbs, fast = SdkVerbs(ml_client, "local-sdk"), ml_client.verbs
+    flags = dict(name=None, version=None, path=None, type=None, description=None, datastore=None, set=None)
+    made = verbs.data_create(Namespace(file=str(spec), **flags))
+    shown = fast.data_show(Namespace(name="t", version="1", label=None))
+    assert made["path"] == shown["path"] and made["version"] == "1" and made["tags"] == {"a": "b"}
+    listing = Namespace(name="t", include_archived=False, archived_only=False, max_results=None)
+    assert [d["version"] for d in verbs.data_list(listing)] == ["1"]
+    verbs.data_archive(Namespace(name="t", version="1", label=None))
+    assert fast.data_list(listing) == []
+    verbs.data_restore(Namespace(name="t", version="1", label=None))
+    updated = verbs.data_update(Namespace(name="t", version="1", label=None, set=["tags.c=d", "description=x"]))
+    assert updated["tags"] == {"a": "b", "c": "d"} and updated["description"] == "x"
+    assert fast.data_show(Namespace(name="t", version=None, label="latest"))["description"] == "x"
+    stores = verbs.datastore_list(Namespace(max_results=None))
+    assert [s["name"] for s in stores] == [s["name"] for s in fast.datastore_list(Namespace(max_results=None))]
+    assert verbs.datastore_show(Namespace(name="workspacefilestore"))["type"] == "azure_file"
