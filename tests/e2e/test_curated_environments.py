@@ -19,11 +19,14 @@ from emulator.environments import curated
 from tests.conftest import SAMPLES, Cli, stop_endpoint_hosts
 
 HEAVY = ("ACPT-pytorch-2.2-cuda12.1", "tensorflow-2.16-cuda12")  # framework builds: one test, below
-# every other list (names sharing a heavy list, such as pytorch-2.2-cuda12.1, are checked by the unit tests)
+# every other list once: a name that takes another's list (sklearn-1.0-ubuntu20.04-py38-cpu, ...) resolves to the
+# same requirements, so to the same virtualenv (tests/unit/test_environment_refs.py checks that)
 LIGHT = [
     name
     for name, env in curated.environments().items()
-    if not env.emulated_by_amlemu and not {"torch", "tensorflow"} & set(env.distributions())
+    if not env.emulated_by_amlemu
+    and "same_as" not in curated.catalogue()["environments"][name]
+    and not {"torch", "tensorflow"} & set(env.distributions())
 ]
 BUILD_TIMEOUT_S = 900  # a first build on a cold wheel cache downloads the whole list
 

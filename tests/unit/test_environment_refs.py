@@ -127,6 +127,16 @@ def test_fast_mode_uses_the_host_interpreter_only_when_it_holds_the_whole_list()
     assert "no-such-dist-amlemu" in how.summary
 
 
+def test_a_name_that_takes_another_list_resolves_to_the_same_build(store, tmp_path, monkeypatch):
+    """Fast mode builds on the host Python: the same requirements make the same cached virtualenv."""
+    monkeypatch.delenv("AMLEMU_CURATED", raising=False)
+    for name, entry in curated.catalogue()["environments"].items():
+        if "same_as" in entry:
+            alias = registry.resolve(store, f"azureml:AzureML-{name}@latest", tmp_path)
+            base = registry.resolve(store, f"azureml:AzureML-{entry['same_as']}@latest", tmp_path)
+            assert (alias["requirements"], alias["python"]) == (base["requirements"], base["python"]), name
+
+
 def test_installed_versions_reads_dist_info_folders(tmp_path):
     (tmp_path / "scikit_learn-1.5.2.dist-info").mkdir()
     (tmp_path / "Py_CpuInfo-5.0.0.dist-info").mkdir()
