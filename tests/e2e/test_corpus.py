@@ -362,6 +362,7 @@ def _run_step(i: int, step: dict, folder: Path, home: Path, extra: dict, saved: 
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
         raise AssertionError(f"{_describe(i, step, None, 0)}\n  timed out after {exc.timeout} s\n{_tail(out)}")
     seconds = time.monotonic() - started
+    print(f"[corpus] {folder.name} step {i} ({seconds:.1f} s): {step['run'].strip()[:100]}")
     try:
         expected_exit = step.get("exit", 0)
         if expected_exit == "nonzero":
@@ -375,14 +376,14 @@ def _run_step(i: int, step: dict, folder: Path, home: Path, extra: dict, saved: 
                 check_text(text, substitute(step[stream], saved), stream)
         if "json" in step or "save" in step:
             document = json_document(proc.stdout)
-            for expression, expected in (step.get("json") or {}).items():
-                found = jmespath.search(expression, document) if expression != "@" else document
-                check(MISSING if found is None else found, substitute(expected, saved), f"json {expression}")
             for var, expression in (step.get("save") or {}).items():
                 value = jmespath.search(expression, document)
                 if value is None:
                     raise Mismatch(f"save {var}: {expression} is not in the output")
                 saved[var] = value if isinstance(value, str) else json.dumps(value)
+            for expression, expected in (step.get("json") or {}).items():
+                found = jmespath.search(expression, document) if expression != "@" else document
+                check(MISSING if found is None else found, substitute(expected, saved), f"json {expression}")
         if "save_stdout" in step:
             saved[step["save_stdout"]] = proc.stdout.strip()
         for relpath, expected in (step.get("files") or {}).items():
