@@ -25,9 +25,13 @@ import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emulator import config
 from emulator.errors import ResourceNotFound, ValidationError
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import EnvironmentResolved
 
 DATA = Path(__file__).with_name("curated.json")
 PREFIX = "AzureML-"  # a curated environment's name in a workspace: AzureML-<name in the azureml registry>
@@ -259,7 +263,7 @@ class EnvironmentRef:
         return self.name + (f":{self.version}" if self.version else f"@{self.label}" if self.label else "")
 
 
-def resolved_record(reference: str, env: CuratedEnvironment) -> dict:
+def resolved_record(reference: str, env: CuratedEnvironment) -> EnvironmentResolved:
     """What a job on ``env`` runs in (an ``EnvironmentResolved`` record), in the configured mode."""
     how = describe(env, mode())
     return {
