@@ -6,9 +6,13 @@ set -e
 az() { if [ "$1" = ml ]; then shift; fi; amlemu "$@"; }
 
 export ENDPOINT_NAME=endpt-$RANDOM
+# the workspace the calls name with -g/-w (offline: amlemu's own resource group and workspace)
+export RESOURCE_GROUP=amlemu
+export WORKSPACE=default
 
-az ml online-endpoint create --name $ENDPOINT_NAME -f endpoint.yml
-az ml online-deployment create --name blue --endpoint $ENDPOINT_NAME -f blue-deployment.yml --all-traffic
+az ml online-endpoint create --name $ENDPOINT_NAME -f endpoint.yml -g $RESOURCE_GROUP -w $WORKSPACE --only-show-errors
+az ml online-deployment create --name blue --endpoint $ENDPOINT_NAME -f blue-deployment.yml --all-traffic \
+  --resource-group $RESOURCE_GROUP --workspace-name $WORKSPACE
 
 az ml online-endpoint show -n $ENDPOINT_NAME
 
@@ -31,6 +35,8 @@ else
 fi
 
 az ml online-endpoint invoke --name $ENDPOINT_NAME --request-file ../_shared/model-1/sample-request.json
+
+az ml online-deployment list --endpoint-name $ENDPOINT_NAME -o table > deployments-table.txt
 
 ENDPOINT_KEY=$(az ml online-endpoint get-credentials -n $ENDPOINT_NAME -o tsv --query primaryKey)
 SCORING_URI=$(az ml online-endpoint show -n $ENDPOINT_NAME -o tsv --query scoring_uri)
