@@ -42,6 +42,7 @@ from emulator.runtime import pins, wheelhouse
 Log = Callable[[str], None]
 
 LOG_TAIL = 15  # lines of the installer's output an error carries
+CAUSE_CHARS = 700  # the most of the installer's reason an error's first paragraph quotes
 # Azure's packages that may not install here (pins for another Python, heavy native closures),
 # and what stands in for each when they cannot: tracking stays local through MLFLOW_TRACKING_URI
 AZURE_STAND_INS: dict[str, str | None] = {
@@ -74,15 +75,23 @@ class InstallFailed(Exception):
 
     @property
     def cause(self) -> str:
-        """The installer's own reason, in one paragraph (uv's ``cause:`` lines, pip's ``ERROR:`` lines)."""
+        """The installer's own reason, in one paragraph: uv's ``cause:`` chain, or pip's ``ERROR:`` lines."""
         lines = [line.strip() for line in self.output]
-        picked = [
-            line.removeprefix("cause:").removeprefix("╰─▶").strip()
-            for line in lines
-            if line.startswith(("cause:", "╰─▶", "ERROR:", "error:"))
-        ]
-        picked = [line for line in picked if line and line not in ("No solution found when resolving dependencies",)]
-        return " ".join(picked[-3:]) or (lines[-1] if lines else "the installer failed without a message")
+        start = next((i for i, line in enumerate(lines) if line.startswith(("cause:", "╰─▶"))), None)
+        if start is not None:  # uv: the chain of reasons, up to its hints
+            chain = []
+            for line in lines[start:]:
+                if line.startswith(("hint:", "help:", "Using Python")):
+                    break
+                chain.append(line.removeprefix("cause:").removeprefix("╰─▶").strip())
+            text = " ".join(chain)
+        else:
+            text = " ".join(line.removeprefix("ERROR:").removeprefix("error:").strip() for line in lines
+                            if line.startswith(("ERROR:", "error:")))  # fmt: skip
+        text = re.sub(r"\s+", " ", text).strip().rstrip(".")
+        if len(text) > CAUSE_CHARS:  # the end of a long chain holds its conclusion
+            text = "... " + text[-CAUSE_CHARS:].split(" ", 1)[-1]
+        return text or (lines[-1] if lines else "the installer failed without a message")
 
     def missing(self) -> list[str]:
         """Packages the index does not have at all (uv: "not found in the package registry")."""
@@ -289,8 +298,11 @@ def install(python: Path, plan: Plan, log: Log, build_log: Log) -> list[str]:
         raise InstallFailed(second if not network else first + second, network=network, offline_missing=missing)
 
 
-def failure_error(failure: InstallFailed, *, python: str, log_path: Path, tried: Sequence[str] = ()) -> EmulatorError:
-    """The one error for an install that failed, naming the cause and the fix."""
+def failure_error(
+    failure: InstallFailed, *, python: str, log_path: Path, tried: Sequence[str] = (), serving: Sequence[str] = ()
+) -> EmulatorError:
+    """The one error for an install that failed, naming the cause and the fix; ``serving`` are the requirements
+    amlemu added (a deployment's scoring server), for a failure that is theirs rather than the user's."""
     tail = "\n".join(failure.output[-LOG_TAIL:])
     after = f" (after substituting: {'; '.join(tried)})" if tried else ""
     if failure.network:
@@ -311,10 +323,15 @@ def failure_error(failure: InstallFailed, *, python: str, log_path: Path, tried:
             f"(list that under pip:); otherwise check its spelling in the conda file.{after}"
         )
     else:
-        message = (
-            f"The environment's packages cannot be installed together on Python {python}: {failure.cause}. "
-            f"Change the pins that message names in the conda file.{after}"
+        cause = failure.cause
+        ours = [req for req in serving if re.search(rf"\b{re.escape(_name(req))}\b", cause, re.I)]
+        fix = (
+            f"The deployment's scoring server needs {', '.join(ours)}, which this resolution cannot fit on Python "
+            f"{python}: ask for a newer Python in the conda file (python=3.X), or change the pins the message names."
+            if ours
+            else "Change the pins that message names in the conda file."
         )
+        message = f"The environment's packages cannot be installed together on Python {python}: {cause}. {fix}{after}"
     return EmulatorError(
         f"Building the environment failed. {message}\nLast lines of the build log:\n{tail}\nFull build log: {log_path}",
         code="EnvironmentBuildFailed",
@@ -342,6 +359,13 @@ def stand_ins(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
             + (" (MLflow tracking stays local through MLFLOW_TRACKING_URI)" if name == "azureml-mlflow" else "")
         )
     return sorted(set(out)), lines
+
+
+def _name(requirement: str) -> str:
+    try:
+        return Requirement(requirement).name
+    except InvalidRequirement:
+        return requirement
 
 
 def names(requirements: Sequence[str], project: str) -> bool:

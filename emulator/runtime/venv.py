@@ -114,7 +114,9 @@ def ensure_venv(
         log_path = installs.build_logs_dir() / f"{key}.log"
         try:
             with open(log_path, "w") as build_log:
-                made = _build(target, wanted, interpreter, used, substitutions, log, _writer(build_log), log_path)
+                made = _build(
+                    target, wanted, interpreter, used, substitutions, log, _writer(build_log), log_path, extra
+                )
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             lock_path.unlink(missing_ok=True)  # under the lock: the next builder starts on a new one
@@ -194,6 +196,7 @@ def _build(
     log: Log,
     build_log: Log,
     log_path: Path,
+    serving: Sequence[str] = (),
 ) -> dict:
     from emulator.runtime import installs, pins, wheelhouse  # a build only (see ensure_venv)
 
@@ -252,12 +255,14 @@ def _build(
             break
         except installs.InstallFailed as failure:
             if failure.network:
-                raise installs.failure_error(failure, python=python, log_path=log_path) from None
+                raise installs.failure_error(failure, python=python, log_path=log_path, serving=serving) from None
             while remedies:
                 if remedies.pop(0)():
                     break
             else:
-                raise installs.failure_error(failure, python=python, log_path=log_path, tried=substitutions) from None
+                raise installs.failure_error(
+                    failure, python=python, log_path=log_path, tried=substitutions, serving=serving
+                ) from None
     seconds = time.monotonic() - started
     made = {
         "requirements": requirements,
