@@ -37,7 +37,7 @@ import re
 import sys
 import sysconfig
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from packaging.tags import parse_tag
@@ -69,7 +69,7 @@ def folder() -> Path:
     return machine_cache() / "wheelhouse" / f"{sys.implementation.cache_tag}-{platform.machine()}"
 
 
-def ensure(log=None) -> Path:
+def ensure(log: Callable[[str], None] | None = None) -> Path:
     """The wheelhouse with every installed distribution of the host environment, packed once.
 
     A marker named by the set of installed distributions makes the check one directory listing
@@ -86,14 +86,13 @@ def ensure(log=None) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists():
             return target
-        packed = 0
-        for dist in md.distributions(path=[str(site)]):
-            name = wheel_name(dist)
-            if name and not (target / name).exists():
-                repack(dist, target / name)
-                packed += 1
-        if packed and log:
-            log(f"[amlemu] wheelhouse: repacked {packed} of this machine's installed packages into {target}")
+        missing = [(dist, name) for dist in md.distributions(path=[str(site)]) if (name := wheel_name(dist))]
+        missing = [(dist, name) for dist, name in missing if not (target / name).exists()]
+        if missing and log:
+            log(f"[amlemu] repacking {len(missing)} of this machine's installed packages as wheels into {target} "
+                "(once per machine: builds then need no index for them) ...")  # fmt: skip
+        for dist, name in missing:
+            repack(dist, target / name)
         for old in target.glob(".packed-*"):
             old.unlink(missing_ok=True)
         marker.write_text("\n".join(names) + "\n")
