@@ -53,6 +53,7 @@ IMAGE_PLATFORMS = (
     "manylinux2014_x86_64",
     "manylinux2010_x86_64",
     "manylinux1_x86_64",
+    "linux_x86_64",  # a wheel built on this machine (Debian bookworm, as the base image) from a source-only package
 )
 BUILD_LOG_TAIL = 12
 
@@ -191,7 +192,13 @@ def _requirements_image(
                 warn(line)
             return bool(lines)
 
-        remedies = [fit, *([] if strict else [stand_in])]
+        def build_sources() -> bool:  # a package published only as source: its wheel built on the host
+            plan.no_build = False
+            return True
+
+        # wheels only until the pins are fitted: an old pin's source build would run for minutes and fail
+        plan.no_build = True
+        remedies = [fit, build_sources, *([] if strict else [stand_in])]
         while True:
             failure = _download(plan, wheels, context, log)
             if failure is None:
@@ -227,7 +234,9 @@ def _record(requirements: list[str], python: str | None, tag: str, extra: Sequen
 
 def _download(plan: installs.Plan, wheels: Path, context: Path, log: Log) -> installs.InstallFailed | None:
     """The wheels of ``plan`` for the image's Python and platform into ``wheels``: from this machine's
-    packages and pip's find-links first (offline), then with the index. None when done."""
+    packages and pip's find-links first (offline), then with the index. A package published only as source
+    gets its wheel built on the host, unless ``plan.no_build`` (the image's pip has no index to build with).
+    None when done."""
     reqs, constraints = context / "requirements.in", context / "constraints.in"
     reqs.write_text("\n".join(plan.requirements) + "\n")
     constraints.write_text("\n".join(plan.constraints) + "\n")
@@ -235,7 +244,7 @@ def _download(plan: installs.Plan, wheels: Path, context: Path, log: Log) -> ins
     cmd = [
         sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--python-version", IMAGE_PYTHON,
         *platforms, "--dest", str(wheels), "--progress-bar", "off", "--find-links", str(wheelhouse.folder()),
-        "-r", str(reqs), "-c", str(constraints),
+        "--find-links", str(wheels), "-r", str(reqs), "-c", str(constraints),
     ]  # fmt: skip
     log("[amlemu] resolving wheels on the host ...")
     code, lines = installs.run([*cmd, "--no-index"], None)
@@ -244,12 +253,28 @@ def _download(plan: installs.Plan, wheels: Path, context: Path, log: Log) -> ins
             log(f"[build] {line}")
         return None
     log("[amlemu] not every wheel is among this machine's packages; asking the package index ...")
-    code, lines = installs.run(cmd, lambda line: log(f"[build] {line}"))
-    if code == 0:
-        return None
-    text = "\n".join(lines)
-    network = bool(re.search(r"NewConnectionError|Max retries exceeded|Could not fetch URL|Connection refused", text))
-    return installs.InstallFailed(lines, network=network)
+    built: set[str] = set()
+    while True:
+        code, lines = installs.run(cmd, lambda line: log(f"[build] {line}"))
+        if code == 0:
+            return None
+        text = "\n".join(lines)
+        network = bool(
+            re.search(r"NewConnectionError|Max retries exceeded|Could not fetch URL|Connection refused", text)
+        )
+        source_only = re.search(r"No matching distribution found for (\S+)", text)
+        if network or plan.no_build or not source_only or source_only[1] in built:
+            return installs.InstallFailed(lines, network=network)
+        wanted = source_only[1]
+        built.add(wanted)
+        log(f"[amlemu] {wanted} has no wheel for Python {IMAGE_PYTHON} on Linux: building one on the host ...")
+        code, made = installs.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--progress-bar", "off", "--wheel-dir", str(wheels),
+             "-c", str(constraints), wanted],
+            lambda line: log(f"[build] {line}"),
+        )  # fmt: skip
+        if code != 0:
+            return installs.InstallFailed(lines + made, network=False)
 
 
 def _download_error(failure: installs.InstallFailed, plan: installs.Plan) -> EmulatorError:
