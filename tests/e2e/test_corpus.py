@@ -281,8 +281,21 @@ def shared_cache(tmp_path_factory) -> Path:
     in between runs (the virtualenvs of the curated and conda environments are built once)."""
     kept = os.environ.get("AMLEMU_CORPUS_CACHE")
     if kept:
-        return config.private_dir(Path(kept))
+        return config.private_dir(Path(kept) / "cache")
     return tmp_path_factory.mktemp("corpus-cache")
+
+
+def spec_home(name: str, tmp_path: Path, shared_cache: Path) -> Path:
+    """A new ``AMLEMU_HOME`` for spec ``name`` whose ``cache`` is the shared one. A virtualenv's
+    scripts name the interpreter by the path it was built under (``<home>/cache/venvs/...``), so a
+    cache kept between runs is reached through homes kept at the same paths (``<kept>/homes/<spec>``)."""
+    kept = os.environ.get("AMLEMU_CORPUS_CACHE")
+    home = Path(kept) / "homes" / name if kept else tmp_path / "amlemu-home"
+    shutil.rmtree(home, ignore_errors=True)  # the state of an earlier run (the cache link only, not its target)
+    config.private_dir(home.parent)
+    home.mkdir(mode=0o700)
+    (home / "cache").symlink_to(shared_cache, target_is_directory=True)
+    return home
 
 
 def _env(home: Path, extra: dict[str, str], saved: dict[str, str]) -> dict[str, str]:
@@ -336,9 +349,7 @@ def test_corpus_spec(name, tmp_path, shared_cache):
     work = tmp_path / "corpus"
     for folder in [CORPUS / name, *(p for p in CORPUS.iterdir() if p.is_dir() and p.name.startswith("_"))]:
         shutil.copytree(folder, work / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
-    home = tmp_path / "amlemu-home"
-    home.mkdir(mode=0o700)
-    (home / "cache").symlink_to(shared_cache, target_is_directory=True)
+    home = spec_home(name, tmp_path, shared_cache)
     saved: dict[str, str] = {}
     try:
         for i, step in enumerate(spec["steps"], 1):
