@@ -99,5 +99,14 @@ def cache_dir() -> Path:
     return home() / "cache"
 
 
+def machine_cache() -> Path:
+    """The folder of what every ``AMLEMU_HOME`` on this machine shares (wheels, uv's cache, virtualenvs):
+    ``AMLEMU_MACHINE_CACHE``, else ``$XDG_CACHE_HOME/amlemu`` (``~/.cache/amlemu``)."""
+    configured = setting("machine_cache")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "amlemu"
+
+
 def runtime_name() -> str:
     return setting("runtime", "process")

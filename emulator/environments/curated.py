@@ -6,8 +6,10 @@ folder in the public azureml-assets repository; the file names the path and comm
 from). A job on a curated environment gets every package of that list:
 
 - **fast** mode (the default): amlemu's own interpreter when it already holds every package of
-  the list (any version), else a cached virtualenv on the host Python with Azure's versions where
-  they exist for it (the builder substitutes the nearest one otherwise, and says so);
+  the list (any version), else a *layered* environment: amlemu's interpreter and its packages, under
+  an overlay virtualenv (cached per machine) holding only the packages of the list it lacks, installed
+  unpinned and constrained to the versions amlemu's interpreter has (a superset of Azure's image: a
+  job gets Azure's packages and amlemu's; the host's versions where they share a package);
 - **exact** mode (``AMLEMU_CURATED=exact`` or ``curated: exact`` in ``.amlemu.yml``): Azure's versions
   on Azure's Python, built into a cached virtualenv.
 
@@ -92,6 +94,18 @@ class CuratedEnvironment:
         then ``adds``."""
         azure = [self.here.get(name) or self.azure_requirement(name) for name in self.packages]
         return azure + [name + spec for name, spec in self.adds.items()]
+
+    def overlay_requirements(self, missing: Iterable[str]) -> list[str]:
+        """What a layered environment's overlay installs for the ``missing`` distributions: each unpinned
+        (``here``'s requirement where it replaces Azure's package: a CPU torch)."""
+        wanted = {normalize(name) for name in missing}
+        by_distribution = {normalize(requirement_name(req)): name for name, req in self.here.items()}
+        out = []
+        for name in self.distributions():
+            if normalize(name) in wanted:
+                azure = by_distribution.get(normalize(name))
+                out.append(self.here[azure] if azure else name)
+        return list(dict.fromkeys(out))
 
     def distributions(self) -> list[str]:
         """The distribution each requirement installs (``here``'s name where it replaces Azure's)."""
@@ -274,6 +288,7 @@ def resolved_record(reference: str, env: CuratedEnvironment) -> EnvironmentResol
         "image": None,
         "build": None,
         "note": "; ".join((how.summary, *env.notes)),
+        "layered": how.layered,
     }
 
 
@@ -287,6 +302,8 @@ class LocalRuntime:
     python: str | None
     summary: str
     missing_on_host: tuple[str, ...] = ()
+    #: amlemu's interpreter with an overlay virtualenv of ``requirements`` (the packages it lacks)
+    layered: bool = False
 
 
 def describe(env: CuratedEnvironment, how: str) -> LocalRuntime:
@@ -313,9 +330,13 @@ def describe(env: CuratedEnvironment, how: str) -> LocalRuntime:
     shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
     return LocalRuntime(
         how,
-        env.requirements(),
+        env.overlay_requirements(missing),
         None,
-        f"fast mode: a cached virtualenv on Python {host} with Azure's list (amlemu's own interpreter lacks "
-        f"{shown}); a pin with no release for Python {host} is replaced by the nearest one that has one",
+        f"fast mode: amlemu's own interpreter (Python {host}) layered under a cached overlay virtualenv holding "
+        f"the {len(missing)} packages of Azure's list it lacks ({shown}), unpinned and fitted to the interpreter's "
+        "versions: every package of Azure's list is importable, and amlemu's own packages too (a superset of "
+        "Azure's image); a job gets the interpreter's versions of the packages they share and the overlay's "
+        "for the others (not Azure's pins: exact mode, AMLEMU_CURATED=exact, builds those)",
         missing,
+        layered=True,
     )

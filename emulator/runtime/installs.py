@@ -284,7 +284,9 @@ def install(python: Path, plan: Plan, log: Log, build_log: Log) -> list[str]:
             code, lines = attempt(offline)
             if code == 0:
                 return lines
-            raise InstallFailed(lines, network=False)
+            if "Network connectivity is disabled" not in "\n".join(lines):
+                raise InstallFailed(lines, network=False)
+            first = lines  # uv's cache held the metadata of a wheel it no longer holds: the index has it
         text = "\n".join(first)
         missing = list(dict.fromkeys(_NOT_CACHED.findall(text) + _NO_VERSION.findall(text)))
         what = f"{', '.join(missing)}: not" if missing else "not everything is"

@@ -11,6 +11,17 @@ A build (see :mod:`emulator.runtime.installs` for how packages get in):
 3. when that resolution fails, the pins are fitted to the Python (:func:`emulator.runtime.pins.fit`)
    and it runs again; then, for Azure's own packages that cannot install here, their stand-ins.
 
+A *layered* build (a curated environment in fast mode, see :mod:`emulator.environments.curated`)
+is an overlay on the host's interpreter: the virtualenv holds only the requirements (and what they
+need that the host lacks), and a ``.pth`` file puts the host's site-packages after its own, so a job
+sees both. The requirements install constrained to the host's versions (``name==version`` of each
+installed distribution), so shared dependencies stay the host's; when that cannot resolve, the
+constraints named in the conflict are dropped (a ``WARNING`` each) and, as a last resort, all of them.
+Whatever the overlay holds at the host's very version is removed from it again.
+
+Virtualenvs are cached per machine (``AMLEMU_ENV_CACHE``, else the machine cache's ``venvs``), shared
+by every ``AMLEMU_HOME``, like uv's cache and the wheelhouse.
+
 Every substitution is a ``WARNING`` line in the caller's log (the job's or the deployment's) and in
 the build log (``$AMLEMU_HOME/cache/build-logs/<key>.log``), and is kept with the build (the ready
 marker's JSON, and :mod:`emulator.runtime.builds` for ``environment show``). A failed build leaves
@@ -25,11 +36,14 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -39,6 +53,7 @@ from emulator.errors import EmulatorError
 from emulator.runtime import builds, pythons
 
 READY = ".amlemu-ready"
+HOST_LAYER = "_amlemu_host_layer.pth"  # a layered overlay's link to the host's site-packages
 BUILDER = 2  # what a build holds changed (uv, the wheelhouse, pip seeded): older venvs are rebuilt
 
 Log = Callable[[str], None]
@@ -53,21 +68,51 @@ class Build:
     substitutions: tuple[str, ...] = ()
 
 
-def venv_key(requirements: Sequence[str], python: str | None = None, interpreter: Path | None = None) -> str:
-    """The cache key: the requirements, the Python asked for, and the interpreter that serves it."""
-    blob = json.dumps(
-        {
-            "builder": BUILDER,
-            "python": python,
-            "interpreter": str(interpreter or sys.executable),
-            "requirements": sorted(requirements),
-        }
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def venv_key(
+    requirements: Sequence[str],
+    python: str | None = None,
+    interpreter: Path | None = None,
+    layered_on: Mapping[str, str] | None = None,
+) -> str:
+    """The cache key: the requirements, the Python asked for, the interpreter that serves it, and for a
+    layered build the host's installed versions (``layered_on``) it is fitted to."""
+    fields: dict = {
+        "builder": BUILDER,
+        "python": python,
+        "interpreter": str(interpreter or sys.executable),
+        "requirements": sorted(requirements),
+    }
+    if layered_on is not None:
+        fields["layered_on"] = sorted(layered_on.items())
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
 
 
 def venvs_root() -> Path:
-    return config.cache_dir() / "venvs"
+    """The cached virtualenvs, shared by every ``AMLEMU_HOME`` on this machine: ``AMLEMU_ENV_CACHE``, else
+    the machine cache's ``venvs`` (see :func:`emulator.config.machine_cache`)."""
+    configured = config.setting("env_cache")
+    return Path(configured).expanduser() if configured else config.machine_cache() / "venvs"
+
+
+def host_site_dirs() -> list[Path]:
+    """The host interpreter's site-packages (purelib, then platlib when it differs)."""
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys(Path(paths[key]) for key in ("purelib", "platlib")))
+
+
+def installed(site_dirs: Sequence[Path]) -> dict[str, str]:
+    """Normalized distribution name -> version of what ``site_dirs`` hold, from the ``.dist-info`` folder
+    names (one listing per folder)."""
+    found: dict[str, str] = {}
+    for folder in site_dirs:
+        try:
+            names = [e.name for e in folder.iterdir() if e.name.endswith(".dist-info")]
+        except OSError:
+            continue
+        for entry in names:
+            name, _, version = entry.removesuffix(".dist-info").partition("-")
+            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), version)
+    return found
 
 
 def interpreter_for(python: str | None) -> tuple[Path, str, list[str]]:
@@ -91,12 +136,22 @@ def interpreter_for(python: str | None) -> tuple[Path, str, list[str]]:
 
 
 def ensure_venv(
-    requirements: Sequence[str], log: Log = print, *, extra: Sequence[str] = (), python: str | None = None
+    requirements: Sequence[str],
+    log: Log = print,
+    *,
+    extra: Sequence[str] = (),
+    python: str | None = None,
+    layered: bool = False,
 ) -> Build:
-    """A virtualenv with ``requirements`` and ``extra`` resolved together, on ``python``, built on first use."""
+    """A virtualenv with ``requirements`` and ``extra`` resolved together, on ``python``, built on first use;
+    ``layered``: an overlay of ``requirements`` on the host's interpreter (``extra`` and ``python`` are the
+    host's then: its packages include the scoring server's)."""
+    host = installed(host_site_dirs()) if layered else None
+    if layered:
+        python, extra = None, ()
     interpreter, used, substitutions = interpreter_for(python)
     wanted = sorted(set(requirements) | set(extra))
-    key = venv_key(wanted, python, interpreter)
+    key = venv_key(wanted, python, interpreter, host)
     root = venvs_root()
     target = root / key
     if (target / READY).exists():
@@ -115,7 +170,7 @@ def ensure_venv(
         try:
             with open(log_path, "w") as build_log:
                 made = _build(
-                    target, wanted, interpreter, used, substitutions, log, _writer(build_log), log_path, extra
+                    target, wanted, interpreter, used, substitutions, log, _writer(build_log), log_path, extra, host
                 )
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
@@ -131,6 +186,7 @@ def ensure_venv(
             "python": used,
             "interpreter": str(interpreter),
             "with_serving_packages": bool(extra),
+            "layered": layered,
             "substitutions": made["substitutions"],
             "build_log": str(log_path),
         },
@@ -197,7 +253,9 @@ def _build(
     build_log: Log,
     log_path: Path,
     serving: Sequence[str] = (),
+    host: Mapping[str, str] | None = None,
 ) -> dict:
+    """Build the virtualenv ``target``; ``host``: a layered build's host versions (see the module docstring)."""
     from emulator.runtime import installs, pins, wheelhouse  # a build only (see ensure_venv)
 
     started = time.monotonic()
@@ -211,18 +269,25 @@ def _build(
         substitutions.append(line)
         say(f"[amlemu] WARNING: {line}")
 
+    what = "an overlay on amlemu's interpreter" if host is not None else "environment"
     say(
-        f"[amlemu] building environment {target.name} on Python {python} ({interpreter}; first use, cached "
-        f"afterwards): {' '.join(requirements)}"
+        f"[amlemu] building {what} {target.name} on Python {python} ({interpreter}; first use, cached "
+        f"on this machine afterwards): {' '.join(requirements)}"
     )
     for line in list(substitutions):
         say(f"[amlemu] WARNING: {line}")
     wheelhouse.ensure(say)
     _create(target, interpreter, build_log)
-    # pip in the environment, as in Azure's conda environments (a job may pip install at run time)
-    plan = installs.torch_plan(
-        [*requirements, *([] if installs.names(requirements, "pip") else ["pip"])], python, strict=strict
-    )
+    if host is not None:
+        _link_host(target)
+    # pip in the environment, as in Azure's conda environments (a job may pip install at run time); a layered
+    # one has the host's
+    pip = [] if host is not None or installs.names(requirements, "pip") else ["pip"]
+    plan = installs.torch_plan([*requirements, *pip], python, strict=strict)
+    fitted_to = _host_constraints(host, requirements) if host is not None else []
+    plan.constraints += fitted_to
+    if host is not None:  # unpinned, fitted to the host: a resolver backtracks to ancient releases (azureml-core 1.0)
+        plan.requirements = _newest_as_floor(plan.requirements, target / "bin" / "python", build_log)
     for line in plan.substitutions:
         warn(line)
     python_exe = target / "bin" / "python"
@@ -248,7 +313,12 @@ def _build(
     # wheels only at first: an old pin's source build (numpy 1.21 on Python 3.11) runs for many minutes
     # and fails, where fitting the pin takes a second; sources are built after fitting, if still needed
     plan.no_build = True
-    remedies = [fit, build_sources, *([] if strict else [stand_in])]
+
+    def unfit() -> bool:  # a layered build's last resort before stand-ins: none of the host's versions
+        return _loosen(plan, fitted_to, last[0], warn, named_only=False) if fitted_to and last else False
+
+    last: list[installs.InstallFailed] = []
+    remedies = [fit, build_sources, unfit, *([] if strict else [stand_in])]
     while True:
         try:
             installs.install(python_exe, plan, log, build_log)
@@ -256,6 +326,9 @@ def _build(
         except installs.InstallFailed as failure:
             if failure.network:
                 raise installs.failure_error(failure, python=python, log_path=log_path, serving=serving) from None
+            if fitted_to and _loosen(plan, fitted_to, failure, warn, named_only=True):
+                continue
+            last[:] = [failure]
             while remedies:
                 if remedies.pop(0)():
                     break
@@ -263,8 +336,11 @@ def _build(
                 raise installs.failure_error(
                     failure, python=python, log_path=log_path, tried=substitutions, serving=serving
                 ) from None
+    if host is not None:
+        _drop_host_copies(target, host, build_log)
     seconds = time.monotonic() - started
     made = {
+        "layered": host is not None,
         "requirements": requirements,
         "installed": plan.requirements,
         "python": python,
@@ -275,6 +351,111 @@ def _build(
     (target / READY).write_text(json.dumps(made))
     say(f"[amlemu] environment {target.name} ready in {seconds:.1f} s")
     return made
+
+
+def _link_host(target: Path) -> None:
+    """A ``.pth`` in the overlay's site-packages that adds the host's after its own, the host's ``.pth``
+    files (amlemu's editable install) processed too."""
+    sites = list(target.glob("lib/python*/site-packages"))
+    if not sites:
+        raise EmulatorError(f"The virtualenv {target} has no site-packages folder.", code="EnvironmentBuildFailed")
+    lines = [f"import site; site.addsitedir({str(folder)!r})" for folder in host_site_dirs()]
+    (sites[0] / HOST_LAYER).write_text("\n".join(lines) + "\n")
+
+
+def _host_constraints(host: Mapping[str, str], requirements: Sequence[str]) -> list[str]:
+    """``name==version`` of each host distribution a layered build keeps shared dependencies at (not amlemu
+    itself, nor what the requirements name)."""
+    named = {re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~\[;@]", r.strip(), maxsplit=1)[0]).lower() for r in requirements}
+    return [f"{name}=={version}" for name, version in sorted(host.items()) if name != "amlemu" and name not in named]
+
+
+def _loosen(plan, fitted_to: list[str], failure, warn: Log, *, named_only: bool) -> bool:
+    """A layered build whose packages cannot fit the host's versions: each host constraint the installer's
+    reason names is loosened, ``name==2.4.6`` to ``name>=2`` (a floor at the host's major version, so the
+    resolver does not backtrack to an ancient release), and dropped when named again; or, not ``named_only``,
+    all are dropped. The overlay then holds the versions those packages need, which a job gets in place of
+    the host's. False when nothing changed."""
+    text = "\n".join(failure.output).lower()
+
+    def name_of(line: str) -> str:
+        return re.split(r"[=<>]", line, maxsplit=1)[0]
+
+    named = [c for c in fitted_to if re.search(rf"(?<![\w.-]){re.escape(name_of(c).lower())}(?![\w.-])", text)]
+    if not named and named_only:
+        return False
+    loosened, dropped = [], []
+    for line in named if named_only else list(fitted_to):
+        index = fitted_to.index(line)
+        plan.constraints.remove(line)
+        major = line.partition("==")[2].split(".")[0]
+        if named_only and "==" in line and major.isdigit():
+            fitted_to[index] = f"{name_of(line)}>={major}"
+            plan.constraints.append(fitted_to[index])
+            loosened.append(line)
+        else:
+            del fitted_to[index]
+            dropped.append(line)
+    if not loosened and not dropped:
+        return False
+    which = ", ".join(loosened + dropped) if named_only else f"all {len(dropped)} of amlemu's versions"
+    warn(
+        f"the overlay's packages cannot use amlemu's interpreter's {which}: the overlay installs the versions they "
+        "need, which a job on this environment gets in their place (the build log has the installer's reasons)"
+    )
+    return True
+
+
+def _newest_as_floor(requirements: list[str], python_exe: Path, build_log: Log) -> list[str]:
+    """A layered build's unpinned requirements with their newest release for this Python as a floor
+    (``azureml-core>=1.61.0``), as Azure's image build takes the newest of an unpinned package; as they
+    were when that cannot be asked (no uv, no index and nothing cached)."""
+    from emulator.runtime import installs, pins, wheelhouse  # a build only (see ensure_venv)
+
+    bare = [r for r in requirements if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", r.strip())]
+    uv = installs.uv_bin()
+    if not bare or not uv:
+        return requirements
+    with tempfile.TemporaryDirectory(prefix="amlemu-newest-") as scratch:
+        listed = Path(scratch, "requirements.in")
+        listed.write_text("\n".join(bare) + "\n")
+        cmd = [uv, "pip", "compile", "--no-deps", "--no-header", "--no-annotate", "--python", str(python_exe),
+               "--find-links", str(wheelhouse.folder()), *pins.package_indexes().uv_args(), str(listed)]  # fmt: skip
+        code, lines = installs.run(cmd, build_log)
+        if code != 0:
+            code, lines = installs.run([*cmd, "--offline"], build_log)
+    if code != 0:
+        return requirements
+    newest = {}
+    for line in lines:
+        name, sep, version = line.strip().partition("==")
+        if sep:
+            newest[re.sub(r"[-_.]+", "-", name).lower()] = version.split(";")[0].strip()
+    out = []
+    for req in requirements:
+        version = newest.get(re.sub(r"[-_.]+", "-", req.strip()).lower()) if req in bare else None
+        out.append(f"{req}>={version}" if version else req)
+    return out
+
+
+def _drop_host_copies(target: Path, host: Mapping[str, str], build_log: Log) -> None:
+    """Remove from a layered overlay what it holds at the host's very version (the host layer has it)."""
+    from emulator.runtime import installs  # a build only (see ensure_venv)
+
+    overlay = installed(list(target.glob("lib/python*/site-packages")))
+    same = sorted(name for name, version in overlay.items() if host.get(name) == version)
+    if not same:
+        return
+    uv = installs.uv_bin()
+    python_exe = str(target / "bin" / "python")
+    cmd = [uv, "pip", "uninstall", "--python", python_exe] if uv else [python_exe, "-m", "pip", "uninstall", "-y"]
+    build_log(f"[amlemu] the host layer has {len(same)} of these at the same version: removed from the overlay")
+    code, lines = installs.run([*cmd, *same], build_log)
+    if code != 0:
+        raise EmulatorError(
+            f"Removing from the overlay {target} what the host already has failed: {' '.join(lines[-5:])}",
+            code="EnvironmentBuildFailed",
+        )
 
 
 def _create(target: Path, interpreter: Path, build_log: Log) -> None:

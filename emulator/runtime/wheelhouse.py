@@ -51,11 +51,8 @@ SKIP_DISTRIBUTIONS = {"amlemu"}  # amlemu itself: the scoring server reaches a v
 
 
 def machine_cache() -> Path:
-    """The folder of what every ``AMLEMU_HOME`` on this machine shares (wheels, uv's cache)."""
-    configured = config.setting("machine_cache")
-    if configured:
-        return Path(configured).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "amlemu"
+    """The folder of what every ``AMLEMU_HOME`` on this machine shares (wheels, uv's cache, virtualenvs)."""
+    return config.machine_cache()
 
 
 def uv_cache_dir() -> Path:
