@@ -83,6 +83,8 @@ def curated_view(name: str, version: str | None = None, label: str | None = None
         state = how.summary
     elif venv:
         local = curated.installed_versions(Path(venv["venv"]).glob("lib/python*/site-packages"))
+        if how.layered:  # the overlay's versions over amlemu's interpreter's
+            local = {**curated.host_versions(), **local}
         local_python = venv.get("python")
         state = how.summary
     else:

@@ -2,7 +2,8 @@
 
 Containers are matched by amlemu's own labels (``com.amlemu.kind``) and the current
 ``AMLEMU_HOME`` (``com.amlemu.home``); images, a cache shared by every home, by their kind;
-virtualenvs live under amlemu's cache folder; staging folders (a model, job or deployment
+virtualenvs live in the machine's environment cache (shared by every home: those unused for
+``venv_days``, never one being built); staging folders (a model, job or deployment
 being copied in when its process was killed) live in the workspaces of the current
 ``AMLEMU_HOME``, and only those no live process is filling are removed
 (:mod:`emulator.store.staging`). Nothing else is touched.
@@ -49,8 +50,9 @@ def prune(*, all_images: bool = False, venv_days: float = 30.0) -> dict[str, lis
                 client.images.remove(image.id, force=False)
                 removed["images"].append(image.tags[0] if image.tags else image.short_id)
     cutoff = time.time() - venv_days * 86400
-    root = venvs_root()
-    for venv in sorted(root.iterdir()) if root.is_dir() else []:
+    # the machine's cache, and where older amlemu kept them, under this AMLEMU_HOME
+    roots = dict.fromkeys((venvs_root(), config.cache_dir() / "venvs"))
+    for venv in [v for root in roots if root.is_dir() for v in sorted(root.iterdir())]:
         marker = venv / READY
         if venv.is_dir() and (not marker.exists() or marker.stat().st_mtime <= cutoff):
             with open(f"{venv}.lock", "a") as lock:

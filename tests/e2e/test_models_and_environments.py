@@ -80,7 +80,8 @@ def test_model_yaml_and_mlflow_model_check(cli, tmp_path):
     assert_rejected(cli, ["model", "create", "--file", str(bad)], "flavour")
 
 
-def test_environment_with_conda_file_builds_a_cached_venv(cli, tmp_path):
+def test_environment_with_conda_file_builds_a_cached_venv(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMLEMU_ENV_CACHE", str(cli.home / "cache" / "venvs"))  # a first build, not the machine's
     write(tmp_path / "conda.yml", "name: tiny\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n    - six\n")
     spec = write(
         tmp_path / "env.yml",

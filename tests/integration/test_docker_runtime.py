@@ -130,7 +130,9 @@ def test_ten_jobs_at_once_leave_no_container(docker_cli, tmp_path):
     assert [c for c in left if c.labels.get("com.amlemu.job") in names] == []
 
 
-def test_system_prune_removes_only_what_amlemu_created(docker_cli):
+def test_system_prune_removes_only_what_amlemu_created(docker_cli, monkeypatch):
+    # --days 0 on a cache of this test's own, not the machine's (which other tests' jobs are using)
+    monkeypatch.setenv("AMLEMU_ENV_CACHE", str(docker_cli.home / "cache" / "venvs"))
     client = docker.from_env()
     ours = client.containers.create(
         "amlemu/base:bookworm", ["true"], labels={"com.amlemu.kind": "job", "com.amlemu.test": "1"}

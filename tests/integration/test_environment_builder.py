@@ -15,6 +15,13 @@ import pytest
 from emulator.runtime.venv import READY
 from tests.e2e.test_cli_jobs import wait_status, write
 
+
+@pytest.fixture(autouse=True)
+def own_env_cache(cli, monkeypatch):
+    """These tests watch first builds and what a failed one leaves: a virtualenv cache of their own."""
+    monkeypatch.setenv("AMLEMU_ENV_CACHE", str(cli.home / "cache" / "venvs"))
+
+
 CLOSED_INDEX = "http://127.0.0.1:9/simple"  # the discard port: nothing listens, the connection is refused
 
 SCORE_PY = """

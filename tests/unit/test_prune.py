@@ -10,6 +10,7 @@ from emulator.runtime.venv import READY, venvs_root
 
 def test_a_virtualenv_being_built_is_not_pruned_and_a_stale_one_is(amlemu_home, monkeypatch):
     monkeypatch.setattr(prune, "engine_answers", lambda: False)  # folders only: containers are tested on docker
+    monkeypatch.setenv("AMLEMU_ENV_CACHE", str(amlemu_home / "venvs"))  # not the machine's shared cache
     root = venvs_root()
     building, stale = root / "building", root / "stale"
     for folder in (building, stale):
