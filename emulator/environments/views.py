@@ -77,6 +77,11 @@ def curated_view(name: str, version: str | None = None, label: str | None = None
     how = curated.describe(env, mode)
     built = builds.build_record({"requirements": how.requirements, "python": how.python}) if how.requirements else None
     venv = next((b for b in (built or {}).get("builds", []) if b.get("venv")), None)
+    if venv is None and how.layered:  # built by another AMLEMU_HOME: the overlay cache is the machine's
+        from emulator.runtime.venv import cached_layered  # only a layered environment's view needs it
+
+        overlay = cached_layered(how.requirements or [])
+        venv = {"venv": str(overlay), "python": curated.host_python()} if overlay else None
     if how.requirements is None:
         local = curated.host_versions()
         local_python = curated.host_python()

@@ -54,6 +54,7 @@ from emulator.runtime import builds, pythons
 
 READY = ".amlemu-ready"
 HOST_LAYER = "_amlemu_host_layer.pth"  # a layered overlay's link to the host's site-packages
+LAYERED_BUILDER = 2  # how a layered overlay is resolved changed (newest floors, loosened constraints): rebuilt
 BUILDER = 2  # what a build holds changed (uv, the wheelhouse, pip seeded): older venvs are rebuilt
 
 Log = Callable[[str], None]
@@ -84,6 +85,7 @@ def venv_key(
     }
     if layered_on is not None:
         fields["layered_on"] = sorted(layered_on.items())
+        fields["layered_builder"] = LAYERED_BUILDER
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
 
 
@@ -192,6 +194,12 @@ def ensure_venv(
         },
     )
     return Build(target / "bin", cached=False, substitutions=tuple(made["substitutions"]))
+
+
+def cached_layered(requirements: Sequence[str]) -> Path | None:
+    """The ready overlay of a layered environment with ``requirements`` on this machine, if built (by any home)."""
+    target = venvs_root() / venv_key(sorted(set(requirements)), None, Path(sys.executable), installed(host_site_dirs()))
+    return target if (target / READY).exists() else None
 
 
 def _reuse(target: Path, log: Log) -> Build:
