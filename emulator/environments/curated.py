@@ -6,10 +6,10 @@ folder in the public azureml-assets repository; the file names the path and comm
 from). A job on a curated environment gets every package of that list:
 
 - **fast** mode (the default): amlemu's own interpreter when it already holds every package of
-  the list (any version), else a *layered* environment: amlemu's interpreter and its packages, under
-  an overlay virtualenv (cached per machine) holding only the packages of the list it lacks, installed
-  unpinned and constrained to the versions amlemu's interpreter has (a superset of Azure's image: a
-  job gets Azure's packages and amlemu's; the host's versions where they share a package);
+  the list (any version), else a cached virtualenv (per machine) with Azure's list at Azure's pins
+  (fitted to the host's Python by the builder where a pin has no release for it) and amlemu's job
+  tooling (:data:`TOOLING`: ONNX export and runtime, MLflow) resolved together with them, unpinned:
+  a superset of Azure's image, so amlemu's samples and tests that export ONNX run on it too;
 - **exact** mode (``AMLEMU_CURATED=exact`` or ``curated: exact`` in ``.amlemu.yml``): Azure's versions
   on Azure's Python, built into a cached virtualenv.
 
@@ -39,6 +39,12 @@ DATA = Path(__file__).with_name("curated.json")
 PREFIX = "AzureML-"  # a curated environment's name in a workspace: AzureML-<name in the azureml registry>
 REGISTRY = "azureml"  # the registry Azure publishes curated environments in
 MODES = ("fast", "exact")
+#: what fast mode adds to Azure's list, unpinned (the resolver fits them around Azure's pins): amlemu's
+#: samples export models to ONNX and score them with ONNX Runtime, which Azure's lists do not name.
+#: (A layered environment, amlemu's interpreter under or over an overlay of the missing packages, was
+#: tried: either order mixes two resolutions and breaks imports, e.g. azureml-core against a newer
+#: azure-mgmt-resource, or the inference server against another opentelemetry.)
+TOOLING = ("skl2onnx", "onnx", "onnxruntime", "mlflow-skinny", "pyyaml")
 
 _REGISTRY_REF = re.compile(
     r"^azureml://registries/(?P<registry>[^/]+)/environments/(?P<name>[^/]+)"
@@ -328,15 +334,15 @@ def describe(env: CuratedEnvironment, how: str) -> LocalRuntime:
             f"fast mode: amlemu's own interpreter (Python {host}), which holds every package of Azure's list",
         )
     shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    named = {normalize(name) for name in env.distributions()}
+    tooling = [name for name in TOOLING if normalize(name) not in named]
     return LocalRuntime(
         how,
-        env.overlay_requirements(missing),
+        env.requirements() + tooling,
         None,
-        f"fast mode: amlemu's own interpreter (Python {host}) layered under a cached overlay virtualenv holding "
-        f"the {len(missing)} packages of Azure's list it lacks ({shown}), unpinned and fitted to the interpreter's "
-        "versions: every package of Azure's list is importable, and amlemu's own packages too (a superset of "
-        "Azure's image); a job gets the interpreter's versions of the packages they share and the overlay's "
-        "for the others (not Azure's pins: exact mode, AMLEMU_CURATED=exact, builds those)",
+        f"fast mode: a cached virtualenv on Python {host} with Azure's list at Azure's pins (amlemu's own "
+        f"interpreter lacks {shown}) and amlemu's job tooling ({', '.join(tooling)}), resolved together; a pin "
+        f"with no release for Python {host} is replaced by the nearest one that has one (exact mode, "
+        "AMLEMU_CURATED=exact, builds Azure's list alone on Azure's Python)",
         missing,
-        layered=True,
     )

@@ -453,7 +453,15 @@ def _nearby(req: Requirement, releases: list[_Release]) -> str:
 
 
 def _rewrite(req: Requirement, version: Version) -> str:
-    """``req`` pinned to ``version``, keeping its extras and marker."""
+    """``req`` moved to ``version``, keeping its extras and marker: an exact pin (``==1.5.1``) becomes that
+    version; a range (``~=1.22.0``, ``==1.22.*``, ``>=1,<1.23``) becomes ``version``'s release series from
+    ``version`` on (``>=1.23.2,==1.23.*``), so the resolver can still take a later fix of it where another
+    package needs one (ml-dtypes needs numpy>=1.23.3)."""
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     marker = f"; {req.marker}" if req.marker else ""
-    return f"{req.name}{extras}=={version}{marker}"
+    specs = list(req.specifier)
+    exact = len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version
+    if exact or len(version.release) < 2:
+        return f"{req.name}{extras}=={version}{marker}"
+    series = ".".join(map(str, version.release[:2]))
+    return f"{req.name}{extras}>={version},=={series}.*{marker}"

@@ -13,11 +13,13 @@ A build (see :mod:`emulator.runtime.installs` for how packages get in):
 
 A *layered* build (a curated environment in fast mode, see :mod:`emulator.environments.curated`)
 is an overlay on the host's interpreter: the virtualenv holds only the requirements (and what they
-need that the host lacks), and a ``.pth`` file puts the host's site-packages after its own, so a job
-sees both. The requirements install constrained to the host's versions (``name==version`` of each
-installed distribution), so shared dependencies stay the host's; when that cannot resolve, the
-constraints named in the conflict are dropped (a ``WARNING`` each) and, as a last resort, all of them.
-Whatever the overlay holds at the host's very version is removed from it again.
+need that the host lacks), and a ``.pth`` file puts the host's site-packages in front of its own, so a
+job sees both, and every distribution the host has at the host's version (amlemu's interpreter stays
+consistent: its scoring server, ONNX Runtime, MLflow). The requirements install constrained to the
+host's versions (``name==version`` of each installed distribution), so shared dependencies agree with
+the host's; when that cannot resolve, the constraints named in the conflict are loosened, then dropped
+(a ``WARNING`` each) and, as a last resort, all of them; the host's versions still come first at run
+time. Whatever the overlay holds at the host's very version is removed from it again.
 
 Virtualenvs are cached per machine (``AMLEMU_ENV_CACHE``, else the machine cache's ``venvs``), shared
 by every ``AMLEMU_HOME``, like uv's cache and the wheelhouse.
@@ -53,8 +55,8 @@ from emulator.errors import EmulatorError
 from emulator.runtime import builds, pythons
 
 READY = ".amlemu-ready"
-HOST_LAYER = "_amlemu_host_layer.pth"  # a layered overlay's link to the host's site-packages
-LAYERED_BUILDER = 2  # how a layered overlay is resolved changed (newest floors, loosened constraints): rebuilt
+HOST_LAYER_NAME = "_amlemu_host_layer"  # a layered overlay's link to the host's site-packages (.pth and module)
+LAYERED_BUILDER = 3  # how a layered overlay is made changed (3: the host in front of the overlay): rebuilt
 BUILDER = 2  # what a build holds changed (uv, the wheelhouse, pip seeded): older venvs are rebuilt
 
 Log = Callable[[str], None]
@@ -361,14 +363,35 @@ def _build(
     return made
 
 
+# The overlay's link to the host: a module its .pth imports at start-up (a .pth holds one line of code).
+# site.addsitedir processes the host's own .pth files (amlemu's editable install); the host's folders then
+# go in front of the overlay's, so every distribution the host has is the host's version, consistent with
+# the rest of amlemu's interpreter, and the overlay adds only what the host lacks.
+_HOST_LAYER_MODULE = """\"\"\"amlemu: the host's site-packages in front of this overlay's (emulator.runtime.venv).\"\"\"
+import os
+import site
+import sys
+
+_overlay = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+_before = len(sys.path)
+for _folder in {folders!r}:
+    site.addsitedir(_folder)
+_host = sys.path[_before:]
+del sys.path[_before:]
+_real = [os.path.realpath(p) for p in sys.path]
+_at = _real.index(_overlay) if _overlay in _real else len(sys.path)
+sys.path[_at:_at] = _host
+"""
+
+
 def _link_host(target: Path) -> None:
-    """A ``.pth`` in the overlay's site-packages that adds the host's after its own, the host's ``.pth``
-    files (amlemu's editable install) processed too."""
+    """The overlay's link to the host's site-packages (in front of its own; see ``_HOST_LAYER_MODULE``)."""
     sites = list(target.glob("lib/python*/site-packages"))
     if not sites:
         raise EmulatorError(f"The virtualenv {target} has no site-packages folder.", code="EnvironmentBuildFailed")
-    lines = [f"import site; site.addsitedir({str(folder)!r})" for folder in host_site_dirs()]
-    (sites[0] / HOST_LAYER).write_text("\n".join(lines) + "\n")
+    folders = [str(folder) for folder in host_site_dirs()]
+    (sites[0] / f"{HOST_LAYER_NAME}.py").write_text(_HOST_LAYER_MODULE.format(folders=folders))
+    (sites[0] / f"{HOST_LAYER_NAME}.pth").write_text(f"import {HOST_LAYER_NAME}\n")
 
 
 def _host_constraints(host: Mapping[str, str], requirements: Sequence[str]) -> list[str]:
@@ -408,8 +431,9 @@ def _loosen(plan, fitted_to: list[str], failure, warn: Log, *, named_only: bool)
         return False
     which = ", ".join(loosened + dropped) if named_only else f"all {len(dropped)} of amlemu's versions"
     warn(
-        f"the overlay's packages cannot use amlemu's interpreter's {which}: the overlay installs the versions they "
-        "need, which a job on this environment gets in their place (the build log has the installer's reasons)"
+        f"the overlay's packages do not resolve with amlemu's interpreter's {which}: they were installed without "
+        "them, and a job still imports amlemu's versions (the host layer comes first), which those packages may "
+        "not support (the build log has the installer's reasons; exact mode builds Azure's versions alone)"
     )
     return True
 

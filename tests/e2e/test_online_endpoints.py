@@ -87,8 +87,11 @@ def test_tutorial_flow(ml_client, served, tmp_path):
     assert [e.name for e in ml_client.online_endpoints.list()] == ["iris-ep"]
     swagger = requests.get(served.openapi_uri, headers=_auth(ml_client), timeout=10)
     assert swagger.status_code == 200 and "paths" in swagger.json()
-    # local=True is accepted, as in the Azure ML docs
-    assert ml_client.online_endpoints.get("iris-ep", local=True).name == "iris-ep"
+    # local=True names the local endpoints (azure-ai-ml's own semantics): a workspace endpoint is not one of them
+    from azure.ai.ml.exceptions import LocalEndpointNotFoundError
+
+    with pytest.raises(LocalEndpointNotFoundError):
+        ml_client.online_endpoints.get("iris-ep", local=True)
 
 
 def test_built_in_onnx_scorer_needs_no_script(ml_client, model):

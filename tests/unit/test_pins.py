@@ -89,7 +89,7 @@ def test_extras_and_markers_are_kept_and_a_marker_that_excludes_the_python_is_le
 
 def test_a_range_no_version_of_which_runs_is_fitted_too(index):
     fitted = pins.fit(["fitprobe>=1.0,<1.2"], "3.11", strict=False)
-    assert fitted.requirements == ["fitprobe==2.0"]
+    assert fitted.requirements == ["fitprobe>=2.0,==2.0.*"]  # a range moves to the nearest release series
     assert fitted.substitutions[0].startswith("fitprobe <1.2,>=1.0 → 2.0 (1.1 has no wheel for Python 3.11")
 
 
