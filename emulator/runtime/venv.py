@@ -57,7 +57,7 @@ from emulator.runtime import builds, pythons
 READY = ".amlemu-ready"
 HOST_LAYER_NAME = "_amlemu_host_layer"  # a layered overlay's link to the host's site-packages (.pth and module)
 LAYERED_BUILDER = 3  # how a layered overlay is made changed (3: the host in front of the overlay): rebuilt
-BUILDER = 2  # what a build holds changed (uv, the wheelhouse, pip seeded): older venvs are rebuilt
+BUILDER = 3  # what a build holds changed (3: fitted ranges keep their release series): older venvs are rebuilt
 
 Log = Callable[[str], None]
 
