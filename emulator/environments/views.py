@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,14 @@ def curated_view(name: str, version: str | None = None, label: str | None = None
     how = curated.describe(env, mode)
     built = builds.build_record({"requirements": how.requirements, "python": how.python}) if how.requirements else None
     venv = next((b for b in (built or {}).get("builds", []) if b.get("venv")), None)
-    if venv is None and how.layered:  # built by another AMLEMU_HOME: the overlay cache is the machine's
-        from emulator.runtime.venv import cached_layered  # only a layered environment's view needs it
+    if venv is None and how.requirements:  # built by another AMLEMU_HOME: the virtualenv cache is the machine's
+        from emulator.runtime import venv as venvs  # only a built curated environment's view needs it
 
-        overlay = cached_layered(how.requirements or [])
-        venv = {"venv": str(overlay), "python": curated.host_python()} if overlay else None
+        found = venvs.cached_layered(how.requirements) if how.layered else venvs.cached(how.requirements, how.python)
+        if found:
+            made = json.loads((found / venvs.READY).read_text() or "{}")  # the build's own record of itself
+            venv = {"venv": str(found), "python": made.get("python") or how.python or curated.host_python()}
+            built = {**(built or {}), "substitutions": made.get("substitutions", [])}
     if how.requirements is None:
         local = curated.host_versions()
         local_python = curated.host_python()

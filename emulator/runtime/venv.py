@@ -198,6 +198,17 @@ def ensure_venv(
     return Build(target / "bin", cached=False, substitutions=tuple(made["substitutions"]))
 
 
+def cached(requirements: Sequence[str], python: str | None = None) -> Path | None:
+    """The ready virtualenv of an environment with ``requirements`` on ``python`` (no extras: a job's) on this
+    machine, if any home built it; None when not built, or its Python cannot be honoured here."""
+    try:
+        interpreter = interpreter_for(python)[0]
+    except EmulatorError:
+        return None
+    target = venvs_root() / venv_key(sorted(set(requirements)), python, interpreter)
+    return target if (target / READY).exists() else None
+
+
 def cached_layered(requirements: Sequence[str]) -> Path | None:
     """The ready overlay of a layered environment with ``requirements`` on this machine, if built (by any home)."""
     target = venvs_root() / venv_key(sorted(set(requirements)), None, Path(sys.executable), installed(host_site_dirs()))
