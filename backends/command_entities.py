@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import Input, Output
-from azure.ai.ml.entities import CommandJob, JobResourceConfiguration
+from azure.ai.ml.entities import CommandJob, JobResourceConfiguration, JobService
 from azure.ai.ml.entities._builders.command import Command
 
 from backends.entities import header_spec, inline_environment, job_outputs, local_code, local_path, view_system_data
@@ -116,4 +116,6 @@ def from_view(store: WorkspaceStore, record: dict[str, Any], view: dict[str, Any
         parent_job_name=view.get("parent_job_name"),
         creation_context=view_system_data(view["creation_context"]),
         id=view["id"],
+        # the view's services: Studio (the job's folder here, where Azure links the studio) and Tracking
+        services={key: JobService(**value) for key, value in (view.get("services") or {}).items()},
     )
