@@ -101,18 +101,6 @@ class CuratedEnvironment:
         azure = [self.here.get(name) or self.azure_requirement(name) for name in self.packages]
         return azure + [name + spec for name, spec in self.adds.items()]
 
-    def overlay_requirements(self, missing: Iterable[str]) -> list[str]:
-        """What a layered environment's overlay installs for the ``missing`` distributions: each unpinned
-        (``here``'s requirement where it replaces Azure's package: a CPU torch)."""
-        wanted = {normalize(name) for name in missing}
-        by_distribution = {normalize(requirement_name(req)): name for name, req in self.here.items()}
-        out = []
-        for name in self.distributions():
-            if normalize(name) in wanted:
-                azure = by_distribution.get(normalize(name))
-                out.append(self.here[azure] if azure else name)
-        return list(dict.fromkeys(out))
-
     def distributions(self) -> list[str]:
         """The distribution each requirement installs (``here``'s name where it replaces Azure's)."""
         azure = [requirement_name(self.here[name]) if name in self.here else name for name in self.packages]
@@ -294,7 +282,6 @@ def resolved_record(reference: str, env: CuratedEnvironment) -> EnvironmentResol
         "image": None,
         "build": None,
         "note": "; ".join((how.summary, *env.notes)),
-        "layered": how.layered,
     }
 
 
@@ -308,8 +295,6 @@ class LocalRuntime:
     python: str | None
     summary: str
     missing_on_host: tuple[str, ...] = ()
-    #: amlemu's interpreter with an overlay virtualenv of ``requirements`` (the packages it lacks)
-    layered: bool = False
 
 
 def describe(env: CuratedEnvironment, how: str) -> LocalRuntime:

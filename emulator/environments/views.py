@@ -81,7 +81,7 @@ def curated_view(name: str, version: str | None = None, label: str | None = None
     if venv is None and how.requirements:  # built by another AMLEMU_HOME: the virtualenv cache is the machine's
         from emulator.runtime import venv as venvs  # only a built curated environment's view needs it
 
-        found = venvs.cached_layered(how.requirements) if how.layered else venvs.cached(how.requirements, how.python)
+        found = venvs.cached(how.requirements, how.python)
         if found:
             made = json.loads((found / venvs.READY).read_text() or "{}")  # the build's own record of itself
             venv = {"venv": str(found), "python": made.get("python") or how.python or curated.host_python()}
@@ -92,8 +92,6 @@ def curated_view(name: str, version: str | None = None, label: str | None = None
         state = how.summary
     elif venv:
         local = curated.installed_versions(Path(venv["venv"]).glob("lib/python*/site-packages"))
-        if how.layered:  # the overlay's versions over amlemu's interpreter's
-            local = {**curated.host_versions(), **local}
         local_python = venv.get("python")
         state = how.summary
     else:

@@ -74,8 +74,6 @@ def environment_image(resolved: Mapping[str, Any], log: Log, extra: Sequence[str
     (a build context is taken as it is: a user image brings its own packages)."""
     if resolved.get("build"):
         return _context_image(resolved["build"], log)
-    if resolved.get("layered"):  # a curated environment in fast mode: amlemu's packages and the ones it lacks
-        return _requirements_image(resolved.get("requirements"), log, extra, None, layered=True)
     return _requirements_image(resolved.get("requirements"), log, extra, resolved.get("python"))
 
 
@@ -125,8 +123,6 @@ def _requirements_image(
     log: Log,
     extra: Sequence[str] = (),
     python: str | None = None,
-    *,
-    layered: bool = False,
 ) -> EnvironmentImage:
     """The job image of an environment given as requirements: ``requirements`` and ``extra`` resolved
     together on the image's Python (no host pins: the user's win), or amlemu's default environment.
@@ -134,13 +130,8 @@ def _requirements_image(
     The image has Python 3.11 only (the base image's): a conda file that asks for another Python gets
     3.11 and the warning ``python 3.9 → 3.11``, and its pins are fitted to 3.11 when they must be
     (:func:`emulator.runtime.pins.fit`), each substitution a warning, refused under strict pins.
-
-    ``layered`` (a curated environment in fast mode, whose ``requirements`` are the packages amlemu's own
-    environment lacks): amlemu's default packages at this machine's versions and ``requirements``, resolved
-    together; when they cannot fit, amlemu's packages lose their pins (a warning).
     """
-    defaults = default_requirements() if layered else []
-    reqs = sorted(set(requirements or default_requirements()) | set(defaults) | set(extra))
+    reqs = sorted(set(requirements or default_requirements()) | set(extra))
     python = python if requirements else None
     tag = job_image_tag(reqs, python)
     if cached := _cached(tag):
@@ -208,18 +199,9 @@ def _requirements_image(
             plan.no_build = False
             return True
 
-        def unpin_defaults() -> bool:  # layered: amlemu's packages at any version that fits the others
-            pinned = set(defaults) & set(plan.requirements)
-            if not pinned:
-                return False
-            plan.requirements = [r.partition("==")[0] if r in pinned else r for r in plan.requirements]
-            warn(f"amlemu's packages cannot keep this machine's versions ({', '.join(sorted(pinned))}) next to "
-                 "the environment's: the image takes the versions that fit them")  # fmt: skip
-            return True
-
         # wheels only until the pins are fitted: an old pin's source build would run for minutes and fail
         plan.no_build = True
-        remedies = [*([unpin_defaults] if layered else []), fit, build_sources, *([] if strict else [stand_in])]
+        remedies = [fit, build_sources, *([] if strict else [stand_in])]
         while True:
             failure = _download(plan, wheels, context, log)
             if failure is None:

@@ -47,18 +47,11 @@ class ProcessRuntime(Runtime):
         """amlemu's own interpreter for an environment it already satisfies (no requirements: curated
         environments map to it, and it has the scoring server's packages), else a cached virtualenv with
         the environment's requirements and ``extra_requirements`` resolved together, on the Python the
-        environment asks for when this machine has it; a layered one (a curated environment in fast mode) is
-        an overlay of its requirements on amlemu's interpreter (see :mod:`emulator.runtime.venv`)."""
+        environment asks for when this machine has it (see :mod:`emulator.runtime.venv`)."""
         requirements = resolved.get("requirements")
         if not requirements:
             return Prepared("process", bin_dir=Path(sys.executable).parent)
-        build = ensure_venv(
-            requirements,
-            log,
-            extra=extra_requirements,
-            python=resolved.get("python"),
-            layered=bool(resolved.get("layered")),
-        )
+        build = ensure_venv(requirements, log, extra=extra_requirements, python=resolved.get("python"))
         return Prepared("process", bin_dir=build.bin_dir, cached=build.cached, substitutions=build.substitutions)
 
     def start(self, request: RunRequest) -> ProcessHandle:

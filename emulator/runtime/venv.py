@@ -11,16 +11,6 @@ A build (see :mod:`emulator.runtime.installs` for how packages get in):
 3. when that resolution fails, the pins are fitted to the Python (:func:`emulator.runtime.pins.fit`)
    and it runs again; then, for Azure's own packages that cannot install here, their stand-ins.
 
-A *layered* build (a curated environment in fast mode, see :mod:`emulator.environments.curated`)
-is an overlay on the host's interpreter: the virtualenv holds only the requirements (and what they
-need that the host lacks), and a ``.pth`` file puts the host's site-packages in front of its own, so a
-job sees both, and every distribution the host has at the host's version (amlemu's interpreter stays
-consistent: its scoring server, ONNX Runtime, MLflow). The requirements install constrained to the
-host's versions (``name==version`` of each installed distribution), so shared dependencies agree with
-the host's; when that cannot resolve, the constraints named in the conflict are loosened, then dropped
-(a ``WARNING`` each) and, as a last resort, all of them; the host's versions still come first at run
-time. Whatever the overlay holds at the host's very version is removed from it again.
-
 Virtualenvs are cached per machine (``AMLEMU_ENV_CACHE``, else the machine cache's ``venvs``), shared
 by every ``AMLEMU_HOME``, like uv's cache and the wheelhouse.
 
@@ -38,14 +28,11 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import sysconfig
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -55,8 +42,6 @@ from emulator.errors import EmulatorError
 from emulator.runtime import builds, pythons
 
 READY = ".amlemu-ready"
-HOST_LAYER_NAME = "_amlemu_host_layer"  # a layered overlay's link to the host's site-packages (.pth and module)
-LAYERED_BUILDER = 3  # how a layered overlay is made changed (3: the host in front of the overlay): rebuilt
 BUILDER = 3  # what a build holds changed (3: fitted ranges keep their release series): older venvs are rebuilt
 
 Log = Callable[[str], None]
@@ -71,24 +56,17 @@ class Build:
     substitutions: tuple[str, ...] = ()
 
 
-def venv_key(
-    requirements: Sequence[str],
-    python: str | None = None,
-    interpreter: Path | None = None,
-    layered_on: Mapping[str, str] | None = None,
-) -> str:
-    """The cache key: the requirements, the Python asked for, the interpreter that serves it, and for a
-    layered build the host's installed versions (``layered_on``) it is fitted to."""
-    fields: dict = {
-        "builder": BUILDER,
-        "python": python,
-        "interpreter": str(interpreter or sys.executable),
-        "requirements": sorted(requirements),
-    }
-    if layered_on is not None:
-        fields["layered_on"] = sorted(layered_on.items())
-        fields["layered_builder"] = LAYERED_BUILDER
-    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
+def venv_key(requirements: Sequence[str], python: str | None = None, interpreter: Path | None = None) -> str:
+    """The cache key: the requirements, the Python asked for, and the interpreter that serves it."""
+    blob = json.dumps(
+        {
+            "builder": BUILDER,
+            "python": python,
+            "interpreter": str(interpreter or sys.executable),
+            "requirements": sorted(requirements),
+        }
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def venvs_root() -> Path:
@@ -96,27 +74,6 @@ def venvs_root() -> Path:
     the machine cache's ``venvs`` (see :func:`emulator.config.machine_cache`)."""
     configured = config.setting("env_cache")
     return Path(configured).expanduser() if configured else config.machine_cache() / "venvs"
-
-
-def host_site_dirs() -> list[Path]:
-    """The host interpreter's site-packages (purelib, then platlib when it differs)."""
-    paths = sysconfig.get_paths()
-    return list(dict.fromkeys(Path(paths[key]) for key in ("purelib", "platlib")))
-
-
-def installed(site_dirs: Sequence[Path]) -> dict[str, str]:
-    """Normalized distribution name -> version of what ``site_dirs`` hold, from the ``.dist-info`` folder
-    names (one listing per folder)."""
-    found: dict[str, str] = {}
-    for folder in site_dirs:
-        try:
-            names = [e.name for e in folder.iterdir() if e.name.endswith(".dist-info")]
-        except OSError:
-            continue
-        for entry in names:
-            name, _, version = entry.removesuffix(".dist-info").partition("-")
-            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), version)
-    return found
 
 
 def interpreter_for(python: str | None) -> tuple[Path, str, list[str]]:
@@ -145,17 +102,11 @@ def ensure_venv(
     *,
     extra: Sequence[str] = (),
     python: str | None = None,
-    layered: bool = False,
 ) -> Build:
-    """A virtualenv with ``requirements`` and ``extra`` resolved together, on ``python``, built on first use;
-    ``layered``: an overlay of ``requirements`` on the host's interpreter (``extra`` and ``python`` are the
-    host's then: its packages include the scoring server's)."""
-    host = installed(host_site_dirs()) if layered else None
-    if layered:
-        python, extra = None, ()
+    """A virtualenv with ``requirements`` and ``extra`` resolved together, on ``python``, built on first use."""
     interpreter, used, substitutions = interpreter_for(python)
     wanted = sorted(set(requirements) | set(extra))
-    key = venv_key(wanted, python, interpreter, host)
+    key = venv_key(wanted, python, interpreter)
     root = venvs_root()
     target = root / key
     if (target / READY).exists():
@@ -174,7 +125,7 @@ def ensure_venv(
         try:
             with open(log_path, "w") as build_log:
                 made = _build(
-                    target, wanted, interpreter, used, substitutions, log, _writer(build_log), log_path, extra, host
+                    target, wanted, interpreter, used, substitutions, log, _writer(build_log), log_path, extra
                 )
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
@@ -190,7 +141,6 @@ def ensure_venv(
             "python": used,
             "interpreter": str(interpreter),
             "with_serving_packages": bool(extra),
-            "layered": layered,
             "substitutions": made["substitutions"],
             "build_log": str(log_path),
         },
@@ -206,12 +156,6 @@ def cached(requirements: Sequence[str], python: str | None = None) -> Path | Non
     except EmulatorError:
         return None
     target = venvs_root() / venv_key(sorted(set(requirements)), python, interpreter)
-    return target if (target / READY).exists() else None
-
-
-def cached_layered(requirements: Sequence[str]) -> Path | None:
-    """The ready overlay of a layered environment with ``requirements`` on this machine, if built (by any home)."""
-    target = venvs_root() / venv_key(sorted(set(requirements)), None, Path(sys.executable), installed(host_site_dirs()))
     return target if (target / READY).exists() else None
 
 
@@ -274,9 +218,8 @@ def _build(
     build_log: Log,
     log_path: Path,
     serving: Sequence[str] = (),
-    host: Mapping[str, str] | None = None,
 ) -> dict:
-    """Build the virtualenv ``target``; ``host``: a layered build's host versions (see the module docstring)."""
+    """Build the virtualenv ``target`` (see the module docstring)."""
     from emulator.runtime import installs, pins, wheelhouse  # a build only (see ensure_venv)
 
     started = time.monotonic()
@@ -290,25 +233,17 @@ def _build(
         substitutions.append(line)
         say(f"[amlemu] WARNING: {line}")
 
-    what = "an overlay on amlemu's interpreter" if host is not None else "environment"
     say(
-        f"[amlemu] building {what} {target.name} on Python {python} ({interpreter}; first use, cached "
+        f"[amlemu] building environment {target.name} on Python {python} ({interpreter}; first use, cached "
         f"on this machine afterwards): {' '.join(requirements)}"
     )
     for line in list(substitutions):
         say(f"[amlemu] WARNING: {line}")
     wheelhouse.ensure(say)
     _create(target, interpreter, build_log)
-    if host is not None:
-        _link_host(target)
-    # pip in the environment, as in Azure's conda environments (a job may pip install at run time); a layered
-    # one has the host's
-    pip = [] if host is not None or installs.names(requirements, "pip") else ["pip"]
+    # pip in the environment, as in Azure's conda environments (a job may pip install at run time)
+    pip = [] if installs.names(requirements, "pip") else ["pip"]
     plan = installs.torch_plan([*requirements, *pip], python, strict=strict)
-    fitted_to = _host_constraints(host, requirements) if host is not None else []
-    plan.constraints += fitted_to
-    if host is not None:  # unpinned, fitted to the host: a resolver backtracks to ancient releases (azureml-core 1.0)
-        plan.requirements = _newest_as_floor(plan.requirements, target / "bin" / "python", build_log)
     for line in plan.substitutions:
         warn(line)
     python_exe = target / "bin" / "python"
@@ -334,12 +269,7 @@ def _build(
     # wheels only at first: an old pin's source build (numpy 1.21 on Python 3.11) runs for many minutes
     # and fails, where fitting the pin takes a second; sources are built after fitting, if still needed
     plan.no_build = True
-
-    def unfit() -> bool:  # a layered build's last resort before stand-ins: none of the host's versions
-        return _loosen(plan, fitted_to, last[0], warn, named_only=False) if fitted_to and last else False
-
-    last: list[installs.InstallFailed] = []
-    remedies = [fit, build_sources, unfit, *([] if strict else [stand_in])]
+    remedies = [fit, build_sources, *([] if strict else [stand_in])]
     while True:
         try:
             installs.install(python_exe, plan, log, build_log)
@@ -347,9 +277,6 @@ def _build(
         except installs.InstallFailed as failure:
             if failure.network:
                 raise installs.failure_error(failure, python=python, log_path=log_path, serving=serving) from None
-            if fitted_to and _loosen(plan, fitted_to, failure, warn, named_only=True):
-                continue
-            last[:] = [failure]
             while remedies:
                 if remedies.pop(0)():
                     break
@@ -357,11 +284,8 @@ def _build(
                 raise installs.failure_error(
                     failure, python=python, log_path=log_path, tried=substitutions, serving=serving
                 ) from None
-    if host is not None:
-        _drop_host_copies(target, host, build_log)
     seconds = time.monotonic() - started
     made = {
-        "layered": host is not None,
         "requirements": requirements,
         "installed": plan.requirements,
         "python": python,
@@ -372,133 +296,6 @@ def _build(
     (target / READY).write_text(json.dumps(made))
     say(f"[amlemu] environment {target.name} ready in {seconds:.1f} s")
     return made
-
-
-# The overlay's link to the host: a module its .pth imports at start-up (a .pth holds one line of code).
-# site.addsitedir processes the host's own .pth files (amlemu's editable install); the host's folders then
-# go in front of the overlay's, so every distribution the host has is the host's version, consistent with
-# the rest of amlemu's interpreter, and the overlay adds only what the host lacks.
-_HOST_LAYER_MODULE = """\"\"\"amlemu: the host's site-packages in front of this overlay's (emulator.runtime.venv).\"\"\"
-import os
-import site
-import sys
-
-_overlay = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
-_before = len(sys.path)
-for _folder in {folders!r}:
-    site.addsitedir(_folder)
-_host = sys.path[_before:]
-del sys.path[_before:]
-_real = [os.path.realpath(p) for p in sys.path]
-_at = _real.index(_overlay) if _overlay in _real else len(sys.path)
-sys.path[_at:_at] = _host
-"""
-
-
-def _link_host(target: Path) -> None:
-    """The overlay's link to the host's site-packages (in front of its own; see ``_HOST_LAYER_MODULE``)."""
-    sites = list(target.glob("lib/python*/site-packages"))
-    if not sites:
-        raise EmulatorError(f"The virtualenv {target} has no site-packages folder.", code="EnvironmentBuildFailed")
-    folders = [str(folder) for folder in host_site_dirs()]
-    (sites[0] / f"{HOST_LAYER_NAME}.py").write_text(_HOST_LAYER_MODULE.format(folders=folders))
-    (sites[0] / f"{HOST_LAYER_NAME}.pth").write_text(f"import {HOST_LAYER_NAME}\n")
-
-
-def _host_constraints(host: Mapping[str, str], requirements: Sequence[str]) -> list[str]:
-    """``name==version`` of each host distribution a layered build keeps shared dependencies at (not amlemu
-    itself, nor what the requirements name)."""
-    named = {re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~\[;@]", r.strip(), maxsplit=1)[0]).lower() for r in requirements}
-    return [f"{name}=={version}" for name, version in sorted(host.items()) if name != "amlemu" and name not in named]
-
-
-def _loosen(plan, fitted_to: list[str], failure, warn: Log, *, named_only: bool) -> bool:
-    """A layered build whose packages cannot fit the host's versions: each host constraint the installer's
-    reason names is loosened, ``name==2.4.6`` to ``name>=2`` (a floor at the host's major version, so the
-    resolver does not backtrack to an ancient release), and dropped when named again; or, not ``named_only``,
-    all are dropped. The overlay then holds the versions those packages need, which a job gets in place of
-    the host's. False when nothing changed."""
-    text = "\n".join(failure.output).lower()
-
-    def name_of(line: str) -> str:
-        return re.split(r"[=<>]", line, maxsplit=1)[0]
-
-    named = [c for c in fitted_to if re.search(rf"(?<![\w.-]){re.escape(name_of(c).lower())}(?![\w.-])", text)]
-    if not named and named_only:
-        return False
-    loosened, dropped = [], []
-    for line in named if named_only else list(fitted_to):
-        index = fitted_to.index(line)
-        plan.constraints.remove(line)
-        major = line.partition("==")[2].split(".")[0]
-        if named_only and "==" in line and major.isdigit():
-            fitted_to[index] = f"{name_of(line)}>={major}"
-            plan.constraints.append(fitted_to[index])
-            loosened.append(line)
-        else:
-            del fitted_to[index]
-            dropped.append(line)
-    if not loosened and not dropped:
-        return False
-    which = ", ".join(loosened + dropped) if named_only else f"all {len(dropped)} of amlemu's versions"
-    warn(
-        f"the overlay's packages do not resolve with amlemu's interpreter's {which}: they were installed without "
-        "them, and a job still imports amlemu's versions (the host layer comes first), which those packages may "
-        "not support (the build log has the installer's reasons; exact mode builds Azure's versions alone)"
-    )
-    return True
-
-
-def _newest_as_floor(requirements: list[str], python_exe: Path, build_log: Log) -> list[str]:
-    """A layered build's unpinned requirements with their newest release for this Python as a floor
-    (``azureml-core>=1.61.0``), as Azure's image build takes the newest of an unpinned package; as they
-    were when that cannot be asked (no uv, no index and nothing cached)."""
-    from emulator.runtime import installs, pins, wheelhouse  # a build only (see ensure_venv)
-
-    bare = [r for r in requirements if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", r.strip())]
-    uv = installs.uv_bin()
-    if not bare or not uv:
-        return requirements
-    with tempfile.TemporaryDirectory(prefix="amlemu-newest-") as scratch:
-        listed = Path(scratch, "requirements.in")
-        listed.write_text("\n".join(bare) + "\n")
-        cmd = [uv, "pip", "compile", "--no-deps", "--no-header", "--no-annotate", "--python", str(python_exe),
-               "--find-links", str(wheelhouse.folder()), *pins.package_indexes().uv_args(), str(listed)]  # fmt: skip
-        code, lines = installs.run(cmd, build_log)
-        if code != 0:
-            code, lines = installs.run([*cmd, "--offline"], build_log)
-    if code != 0:
-        return requirements
-    newest = {}
-    for line in lines:
-        name, sep, version = line.strip().partition("==")
-        if sep:
-            newest[re.sub(r"[-_.]+", "-", name).lower()] = version.split(";")[0].strip()
-    out = []
-    for req in requirements:
-        version = newest.get(re.sub(r"[-_.]+", "-", req.strip()).lower()) if req in bare else None
-        out.append(f"{req}>={version}" if version else req)
-    return out
-
-
-def _drop_host_copies(target: Path, host: Mapping[str, str], build_log: Log) -> None:
-    """Remove from a layered overlay what it holds at the host's very version (the host layer has it)."""
-    from emulator.runtime import installs  # a build only (see ensure_venv)
-
-    overlay = installed(list(target.glob("lib/python*/site-packages")))
-    same = sorted(name for name, version in overlay.items() if host.get(name) == version)
-    if not same:
-        return
-    uv = installs.uv_bin()
-    python_exe = str(target / "bin" / "python")
-    cmd = [uv, "pip", "uninstall", "--python", python_exe] if uv else [python_exe, "-m", "pip", "uninstall", "-y"]
-    build_log(f"[amlemu] the host layer has {len(same)} of these at the same version: removed from the overlay")
-    code, lines = installs.run([*cmd, *same], build_log)
-    if code != 0:
-        raise EmulatorError(
-            f"Removing from the overlay {target} what the host already has failed: {' '.join(lines[-5:])}",
-            code="EnvironmentBuildFailed",
-        )
 
 
 def _create(target: Path, interpreter: Path, build_log: Log) -> None:

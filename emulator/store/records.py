@@ -64,8 +64,6 @@ class EnvironmentResolved(TypedDict):
     image: str | None  # the environment's image (not pulled offline)
     build: dict[str, Any] | None  # the environment's Docker build context
     note: str  # how it runs locally, for `environment show` and logs
-    # a curated environment in fast mode: amlemu's interpreter plus an overlay virtualenv of ``requirements``
-    layered: NotRequired[bool]
 
 
 class CommandJobSpec(JobSpecHeader):

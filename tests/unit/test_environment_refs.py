@@ -121,7 +121,8 @@ def test_fast_mode_uses_the_host_interpreter_only_when_it_holds_the_whole_list()
     assert "amlemu's own interpreter" in how.summary
     lacking = CuratedEnvironment("lacking", "3.10", packages={"scikit-learn": "", "no-such-dist-amlemu": "==1.0"})
     how = curated.describe(lacking, "fast")
-    assert how.requirements == ["scikit-learn", "no-such-dist-amlemu==1.0"]
+    # Azure's list, then amlemu's job tooling (ONNX, MLflow) that the list does not name, resolved together
+    assert how.requirements == ["scikit-learn", "no-such-dist-amlemu==1.0", *curated.TOOLING]
     assert how.python is None  # the host's Python; the builder substitutes pins it cannot have
     assert how.missing_on_host == ("no-such-dist-amlemu",)
     assert "no-such-dist-amlemu" in how.summary
@@ -151,7 +152,10 @@ def test_curated_name_resolves_to_azures_list(store, tmp_path, monkeypatch):
     monkeypatch.delenv("AMLEMU_CURATED", raising=False)
     record = registry.resolve(store, "azureml:AzureML-sklearn-1.5@latest", tmp_path)
     assert record["curated"] is True
-    assert record["requirements"] == curated.get("sklearn-1.5").requirements()  # the host lacks azureml-core
+    azure = curated.get(
+        "sklearn-1.5"
+    ).requirements()  # the host lacks azureml-core: Azure's list, then amlemu's tooling
+    assert record["requirements"] == [*azure, *(t for t in curated.TOOLING if t not in azure)]
     assert record["python"] is None
     assert record["note"].startswith("fast mode: a cached virtualenv")
     assert "azureml-core" in record["note"]
