@@ -252,7 +252,11 @@ def install(python: Path, plan: Plan, log: Log, build_log: Log) -> list[str]:
         if uv:
             indexes = pins.package_indexes().uv_args()
             binary = ["--no-build"] if plan.no_build else []
-            base = [uv, "pip", "install", "--python", str(python), *links, *files, *plan.uv_args, *binary, *indexes]
+            # --compile-bytecode: as pip does at install; otherwise every job and replica on the environment
+            # compiles what it imports again each time (PYTHONDONTWRITEBYTECODE, as on CI machines; a read-only
+            # container): seconds for mlflow or pandas at every start
+            base = [uv, "pip", "install", "--compile-bytecode", "--python", str(python), *links, *files]
+            base += [*plan.uv_args, *binary, *indexes]
             # offline, the same index arguments let uv read what it cached from those indexes before
             offline, online = base + ["--offline"], base
         else:

@@ -42,7 +42,7 @@ from emulator.errors import EmulatorError
 from emulator.runtime import builds, pythons
 
 READY = ".amlemu-ready"
-BUILDER = 3  # what a build holds changed (3: fitted ranges keep their release series): older venvs are rebuilt
+BUILDER = 4  # what a build holds changed (4: bytecode compiled at install): older venvs are rebuilt
 
 Log = Callable[[str], None]
 
