@@ -6,7 +6,8 @@ process runtime), each in a fresh ``AMLEMU_HOME``:
       fresh, empty uv cache: the first build a machine sees of it (the wheelhouse of this machine's
       packages is made once per machine; (a0) says how long that takes when it is missing);
   (b) the same environment a second time: cached virtualenv;
-  (b') the same conda file in another fresh AMLEMU_HOME: uv's cache is warm, the virtualenv new;
+  (b') the same conda file, a new virtualenv (another virtualenv cache): uv's cache is warm;
+  (b'') the same conda file in another fresh AMLEMU_HOME: the machine's virtualenv cache answers;
   (c) a curated environment in exact mode (AzureML-sklearn-1.5, AMLEMU_CURATED=exact: Azure's versions
       and Python), first time, fresh uv cache; skipped with a note where exact mode is not there;
   baseline: the old build, in the same run: ``python -m venv`` plus ``pip install`` of the same packages
@@ -87,9 +88,11 @@ def main() -> int:
     try:
         (work / "conda.yml").write_text(CONDA)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AMLEMU_")}
-        cold = {**env, "AMLEMU_UV_CACHE": str(work / "uv-cold")}
+        # each scenario its own virtualenv cache (AMLEMU_ENV_CACHE): the machine's would answer a build it has seen
+        cold = {**env, "AMLEMU_UV_CACHE": str(work / "uv-cold"), "AMLEMU_ENV_CACHE": str(work / "venvs-a")}
         if args.cold_wheelhouse:
-            machine = {**cold, "AMLEMU_MACHINE_CACHE": str(work / "machine"), "AMLEMU_UV_CACHE": str(work / "uv-a0")}
+            machine = {**cold, "AMLEMU_MACHINE_CACHE": str(work / "machine"), "AMLEMU_UV_CACHE": str(work / "uv-a0"),
+                       "AMLEMU_ENV_CACHE": str(work / "venvs-a0")}  # fmt: skip
             register(work, "home-a0", machine)
             seconds, _ = build(work, "home-a0", machine)
             rows.append(("(a0) new conda file, no wheelhouse, empty uv cache", seconds, "cold: all"))
@@ -108,15 +111,20 @@ def main() -> int:
             assert again["cached"] is True, again
             times.append(seconds)
         rows.append(("(b) the same environment again (median of 5)", statistics.median(times), "warm: the virtualenv"))
-        register(work, "home-b", cold)
-        seconds, _ = build(work, "home-b", cold)
-        rows.append(("(b') the same conda file, new AMLEMU_HOME", seconds, "cold: AMLEMU_HOME; warm: uv cache"))
+        other = {**cold, "AMLEMU_ENV_CACHE": str(work / "venvs-b")}
+        register(work, "home-b", other)
+        seconds, _ = build(work, "home-b", other)
+        rows.append(("(b') the same conda file, new virtualenv", seconds, "cold: AMLEMU_HOME, venvs; warm: uv cache"))
+        register(work, "home-b2", cold)
+        seconds, _ = build(work, "home-b2", cold)
+        rows.append(("(b'') the same conda file, new AMLEMU_HOME", seconds, "cold: AMLEMU_HOME; warm: machine's venvs"))
 
         why_not = exact_mode_available()
         if why_not:
             rows.append(("(c) curated exact mode, first time", None, f"skipped: {why_not}"))
         else:
-            exact = {**env, "AMLEMU_UV_CACHE": str(work / "uv-exact"), "AMLEMU_CURATED": "exact"}
+            exact = {**env, "AMLEMU_UV_CACHE": str(work / "uv-exact"), "AMLEMU_CURATED": "exact",
+                     "AMLEMU_ENV_CACHE": str(work / "venvs-c")}  # fmt: skip
             seconds, made = build(work, "home-c", exact, name="AzureML-sklearn-1.5")
             assert made["cached"] is False, made
             rows.append(
