@@ -66,6 +66,13 @@ _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")  # a PEP 508 
 _found_servers: dict[str, dict] = {}
 
 
+def _requirement_name(line: object) -> str | None:
+    """A requirement's distribution name, PEP 503 normalised (``azureml-inference-server-http``); None when the
+    line names none. A regular expression, not packaging's parser: the endpoint host starts without it."""
+    match = _REQUIREMENT_NAME.match(str(line))
+    return re.sub(r"[-_.]+", "-", match[1]).lower() if match else None
+
+
 def serving_requirements() -> list[str]:
     """The scoring server's own packages, each with amlemu's own range for it (``granian>=2.8,<3``) or
     unpinned: the user's pins win, and the resolver fits these around them."""
@@ -73,8 +80,7 @@ def serving_requirements() -> list[str]:
     for line in md.requires("amlemu") or []:
         if ";" in line:  # an extra or a platform marker: not the server's
             continue
-        req = line.replace(" ", "")
-        ranges[re.split(r"[<>=!~]", req, maxsplit=1)[0].lower()] = req
+        ranges[_requirement_name(line)] = line.replace(" ", "")
     out = []
     for name in SERVING_PACKAGES:
         req = ranges.get(name, name)
@@ -85,8 +91,7 @@ def serving_requirements() -> list[str]:
 def names_user_server(requirements) -> bool:
     """Whether a requirement list names azureml-inference-server-http or a package that brings it."""
     for line in requirements or ():
-        name = _REQUIREMENT_NAME.match(str(line))
-        if name and re.sub(r"[-_.]+", "-", name[1]).lower() in BRINGS_USER_SERVER:  # PEP 503 normalised
+        if _requirement_name(line) in BRINGS_USER_SERVER:
             return True
     return False
 
