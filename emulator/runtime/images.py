@@ -182,26 +182,8 @@ def _requirements_image(
         shutil.copy(JOB_DOCKERFILE, context / "Dockerfile")
         wheelhouse.ensure(log)
 
-        def fit() -> bool:
-            fitted = pins.fit(plan.requirements, IMAGE_PYTHON, strict=strict)  # raises naming a package
-            plan.requirements = fitted.requirements
-            for line in fitted.substitutions:
-                warn(line)
-            return bool(fitted.substitutions)
-
-        def stand_in() -> bool:
-            plan.requirements, lines = installs.stand_ins(plan.requirements)
-            for line in lines:
-                warn(line)
-            return bool(lines)
-
-        def build_sources() -> bool:  # a package published only as source: its wheel built on the host
-            plan.no_build = False
-            return True
-
-        # wheels only until the pins are fitted: an old pin's source build would run for minutes and fail
-        plan.no_build = True
-        remedies = [fit, build_sources, *([] if strict else [stand_in])]
+        # a package published only as source gets its wheel built on the host
+        remedies = installs.remedies(plan, IMAGE_PYTHON, strict=strict, warn=warn)
         while True:
             failure = _download(plan, wheels, context, log)
             if failure is None:

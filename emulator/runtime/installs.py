@@ -344,6 +344,36 @@ def failure_error(
     )
 
 
+def remedies(plan: Plan, python: str, *, strict: bool, warn: Log, say: Log | None = None) -> list[Callable[[], bool]]:
+    """What a failed resolution of ``plan`` tries next, in order, each True when it changed the plan: fit the
+    pins to ``python`` (:func:`emulator.runtime.pins.fit`; raises for a package or version that does not
+    exist), build source-only packages, and, unless ``strict``, Azure's packages' stand-ins. Sets the plan to
+    wheels only until then: an old pin's source build (numpy 1.21 on Python 3.11) runs for minutes and fails,
+    where fitting the pin takes a second. Each substitution goes to ``warn``; ``say`` hears the source build."""
+
+    def fit() -> bool:
+        fitted = pins.fit(plan.requirements, python, strict=strict)
+        plan.requirements = fitted.requirements
+        for line in fitted.substitutions:
+            warn(line)
+        return bool(fitted.substitutions)
+
+    def build_sources() -> bool:
+        plan.no_build = False
+        if say:
+            say(f"[amlemu] not every package has a wheel for Python {python}: building those from source ...")
+        return True
+
+    def stand_in() -> bool:
+        plan.requirements, lines = stand_ins(plan.requirements)
+        for line in lines:
+            warn(line)
+        return bool(lines)
+
+    plan.no_build = True
+    return [fit, build_sources, *([] if strict else [stand_in])]
+
+
 def stand_ins(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
     """``requirements`` with Azure's packages replaced by their stand-ins, and a line for each."""
     out, lines = [], []

@@ -248,28 +248,7 @@ def _build(
         warn(line)
     python_exe = target / "bin" / "python"
 
-    def fit() -> bool:  # pins without a distribution for this Python: the nearest version that has one
-        fitted = pins.fit(plan.requirements, python, strict=strict)  # raises: no such package, no such pin
-        plan.requirements = fitted.requirements
-        for line in fitted.substitutions:
-            warn(line)
-        return bool(fitted.substitutions)
-
-    def build_sources() -> bool:  # a package published only as source (an sdist) is built, as pip would
-        plan.no_build = False
-        say(f"[amlemu] not every package has a wheel for Python {python}: building those from source ...")
-        return True
-
-    def stand_in() -> bool:  # Azure's own packages that cannot install here
-        plan.requirements, lines = installs.stand_ins(plan.requirements)
-        for line in lines:
-            warn(line)
-        return bool(lines)
-
-    # wheels only at first: an old pin's source build (numpy 1.21 on Python 3.11) runs for many minutes
-    # and fails, where fitting the pin takes a second; sources are built after fitting, if still needed
-    plan.no_build = True
-    remedies = [fit, build_sources, *([] if strict else [stand_in])]
+    remedies = installs.remedies(plan, python, strict=strict, warn=warn, say=say)
     while True:
         try:
             installs.install(python_exe, plan, log, build_log)
