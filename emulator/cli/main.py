@@ -22,7 +22,7 @@ import sys
 import time
 
 from emulator import __version__
-from emulator.cli import compute, data, endpoint, environment, job, model, output, system
+from emulator.cli import compute, data, endpoint, environment, job, model, output, serve, system
 from emulator.errors import EmulatorError, JobFailed
 
 logger = logging.getLogger("amlemu.cli")
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"amlemu {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="<group>")
-    for module in (job, model, environment, endpoint, compute, system, data):
+    for module in (job, model, environment, endpoint, compute, system, data, serve):
         module.register(groups, _common)
     return parser
 
@@ -110,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:  # serve, env: not az ml verbs, no backend
+        try:
+            return args.run(args)
+        except EmulatorError as exc:
+            print(f"ERROR: ({exc.code}) {exc.message}", file=sys.stderr)
+            return 1
     method: str | None = getattr(args, "verb_method", None)
     if method is None:
         parser.print_help()

@@ -1,0 +1,178 @@
+"""What every route shares: the workspace scope of a URL, its backend, ARM errors, JSON answers, LROs.
+
+Routes live under ``/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/
+workspaces/{w}``. Any subscription and resource group are accepted; the workspace name picks
+the local workspace (created on first use unless ``--no-auto-create``), and every id in an
+answer names the subscription and resource group the request used.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, g, request
+
+from emulator import config, errors
+from emulator.frontdoor.settings import FrontDoor
+
+PROVIDER = "Microsoft.MachineLearningServices"
+WORKSPACE = f"/subscriptions/<subscription>/resourceGroups/<resource_group>/providers/{PROVIDER}/workspaces/<workspace>"
+
+_backends: dict[str, Any] = {}
+_backends_lock = threading.Lock()
+
+
+def front() -> FrontDoor:
+    return current_app.config["FRONT_DOOR"]
+
+
+def take_scope(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """A blueprint's ``url_value_preprocessor``: the scope leaves the route's arguments for ``g``."""
+    if values is not None and "workspace" in values:
+        g.subscription = values.pop("subscription")
+        g.resource_group = values.pop("resource_group")
+        g.workspace = values.pop("workspace")
+
+
+def workspace_exists(name: str) -> bool:
+    return (config.workspace_dir(name) / "workspace.db").exists() or config.workspace_dir(name).is_dir()
+
+
+def backend(workspace: str | None = None) -> Any:
+    """The local backend of the request's workspace (one per workspace per process): the same engine as ``connect()``."""
+    name = workspace or g.workspace
+    with _backends_lock:
+        found = _backends.get(name)
+        if found is None:
+            if not front().auto_create and not workspace_exists(name):
+                raise errors.ResourceNotFound(
+                    f"Workspace '{name}' not found: `amlemu serve --no-auto-create` serves existing workspaces only. "
+                    f"Create it first (for example `amlemu workspace create -n {name}`, or any `amlemu -w {name}` "
+                    "command), or restart `amlemu serve` without --no-auto-create."
+                )
+            from backends.local import LocalBackend
+
+            found = _backends[name] = LocalBackend(workspace=name)
+        return found
+
+
+def workspace_path(workspace: str | None = None) -> str:
+    """The ARM path of the request's workspace, as the request spelled its subscription and resource group."""
+    return (
+        f"/subscriptions/{g.subscription}/resourceGroups/{g.resource_group}/providers/{PROVIDER}"
+        f"/workspaces/{workspace or g.workspace}"
+    )
+
+
+def _rescope(text: str) -> str:
+    """Ids the engine renders name amlemu's fixed subscription and resource group: answer with the request's."""
+    if "subscription" not in g:
+        return text
+    ours = f"/subscriptions/{config.SUBSCRIPTION_ID}/resourceGroups/{config.RESOURCE_GROUP}/"
+    theirs = f"/subscriptions/{g.subscription}/resourceGroups/{g.resource_group}/"
+    return text.replace(ours, theirs)
+
+
+def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer (``body`` a dict/list, or an SDK REST model, serialized with its read-only fields)."""
+    if hasattr(body, "serialize"):
+        body = rest_dict(body)
+    return Response(_rescope(json.dumps(body)), status=status, headers=headers, mimetype="application/json")
+
+
+def rest_dict(model: Any) -> dict[str, Any]:
+    """An SDK REST model as the service sends it: its wire (camelCase) keys, read-only fields included."""
+    return model.serialize(keep_readonly=True)
+
+
+def page(items: list[Any]) -> dict[str, Any]:
+    """A list answer (ARM's ``{"value": [...]}``, without a next link: every item in one page)."""
+    return {"value": [rest_dict(i) if hasattr(i, "serialize") else i for i in items]}
+
+
+def body() -> dict[str, Any]:
+    """The request's JSON body, or a 400 naming the problem."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise errors.ValidationError(
+            f"The body of {request.method} {request.path} must be a JSON object (Content-Type: application/json)."
+        )
+    return data
+
+
+def arm_error(code: str, message: str, status: int) -> Response:
+    """ARM's error shape, from which azure-core raises its own exception types with ``message``."""
+    return Response(
+        json.dumps({"error": {"code": code, "message": message}}), status=status, mimetype="application/json"
+    )
+
+
+def not_emulated(operation: str) -> Response:
+    """A refusal for an operation amlemu does not emulate: never a fake success."""
+    exc = errors.NotEmulated(operation, "Run it against Azure ML itself.")
+    return arm_error(exc.code, exc.message, exc.status)
+
+
+# --- long-running operations ----------------------------------------------------------------------------------
+
+_operations: dict[str, dict[str, Any]] = {}
+_operations_lock = threading.Lock()
+
+
+def operation_url(op_id: str) -> str:
+    return (
+        f"{front().https_url}/subscriptions/{g.subscription}/providers/{PROVIDER}/locations/local"
+        f"/mfeOperationsStatus/{op_id}"
+    )
+
+
+def start_operation(work: Callable[[], Any]) -> str:
+    """Run ``work`` in the background as an Azure long-running operation; its status is at :func:`operation_url`.
+
+    The status lives in this process only, as long as Azure keeps one (the resource it acts on is in the store)."""
+    op_id = uuid.uuid4().hex
+    with _operations_lock:
+        _operations[op_id] = {"status": "InProgress", "startTime": time.time()}
+    workspace = g.workspace
+
+    def run() -> None:
+        try:
+            work()
+            result = {"status": "Succeeded"}
+        except errors.EmulatorError as exc:
+            result = {"status": "Failed", "error": {"code": exc.code, "message": exc.message}}
+        except Exception as exc:  # reported on the operation, as Azure reports a failed LRO
+            result = {"status": "Failed", "error": {"code": "InternalError", "message": f"{type(exc).__name__}: {exc}"}}
+        with _operations_lock:
+            _operations[op_id].update(result, endTime=time.time())
+
+    threading.Thread(target=run, name=f"lro-{workspace}-{op_id[:8]}", daemon=True).start()
+    return op_id
+
+
+def lro_headers(op_id: str, location: str | None = None) -> dict[str, str]:
+    """The headers of an LRO's first answer: ``Azure-AsyncOperation`` to poll, ``Location`` for the final GET."""
+    headers = {"Azure-AsyncOperation": operation_url(op_id), "Retry-After": "1"}
+    if location:
+        headers["Location"] = location
+    return headers
+
+
+def operation_status(op_id: str) -> dict[str, Any] | None:
+    with _operations_lock:
+        found = _operations.get(op_id)
+        if found is None:
+            return None
+        from emulator.arm import iso
+
+        status = {"id": op_id, "name": op_id, "status": found["status"], "startTime": iso(found["startTime"])}
+        if "endTime" in found:
+            status["endTime"] = iso(found["endTime"])
+        if "error" in found:
+            status["error"] = found["error"]
+        return status
