@@ -1,4 +1,4 @@
-"""``amlemu serve`` and ``amlemu env``: the REST front door for the real Azure ML SDK (see :mod:`emulator.frontdoor`)."""
+"""``amlemu serve`` and ``amlemu env``: the REST front door for the real Azure ML SDK (:mod:`emulator.frontdoor`)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def workspace_exists(name: str) -> bool:
 
 
 def backend(workspace: str | None = None) -> Any:
-    """The local backend of the request's workspace (one per workspace per process): the same engine as ``connect()``."""
+    """The local backend of the request's workspace (one per workspace per process): the engine ``connect()`` uses."""
     name = workspace or g.workspace
     with _backends_lock:
         found = _backends.get(name)
