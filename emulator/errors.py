@@ -46,7 +46,7 @@ class NotEmulated(EmulatorError):
     status = 501
 
     def __init__(self, operation: str, hint: str = ""):
-        msg = f"'{operation}' is not emulated yet by amlemu's local backend. " + (
+        msg = f"'{operation}' is not emulated yet by amlemu. " + (
             hint or "Run it against Azure ML with AMLEMU_BACKEND=azure."
         )
         super().__init__(msg)

@@ -27,6 +27,7 @@ ROUTES = (
     "datastores",
     "blobs",
     "codes",
+    "data",
     "assets",
     "jobs",
     "history",
