@@ -249,3 +249,14 @@ def front_env(front_door, monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AMLEMU_HOME", raising=False)  # the SDK must not find the store by itself
     return front_door.variables
+
+
+# --- parallel runs (pytest-xdist, `./run test` uses `-n 2 --dist loadgroup`) -------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test file is one group (its module fixtures and servers are built once, on one worker); every Docker
+    test is in one group too, so two image builds or container fleets never compete for the engine at once."""
+    for item in items:
+        group = "docker" if item.get_closest_marker("docker") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -179,8 +179,14 @@ def test_unresponsive_replica_is_restarted_by_its_liveness_probe(ml_client, k8s_
     )
     other = next(r for r in now if r["name"] != frozen["name"])
     assert other["pid"] == before[1]["pid"] and other["restarts"] == 0
-    answers = [requests.post(uri, json=ROWS, headers=auth, timeout=10) for _ in range(6)]
-    assert [r.status_code for r in answers] == [200] * 6
+
+    def six_served():
+        # on a loaded machine the restarted replica's scoring worker may still be warming up when its server
+        # reports ready: what must hold is that the deployment serves again, not how fast
+        answers = [requests.post(uri, json=ROWS, headers=auth, timeout=10) for _ in range(6)]
+        return [r.status_code for r in answers] == [200] * 6
+
+    wait_for(six_served, "six requests in a row answered 200 after the restart", timeout=60, poll=0.5)
     events = ml_client.online_deployments.get_logs(
         name="blue", endpoint_name="k8s-ep", lines=100, container_type="storage-initializer"
     )
