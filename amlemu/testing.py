@@ -1,5 +1,23 @@
-"""Helpers for testing code against amlemu: a loopback HTTP load generator (``run_load``) and more to come."""
+"""Helpers for users' own tests: the pytest fixtures (``aml_client``, ``aml_run_job``, ``aml_deploy``, ...,
+registered by installing amlemu), ``ScoringContainer`` and ``ScoringServer`` (a ``score.py`` in its
+container or process), and a loopback HTTP load generator (``run_load``).
+
+Names load on first use: ``ScoringContainer`` pulls in testcontainers and the Docker client.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from emulator.testing import LoadResult, Sample, generate_load, percentile, run_load
 
-__all__ = ["LoadResult", "Sample", "generate_load", "percentile", "run_load"]
+__all__ = ["LoadResult", "Sample", "ScoringContainer", "ScoringServer", "generate_load", "percentile", "run_load"]
+
+_LAZY = {"ScoringContainer": "emulator.testing.scoring", "ScoringServer": "emulator.testing.scoring"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'amlemu.testing' has no attribute {name!r}")
