@@ -80,19 +80,24 @@ def _rescope(text: str) -> str:
 
 def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer (``body`` a dict/list, or an SDK REST model, serialized with its read-only fields)."""
-    if hasattr(body, "serialize"):
+    if hasattr(body, "serialize") or hasattr(body, "as_dict"):
         body = rest_dict(body)
     return Response(_rescope(json.dumps(body)), status=status, headers=headers, mimetype="application/json")
 
 
 def rest_dict(model: Any) -> dict[str, Any]:
-    """An SDK REST model as the service sends it: its wire (camelCase) keys, read-only fields included."""
-    return model.serialize(keep_readonly=True)
+    """An SDK REST model as the service sends it: its wire (camelCase) keys, read-only fields included.
+
+    The msrest models serialize; the newer generated ones (``arm_ml_service``, ``runhistory``) are mappings
+    of their wire keys already, with read-only fields kept by ``as_dict()``."""
+    if hasattr(model, "serialize"):
+        return model.serialize(keep_readonly=True)
+    return model.as_dict()
 
 
 def page(items: list[Any]) -> dict[str, Any]:
     """A list answer (ARM's ``{"value": [...]}``, without a next link: every item in one page)."""
-    return {"value": [rest_dict(i) if hasattr(i, "serialize") else i for i in items]}
+    return {"value": [rest_dict(i) if hasattr(i, "serialize") or hasattr(i, "as_dict") else i for i in items]}
 
 
 def body() -> dict[str, Any]:
