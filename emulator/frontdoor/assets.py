@@ -1,8 +1,411 @@
-"""Routes of this concept: filled in by its own change."""
+"""Models and environments: their containers (``models/{name}``) and versions (``models/{name}/versions/{v}``).
 
-from flask import Blueprint
+A version is registered through the local backend, the operation group ``connect()`` users call,
+with the SDK's own entity parsed from the request (``Model._from_rest_object``,
+``Environment._from_rest_object``); an answer is the engine's ARM view of the record
+(:func:`~emulator.models.views.model_resource`, :func:`~emulator.environments.views.environment_resource`),
+so a concept renders itself. A model's ``modelUri`` is a datastore path, which is what
+``ml_client.models.download`` reads through the datastore and the blob service.
 
+The SDK asks for containers to number a new version (``nextVersion``) and for a version list
+(``$orderBy=createdtime desc&$top=1``) to resolve ``label="latest"``; a curated environment
+(``AzureML-sklearn-1.5``) answers there as in an Azure workspace. Not emulated, as the local
+backend keeps every version and has no archive: deleting or archiving a model or environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, g, request
+
+from emulator import arm, errors
+from emulator.data import paths as datastore_paths
+from emulator.environments import registry as environment_registry
+from emulator.environments.curated import EnvironmentRef
+from emulator.environments.views import environment_resource
 from emulator.frontdoor import resources
+from emulator.models import registry as model_registry
+from emulator.models.views import model_resource
 
 blueprint = Blueprint("assets", __name__)
 blueprint.url_value_preprocessor(resources.take_scope)
+
+MODELS = f"{resources.WORKSPACE}/models"
+ENVIRONMENTS = f"{resources.WORKSPACE}/environments"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    """What the container and version routes of one asset kind need."""
+
+    kind: str  # the store's kind
+    plural: str  # the URL's segment
+    render: Callable[[Any, dict], dict]  # (store, record) -> the ARM resource of a version
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+
+
+def long_uri(short: datastore_paths.DatastorePath) -> str:
+    """A datastore path in the long form Azure answers with (the request's subscription and resource group)."""
+    return (
+        f"azureml://subscriptions/{g.subscription}/resourcegroups/{g.resource_group}/workspaces/{g.workspace}"
+        f"/datastores/{short.datastore}/paths/{short.path}"
+    )
+
+
+def model_uri(store, record: dict) -> str:
+    """Where a model version's files are, as a datastore path the blob service serves."""
+    path = str(record["path"])
+    if datastore_paths.is_datastore_uri(path):
+        return long_uri(datastore_paths.parse(store, path))
+    return str(model_registry.files(store, record))
+
+
+def _render_model(store, record: dict) -> dict:
+    resource = model_resource(store, record)
+    resource["properties"].update(modelUri=model_uri(store, record), provisioningState="Succeeded")
+    return resource
+
+
+MODEL = _Kind(model_registry.KIND, "models", _render_model)
+
+
+# --- environments ---------------------------------------------------------------------------------------------
+
+
+def _render_environment(store, record: dict) -> dict:
+    resource = environment_resource(store, record)
+    resource["properties"]["provisioningState"] = "Succeeded"
+    return resource
+
+
+ENVIRONMENT = _Kind(environment_registry.KIND, "environments", _render_environment)
+
+
+def _curated(name: str, version: str | None) -> dict | None:
+    """A curated environment as an Azure workspace shows it (``AzureML-<name>``), or None for another name."""
+    if EnvironmentRef(name).curated_key is None:
+        return None
+    env = resources.backend().environments.get(name, version=version, label=None if version else "latest")
+    return {
+        "id": f"{resources.workspace_path()}/environments/{name}/versions/{env.version}",
+        "name": env.version,
+        "type": f"{resources.PROVIDER}/workspaces/environments/versions",
+        "properties": {
+            "description": env.description,
+            "tags": env.tags or {},
+            "properties": {},
+            "isAnonymous": False,
+            "isArchived": False,
+            "environmentType": "Curated",
+            "osType": "Linux",
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+# --- shared: containers and versions ----------------------------------------------------------------------------
+
+
+def _records(kind: _Kind, name: str | None = None) -> list[dict]:
+    """Every version of ``name`` (of every name if None), newest version first, as the store lists them."""
+    return resources.backend().store.list_assets(kind.kind, name)
+
+
+def _wanted_view() -> str:
+    return (request.args.get("listViewType") or "ActiveOnly").lower()
+
+
+def _container(kind: _Kind, name: str, records: list[dict]) -> dict:
+    """An asset as a whole (Azure's container): its latest and next versions."""
+    store = resources.backend().store
+    with store.transaction() as db:
+        next_version = store.next_version(db, kind.kind, name)
+    first = min(records, key=lambda r: r["created_at"])
+    return {
+        "id": f"{resources.workspace_path()}/{kind.plural}/{name}",
+        "name": name,
+        "type": f"{resources.PROVIDER}/workspaces/{kind.plural}",
+        "properties": {
+            "tags": {},
+            "properties": {},
+            "isArchived": False,
+            "latestVersion": records[0]["version"],
+            "nextVersion": next_version,
+            "provisioningState": "Succeeded",
+        },
+        "systemData": arm.system_data(first["created_at"], None, max(r["updated_at"] for r in records)),
+    }
+
+
+def _containers(kind: _Kind):
+    if _wanted_view() == "archivedonly":  # nothing is archived here: the local backend keeps no archive
+        return resources.answer(resources.page([]))
+    by_name: dict[str, list[dict]] = {}
+    for record in _records(kind):
+        by_name.setdefault(record["name"], []).append(record)
+    return resources.answer(resources.page([_container(kind, n, rs) for n, rs in by_name.items()]))
+
+
+def _get_container(kind: _Kind, name: str):
+    records = _records(kind, name)
+    if records:
+        return resources.answer(_container(kind, name, records))
+    if kind is ENVIRONMENT and (curated := _curated(name, None)) is not None:
+        version = curated["name"]
+        return resources.answer(
+            {
+                "id": f"{resources.workspace_path()}/environments/{name}",
+                "name": name,
+                "type": f"{resources.PROVIDER}/workspaces/environments",
+                "properties": {"isArchived": False, "latestVersion": version, "provisioningState": "Succeeded"},
+            }
+        )
+    raise errors.ResourceNotFound(
+        f"{kind.kind.capitalize()} '{name}' not found in workspace '{g.workspace}'. "
+        f"List what exists with ml_client.{kind.plural}.list()."
+    )
+
+
+def _matches(wanted: str | None, have: dict) -> bool:
+    """Azure's ``tags``/``properties`` filter: ``k1,k2=v2`` (a key alone: present with any value)."""
+    for item in filter(None, (wanted or "").split(",")):
+        key, _, value = item.partition("=")
+        if key.strip() not in have or ("=" in item and str(have[key.strip()]) != value.strip()):
+            return False
+    return True
+
+
+def _list_versions(kind: _Kind, name: str):
+    """The versions of ``name``, filtered and ordered as the query asks (``$orderBy``, ``$top``, ``version``,
+    ``tags``, ``properties``, ``listViewType``), in one page."""
+    store = resources.backend().store
+    args = request.args
+    records = [] if _wanted_view() == "archivedonly" else _records(kind, name)
+    if args.get("version"):
+        records = [r for r in records if r["version"] == args["version"]]
+    records = [r for r in records if _matches(args.get("tags"), r.get("tags") or {})]
+    records = [r for r in records if _matches(args.get("properties"), r.get("properties") or {})]
+    order = (args.get("$orderBy") or "").lower()
+    if order.startswith("createdtime"):
+        records.sort(key=lambda r: r["created_at"], reverse=order.endswith("desc"))
+    items = [kind.render(store, r) for r in records]
+    if not records and kind is ENVIRONMENT and _wanted_view() != "archivedonly":
+        curated = _curated(name, args.get("version"))
+        items = [curated] if curated is not None else []
+    top = args.get("$top")
+    if top:
+        items = items[: max(int(top), 0)]
+    return resources.answer(resources.page(items))
+
+
+def _existing(kind: _Kind, name: str, version: str) -> dict | None:
+    try:
+        return resources.backend().store.get_asset(kind.kind, name, version)
+    except errors.ResourceNotFound:
+        return None
+
+
+def _get_version(kind: _Kind, name: str, version: str):
+    record = _existing(kind, name, version)
+    if record is not None:
+        return resources.answer(kind.render(resources.backend().store, record))
+    if kind is ENVIRONMENT and (curated := _curated(name, version)) is not None:
+        return resources.answer(curated)
+    raise errors.ResourceNotFound(
+        f"{kind.kind.capitalize()} '{name}' version '{version}' not found in workspace '{g.workspace}'. "
+        f"List its versions with ml_client.{kind.plural}.list(name='{name}')."
+    )
+
+
+def _parsed(rest_class: Any, kind: _Kind, name: str, version: str) -> Any:
+    """The request's body as the SDK's REST model, with the id ``_from_rest_object`` reads name and version from."""
+    rest = rest_class(resources.body())
+    if rest.properties is None:
+        raise errors.ValidationError(f"The body of PUT {request.path} has no 'properties'.")
+    rest["id"] = f"{resources.workspace_path()}/{kind.plural}/{name}/versions/{version}"
+    if rest.properties.is_archived:
+        raise errors.NotEmulated(
+            f"archiving {kind.kind} versions (ml_client.{kind.plural}.archive)",
+            "amlemu keeps every version active: leave it, or register a new version.",
+        )
+    return rest
+
+
+def _not_emulated(kind: _Kind, what: str):
+    raise errors.NotEmulated(
+        f"{what} ({request.method} {kind.plural})",
+        "amlemu keeps every version of a workspace's models and environments, active; register a new version "
+        "instead, or run this against Azure ML itself.",
+    )
+
+
+# --- model routes -----------------------------------------------------------------------------------------------
+
+
+def _model_source(store, path: str) -> str:
+    """A model path as the engine keeps it: a datastore path in its short form (the workspace's own), else as sent."""
+    if datastore_paths.is_datastore_uri(path):
+        return datastore_paths.parse(store, path).uri
+    return path
+
+
+def _same_model(store, record: dict, model: Any) -> bool:
+    """Whether a PUT on an existing version asks for what it holds (Azure answers that with the version itself)."""
+    sent = _model_source(store, str(model.path))
+    return (
+        sent in (record["path"], _model_source(store, model_uri(store, record)))
+        and (model.type or "custom_model") == record["type"]
+        and (model.description or None) == (record.get("description") or None)
+        and dict(model.tags or {}) == (record.get("tags") or {})
+        and dict(model.properties or {}) == (record.get("properties") or {})
+    )
+
+
+@blueprint.get(MODELS)
+def list_models():
+    return _containers(MODEL)
+
+
+@blueprint.get(f"{MODELS}/<name>")
+def get_model(name: str):
+    return _get_container(MODEL, name)
+
+
+@blueprint.get(f"{MODELS}/<name>/versions")
+def list_model_versions(name: str):
+    return _list_versions(MODEL, name)
+
+
+@blueprint.get(f"{MODELS}/<name>/versions/<version>")
+def get_model_version(name: str, version: str):
+    return _get_version(MODEL, name, version)
+
+
+@blueprint.put(f"{MODELS}/<name>/versions/<version>")
+def put_model_version(name: str, version: str):
+    # azure-ai-ml on first use: importing it costs amlemu serve ~1.4 s at start
+    from azure.ai.ml._restclient.arm_ml_service.models import ModelVersion
+    from azure.ai.ml.entities import Model
+
+    rest = _parsed(ModelVersion, MODEL, name, version)
+    if rest.properties.flavors is None:  # _from_rest_object reads flavors as a mapping
+        rest.properties.flavors = {}
+    model = Model._from_rest_object(rest)
+    if not model.path:
+        raise errors.ValidationError(f"The model version of PUT {request.path} has no 'modelUri'.")
+    store = resources.backend().store
+    model.path = _model_source(store, str(model.path))
+    existing = _existing(MODEL, name, version)
+    if existing is not None:
+        if _same_model(store, existing, model):
+            return resources.answer(_render_model(store, existing))
+        raise errors.ResourceExists(
+            f"Model '{name}' version '{version}' already exists with other contents; versions are immutable "
+            "here (amlemu does not update a version's path, type, description, tags or properties). Leave the "
+            "version out to register the next one, or pick an unused one."
+        )
+    created = resources.backend().models.create_or_update(model)
+    return resources.answer(_render_model(store, store.get_asset(MODEL.kind, created.name, created.version)), 201)
+
+
+@blueprint.put(f"{MODELS}/<name>")
+def put_model(name: str):
+    _not_emulated(MODEL, f"creating, updating or archiving model '{name}' as a whole")
+
+
+@blueprint.delete(f"{MODELS}/<name>")
+def delete_model(name: str):
+    _not_emulated(MODEL, f"deleting model '{name}'")
+
+
+@blueprint.delete(f"{MODELS}/<name>/versions/<version>")
+def delete_model_version(name: str, version: str):
+    _not_emulated(MODEL, f"deleting model '{name}' version '{version}'")
+
+
+# --- environment routes -----------------------------------------------------------------------------------------
+
+
+def _build_context(path: str) -> str:
+    """A build context's ``contextUri`` as the local folder the engine builds from."""
+    if datastore_paths.is_datastore_uri(path):
+        store = resources.backend().store
+        return str(datastore_paths.local(store, datastore_paths.parse(store, path)))
+    return path
+
+
+def _same_environment(record: dict, env: Any) -> bool:
+    """Whether a PUT on an existing version asks for what it holds (Azure answers that with the version itself)."""
+    sent = (str(env.build.path).rstrip("/"), env.build.dockerfile_path or "Dockerfile") if env.build else None
+    kept = (record["build"]["path"], record["build"]["dockerfile_path"]) if record.get("build") else None
+    return (
+        env.image == record.get("image")
+        and (env.conda_file or None) == (record.get("conda_file") or None)
+        and sent == kept
+        and (env.description or None) == (record.get("description") or None)
+        and dict(env.tags or {}) == (record.get("tags") or {})
+    )
+
+
+@blueprint.get(ENVIRONMENTS)
+def list_environments():
+    return _containers(ENVIRONMENT)
+
+
+@blueprint.get(f"{ENVIRONMENTS}/<name>")
+def get_environment(name: str):
+    return _get_container(ENVIRONMENT, name)
+
+
+@blueprint.get(f"{ENVIRONMENTS}/<name>/versions")
+def list_environment_versions(name: str):
+    return _list_versions(ENVIRONMENT, name)
+
+
+@blueprint.get(f"{ENVIRONMENTS}/<name>/versions/<version>")
+def get_environment_version(name: str, version: str):
+    return _get_version(ENVIRONMENT, name, version)
+
+
+@blueprint.put(f"{ENVIRONMENTS}/<name>/versions/<version>")
+def put_environment_version(name: str, version: str):
+    # azure-ai-ml on first use: importing it costs amlemu serve ~1.4 s at start
+    from azure.ai.ml._restclient.arm_ml_service.models import EnvironmentVersion
+    from azure.ai.ml.entities import Environment
+
+    env = Environment._from_rest_object(_parsed(EnvironmentVersion, ENVIRONMENT, name, version))
+    if env.build is not None and env.build.path:
+        env.build.path = _build_context(str(env.build.path))
+    store = resources.backend().store
+    existing = _existing(ENVIRONMENT, name, version)
+    if existing is not None:
+        if _same_environment(existing, env):
+            return resources.answer(_render_environment(store, existing))
+        # the SDK, given no version, puts the latest one first and the next one on this conflict (as with Azure)
+        raise errors.ResourceExists(
+            f"Environment '{name}' version '{version}' already exists with another definition; versions are "
+            "immutable. Leave the version out to register the next one, or pick an unused one."
+        )
+    created = resources.backend().environments.create_or_update(env)
+    record = store.get_asset(ENVIRONMENT.kind, created.name, created.version)
+    return resources.answer(_render_environment(store, record), 201)
+
+
+@blueprint.put(f"{ENVIRONMENTS}/<name>")
+def put_environment(name: str):
+    _not_emulated(ENVIRONMENT, f"creating, updating or archiving environment '{name}' as a whole")
+
+
+@blueprint.delete(f"{ENVIRONMENTS}/<name>")
+def delete_environment(name: str):
+    _not_emulated(ENVIRONMENT, f"deleting environment '{name}'")
+
+
+@blueprint.delete(f"{ENVIRONMENTS}/<name>/versions/<version>")
+def delete_environment_version(name: str, version: str):
+    _not_emulated(ENVIRONMENT, f"deleting environment '{name}' version '{version}'")

@@ -3,7 +3,8 @@
 A model's files are copied into the workspace at registration, so a model
 outlives the job or folder it came from. Paths understood (as Azure ML):
 a local file or folder; ``azureml://jobs/<job>/outputs/artifacts/paths/<p>``;
-``azureml://jobs/<job>/outputs/<output>[/paths/<p>]``; ``runs:/<run-id>/<p>``.
+``azureml://jobs/<job>/outputs/<output>[/paths/<p>]``; ``runs:/<run-id>/<p>``; a datastore path,
+``azureml://datastores/<ds>/paths/<p>`` (short or long form: where the SDK uploads a local model).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator import naming
+from emulator.data import paths as datastore_paths
 from emulator.errors import NotEmulated, ValidationError
 from emulator.jobs import lifecycle, outputs
 from emulator.store import WorkspaceStore
@@ -47,6 +49,14 @@ def source_path(store: WorkspaceStore, path: str, base_path: Path) -> tuple[Path
                 f"(it holds: {', '.join(have) or 'nothing'}). Fix the path after /paths/."
             )
         return local, job_name
+    if datastore_paths.is_datastore_uri(path):
+        local = datastore_paths.local(store, datastore_paths.parse(store, path))
+        if not local.exists():
+            raise ValidationError(
+                f"Model path '{path}' names nothing in its datastore (looked at {local}). Upload the files first, "
+                "or fix the path after /paths/."
+            )
+        return local, None
     if path.startswith(("azureml://", "http://", "https://", "wasbs://", "abfss://", "azureml:")):
         raise NotEmulated(
             f"model path '{path}'", "Register from a local path or a job output (azureml://jobs/<job>/outputs/...)."

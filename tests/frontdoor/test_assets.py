@@ -1,0 +1,95 @@
+"""Models and environments through the front door: the real ``MLClient`` against a real ``amlemu serve``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from azure.ai.ml.entities import Environment, Model
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+CONDA = """\
+name: sklearn-env
+channels: [conda-forge]
+dependencies:
+  - python=3.11
+  - pip
+  - pip:
+      - scikit-learn
+"""
+
+
+def _in_datastore(front_door, workspace: str, source: Path, folder: str) -> str:
+    """``source`` put into the workspace's default datastore as a user's earlier upload; its datastore path."""
+    target = front_door.home / "workspaces" / workspace / "datastores" / "workspaceblobstore" / folder
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target / source.name)
+    return f"azureml://datastores/workspaceblobstore/paths/{folder}/{source.name}"
+
+
+def test_model_from_a_datastore_path_numbers_lists_and_gets_versions(sdk, front_door, workspace_name, iris_model):
+    sdk.workspaces.get(workspace_name)  # the workspace exists before its datastore folder is written
+    path = _in_datastore(front_door, workspace_name, iris_model / "model.onnx", "models/iris")
+    first = sdk.models.create_or_update(Model(name="iris", path=path, type="custom_model", tags={"stage": "a"}))
+    second = sdk.models.create_or_update(Model(name="iris", path=path, description="again"))
+    assert (first.version, second.version) == ("1", "2")
+    assert first.path.startswith("azureml://subscriptions/00000000-1111-2222-3333-444444444444/resourcegroups/my-rg/")
+    assert first.path.endswith("/datastores/workspaceblobstore/paths/models/iris/model.onnx")
+    assert first.tags == {"stage": "a"} and second.description == "again"
+    assert sdk.models.get("iris", label="latest").version == "2"
+    assert sdk.models.get("iris", version="1").id == first.id
+    assert sorted(m.version for m in sdk.models.list(name="iris")) == ["1", "2"]
+    (container,) = [m for m in sdk.models.list() if m.name == "iris"]
+    assert container.latest_version == "2"
+    # an explicit version, then one that exists with other contents
+    assert sdk.models.create_or_update(Model(name="iris", version="7", path=path)).version == "7"
+    assert sdk.models.create_or_update(Model(name="iris", path=path)).version == "8"
+    with pytest.raises(ResourceExistsError, match="already exists"):
+        sdk.models.create_or_update(Model(name="iris", version="7", path=path, description="other"))
+
+
+def test_unknown_model_and_environment_are_not_found(sdk, workspace_name):
+    missing = f"Model 'nope' version '1' not found in workspace '{workspace_name}'"
+    with pytest.raises(ResourceNotFoundError, match=missing):
+        sdk.models.get("nope", version="1")
+    with pytest.raises(ResourceNotFoundError, match="Environment 'nope' version '3' not found"):
+        sdk.environments.get("nope", version="3")
+
+
+def test_archive_is_refused_as_not_emulated(sdk, front_door, workspace_name, iris_model):
+    sdk.workspaces.get(workspace_name)
+    path = _in_datastore(front_door, workspace_name, iris_model / "model.onnx", "m")
+    sdk.models.create_or_update(Model(name="kept", path=path))
+    with pytest.raises(HttpResponseError, match="not emulated") as err:
+        sdk.models.archive("kept", version="1")
+    assert err.value.status_code == 501
+    sdk.models.restore("kept", version="1")  # never archived: restoring it asks for what it holds
+
+
+def test_environment_from_image_and_conda_file(sdk, tmp_path):
+    conda = tmp_path / "conda.yml"
+    conda.write_text(CONDA)
+    image = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    env = sdk.environments.create_or_update(Environment(name="sk", image=image, conda_file=str(conda)))
+    assert env.version == "1" and env.image == image
+    assert env.conda_file["dependencies"][-1] == {"pip": ["scikit-learn"]}
+    # the same definition again is the same version (the SDK puts the latest first); another one is the next
+    assert sdk.environments.create_or_update(Environment(name="sk", image=image, conda_file=str(conda))).version == "1"
+    other = sdk.environments.create_or_update(Environment(name="sk", image=image, description="no conda"))
+    assert other.version == "2" and other.conda_file is None
+    got = sdk.environments.get("sk", version="1")
+    assert got.image == image and got.conda_file == env.conda_file
+    assert sdk.environments.get("sk", label="latest").version == "2"
+    assert sorted(e.version for e in sdk.environments.list(name="sk")) == ["1", "2"]
+    (container,) = [e for e in sdk.environments.list() if e.name == "sk"]
+    assert container.latest_version == "2"
+
+
+def test_curated_environment_by_its_workspace_name(sdk):
+    env = sdk.environments.get("AzureML-sklearn-1.5", label="latest")
+    assert env.name == "AzureML-sklearn-1.5" and "sklearn-1.5" in env.description
+    assert env.tags.get("Python") == "3.10"
+    assert sdk.environments.get("AzureML-sklearn-1.5", version=env.version).name == "AzureML-sklearn-1.5"
+    with pytest.raises(Exception, match="AzureML-not-a-curated-one"):
+        sdk.environments.get("AzureML-not-a-curated-one", label="latest")
