@@ -27,7 +27,7 @@ from flask import Blueprint, Response, request
 
 from emulator import config, errors
 from emulator.compute import service as computes
-from emulator.frontdoor import resources
+from emulator.frontdoor import resources, workspaces
 
 blueprint = Blueprint("computes", __name__)
 blueprint.url_value_preprocessor(resources.take_scope)
@@ -162,7 +162,7 @@ def usages(subscription: str, location: str):
     from azure.ai.ml._restclient.arm_ml_service.models import Usage, UsageName
 
     totals: dict[tuple[str, str], dict[str, Any]] = {}
-    for workspace in _workspace_names():
+    for workspace in workspaces.names():
         for entry in computes.list_usage(resources.backend(workspace).store, location):
             key = (entry["type"], entry["name"]["value"])
             if key in totals:
@@ -277,7 +277,3 @@ def _long_running(work) -> Any:
     """202 and the operation's headers; ``work`` runs in the background and its error fails the operation."""
     op_id = resources.start_operation(work)
     return Response(status=202, headers=resources.lro_headers(op_id, resources.operation_url(op_id)))
-
-
-def _workspace_names() -> list[str]:
-    return sorted(p.name for p in (config.home() / "workspaces").glob("*") if p.is_dir())

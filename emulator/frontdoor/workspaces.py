@@ -50,6 +50,11 @@ def view(name: str) -> dict:
     }
 
 
+def names() -> list[str]:
+    """Every local workspace (what a subscription-wide list or quota adds up)."""
+    return sorted(p.name for p in (config.home() / "workspaces").glob("*") if p.is_dir())
+
+
 @blueprint.get(resources.WORKSPACE)
 def get():
     return resources.answer(view(g.workspace))
@@ -60,8 +65,7 @@ def get():
 )
 def list_in_group(subscription: str, resource_group: str):
     g.subscription, g.resource_group = subscription, resource_group
-    names = sorted(p.name for p in (config.home() / "workspaces").glob("*") if p.is_dir())
-    return resources.answer({"value": [view(n) for n in names]})
+    return resources.answer({"value": [view(n) for n in names()]})
 
 
 @blueprint.get("/subscriptions/<subscription>/providers/Microsoft.MachineLearningServices/workspaces")
