@@ -137,12 +137,25 @@ def test_a_job_run_reads_over_http_and_shares_the_experiment(tracking_uri, front
     assert read["runs_in_experiment"] == sorted([job_name, notebook["run_id"]])
 
 
-def test_the_v2_path_azureml_mlflow_builds_serves_the_same_workspace(tracking_uri, tmp_path):
+def test_the_v2_path_azureml_mlflow_builds_serves_the_same_workspace(tracking_uri, front_door, front_env, tmp_path):
     logged = _mlflow_process(tracking_uri, LOG_A_RUN, "v1-then-v2", cwd=tmp_path)
     v2 = tracking_uri.replace("/mlflow/v1.0/", "/mlflow/v2.0/")
     assert v2 != tracking_uri
     read = _mlflow_process(v2, READ_A_RUN, logged["run_id"], "loss", cwd=tmp_path)
     assert read["params"] == {"alpha": "0.5"} and read["history"] == [[0, 1.0], [1, 0.5], [2, 1 / 3]]
+    # azureml-mlflow's own request: https on the front door's TLS listener, with a bearer token
+    from azure.identity import DefaultAzureCredential
+
+    token = DefaultAzureCredential().get_token(f"https://127.0.0.1:{front_door.port + 1}/.default").token
+    https = v2.replace(f"http://127.0.0.1:{front_door.port}/", f"https://127.0.0.1:{front_door.port + 1}/")
+    r = requests.get(
+        f"{https}/api/2.0/mlflow/runs/get",
+        params={"run_id": logged["run_id"]},
+        headers={"Authorization": f"Bearer {token}"},
+        verify=front_env["REQUESTS_CA_BUNDLE"],
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["run"]["data"]["params"] == [{"key": "alpha", "value": "0.5"}]
 
 
 def test_two_workspaces_do_not_see_each_others_runs(sdk, tracking_uri, workspace_name):
