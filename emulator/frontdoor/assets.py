@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, g, request
 
-from emulator import arm, errors
+from emulator import arm, errors, naming
+from emulator.data import datastores
 from emulator.data import paths as datastore_paths
 from emulator.environments import registry as environment_registry
 from emulator.environments.curated import EnvironmentRef
 from emulator.environments.views import environment_resource
 from emulator.frontdoor import resources
+from emulator.jobs import outputs as job_outputs
 from emulator.models import registry as model_registry
 from emulator.models.views import model_resource
 
@@ -49,20 +52,69 @@ class _Kind:
 # --- models ---------------------------------------------------------------------------------------------------
 
 
-def long_uri(short: datastore_paths.DatastorePath) -> str:
+#: Azure's layout of a job's outputs in the workspace's datastores: its default artifacts (``outputs/``,
+#: ``logs/``) in the artifact store under ``ExperimentRun/dcid.<job>/``, a named output in the default
+#: datastore under ``azureml/<job>/<output>/``
+ARTIFACT_STORE = "workspaceartifactstore"
+RUN_FOLDER = "ExperimentRun/dcid."
+OUTPUTS_FOLDER = "azureml/"
+
+
+def long_uri(datastore: str, path: str) -> str:
     """A datastore path in the long form Azure answers with (the request's subscription and resource group)."""
     return (
         f"azureml://subscriptions/{g.subscription}/resourcegroups/{g.resource_group}/workspaces/{g.workspace}"
-        f"/datastores/{short.datastore}/paths/{short.path}"
+        f"/datastores/{datastore}/paths/{path}"
     )
 
 
+def _job_output_uri(store, job: str, output: str, inner: str) -> str:
+    if output in ("artifacts", "default"):
+        return long_uri(ARTIFACT_STORE, f"{RUN_FOLDER}{job}/{inner}")
+    folder = job_outputs.output_dir(store, job, output).resolve()
+    for name in datastores.NAMES:  # an output written to a datastore path (outputs.<o>.path) is there
+        root = datastores.folder(store, name).resolve()
+        if folder.is_relative_to(root):
+            return long_uri(
+                name, "/".join(p for p in (folder.relative_to(root).as_posix(), inner) if p not in ("", "."))
+            )
+    return long_uri(datastores.DEFAULT, f"{OUTPUTS_FOLDER}{job}/{output}/{inner}")
+
+
 def model_uri(store, record: dict) -> str:
-    """Where a model version's files are, as a datastore path the blob service serves."""
+    """Where a model version's files are, as the datastore path Azure answers with: its upload's, or its job
+    output's (Azure's layout, which :func:`job_files` reads back); a model registered from a plain local path
+    (``amlemu model create``, ``connect()``) answers with that of its files here, which no datastore serves."""
     path = str(record["path"])
     if datastore_paths.is_datastore_uri(path):
-        return long_uri(datastore_paths.parse(store, path))
+        ref = datastore_paths.parse(store, path)
+        return long_uri(ref.datastore, ref.path + ("/" if path.endswith("/") and ref.path else ""))
+    source = model_registry.job_output(path)
+    if source is not None:
+        return _job_output_uri(store, *source)
     return str(model_registry.files(store, record))
+
+
+def job_files(store, datastore: str, path: str) -> Path | None:
+    """The local file or folder of a job's output that a datastore path names in Azure's layout
+    (``workspaceartifactstore``: ``ExperimentRun/dcid.<job>/<p>``; ``workspaceblobstore``:
+    ``azureml/<job>/<output>/<p>``), or None if it names none (a plain path in the datastore's folder).
+
+    For the blob service: it is what ``ml_client.models.download`` of a model from a job output reads."""
+    path = path.strip("/")
+    if datastore == ARTIFACT_STORE and path.startswith(RUN_FOLDER):
+        job, _, inner = path[len(RUN_FOLDER) :].partition("/")
+        output = "artifacts"
+    elif datastore == datastores.DEFAULT and path.startswith(OUTPUTS_FOLDER):
+        job, _, rest = path[len(OUTPUTS_FOLDER) :].partition("/")
+        output, _, inner = rest.partition("/")
+    else:
+        return None
+    try:
+        folder = job_outputs.output_dir(store, job, output)
+    except errors.EmulatorError:  # no such job or output: the datastore's own folder answers
+        return None
+    return naming.confined_join(folder, inner) if inner else folder
 
 
 def _render_model(store, record: dict) -> dict:
@@ -300,6 +352,13 @@ def put_model_version(name: str, version: str):
         raise errors.ValidationError(f"The model version of PUT {request.path} has no 'modelUri'.")
     store = resources.backend().store
     model.path = _model_source(store, str(model.path))
+    if not (datastore_paths.is_datastore_uri(model.path) or model_registry.job_output(model.path)):
+        # a plain path would name a file of this machine: Azure takes URIs only, and the SDK uploads local files
+        raise errors.ValidationError(
+            f"Model '{name}' version '{version}': modelUri '{model.path}' is neither a datastore path "
+            "(azureml://datastores/<ds>/paths/<p>) nor a job output (azureml://jobs/<job>/outputs/..., "
+            "runs:/<job>/<path>). Give the SDK a local path and it uploads it to the default datastore first."
+        )
     existing = _existing(MODEL, name, version)
     if existing is not None:
         if _same_model(store, existing, model):

@@ -28,24 +28,32 @@ _JOB_OUTPUT = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/
 _RUNS = re.compile(r"^runs:/(?P<job>[^/]+)/?(?P<path>.*)$")
 
 
+def job_output(path: str) -> tuple[str, str, str] | None:
+    """The job, its output (``artifacts`` for ``runs:/``) and the path inside it that a model path names;
+    None for a path that names no job output."""
+    match = _JOB_OUTPUT.match(path) or _RUNS.match(path)
+    if not match:
+        return None
+    return match["job"], match.groupdict().get("output") or "artifacts", match["path"] or ""
+
+
 def source_path(store: WorkspaceStore, path: str, base_path: Path) -> tuple[Path, str | None]:
     """The local file or folder a model path points at, and the job it came from (if any)."""
-    match = _JOB_OUTPUT.match(path) or _RUNS.match(path)
-    if match:
-        job_name = match["job"]
+    source = job_output(path)
+    if source:
+        job_name, output, inner = source
         job = lifecycle.get(store, job_name)
         if job["status"] not in TERMINAL:
             raise ValidationError(
                 f"Job '{job_name}' is {job['status']}: its outputs exist once it ends. Wait with "
                 f"`amlemu job stream --name {job_name}`, then register the model."
             )
-        output = match.groupdict().get("output") or "artifacts"
         folder = outputs.output_dir(store, job_name, output)
-        local = folder / (match["path"] or "")
+        local = naming.confined_join(folder, inner.strip("/")) if inner.strip("/") else folder
         if not local.exists():
             have = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
             raise ValidationError(
-                f"Job '{job_name}' output '{output}' has no '{match['path'] or ''}' "
+                f"Job '{job_name}' output '{output}' has no '{inner}' "
                 f"(it holds: {', '.join(have) or 'nothing'}). Fix the path after /paths/."
             )
         return local, job_name

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +97,40 @@ def test_curated_environment_by_its_workspace_name(sdk):
     assert sdk.environments.get("AzureML-sklearn-1.5", version=env.version).name == "AzureML-sklearn-1.5"
     with pytest.raises(Exception, match="AzureML-not-a-curated-one"):
         sdk.environments.get("AzureML-not-a-curated-one", label="latest")
+
+
+def _job_writing_a_model(front_door, workspace: str, iris_model: Path, tmp_path: Path) -> str:
+    """A finished command job in the front door's workspace whose outputs/ hold model.onnx (run by the amlemu CLI
+    on the same home: the jobs routes are not what this file tests)."""
+    spec = tmp_path / "job.yml"
+    spec.write_text(
+        "command: mkdir -p outputs && cp ${{inputs.model}} outputs/model.onnx\n"
+        f"inputs:\n  model: {{type: uri_file, path: {iris_model / 'model.onnx'}}}\n"
+        "environment: {image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest}\n"
+    )
+    env = {**os.environ, "AMLEMU_HOME": str(front_door.home)}
+    env.pop("AMLEMU_BACKEND", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "emulator.cli.main", "job", "create", "-w", workspace, "-f", str(spec), "--stream"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    job = json.loads(out.stdout[out.stdout.index("{") :])
+    assert job["status"] == "Completed", out.stdout
+    return job["name"]
+
+
+def test_model_from_a_job_output(sdk, front_door, workspace_name, iris_model, tmp_path):
+    job = _job_writing_a_model(front_door, workspace_name, iris_model, tmp_path)
+    folder = sdk.models.create_or_update(
+        Model(name="from-job", path=f"azureml://jobs/{job}/outputs/artifacts/paths/outputs/", type="custom_model")
+    )
+    assert folder.job_name == job
+    assert folder.path.endswith(f"/datastores/workspaceartifactstore/paths/ExperimentRun/dcid.{job}/outputs/")
+    file = sdk.models.create_or_update(Model(name="from-run", path=f"runs:/{job}/outputs/model.onnx"))
+    assert file.path.endswith(f"/paths/ExperimentRun/dcid.{job}/outputs/model.onnx") and file.job_name == job
+    with pytest.raises(HttpResponseError, match="has no 'outputs/nothing.onnx'"):
+        sdk.models.create_or_update(Model(name="from-run", path=f"runs:/{job}/outputs/nothing.onnx"))
