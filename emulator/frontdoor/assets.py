@@ -68,16 +68,24 @@ def long_uri(datastore: str, path: str) -> str:
     )
 
 
+def in_datastore(store, local: Path) -> str | None:
+    """The long datastore path of a local file or folder in one of the workspace's datastores, else None."""
+    local = Path(local).resolve()
+    for name in datastores.NAMES:
+        root = datastores.folder(store, name).resolve()
+        if local.is_relative_to(root):
+            inner = local.relative_to(root).as_posix()
+            return long_uri(name, "" if inner == "." else inner)
+    return None
+
+
 def _job_output_uri(store, job: str, output: str, inner: str) -> str:
     if output in ("artifacts", "default"):
         return long_uri(ARTIFACT_STORE, f"{RUN_FOLDER}{job}/{inner}")
-    folder = job_outputs.output_dir(store, job, output).resolve()
-    for name in datastores.NAMES:  # an output written to a datastore path (outputs.<o>.path) is there
-        root = datastores.folder(store, name).resolve()
-        if folder.is_relative_to(root):
-            return long_uri(
-                name, "/".join(p for p in (folder.relative_to(root).as_posix(), inner) if p not in ("", "."))
-            )
+    # an output written to a datastore path (outputs.<o>.path) is there; another one is where Azure puts it
+    found = in_datastore(store, job_outputs.output_dir(store, job, output))
+    if found is not None:
+        return found.rstrip("/") + (f"/{inner}" if inner else "")
     return long_uri(datastores.DEFAULT, f"{OUTPUTS_FOLDER}{job}/{output}/{inner}")
 
 
@@ -132,6 +140,10 @@ MODEL = _Kind(model_registry.KIND, "models", _render_model)
 def _render_environment(store, record: dict) -> dict:
     resource = environment_resource(store, record)
     resource["properties"]["provisioningState"] = "Succeeded"
+    build = resource["properties"].get("build")
+    if build:  # a build context the SDK uploaded answers with its datastore path, as Azure's does
+        found = in_datastore(store, Path(build["contextUri"]))
+        build["contextUri"] = found.rstrip("/") + "/" if found else build["contextUri"]
     return resource
 
 
@@ -392,15 +404,19 @@ def delete_model_version(name: str, version: str):
 
 def _build_context(path: str) -> str:
     """A build context's ``contextUri`` as the local folder the engine builds from."""
+    store = resources.backend().store
     if datastore_paths.is_datastore_uri(path):
-        store = resources.backend().store
         return str(datastore_paths.local(store, datastore_paths.parse(store, path)))
-    return path
+    # a plain path would name a folder of this machine: Azure takes URIs only, and the SDK uploads local folders
+    raise errors.ValidationError(
+        f"The build context '{path}' is not a datastore path (azureml://datastores/<ds>/paths/<folder>/). "
+        "Give the SDK a local folder and it uploads it to the default datastore first."
+    )
 
 
 def _same_environment(record: dict, env: Any) -> bool:
     """Whether a PUT on an existing version asks for what it holds (Azure answers that with the version itself)."""
-    sent = (str(env.build.path).rstrip("/"), env.build.dockerfile_path or "Dockerfile") if env.build else None
+    sent = (str(Path(env.build.path).resolve()), env.build.dockerfile_path or "Dockerfile") if env.build else None
     kept = (record["build"]["path"], record["build"]["dockerfile_path"]) if record.get("build") else None
     return (
         env.image == record.get("image")

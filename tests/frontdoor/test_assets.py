@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from azure.ai.ml.entities import Environment, Model
+from azure.ai.ml.entities import BuildContext, Environment, Model
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 CONDA = """\
@@ -134,3 +134,19 @@ def test_model_from_a_job_output(sdk, front_door, workspace_name, iris_model, tm
     assert file.path.endswith(f"/paths/ExperimentRun/dcid.{job}/outputs/model.onnx") and file.job_name == job
     with pytest.raises(HttpResponseError, match="has no 'outputs/nothing.onnx'"):
         sdk.models.create_or_update(Model(name="from-run", path=f"runs:/{job}/outputs/nothing.onnx"))
+
+
+def test_environment_from_a_build_context_in_a_datastore(sdk, front_door, workspace_name, tmp_path):
+    sdk.workspaces.get(workspace_name)
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM python:3.11-slim\nRUN pip install scikit-learn\n")
+    path = _in_datastore(front_door, workspace_name, dockerfile, "contexts/sk")
+    context = path.rsplit("/", 1)[0] + "/"
+    env = sdk.environments.create_or_update(Environment(name="built", build=BuildContext(path=context)))
+    assert env.version == "1" and env.image is None
+    assert env.build.path.endswith("/datastores/workspaceblobstore/paths/contexts/sk/")
+    assert env.build.dockerfile_path == "Dockerfile"
+    assert sdk.environments.create_or_update(Environment(name="built", build=BuildContext(path=context))).version == "1"
+    with pytest.raises(HttpResponseError, match="has no Dockerfile"):
+        empty = context.replace("contexts/sk/", "contexts/")
+        sdk.environments.create_or_update(Environment(name="built", build=BuildContext(path=empty)))
