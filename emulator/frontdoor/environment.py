@@ -14,8 +14,9 @@ from emulator.frontdoor.settings import FrontDoor
 
 FORMATS = ("bash", "powershell", "dotenv", "github")
 
-#: hosts that must never go through the blob proxy (the front door itself)
-NO_PROXY = "127.0.0.1,localhost,::1"
+#: hosts that must never go through the blob proxy (the front door itself). Not ``localhost``: requests, urllib and
+#: curl read a NO_PROXY entry as a domain suffix, and the storage hosts end with ``.localhost`` (STORAGE_SUFFIX)
+NO_PROXY = "127.0.0.1,::1"
 
 
 def variables(front: FrontDoor, certs: certificates.Certificates | None = None) -> dict[str, str]:

@@ -22,6 +22,13 @@ log = logging.getLogger("amlemu.frontdoor")
 class _RequestLog(WSGIRequestHandler):
     """Werkzeug's request log without query strings: SAS signatures and tokens travel there, never into a log."""
 
+    def make_environ(self):
+        environ = super().make_environ()
+        # werkzeug leaves out header names with '_' (ambiguous as CGI variables); blob metadata names carry them
+        # (azure-ai-ml's x-ms-meta-upload_status), so the blob service reads the headers as sent
+        environ["amlemu.raw_headers"] = tuple(self.headers.items())
+        return environ
+
     def log_request(self, code="-", size="-") -> None:
         path = self.path.split("?", 1)[0]
         log.info('%s "%s %s" %s', self.address_string(), self.command, path, code)
