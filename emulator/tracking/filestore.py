@@ -157,3 +157,15 @@ def _parse_metric(text: str) -> list[tuple[int, float, int]]:
         if len(parts) >= 2:
             rows.append((int(parts[0]), float(parts[1]), int(parts[2]) if len(parts) > 2 else 0))
     return rows
+
+
+def metric_keys(run_dir: Path) -> list[str]:
+    """The names of the metrics a run logged, without reading their histories (a chart reads one at a time)."""
+    folder = run_dir / "metrics"
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def read_params(run_dir: Path) -> dict[str, str]:
+    """A run's params alone (:func:`read_run` reads every metric's history too)."""
+    folder = run_dir / "params"
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
