@@ -2,7 +2,7 @@
 
 The SDK first asks for a version with the same content hash (``GET .../codes/{name}/versions?hash=``;
 it reuses whatever version, of whatever name, the answer names), else asks for a place to upload
-(``startPendingUpload``: a new container, :func:`.blobs.new_upload`, and a SAS for it), uploads
+(``startPendingUpload``: a new container, :func:`.blobstore.new_upload`, and a SAS for it), uploads
 the folder there with azure-storage-blob, and registers the version with that ``codeUri``. The
 container is a folder of the workspace (``<workspace>/uploads/<id>/``), so the code a job runs is
 where the upload put it: :func:`code_folder` names it.
@@ -21,7 +21,7 @@ from flask import Blueprint, request
 
 from emulator import arm, naming
 from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
-from emulator.frontdoor import blobs, resources
+from emulator.frontdoor import blobs, blobstore, resources
 from emulator.store import WorkspaceStore
 
 blueprint = Blueprint("codes", __name__)
@@ -60,7 +60,7 @@ def _record(store: WorkspaceStore, name: str, version: str) -> dict[str, Any]:
 def code_folder(store: WorkspaceStore, name: str, version: str) -> Path:
     """The local folder (or file) of code version ``name``/``version`` of ``store``'s workspace: what a job runs."""
     record = _record(store, name, version)
-    path = blobs.local_path(store, record["code_uri"])
+    path = blobstore.local_path(store, record["code_uri"])
     if not path.exists():
         raise ResourceNotFound(
             f"Code '{name}' version '{version}' names {record['code_uri']}, which holds no files: its upload did "
@@ -107,7 +107,7 @@ def view(store: WorkspaceStore, record: dict[str, Any]) -> Any:
 
 def _uploaded(store: WorkspaceStore, record: dict[str, Any]) -> bool:
     try:
-        return blobs.local_path(store, record["code_uri"]).exists()
+        return blobstore.local_path(store, record["code_uri"]).exists()
     except ValidationError:
         return False
 
@@ -152,7 +152,7 @@ def create_or_update(name: str, version: str):
     code_uri = properties.get("codeUri")
     if not code_uri:
         raise ValidationError(f"Code '{name}' version '{version}' needs properties.codeUri (where its files are).")
-    if not blobs.local_path(store, code_uri).exists():
+    if not blobstore.local_path(store, code_uri).exists():
         raise ValidationError(
             f"Code '{name}' version '{version}': nothing is at codeUri {code_uri}. Upload the files first "
             "(startPendingUpload, then the blob upload), as azure-ai-ml does."
@@ -190,9 +190,9 @@ def start_pending_upload(name: str, version: str):
     if upload_type != "TemporaryBlobReference":
         raise ValidationError(f"pendingUploadType '{upload_type}' is not emulated: use TemporaryBlobReference.")
     store = resources.backend().store
-    container = blobs.new_upload(store)
+    container = blobstore.new_upload(store)
     url = blobs.container_url(container.name)
-    sas = blobs.issue_sas(container.name, "racwl", UPLOAD_HOURS)
+    sas = blobstore.issue_sas(container.name, "racwl", UPLOAD_HOURS)
     answer = models.PendingUploadResponseDto(
         blob_reference_for_consumption=models.BlobReferenceForConsumptionDto(
             blob_uri=url, credential=models.SASCredentialDto(sas_uri=f"{url}?{sas}")

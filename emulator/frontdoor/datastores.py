@@ -3,7 +3,7 @@
 A blob datastore's credentials are a SAS (``credentialsType: Sas``), as Azure's are for a
 SAS-registered datastore: azure-ai-ml's uploads (``get_datastore_info``) then ask ``listSecrets``
 for it and hand it to azure-storage-blob, which reaches ``https://<account>.blob.<suffix>``
-through the front door's proxy (:mod:`.blobs` verifies the SAS). ``workspacefilestore`` is a file
+through the front door's proxy (:mod:`.blobs` checks the SAS). ``workspacefilestore`` is a file
 share, which the front door does not serve: its credentials are ``None`` and it has no secrets.
 Registering or removing a datastore is refused as the engine refuses it.
 """
@@ -17,7 +17,7 @@ from flask import Blueprint, g, request
 from emulator import arm
 from emulator.data import datastores
 from emulator.errors import ValidationError
-from emulator.frontdoor import blobs, resources, settings
+from emulator.frontdoor import blobstore, resources, settings
 
 blueprint = Blueprint("datastores", __name__)
 blueprint.url_value_preprocessor(resources.take_scope)
@@ -95,4 +95,4 @@ def list_secrets(name: str):
             f"Datastore '{name}' is a file share ({getattr(entity, 'file_share_name', '')}), which amlemu's front door "
             f"does not serve, so it has no secrets. Use a blob datastore ({datastores.DEFAULT})."
         )
-    return resources.answer(SasDatastoreSecrets(sas_token=blobs.issue_sas(container, "racwdl", _hours(body))))
+    return resources.answer(SasDatastoreSecrets(sas_token=blobstore.issue_sas(container, "racwdl", _hours(body))))

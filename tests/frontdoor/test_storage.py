@@ -29,13 +29,14 @@ def _local_of(front_door, workspace_name: str, datastore_uri: str) -> Path:
     return folder / datastore_uri.removeprefix(prefix).rstrip("/")
 
 
-def _blob_container(sdk):
+def _blob_container(sdk, **options):
     """The default datastore's container, through the blob service with its listSecrets SAS, host-style."""
     from azure.storage.blob import ContainerClient
 
     datastore = sdk.datastores.get_default()
     sas = sdk.datastores._list_secrets(datastore.name).sas_token
-    return ContainerClient(f"https://{datastore.account_name}.blob.{SUFFIX}", datastore.container_name, credential=sas)
+    account_url = f"https://{datastore.account_name}.blob.{SUFFIX}"
+    return ContainerClient(account_url, datastore.container_name, credential=sas, **options)
 
 
 def test_data_file_and_folder_upload_then_get(sdk, front_door, workspace_name, tmp_path):
@@ -74,18 +75,22 @@ def test_blob_download_list_blocks_and_ranges_with_the_datastore_sas(sdk, tmp_pa
     data = sdk.data.create_or_update(Data(name="train", version="1", path=str(file), type="uri_file"))
     blob_name = data.path.split("/paths/", 1)[1]
 
-    container = _blob_container(sdk)
+    container = _blob_container(sdk, max_single_put_size=256 << 10, max_block_size=256 << 10)
     assert container.download_blob(blob_name).readall() == file.read_bytes()
     listed = {b.name: b for b in container.list_blobs(name_starts_with="LocalUpload/", include=["metadata"])}
     assert blob_name in listed and listed[blob_name].size == file.stat().st_size
     assert listed[blob_name].metadata.get("upload_status") == "completed"  # what azure-ai-ml wrote, as written
     top = [p.name for p in container.walk_blobs(name_starts_with="LocalUpload/", delimiter="/")]
-    assert top == [blob_name.rsplit("/", 2)[0] + "/"]
+    assert top == [blob_name.rsplit("/", 1)[0] + "/"]
 
     # a blob large enough to go in blocks (Put Block + Put Block List), then a ranged read
     payload = bytes(range(256)) * 4096  # 1 MiB
     big = container.get_blob_client("uploads/big.bin")
-    big.upload_blob(payload, max_concurrency=2, metadata={"kind": "test"})
+    sent = []
+    big.upload_blob(
+        payload, max_concurrency=2, metadata={"kind": "test"}, raw_request_hook=lambda r: sent.append(r.http_request)
+    )
+    assert sum("comp=block&" in r.url for r in sent) == 4 and sum("comp=blocklist" in r.url for r in sent) == 1
     assert big.get_blob_properties().metadata == {"kind": "test"}
     assert big.download_blob(offset=1000, length=500).readall() == payload[1000:1500]
     assert big.download_blob().readall() == payload
@@ -142,9 +147,9 @@ def test_tampered_expired_and_escaping_requests_are_refused(sdk, front_door, mon
 
     # a SAS the front door signed, but expired: made with its own key, as the server would
     monkeypatch.setenv("AMLEMU_HOME", str(front_door.home))
-    from emulator.frontdoor import blobs
+    from emulator.frontdoor import blobstore
 
-    expired = blobs.issue_sas(datastore.container_name, "racwdl", hours=-1)
+    expired = blobstore.issue_sas(datastore.container_name, "racwdl", hours=-1)
     with pytest.raises(HttpResponseError) as refused:
         ContainerClient(account_url, datastore.container_name, credential=expired).download_blob("ok.txt").readall()
     assert refused.value.status_code == 403 and refused.value.error_code == "AuthenticationFailed"
@@ -188,8 +193,8 @@ def test_code_upload_lands_in_a_local_folder(sdk, front_door, workspace_name, tm
 
 
 def test_datastores_list_get_and_refusals(sdk, front_door):
-    from azure.core.exceptions import HttpResponseError
     from azure.ai.ml.entities import AzureBlobDatastore
+    from azure.core.exceptions import HttpResponseError
 
     names = {d.name for d in sdk.datastores.list()}
     assert names == {"workspaceblobstore", "workspaceartifactstore", "workspacefilestore"}
