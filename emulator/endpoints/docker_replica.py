@@ -58,6 +58,16 @@ def private_network(workspace: str, endpoint: str) -> str:
 
 def start_container(launcher, prepared: Prepared, name: str, port: int, log_path: Path) -> tuple[Any, str, Path]:
     """Start replica ``name`` in a container; returns its handle, the address to reach it, its log."""
+    network = private_network(launcher.store.name, launcher.deployment["endpoint_name"])  # the gateway is the way in
+    handle = launcher.runtime.start(replica_request(launcher, prepared, name, port, log_path, network))
+    return _ReplicaHandle(handle, network), handle.address(network), log_path
+
+
+def replica_request(
+    launcher, prepared: Prepared, name: str, port: int, log_path: Path, network: str | None
+) -> RunRequest:
+    """What replica ``name``'s container runs: its image, mounts, environment, server command (listening on all
+    addresses of ``network`` at ``port``) and labels. Also what :class:`amlemu.testing.ScoringContainer` runs."""
     dep = launcher.deployment
     store = launcher.store
     remapped = {serving_path(): SERVING_MOUNT}
@@ -70,8 +80,7 @@ def start_container(launcher, prepared: Prepared, name: str, port: int, log_path
     # amlemu's server or the image's azmlinfsrv; on all addresses: only the endpoint's internal network reaches it
     command, server_env = launcher.server_command("0.0.0.0", port)
     env.update(server_env)
-    network = private_network(store.name, dep["endpoint_name"])  # public or not: the gateway is the way in
-    request = RunRequest(
+    return RunRequest(
         command=command,
         cwd=Path(code) if code else Path("/home/aml"),
         env=env,
@@ -90,8 +99,6 @@ def start_container(launcher, prepared: Prepared, name: str, port: int, log_path
         readonly=[Path(code)] if code else [],
         remapped=remapped,
     )
-    handle = launcher.runtime.start(request)
-    return _ReplicaHandle(handle, network), handle.address(network), log_path
 
 
 class _ReplicaHandle:

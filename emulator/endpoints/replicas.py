@@ -211,6 +211,11 @@ class ReplicaSet:
         self._resize_slots()
         return replica
 
+    async def launch(self, name: str) -> Replica:
+        """Start one replica named ``name`` outside the set (the caller owns it) and wait until it answers its
+        readiness probe; ReplicaFailed, with its log tail, when it exits or never gets ready (it is stopped)."""
+        return await self._launch(name)
+
     async def _launch(self, name: str) -> Replica:
         port = free_port()
         handle, address, log_path = await self.launcher.start(name, port)

@@ -133,6 +133,14 @@ def run_options(request: RunRequest) -> dict:
     )
 
 
+def volume_bindings(request: RunRequest) -> dict[str, dict[str, str]]:
+    """The request's folders as ``containers.create`` volumes: read-only, remapped (read-only), read-write."""
+    volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in request.readonly}
+    volumes.update({str(src): {"bind": str(dst), "mode": "ro"} for src, dst in request.remapped.items()})
+    volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in request.mounts})
+    return volumes
+
+
 def check_limits(request: RunRequest, host_config: dict) -> list[str]:
     """Warnings for limits the engine relaxed at creation; EngineRefused for ones it dropped.
 
@@ -229,11 +237,8 @@ class DockerRuntime(Runtime):
         client = docker_client()
         if not request.image:
             raise ValidationError("A container needs an image: prepare the environment first (Runtime.prepare).")
-        volumes = {str(p): {"bind": str(p), "mode": "ro"} for p in request.readonly}
-        volumes.update({str(src): {"bind": str(dst), "mode": "ro"} for src, dst in request.remapped.items()})
-        volumes.update({str(p): {"bind": str(p), "mode": "rw"} for p in request.mounts})
         # create, check, start (what containers.run does, less the pull): nothing runs without its limits
-        container = client.containers.create(request.image, volumes=volumes, **run_options(request))
+        container = client.containers.create(request.image, volumes=volume_bindings(request), **run_options(request))
         try:
             warnings = check_limits(request, container.attrs["HostConfig"])
             container.start()
