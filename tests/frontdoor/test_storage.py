@@ -65,6 +65,12 @@ def test_data_file_and_folder_upload_then_get(sdk, front_door, workspace_name, t
     assert again.path == got.path
     assert [d.version for d in sdk.data.list(name="images")] == ["4", "3"]
     assert sdk.data.get("images", label="latest").version == "4"
+    assert {(d.name, d.latest_version) for d in sdk.data.list()} == {("iris", "1"), ("images", "4")}
+    sdk.data.archive("images", version="4")
+    assert [d.version for d in sdk.data.list(name="images")] == ["3"]
+    assert sdk.data.get("images", label="latest").version == "3"
+    sdk.data.restore("images", version="4")
+    assert [d.version for d in sdk.data.list(name="images")] == ["4", "3"]
 
 
 def test_blob_download_list_blocks_and_ranges_with_the_datastore_sas(sdk, tmp_path):
