@@ -46,7 +46,7 @@ def create_app(store: WorkspaceStore) -> Flask:
     app.register_error_handler(errors.EmulatorError, _engine_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
-    app.jinja_env.filters.update(when=when, seconds=seconds, size=size, pretty=reads.pretty)
+    app.jinja_env.filters.update(when=when, seconds=seconds, size=size, number=number, pretty=reads.pretty)
     app.jinja_env.globals.update(navigation=NAVIGATION, workspace=store.name, csrf_token=security.token)
     app.context_processor(lambda: {"current_nav": _current_nav()})
     app.add_url_rule("/", "home", lambda: app.view_functions["jobs.job_list"]())
@@ -90,6 +90,11 @@ def seconds(value: float | None) -> str:
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
     return f"{minutes // 60}h {minutes % 60:02d}m"
+
+
+def number(value: float | None) -> str:
+    """A metric value to 6 significant digits (the chart and the title attribute keep the whole)."""
+    return "" if value is None else f"{value:.6g}"
 
 
 def size(n: int) -> str:

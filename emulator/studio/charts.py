@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any
 
-WIDTH, HEIGHT, PAD = 560, 300, 44
+WIDTH, HEIGHT, PAD = 580, 300, 56
 _BINDING = re.compile(r"\$\{\{\s*parent\.jobs\.([A-Za-z0-9_]+)\.")
 
 

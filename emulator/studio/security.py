@@ -19,7 +19,7 @@ import hmac
 import re
 import secrets
 
-from flask import abort, current_app, request
+from flask import Response, abort, current_app, request
 
 HEADER = "X-CSRF-Token"
 FIELD = "csrf_token"
@@ -36,12 +36,15 @@ def token() -> str:
     return current_app.config["STUDIO_CSRF_TOKEN"]
 
 
-def check_request() -> None:
+def check_request() -> Response | None:
     """``before_request``: refuse a foreign Host, and a POST without the page's token."""
-    if _PORT.sub("", request.host or "").lower() not in _LOCAL_HOSTS:
-        abort(403, description=f"Host '{request.host}' is not this studio's address; open it at 127.0.0.1.")
+    if _PORT.sub("", request.host or "").lower() not in _LOCAL_HOSTS:  # plain text: no page, so no token
+        return Response(
+            f"Host '{request.host}' is not this studio's address; open it at 127.0.0.1.\n", 403, mimetype="text/plain"
+        )
     if request.method in ("GET", "HEAD", "OPTIONS"):
-        return
+        return None
     sent = request.headers.get(HEADER) or request.form.get(FIELD) or ""
     if not hmac.compare_digest(sent.encode(), token().encode()):
         abort(403, description="This request did not carry the studio page's CSRF token; reload the page and retry.")
+    return None
