@@ -125,8 +125,8 @@ def _datastore_container(name: str, account: str | None) -> Container | None:
     for attempt in range(2):
         with _index_lock:
             found = list(_index.get(name, ()))
-        if not found and attempt == 0:
-            _rebuild_index()  # a workspace made since the last look
+        if attempt == 0 and (not found or (account and all(f[0] != account for f in found))):
+            _rebuild_index()  # a workspace made since the last look (the name alone may be another workspace's)
             continue
         mine = [f for f in found if f[0] == account] or (found if len(found) == 1 else [])
         if len(mine) == 1:
