@@ -16,15 +16,18 @@ backend keeps every version and has no archive: deleting or archiving a model or
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, g, request
 
-from emulator import arm, errors, naming
+from emulator import arm, errors
 from emulator.data import datastores
 from emulator.data import paths as datastore_paths
+from emulator.data.paths import DatastorePath
 from emulator.environments import registry as environment_registry
 from emulator.environments.curated import EnvironmentRef
 from emulator.environments.views import environment_resource
@@ -60,69 +63,71 @@ RUN_FOLDER = "ExperimentRun/dcid."
 OUTPUTS_FOLDER = "azureml/"
 
 
-def long_uri(datastore: str, path: str) -> str:
-    """A datastore path in the long form Azure answers with (the request's subscription and resource group)."""
+def long_uri(ref: DatastorePath, folder: bool = False) -> str:
+    """A datastore path in the long form Azure answers with (the request's subscription and resource group);
+    ``folder``: with the trailing ``/`` Azure gives a folder."""
+    tail = "/" if folder and ref.path else ""
     return (
         f"azureml://subscriptions/{g.subscription}/resourcegroups/{g.resource_group}/workspaces/{g.workspace}"
-        f"/datastores/{datastore}/paths/{path}"
+        f"/datastores/{ref.datastore}/paths/{ref.path}{tail}"
     )
 
 
-def in_datastore(store, local: Path) -> str | None:
-    """The long datastore path of a local file or folder in one of the workspace's datastores, else None."""
+def in_datastore(store, local: Path) -> DatastorePath | None:
+    """The datastore path of a local file or folder in one of the workspace's datastores, else None."""
     local = Path(local).resolve()
     for name in datastores.NAMES:
         root = datastores.folder(store, name).resolve()
         if local.is_relative_to(root):
             inner = local.relative_to(root).as_posix()
-            return long_uri(name, "" if inner == "." else inner)
+            return DatastorePath(name, "" if inner == "." else inner)
     return None
 
 
-def _job_output_uri(store, job: str, output: str, inner: str) -> str:
+def _job_output_place(store, job: str, output: str, inner: str) -> tuple[DatastorePath, bool]:
+    """Where Azure keeps a job output's files in a datastore, and whether they are already there."""
+    inner = inner.strip("/")
     if output in ("artifacts", "default"):
-        return long_uri(ARTIFACT_STORE, f"{RUN_FOLDER}{job}/{inner}")
-    # an output written to a datastore path (outputs.<o>.path) is there; another one is where Azure puts it
+        return DatastorePath(ARTIFACT_STORE, f"{RUN_FOLDER}{job}/{inner}".rstrip("/")), False
     found = in_datastore(store, job_outputs.output_dir(store, job, output))
-    if found is not None:
-        return found.rstrip("/") + (f"/{inner}" if inner else "")
-    return long_uri(datastores.DEFAULT, f"{OUTPUTS_FOLDER}{job}/{output}/{inner}")
+    if found is not None:  # an output written to a datastore path (outputs.<o>.path) is there already
+        return DatastorePath(found.datastore, "/".join(p for p in (found.path, inner) if p)), True
+    return DatastorePath(datastores.DEFAULT, f"{OUTPUTS_FOLDER}{job}/{output}/{inner}".rstrip("/")), False
+
+
+def _place(source: Path, target: Path) -> None:
+    """Put a model's files at ``target`` (hard links where the file system allows, else copies); files already
+    there stay (a job's outputs do not change once it ended, and a model's copy is immutable)."""
+    pairs = [(source, target)] if source.is_file() else [(f, target / f.relative_to(source)) for f in source.rglob("*")]
+    for src, dest in pairs:
+        if src.is_symlink() or not src.is_file() or dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dest)
+        except FileExistsError:  # placed by a concurrent request
+            continue
+        except OSError:  # another file system, or no hard links there
+            shutil.copy2(src, dest)
 
 
 def model_uri(store, record: dict) -> str:
-    """Where a model version's files are, as the datastore path Azure answers with: its upload's, or its job
-    output's (Azure's layout, which :func:`job_files` reads back); a model registered from a plain local path
-    (``amlemu model create``, ``connect()``) answers with that of its files here, which no datastore serves."""
+    """Where a model version's files are, as the datastore path Azure answers with and the blob service serves:
+    its upload's; or, from a job output, Azure's place for it, where its files are put from the model's own copy
+    (the blob service serves a datastore's folder); a model registered from a plain local path (``amlemu model
+    create``, ``connect()``) answers with its files' path here, which no datastore serves."""
     path = str(record["path"])
+    files = model_registry.files(store, record)
     if datastore_paths.is_datastore_uri(path):
-        ref = datastore_paths.parse(store, path)
-        return long_uri(ref.datastore, ref.path + ("/" if path.endswith("/") and ref.path else ""))
+        return long_uri(datastore_paths.parse(store, path), folder=files.is_dir())
     source = model_registry.job_output(path)
-    if source is not None:
-        return _job_output_uri(store, *source)
-    return str(model_registry.files(store, record))
-
-
-def job_files(store, datastore: str, path: str) -> Path | None:
-    """The local file or folder of a job's output that a datastore path names in Azure's layout
-    (``workspaceartifactstore``: ``ExperimentRun/dcid.<job>/<p>``; ``workspaceblobstore``:
-    ``azureml/<job>/<output>/<p>``), or None if it names none (a plain path in the datastore's folder).
-
-    For the blob service: it is what ``ml_client.models.download`` of a model from a job output reads."""
-    path = path.strip("/")
-    if datastore == ARTIFACT_STORE and path.startswith(RUN_FOLDER):
-        job, _, inner = path[len(RUN_FOLDER) :].partition("/")
-        output = "artifacts"
-    elif datastore == datastores.DEFAULT and path.startswith(OUTPUTS_FOLDER):
-        job, _, rest = path[len(OUTPUTS_FOLDER) :].partition("/")
-        output, _, inner = rest.partition("/")
-    else:
-        return None
-    try:
-        folder = job_outputs.output_dir(store, job, output)
-    except errors.EmulatorError:  # no such job or output: the datastore's own folder answers
-        return None
-    return naming.confined_join(folder, inner) if inner else folder
+    if source is None:
+        return str(files)
+    ref, there = _job_output_place(store, *source)
+    target = datastore_paths.local(store, ref)
+    if not there:
+        _place(files, target)
+    return long_uri(ref, folder=files.is_dir())
 
 
 def _render_model(store, record: dict) -> dict:
@@ -143,7 +148,7 @@ def _render_environment(store, record: dict) -> dict:
     build = resource["properties"].get("build")
     if build:  # a build context the SDK uploaded answers with its datastore path, as Azure's does
         found = in_datastore(store, Path(build["contextUri"]))
-        build["contextUri"] = found.rstrip("/") + "/" if found else build["contextUri"]
+        build["contextUri"] = long_uri(found, folder=True) if found else build["contextUri"]
     return resource
 
 

@@ -150,3 +150,32 @@ def test_environment_from_a_build_context_in_a_datastore(sdk, front_door, worksp
     with pytest.raises(HttpResponseError, match="has no Dockerfile"):
         empty = context.replace("contexts/sk/", "contexts/")
         sdk.environments.create_or_update(Environment(name="built", build=BuildContext(path=empty)))
+
+
+def _predicts_iris(model_file: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
+    labels = session.run(None, {session.get_inputs()[0].name: rows})[0]
+    assert [int(x) for x in labels] == [0, 2]
+
+
+def test_model_from_a_local_file_is_uploaded_and_downloads(sdk, iris_model, tmp_path):
+    model = sdk.models.create_or_update(Model(name="iris-local", path=str(iris_model / "model.onnx")))
+    assert model.version == "1"
+    assert "/datastores/workspaceblobstore/paths/LocalUpload/" in model.path and model.path.endswith("/model.onnx")
+    assert sdk.models.create_or_update(Model(name="iris-local", path=str(iris_model / "model.onnx"))).version == "2"
+    sdk.models.download("iris-local", "1", download_path=str(tmp_path / "dl"))
+    _predicts_iris(tmp_path / "dl" / "iris-local" / "model.onnx")
+
+
+def test_model_folder_from_a_job_output_downloads(sdk, front_door, workspace_name, iris_model, tmp_path):
+    job = _job_writing_a_model(front_door, workspace_name, iris_model, tmp_path)
+    sdk.models.create_or_update(Model(name="job-folder", path=f"azureml://jobs/{job}/outputs/artifacts/paths/outputs/"))
+    sdk.models.create_or_update(Model(name="job-file", path=f"runs:/{job}/outputs/model.onnx"))
+    sdk.models.download("job-folder", "1", download_path=str(tmp_path / "dl"))
+    _predicts_iris(tmp_path / "dl" / "job-folder" / "outputs" / "model.onnx")
+    sdk.models.download("job-file", "1", download_path=str(tmp_path / "dl"))
+    _predicts_iris(tmp_path / "dl" / "job-file" / "model.onnx")
