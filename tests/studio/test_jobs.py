@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from azure.ai.ml import Input, command, load_job
+from azure.ai.ml import command, load_job
 from azure.ai.ml.sweep import Choice
 
 from emulator.jobs import lifecycle
@@ -76,9 +76,7 @@ def jobs(workspace, src):
     """The module's workspace run through its life: two metrics jobs, a sweep and a pipeline, all completed."""
     submit(workspace, src, "python metrics.py 250 1500", "metrics-a", "studio-metrics")
     submit(workspace, src, "python metrics.py 100 10", "metrics-b", "studio-metrics")
-    trial = command(
-        code=str(src), command="python sleeper.py ${{inputs.s}}", inputs={"s": 0.1}, environment=ENV
-    )
+    trial = command(code=str(src), command="python sleeper.py ${{inputs.s}}", inputs={"s": 0.1}, environment=ENV)
     sweep = trial(s=Choice([0.3, 0.05, 0.6])).sweep(
         sampling_algorithm="grid", primary_metric="accuracy", goal="Maximize"
     )
