@@ -441,6 +441,20 @@ def _on_loopback(binding: Any) -> tuple:
     return ("127.0.0.1", binding) if binding else ("127.0.0.1",)
 
 
+def _require_engine() -> None:
+    from emulator.runtime.engine import DockerUnavailable, docker_client
+
+    try:
+        docker_client()
+    except DockerUnavailable as exc:
+        detail = re.search(r"\((.*?)\)", str(exc))
+        raise DockerUnavailable(
+            f"ScoringContainer needs a Docker engine, and none answers ({detail[1] if detail else exc}). Start one "
+            "(as root: `dockerd > /tmp/dockerd.log 2>&1 &`; DOCKER_HOST names a remote one), or test the scoring "
+            "script without Docker with amlemu.testing.ScoringServer (the same arguments, a local process)."
+        ) from None
+
+
 _REAPER_LOCK = threading.Lock()
 
 
@@ -503,6 +517,7 @@ class ScoringContainer(ScoringCalls, DockerContainer):
         base_path: str | os.PathLike | None = None,
         **kwargs: Any,
     ):
+        _require_engine()  # testcontainers' client asks the engine its version at once
         super().__init__(_NOT_BUILT, env=dict(environment_variables or {}), **kwargs)
         self.spec = DeploymentSpec(
             model, code, scoring_script, environment, model_name, Path(base_path or os.getcwd()).resolve()
@@ -510,23 +525,16 @@ class ScoringContainer(ScoringCalls, DockerContainer):
         self.with_exposed_ports(SCORING_PORT)
         self._deployment: ThrowawayDeployment | None = None
         self._readiness: ReplicaReadiness | None = None
+        self._scoring_id: str | None = None
 
     @property
     def scoring_id(self) -> str | None:
-        """The throwaway workspace's id: its containers carry ``com.amlemu.workspace=scoring-<id>``."""
-        return self._deployment.id if self._deployment else None
+        """The id of the last start's throwaway workspace (kept after stop, a failed start's too): its containers
+        carry ``com.amlemu.scoring-container=<id>`` and ``com.amlemu.workspace=scoring-<id>``."""
+        return self._scoring_id
 
     def start(self) -> ScoringContainer:
         """Build (or find cached) the image, start the container and wait until the replica is ready."""
-        from emulator.runtime.engine import DockerUnavailable, docker_client
-
-        try:
-            docker_client()
-        except DockerUnavailable as exc:
-            raise DockerUnavailable(
-                f"ScoringContainer needs a Docker engine: {exc} To test the scoring script without Docker, "
-                "use amlemu.testing.ScoringServer (the same arguments, a local process)."
-            ) from None
         if self._wait_strategy is None:  # the deployment's readiness budget is set once it is known
             self._readiness = ReplicaReadiness(SCORING_PORT, self.gateway_headers()).with_poll_interval(0.1)
             self.waiting_for(self._readiness)
@@ -550,6 +558,7 @@ class ScoringContainer(ScoringCalls, DockerContainer):
         from emulator.runtime.docker import run_options, volume_bindings
 
         deployment = self._deployment = ThrowawayDeployment(self.spec, self.runtime, self.env)
+        self._scoring_id = deployment.id
         prepared = _run(deployment.launcher.prepare())
         request = replica_request(deployment.launcher, prepared, REPLICA, SCORING_PORT, deployment.log_path, None)
         request.labels["scoring-container"] = deployment.id
