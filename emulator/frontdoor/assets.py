@@ -31,7 +31,7 @@ from emulator.data.paths import DatastorePath
 from emulator.environments import registry as environment_registry
 from emulator.environments.curated import EnvironmentRef
 from emulator.environments.views import environment_resource
-from emulator.frontdoor import resources
+from emulator.frontdoor import blobstore, resources
 from emulator.jobs import outputs as job_outputs
 from emulator.models import registry as model_registry
 from emulator.models.views import model_resource
@@ -408,15 +408,10 @@ def delete_model_version(name: str, version: str):
 
 
 def _build_context(path: str) -> str:
-    """A build context's ``contextUri`` as the local folder the engine builds from."""
-    store = resources.backend().store
-    if datastore_paths.is_datastore_uri(path):
-        return str(datastore_paths.local(store, datastore_paths.parse(store, path)))
-    # a plain path would name a folder of this machine: Azure takes URIs only, and the SDK uploads local folders
-    raise errors.ValidationError(
-        f"The build context '{path}' is not a datastore path (azureml://datastores/<ds>/paths/<folder>/). "
-        "Give the SDK a local folder and it uploads it to the default datastore first."
-    )
+    """A build context's ``contextUri`` (where the SDK uploaded it: a blob URL of the default datastore, or a
+    datastore path) as the local folder the engine builds from; a plain path of this machine is refused, as
+    Azure takes URIs only."""
+    return str(blobstore.local_path(resources.backend().store, path))
 
 
 def _same_environment(record: dict, env: Any) -> bool:
@@ -489,3 +484,17 @@ def delete_environment(name: str):
 @blueprint.delete(f"{ENVIRONMENTS}/<name>/versions/<version>")
 def delete_environment_version(name: str, version: str):
     _not_emulated(ENVIRONMENT, f"deleting environment '{name}' version '{version}'")
+
+
+# --- registries -------------------------------------------------------------------------------------------------
+
+
+@blueprint.route("/registrymanagement/v1.0/registries/<registry>/discovery", methods=["GET"])
+def registry_discovery(registry: str):
+    """``MLClient(registry_name=...)`` first asks where a registry is (``amlemu env`` points that here)."""
+    raise errors.NotEmulated(
+        f"registry '{registry}' (MLClient(registry_name='{registry}'))",
+        "amlemu has no registries. A curated environment is in every workspace under its workspace name: "
+        "ml_client.environments.get('AzureML-sklearn-1.5', label='latest'), or azureml:AzureML-sklearn-1.5@latest "
+        "in a job.",
+    )

@@ -25,6 +25,8 @@ def variables(front: FrontDoor, certs: certificates.Certificates | None = None) 
         # the cloud: azure-ai-ml reads its endpoints from the metadata and picks the cloud by name
         "ARM_CLOUD_METADATA_URL": front.metadata_url,
         "AZUREML_CURRENT_CLOUD": settings.CLOUD_NAME,
+        # registries (MLClient(registry_name=...)): their discovery asks here, and is refused as not emulated
+        "REGISTRY_DISCOVERY_ENDPOINT_URL": front.resource_manager,
         # credentials: DefaultAzureCredential's managed identity, App Service protocol
         "IDENTITY_ENDPOINT": front.identity_endpoint,
         "IDENTITY_HEADER": tokens.identity_header(),

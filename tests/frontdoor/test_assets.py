@@ -179,3 +179,27 @@ def test_model_folder_from_a_job_output_downloads(sdk, front_door, workspace_nam
     _predicts_iris(tmp_path / "dl" / "job-folder" / "outputs" / "model.onnx")
     sdk.models.download("job-file", "1", download_path=str(tmp_path / "dl"))
     _predicts_iris(tmp_path / "dl" / "job-file" / "model.onnx")
+
+
+def test_environment_from_a_local_build_context_is_uploaded(sdk, tmp_path):
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY requirements.txt .\n")
+    (context / "requirements.txt").write_text("scikit-learn\n")
+    env = sdk.environments.create_or_update(Environment(name="uploaded", build=BuildContext(path=str(context))))
+    assert env.version == "1"
+    assert "/datastores/workspaceblobstore/paths/LocalUpload/" in env.build.path and env.build.path.endswith("/")
+    again = sdk.environments.create_or_update(Environment(name="uploaded", build=BuildContext(path=str(context))))
+    assert again.version == "1"  # the same content uploads to the same place: the same version
+    (context / "requirements.txt").write_text("scikit-learn\nonnx\n")
+    changed = sdk.environments.create_or_update(Environment(name="uploaded", build=BuildContext(path=str(context))))
+    assert changed.version == "2" and changed.build.path != env.build.path
+
+
+def test_registries_are_refused_as_not_emulated(front_env):
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    with pytest.raises(HttpResponseError, match="registry 'azureml'.*not emulated") as err:
+        MLClient(DefaultAzureCredential(), registry_name="azureml").environments.get("sklearn-1.5", label="latest")
+    assert "AzureML-sklearn-1.5" in str(err.value)
