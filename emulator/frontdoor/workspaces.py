@@ -83,4 +83,6 @@ def operation(subscription: str, location: str, op_id: str):
         raise errors.ResourceNotFound(
             f"Operation '{op_id}' not found: operation statuses live as long as the `amlemu serve` that started them."
         )
-    return resources.answer(status)
+    # azure-core waits Retry-After between polls, else the client's polling_interval (30 s for most SDK calls)
+    headers = {"Retry-After": "1"} if status["status"] == "InProgress" else None
+    return resources.answer(status, headers=headers)
