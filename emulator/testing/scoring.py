@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from emulator import naming
 from emulator.endpoints import records
@@ -47,6 +47,9 @@ from emulator.errors import EmulatorError
 from emulator.runtime.logs import LOG_TAIL_LINES, log_tail
 from emulator.serving.settings import REPLICA_SECRET_HEADER
 from emulator.store import WorkspaceStore
+
+if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
+    from emulator.store.records import DeploymentRecord
 
 try:
     from testcontainers.core.container import DockerContainer
@@ -72,7 +75,7 @@ REPLICA = "scoring-replica"
 #: what an inline environment's ``image`` says for a conda file (Azure's base for one; the build uses amlemu's)
 CONDA_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 _NOT_BUILT = "amlemu/scoring:not-built-yet"  # the image is built by start()
-#: the line a replica's log names its cause on: amlemu's server's summary, else the last exception raised
+#: the line a replica's log names its cause on: amlemu's server's summary, else the root exception of the last chain
 _SUMMARY = re.compile(r"failed to start: (.+)$", re.M)
 _CHAINED = ("direct cause of the following exception", "During handling of the above exception")
 _CAUSE_LINES = 400  # the log lines searched for the cause (a traceback's start may lie far above its end)
@@ -143,7 +146,7 @@ class DeploymentSpec:
         env = self.environment
         if isinstance(env, Mapping):
             return dict(env)
-        text = os.fspath(env)
+        text = os.fspath(cast("str | os.PathLike", env))
         if text.endswith((".yml", ".yaml")) or (self.base_path / text).is_file():
             return {"image": CONDA_BASE_IMAGE, "conda_file": text}
         return text if text.startswith("azureml:") else f"azureml:{text}"
@@ -167,7 +170,7 @@ class ThrowawayDeployment:
             record, _ = records.create_or_update_deployment(
                 self.store, spec.as_yaml_fields(environment_variables), spec.base_path, endpoint
             )
-            self.record = {**record, "runtime": runtime}
+            self.record = cast("DeploymentRecord", {**record, "runtime": runtime})
             self.log_dir = self.root / "logs"
             self.log_dir.mkdir()
             self.launcher = ReplicaLauncher(self.store, self.record, self.log_dir)
@@ -574,7 +577,7 @@ class ScoringContainer(ScoringCalls, DockerContainer):
             self.with_volume_mapping(host_path, mount["bind"], mount["mode"])
         if self._readiness is not None and self._wait_strategy is self._readiness:
             self._readiness.with_startup_timeout(int(deployment.readiness_budget()))
-        self.ports = {port: _on_loopback(host) for port, host in self.ports.items()}
+        self.ports = {port: _on_loopback(host) for port, host in self.ports.items()}  # type: ignore[misc]
         self._kwargs = {**options, **self._kwargs}
 
     def stop(self, force: bool = True, delete_volume: bool = True) -> None:
