@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from azure.ai.ml.entities import BuildContext, Environment, Model
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
@@ -134,6 +135,9 @@ def test_model_from_a_job_output(sdk, front_door, workspace_name, iris_model, tm
     assert file.path.endswith(f"/paths/ExperimentRun/dcid.{job}/outputs/model.onnx") and file.job_name == job
     with pytest.raises(HttpResponseError, match="has no 'outputs/nothing.onnx'"):
         sdk.models.create_or_update(Model(name="from-run", path=f"runs:/{job}/outputs/nothing.onnx"))
+    with pytest.raises(HttpResponseError, match="leaves"):  # a job output's path stays inside the output
+        sdk.models.create_or_update(Model(name="from-run", path=f"runs:/{job}/../../../../../frontdoor/ca.key"))
+    assert [m.version for m in sdk.models.list(name="from-run")] == ["1"]  # refused before anything was kept
 
 
 def test_environment_from_a_build_context_in_a_datastore(sdk, front_door, workspace_name, tmp_path):
@@ -203,3 +207,24 @@ def test_registries_are_refused_as_not_emulated(front_env):
     with pytest.raises(HttpResponseError, match="registry 'azureml'.*not emulated") as err:
         MLClient(DefaultAzureCredential(), registry_name="azureml").environments.get("sklearn-1.5", label="latest")
     assert "AzureML-sklearn-1.5" in str(err.value)
+
+
+def test_a_model_path_of_the_server_machine_is_refused(sdk, front_door, workspace_name):
+    from azure.identity import DefaultAzureCredential
+
+    sdk.workspaces.get(workspace_name)
+    base = f"https://127.0.0.1:{front_door.port + 1}"
+    token = DefaultAzureCredential().get_token(f"{base}/.default").token
+    url = (
+        f"{base}/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/"
+        f"{workspace_name}/models/stolen/versions/1?api-version=2024-04-01"
+    )
+    for uri in ("/etc/hostname", f"file://{front_door.home}/frontdoor/ca.key", "../../frontdoor"):
+        r = requests.put(
+            url,
+            json={"properties": {"modelUri": uri, "modelType": "custom_model"}},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=front_door.variables["REQUESTS_CA_BUNDLE"],
+            timeout=30,
+        )
+        assert r.status_code == 400 and "neither a datastore path" in r.json()["error"]["message"], r.text
