@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, g
 
 from emulator import errors
-from emulator.frontdoor import resources
+from emulator.endpoints import records
+from emulator.endpoints import service as endpoint_service
+from emulator.frontdoor import codes, resources
 
 blueprint = Blueprint("endpoints", __name__)
 blueprint.url_value_preprocessor(resources.take_scope)
@@ -57,7 +61,7 @@ class _InFlight:
         self._ops: dict[tuple[str, ...], tuple[int, str, dict[str, Any] | None]] = {}
         self._tickets = itertools.count(1)
 
-    def begin(self, key: tuple[str, ...], state: str, body: dict[str, Any] | None) -> int:
+    def begin(self, key: tuple[str, ...], state: str, body: dict[str, Any]) -> int:
         with self._lock:
             ticket = next(self._tickets)
             self._ops[key] = (ticket, state, body)
@@ -73,10 +77,16 @@ class _InFlight:
             found = self._ops.get(key)
             return found[1] if found else None
 
+    def body(self, key: tuple[str, ...]) -> dict[str, Any]:
+        """The body of the request whose operation runs on ``key`` (``{}`` for none, or a delete)."""
+        with self._lock:
+            found = self._ops.get(key)
+            return found[2] if found else {}
+
     def pending(self, prefix: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, Any]]:
         """Bodies of resources being created under ``prefix`` (the key minus its last part)."""
         with self._lock:
-            return {k: body for k, (_, state, body) in self._ops.items() if k[:-1] == prefix and body is not None}
+            return {k: body for k, (_, state, body) in self._ops.items() if k[:-1] == prefix and state == "Creating"}
 
 
 _in_flight = _InFlight()
@@ -90,7 +100,7 @@ def _long_running(
     key: tuple[str, ...], state: str, work: Callable[[], Any], answer: dict[str, Any] | None, status: int
 ) -> Any:
     """Start ``work`` as an LRO, ``key`` showing ``state`` until it ends; answer ``status`` with the LRO headers."""
-    ticket = _in_flight.begin(key, state, answer if state == "Creating" else None)
+    ticket = _in_flight.begin(key, state, answer or {})
 
     def run() -> None:
         try:
@@ -156,12 +166,37 @@ def _environment_reference(ref: str | None) -> str | None:
 
 
 def _code_folder(ref: str) -> str:
-    """The local folder of a code asset version, from its ARM id."""
+    """The folder a code asset version's upload landed in (the engine snapshots it), from its ARM id."""
     name, version = _asset(ref, "codes", "properties.codeConfiguration.codeId")
-    raise errors.NotEmulated(
-        f"code_configuration with code asset '{name}:{version}'",
-        "Deploy the built-in ONNX scorer (a model and no code) until code assets are served.",
-    )
+    return str(codes.code_folder(resources.backend().store, name, version))
+
+
+#: beside a deployment's files: which code asset each snapshot of its code came from (``{snapshot: codeId}``)
+_CODE_IDS = "frontdoor-code-ids.json"
+
+
+def _code_ids(endpoint: str, deployment: str) -> Path:
+    return records.deployment_dir(resources.backend().store, endpoint, deployment) / _CODE_IDS
+
+
+def _remember_code_id(path: Path, entity: Any, code_id: str) -> None:
+    """Record that the deployment's code snapshot came from ``code_id`` (the engine keeps only the snapshot)."""
+    code = entity.code_configuration.code if entity.code_configuration else None
+    if not code:
+        return
+    known = json.loads(path.read_text()) if path.is_file() else {}
+    known.setdefault(str(code), code_id)  # a snapshot kept for unchanged code keeps its first asset
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known))
+
+
+def _code_id(path: Path, snapshot: str, in_flight: dict[str, Any]) -> str:
+    """The ``codeId`` to answer for a deployment's code snapshot: the asset it came from, as far as known."""
+    pending = (in_flight.get("properties") or {}).get("codeConfiguration") or {}
+    if pending.get("codeId"):
+        return pending["codeId"]
+    known = json.loads(path.read_text()) if path.is_file() else {}
+    return known.get(snapshot, snapshot)
 
 
 def _arm_asset(ref: str | None, kind: str) -> str | None:
@@ -242,9 +277,14 @@ def _deployment_json(entity: Any, state: str | None = None) -> dict[str, Any]:
     return body
 
 
-def _deployment_view(endpoint: str, name: str) -> dict[str, Any]:
-    entity = resources.backend().online_deployments.get(name, endpoint)
-    return _deployment_json(entity, _in_flight.state(_key(endpoint, name)))
+def _deployment_view(entity: Any) -> dict[str, Any]:
+    """A stored deployment's JSON, the state and code of an operation running on it in front."""
+    key = _key(entity.endpoint_name, entity.name)
+    if entity.code_configuration is not None and entity.code_configuration.code:
+        entity.code_configuration.code = _code_id(
+            _code_ids(entity.endpoint_name, entity.name), str(entity.code_configuration.code), _in_flight.body(key)
+        )
+    return _deployment_json(entity, _in_flight.state(key))
 
 
 # --- parsing --------------------------------------------------------------------------------------------------
@@ -407,7 +447,7 @@ def regenerate_keys(endpoint: str):
 @blueprint.get(DEPLOYMENTS)
 def list_deployments(endpoint: str):
     ops = resources.backend().online_deployments
-    found = [_deployment_json(d, _in_flight.state(_key(endpoint, d.name))) for d in ops.list(endpoint)]
+    found = [_deployment_view(d) for d in ops.list(endpoint)]
     names = {b["name"] for b in found}
     found += [b for k, b in _in_flight.pending(_key(endpoint)).items() if k[-1] not in names]
     return resources.answer({"value": found})
@@ -417,7 +457,7 @@ def list_deployments(endpoint: str):
 def get_deployment(endpoint: str, deployment: str):
     pending = _in_flight.pending(_key(endpoint)).get(_key(endpoint, deployment))
     try:
-        return resources.answer(_deployment_view(endpoint, deployment))
+        return resources.answer(_deployment_view(resources.backend().online_deployments.get(deployment, endpoint)))
     except errors.ResourceNotFound:
         if pending is None:
             raise
@@ -426,19 +466,29 @@ def get_deployment(endpoint: str, deployment: str):
 
 @blueprint.put(DEPLOYMENT)
 def put_deployment(endpoint: str, deployment: str):
-    entity = _deployment_from_body(endpoint, deployment, resources.body())
-    backend = resources.backend()
-    backend.online_endpoints.get(endpoint)  # a missing endpoint: 404 at once
-    exists = _exists(lambda: backend.online_deployments.get(deployment, endpoint))
+    request = resources.body()
+    code_id = ((request.get("properties") or {}).get("codeConfiguration") or {}).get("codeId")
+    entity = _deployment_from_body(endpoint, deployment, request)
+    ops = resources.backend().online_deployments
+    resources.backend().online_endpoints.get(endpoint)  # a missing endpoint: 404 at once
+    exists = _exists(lambda: ops.get(deployment, endpoint))
     state = "Updating" if exists else "Creating"
     answer = _parse("online deployment", lambda: _deployment_json(entity, state))
-    return _long_running(
-        _key(endpoint, deployment),
-        state,
-        lambda: backend.online_deployments.begin_create_or_update(entity).result(),
-        answer,
-        200 if exists else 201,
-    )
+    if code_id:
+        answer["properties"]["codeConfiguration"]["codeId"] = code_id
+    code_ids = _code_ids(endpoint, deployment)
+
+    def work() -> None:
+        try:
+            ops.begin_create_or_update(entity).result()
+        except endpoint_service.DeploymentFailed:  # written, and failed to come up: its code is still that asset
+            if code_id:
+                _remember_code_id(code_ids, ops.get(deployment, endpoint), code_id)
+            raise
+        if code_id:
+            _remember_code_id(code_ids, ops.get(deployment, endpoint), code_id)
+
+    return _long_running(_key(endpoint, deployment), state, work, answer, 200 if exists else 201)
 
 
 @blueprint.delete(DEPLOYMENT)
@@ -469,12 +519,10 @@ def get_logs(endpoint: str, deployment: str):
 @blueprint.get(f"{DEPLOYMENT}/skus")
 def list_skus(endpoint: str, deployment: str):
     """The scale a deployment may take: 1 to this machine's replica limit (``AMLEMU_MAX_INSTANCES``)."""
-    from emulator.endpoints.records import config_max_instances  # the engine's records: on first use, as above
-
     resources.backend().online_deployments.get(deployment, endpoint)
     sku = {
         "resourceType": DEPLOYMENT_TYPE,
         "sku": {"name": "Default", "tier": "Standard"},
-        "capacity": {"minimum": 1, "maximum": config_max_instances(), "default": 1, "scaleType": "Manual"},
+        "capacity": {"minimum": 1, "maximum": records.config_max_instances(), "default": 1, "scaleType": "Manual"},
     }
     return resources.answer({"value": [sku]})

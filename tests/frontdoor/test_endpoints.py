@@ -148,6 +148,51 @@ def test_failed_deployment_raises_with_the_engines_reason(sdk, front_door, works
     assert sdk.online_deployments.get("bad", endpoint_name).provisioning_state == "Failed"
 
 
+def test_deployment_with_a_scoring_script(sdk, front_door, workspace_name, iris_model, endpoint_name, tmp_path):
+    """The SDK uploads the code folder as a code asset and sends its ARM id; the deployment answers with that id."""
+    from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment, ManagedOnlineEndpoint
+    from azure.core.exceptions import HttpResponseError
+
+    model_id = _register_model(front_door, workspace_name, iris_model)
+    sdk.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=endpoint_name)).result()
+    blue = ManagedOnlineDeployment(
+        name="blue",
+        endpoint_name=endpoint_name,
+        model=model_id,
+        environment="AzureML-sklearn-1.5@latest",
+        code_configuration=CodeConfiguration(code=str(SAMPLES / "iris" / "score"), scoring_script="score.py"),
+        instance_count=1,
+    )
+    created = sdk.online_deployments.begin_create_or_update(blue).result()
+    code_id = created.code_configuration.code
+    assert "/codes/" in code_id and code_id.startswith(f"/subscriptions/{SUBSCRIPTION}/resourceGroups/my-rg/")
+    got = sdk.online_deployments.get("blue", endpoint_name)
+    assert (got.code_configuration.code, got.code_configuration.scoring_script) == (code_id, "score.py")
+    assert got.environment == "azureml:AzureML-sklearn-1.5@latest"
+    answer = sdk.online_endpoints.invoke(endpoint_name=endpoint_name, request_file=str(REQUEST), deployment_name="blue")
+    assert json.loads(answer) == [0, 1, 2]
+
+    broken = tmp_path / "broken-score"
+    broken.mkdir()
+    (broken / "score.py").write_text(
+        "def init():\n    raise RuntimeError('no weights here: boom-42')\n\n\ndef run(raw_data):\n    return raw_data\n"
+    )
+    green = ManagedOnlineDeployment(
+        name="green",
+        endpoint_name=endpoint_name,
+        model=model_id,
+        environment="AzureML-sklearn-1.5@latest",
+        code_configuration=CodeConfiguration(code=str(broken), scoring_script="score.py"),
+        instance_count=1,
+    )
+    with pytest.raises(HttpResponseError) as failure:
+        sdk.online_deployments.begin_create_or_update(green).result()
+    assert "DeploymentFailed" in str(failure.value) and "boom-42" in str(failure.value)  # init()'s own error
+    failed = sdk.online_deployments.get("green", endpoint_name)
+    assert failed.provisioning_state == "Failed" and "/codes/" in failed.code_configuration.code
+    assert "boom-42" in sdk.online_deployments.get_logs("green", endpoint_name, lines=100)
+
+
 def test_references_outside_the_workspace_are_refused(sdk, front_door, workspace_name, endpoint_name):
     from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint
     from azure.core.exceptions import HttpResponseError
