@@ -146,10 +146,20 @@ def _render_environment(store, record: dict) -> dict:
     resource = environment_resource(store, record)
     resource["properties"]["provisioningState"] = "Succeeded"
     build = resource["properties"].get("build")
-    if build:  # a build context the SDK uploaded answers with its datastore path, as Azure's does
-        found = in_datastore(store, Path(build["contextUri"]))
-        build["contextUri"] = long_uri(found, folder=True) if found else build["contextUri"]
+    found = in_datastore(store, Path(build["contextUri"])) if build else None
+    if found is not None:
+        build["contextUri"] = _context_uri(store, found)
     return resource
+
+
+def _context_uri(store, ref: DatastorePath) -> str:
+    """A build context in a datastore as Azure echoes it: the blob URL the SDK uploaded it to (a blob
+    datastore's), else its datastore path."""
+    datastore = datastores.get(store, ref.datastore)
+    if not datastore.container_name:
+        return long_uri(ref, folder=True)
+    inner = f"{ref.path}/" if ref.path else ""
+    return f"https://{datastore.account_name}{blobstore.BLOB_HOST_SUFFIX}/{datastore.container_name}/{inner}"
 
 
 ENVIRONMENT = _Kind(environment_registry.KIND, "environments", _render_environment)

@@ -148,7 +148,8 @@ def test_environment_from_a_build_context_in_a_datastore(sdk, front_door, worksp
     context = path.rsplit("/", 1)[0] + "/"
     env = sdk.environments.create_or_update(Environment(name="built", build=BuildContext(path=context)))
     assert env.version == "1" and env.image is None
-    assert env.build.path.endswith("/datastores/workspaceblobstore/paths/contexts/sk/")
+    assert env.build.path.startswith("https://") and ".blob.amlemu.localhost/azureml-blobstore-" in env.build.path
+    assert env.build.path.endswith("/contexts/sk/")
     assert env.build.dockerfile_path == "Dockerfile"
     assert sdk.environments.create_or_update(Environment(name="built", build=BuildContext(path=context))).version == "1"
     with pytest.raises(HttpResponseError, match="has no Dockerfile"):
@@ -192,7 +193,7 @@ def test_environment_from_a_local_build_context_is_uploaded(sdk, tmp_path):
     (context / "requirements.txt").write_text("scikit-learn\n")
     env = sdk.environments.create_or_update(Environment(name="uploaded", build=BuildContext(path=str(context))))
     assert env.version == "1"
-    assert "/datastores/workspaceblobstore/paths/LocalUpload/" in env.build.path and env.build.path.endswith("/")
+    assert ".blob.amlemu.localhost/azureml-blobstore-" in env.build.path and "/LocalUpload/" in env.build.path
     again = sdk.environments.create_or_update(Environment(name="uploaded", build=BuildContext(path=str(context))))
     assert again.version == "1"  # the same content uploads to the same place: the same version
     (context / "requirements.txt").write_text("scikit-learn\nonnx\n")
