@@ -1,8 +1,249 @@
-"""Routes of this concept: filled in by its own change."""
+"""Jobs: create (PUT), get, list and cancel, and the environment a job started through the front door gets.
 
-from flask import Blueprint
+The body of a PUT is the SDK's REST ``JobBase``; it becomes the SDK's own entity
+(``Job._from_rest_object``) with the ARM ids the SDK resolved put back into what the local
+backend takes (``azureml:name:version``, a compute's name, a code asset's folder), and goes to
+``backend().jobs.create_or_update``, as ``connect()`` users call it. Answers are the local
+backend's entity as a REST object, with what only the service knows filled in: status, ids,
+system data, and the ``Tracking`` service pointing at the workspace's MLflow here.
 
-from emulator.frontdoor import resources
+A job started here gets what Azure gives a job on its compute: a managed identity
+(``MSI_ENDPOINT``/``MSI_SECRET``, and ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER``) and the cloud
+(``ARM_CLOUD_METADATA_URL``, the CA bundle, the blob proxy), so ``MLClient(DefaultAzureCredential(), ...)``
+inside the job reaches this front door; the engine adds the run's own variables
+(``AZUREML_RUN_ID``, ``AZUREML_ARM_*``). They travel in the job's process environment
+(:func:`emulator.jobs.submission.inherited_environment`), never in its record, since ``MSI_SECRET`` is a
+secret. ``MLFLOW_TRACKING_URI`` stays the engine's: the workspace's own MLflow file store, which is the
+store this front door's MLflow serves, so a job's metrics land in the workspace's runs either way, and
+still do when ``amlemu serve`` stops while the job runs (jobs are detached processes).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, g, request
+
+from emulator import arm, errors, kinds
+from emulator.frontdoor import environment, resources, tokens
+from emulator.jobs import lifecycle, submission
+from emulator.store.db import TERMINAL
 
 blueprint = Blueprint("jobs", __name__)
 blueprint.url_value_preprocessor(resources.take_scope)
+
+JOBS = f"{resources.WORKSPACE}/jobs"
+JOB_TYPE = "Microsoft.MachineLearningServices/workspaces/jobs"
+#: an ARM id of a workspace resource, as the SDK resolves ``azureml:name:version`` (``azureml:`` kept or not)
+_RESOURCE_ID = re.compile(
+    r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
+    r"/workspaces/(?P<workspace>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)"
+    r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$",
+    re.IGNORECASE,
+)
+#: how long a cancel waits for the job to end before its operation reports success anyway (CancelRequested)
+CANCEL_WAIT_S = 60.0
+
+
+# --- the job's environment ------------------------------------------------------------------------------------
+def job_environment() -> dict[str, str]:
+    """What Azure gives a job on its compute, pointing at this front door (see the module's docstring)."""
+    front = resources.front()
+    variables = environment.variables(front)
+    variables.update(
+        {
+            # Azure ML compute's managed identity (azure-identity's AzureML protocol, a ``secret`` header)
+            "MSI_ENDPOINT": front.identity_endpoint,
+            "MSI_SECRET": tokens.identity_header(),
+            "AZUREML_ARM_SUBSCRIPTION": g.subscription,
+            "AZUREML_ARM_RESOURCEGROUP": g.resource_group,
+            "AZUREML_ARM_WORKSPACE_NAME": g.workspace,
+        }
+    )
+    return variables
+
+
+# --- REST in: ARM ids back to what the local backend takes ------------------------------------------------------
+def _resource_id(value: Any, resource_type: str):
+    """The parts of ``value`` if it is an ARM id of a ``resource_type`` in the request's workspace, else None."""
+    match = _RESOURCE_ID.match(value) if isinstance(value, str) else None
+    if match is None or match["type"].lower() != resource_type.lower():
+        return None
+    if match["workspace"] != g.workspace:
+        raise errors.ValidationError(
+            f"The job names {resource_type} '{match['name']}' of workspace '{match['workspace']}', but it is created "
+            f"in workspace '{g.workspace}': amlemu resolves a job's assets in its own workspace. Register the asset "
+            f"in '{g.workspace}', or create the job in '{match['workspace']}'."
+        )
+    return match
+
+
+def _asset_reference(value: Any, resource_type: str) -> Any:
+    """An asset's ARM id as ``azureml:name:version`` (or ``@label``), the reference the engine resolves."""
+    match = _resource_id(value, resource_type)
+    if match is None:
+        return value
+    if match["version"]:
+        return f"azureml:{match['name']}:{match['version']}"
+    return f"azureml:{match['name']}@{match['label'] or 'latest'}"
+
+
+def _compute_name(value: Any) -> Any:
+    match = _resource_id(value, "computes")
+    return match["name"] if match else value
+
+
+def _code_folder(value: Any) -> Any:
+    """A code asset's ARM id as the folder its upload landed in (the code route's store)."""
+    if _resource_id(value, "codes") is None:
+        return value
+    from emulator.frontdoor import codes  # the code route's module: the folder behind a code asset
+
+    folder = getattr(codes, "local_folder", None)
+    if folder is None:
+        raise errors.NotEmulated(
+            "jobs with code through the front door (code assets are not served yet)",
+            "Run the job without code, or submit it with amlemu.connect().",
+        )
+    return str(folder(value))
+
+
+def _localize(job: Any) -> None:
+    """Put back, in a job entity and its trial, what the SDK resolved to ARM ids."""
+    for node in (job, getattr(job, "trial", None)):
+        if node is None:
+            continue
+        if isinstance(getattr(node, "environment", None), str):
+            node.environment = _asset_reference(node.environment, "environments")
+        if getattr(node, "code", None) is not None:
+            node.code = _code_folder(node.code)
+        if getattr(node, "compute", None):
+            node.compute = _compute_name(node.compute)
+        for value in (getattr(node, "inputs", None) or {}).values():
+            path = getattr(value, "path", None)
+            if isinstance(path, str):
+                value.path = _asset_reference(path, "data")
+
+
+def entity_of(body: dict[str, Any], name: str):
+    """The SDK's job entity of a PUT body (the SDK's REST ``JobBase``), its references made local."""
+    from azure.ai.ml._restclient.arm_ml_service.models import JobBase
+    from azure.ai.ml.entities import Job
+    from azure.ai.ml.exceptions import JobParsingError
+
+    if not isinstance(body.get("properties"), dict) or not body["properties"].get("jobType"):
+        raise errors.ValidationError(f"The body of PUT jobs/{name} has no properties.jobType: send a JobBase.")
+    rest = JobBase(body)
+    rest.name = name
+    try:
+        job = Job._from_rest_object(rest)
+    except JobParsingError as exc:
+        raise errors.ValidationError(f"The body of PUT jobs/{name} is not a job amlemu can read: {exc}") from None
+    job.name = name
+    _localize(job)
+    return job
+
+
+# --- REST out -----------------------------------------------------------------------------------------------------
+def rest_job(record: dict[str, Any]) -> dict[str, Any]:
+    """A job record as the service answers it: the local backend's entity as a ``JobBase``, with status, ids,
+    system data, the compute's id and the services filled in."""
+    from backends import job_entities
+
+    backend = resources.backend()
+    store = backend.store
+    entity = job_entities.record_to_job(store, record)
+    body = resources.rest_dict(entity._to_rest_object())
+    path = resources.workspace_path()
+    props = body["properties"]
+    props["status"] = record["status"]
+    props["experimentName"] = record["experiment_name"]
+    spec = record["spec"]
+    if spec.get("compute"):
+        props["computeId"] = f"{path}/computes/{spec['compute']}"
+    if props.get("codeId") and not _RESOURCE_ID.match(props["codeId"]):
+        props["codeId"] = None  # the engine keeps the folder; a client reads code through its asset
+    view = kinds.view(store, record, tracking=False)
+    for key, output in (props.get("outputs") or {}).items():
+        shown = (view.get("outputs") or {}).get(key)
+        if isinstance(output, dict) and shown and shown.get("path"):
+            output["uri"] = shown["path"]  # an azureml:// URI, as the service shows it, not the local folder
+    services = props.get("services") or {}
+    services["Tracking"] = {
+        "endpoint": f"{resources.front().http_url}/mlflow/v1.0{path}",
+        "jobServiceType": "Tracking",
+    }
+    props["services"] = services
+    body.update(
+        id=f"{path}/jobs/{record['name']}",
+        name=record["name"],
+        type=JOB_TYPE,
+        systemData=arm.system_data(record["created_at"], spec.get("created_by"), record.get("ended_at")),
+    )
+    return body
+
+
+def _jobs():
+    return resources.backend().jobs
+
+
+# --- routes -----------------------------------------------------------------------------------------------------
+@blueprint.put(f"{JOBS}/<name>")
+def create_or_update(name: str):
+    job = entity_of(resources.body(), name)
+    store = resources.backend().store
+    try:
+        store.get_job(name)
+    except errors.ResourceNotFound:
+        pass
+    else:
+        raise errors.ResourceExists(
+            f"Job '{name}' already exists in workspace '{g.workspace}': amlemu does not update a submitted job. "
+            "Submit it under a new name (or without a name, for a generated one)."
+        )
+    with submission.inherited_environment(job_environment()):
+        created = _jobs().create_or_update(job)
+    return resources.answer(rest_job(lifecycle.get(store, created.name)), status=201)
+
+
+@blueprint.get(f"{JOBS}/<name>")
+def get(name: str):
+    return resources.answer(rest_job(lifecycle.get(resources.backend().store, name)))
+
+
+def _tag_filter(tag: str | None):
+    """ARM's ``tag`` filter: ``key`` (the tag is set) or ``key=value``."""
+    if not tag:
+        return lambda tags: True
+    key, has_value, value = tag.partition("=")
+    return lambda tags: key in tags and (not has_value or str(tags[key]) == value)
+
+
+@blueprint.get(JOBS)
+def list_jobs():
+    view_type = (request.args.get("listViewType") or "ActiveOnly").lower()
+    if view_type == "archivedonly":  # amlemu does not archive jobs
+        return resources.answer({"value": []})
+    job_type = (request.args.get("jobType") or "").lower()
+    tagged = _tag_filter(request.args.get("tag"))
+    records = [
+        r
+        for r in lifecycle.list_jobs(resources.backend().store)
+        if (not job_type or r["type"].lower() == job_type) and tagged(r["spec"].get("tags") or {})
+    ]
+    return resources.answer({"value": [rest_job(r) for r in records]})
+
+
+@blueprint.post(f"{JOBS}/<name>/cancel")
+def cancel(name: str):
+    store = resources.backend().store
+    lifecycle.get(store, name)  # a missing job is a 404 now, not a failed operation
+
+    def work() -> None:
+        if lifecycle.cancel(store, name)["status"] not in TERMINAL:
+            lifecycle.wait(store, name, CANCEL_WAIT_S)
+
+    op_id = resources.start_operation(work)
+    location = f"{resources.front().https_url}{resources.workspace_path()}/jobs/{name}"
+    return resources.answer({}, status=202, headers=resources.lro_headers(op_id, location))

@@ -42,6 +42,12 @@ def signing_key() -> str:
     return _secret("token-signing-key", 48)
 
 
+def service_key(name: str) -> str:
+    """A key of one of the front door's own services (``name``: its file, e.g. the key signing log URLs), kept
+    0600 in the front door's folder like the token key, made on first use."""
+    return _secret(name, 48)
+
+
 def identity_header() -> str:
     """The value ``IDENTITY_HEADER``/``MSI_SECRET`` must carry to get a token."""
     return _secret("identity-header", 24)

@@ -9,6 +9,8 @@ it (:mod:`emulator.jobs.lifecycle`). Each kind validates its spec first
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import getpass
 import os
 import shutil
@@ -33,6 +35,24 @@ if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulat
 SUPERVISOR = "emulator.jobs.supervisor"
 LOCAL_COMPUTES = {None, "", "local", "azureml:local"}
 _children: list[subprocess.Popen | forking.ForkedChild] = []  # reaped on each submit
+#: variables the jobs started in this context inherit (see :func:`inherited_environment`)
+_inherited: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("inherited", default=None)
+
+
+@contextlib.contextmanager
+def inherited_environment(variables: dict[str, str]):
+    """Jobs started in this block (this thread or task) get ``variables`` in their processes' environment.
+
+    For what the platform gives every job rather than what the user asked for (a front door's managed
+    identity and cloud, as Azure gives a job ``MSI_ENDPOINT``/``MSI_SECRET``): the variables go to the job's
+    supervisor or orchestrator, so to its command (a process runtime inherits the supervisor's environment) and
+    to a parent job's children, and never into the job's record or views, since some are secrets. The job's own
+    ``environment_variables`` and the variables the supervisor sets still win."""
+    token = _inherited.set(dict(variables))
+    try:
+        yield
+    finally:
+        _inherited.reset(token)
 
 
 def resolve_compute(store: WorkspaceStore, compute: str | None) -> str | None:
@@ -138,7 +158,8 @@ def spawn(store: WorkspaceStore, name: str, module: str, fork: bool = False):
     logging to the job's ``system_logs/supervisor.txt``; this process reaps it."""
     reap_children()
     log_path = store.job_dir(name) / "artifacts" / "system_logs" / "supervisor.txt"
-    if fork and forking.can_fork():
+    inherited = _inherited.get()
+    if fork and forking.can_fork() and not inherited:
         proc = forking.fork_main(store, module, name, log_path)
     else:
         with open(log_path, "ab") as err:
@@ -150,6 +171,7 @@ def spawn(store: WorkspaceStore, name: str, module: str, fork: bool = False):
                 start_new_session=True,
                 close_fds=True,
                 cwd=store.root,
+                env={**os.environ, **inherited} if inherited else None,
             )
     _children.append(proc)
     return proc
