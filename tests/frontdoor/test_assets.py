@@ -229,3 +229,11 @@ def test_a_model_path_of_the_server_machine_is_refused(sdk, front_door, workspac
             timeout=30,
         )
         assert r.status_code == 400 and "neither a datastore path" in r.json()["error"]["message"], r.text
+
+
+def test_mlflow_model_folder_is_uploaded_and_downloads(sdk, tmp_path):
+    folder = Path(__file__).parents[1] / "corpus" / "asset-models" / "mlflow-model"
+    model = sdk.models.create_or_update(Model(name="mlflow-folder", path=str(folder), type="mlflow_model"))
+    assert model.type == "mlflow_model" and model.path.endswith("/mlflow-model/")
+    sdk.models.download("mlflow-folder", model.version, download_path=str(tmp_path))
+    assert "python_function" in (tmp_path / "mlflow-folder" / "mlflow-model" / "MLmodel").read_text()
