@@ -12,9 +12,9 @@ the engine's reason and its scoring server's log tail, so ``begin_create_or_upda
 raises with it. The scoring URI is the endpoint's gateway on loopback (plain HTTP), which
 ``online_endpoints.invoke`` calls with the key or token as a bearer token.
 
-References arrive as ARM ids (``.../models/<n>/versions/<v>``, ``.../environments/<n>/versions/<v>``,
-``.../codes/<n>/versions/<v>``) and become the engine's ``azureml:<n>:<v>`` references; nothing a
-client sends is read as a local path.
+References arrive as ARM ids: a model's or an environment's (``.../models/<n>/versions/<v>``) becomes
+the engine's ``azureml:<n>:<v>``, a code asset's (``.../codes/<n>/versions/<v>``) the folder its upload
+landed in, which the engine snapshots. Nothing a client sends is read as a local path.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _exists(get: Callable[[], Any]) -> bool:
 
 _VERSIONED = re.compile(
     r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
-    r"/workspaces/(?P<workspace>[^/]+)/(?P<kind>models|environments|codes)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
+    r"/workspaces/(?P<workspace>[^/]+)/(?P<kind>models|environments)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
     re.IGNORECASE,
 )
 _COMPUTE = re.compile(
@@ -167,8 +167,7 @@ def _environment_reference(ref: str | None) -> str | None:
 
 def _code_folder(ref: str) -> str:
     """The folder a code asset version's upload landed in (the engine snapshots it), from its ARM id."""
-    name, version = _asset(ref, "codes", "properties.codeConfiguration.codeId")
-    return str(codes.code_folder(resources.backend().store, name, version))
+    return str(codes.code_folder_of(resources.backend().store, ref))
 
 
 #: beside a deployment's files: which code asset each snapshot of its code came from (``{snapshot: codeId}``)
@@ -187,7 +186,9 @@ def _remember_code_id(path: Path, entity: Any, code_id: str) -> None:
     known = json.loads(path.read_text()) if path.is_file() else {}
     known.setdefault(str(code), code_id)  # a snapshot kept for unchanged code keeps its first asset
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(known))
+    staged = path.with_name(f".{path.name}.{threading.get_ident()}")
+    staged.write_text(json.dumps(known))
+    staged.replace(path)  # a reader never sees half a file
 
 
 def _code_id(path: Path, snapshot: str, in_flight: dict[str, Any]) -> str:

@@ -245,3 +245,53 @@ def test_missing_endpoint_is_not_found(sdk):
         sdk.online_endpoints.begin_delete(name="no-such-endpoint")
     with pytest.raises(ResourceNotFoundError):
         sdk.online_deployments.get("blue", "no-such-endpoint")
+
+
+def _arm(front_door, front_env, method: str, path: str, **kwargs) -> requests.Response:
+    """A raw ARM call as any REST client makes it, with a token from the front door's managed identity."""
+    from azure.identity import DefaultAzureCredential
+
+    base = f"https://127.0.0.1:{front_door.port + 1}"
+    token = DefaultAzureCredential().get_token(f"{base}/.default").token
+    return requests.request(
+        method,
+        path if path.startswith("https://") else f"{base}{path}",
+        headers={"Authorization": f"Bearer {token}"},
+        params={"api-version": "2024-04-01"},
+        timeout=60,
+        **kwargs,
+    )
+
+
+def test_rest_create_is_a_long_running_operation(front_door, front_env, workspace_name, endpoint_name, sdk):
+    from tests.conftest import wait_for
+
+    path = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/my-rg/providers/Microsoft.MachineLearningServices"
+        f"/workspaces/{workspace_name}/onlineEndpoints/{endpoint_name}"
+    )
+    put = _arm(front_door, front_env, "PUT", path, json={"location": "local", "properties": {"authMode": "Key"}})
+    assert put.status_code == 201, put.text
+    assert put.json()["properties"]["provisioningState"] == "Creating"
+    status_url = put.headers["Azure-AsyncOperation"]
+
+    def finished():
+        status = _arm(front_door, front_env, "GET", status_url).json()["status"]
+        return status if status != "InProgress" else None
+
+    assert wait_for(finished, "the endpoint's create operation", 120) == "Succeeded"
+    got = _arm(front_door, front_env, "GET", path).json()
+    assert got["properties"]["provisioningState"] == "Succeeded" and got["properties"]["authMode"] == "Key"
+    assert got["properties"]["scoringUri"].startswith("http://127.0.0.1:") and got["kind"] == "Managed"
+
+    malformed = _arm(
+        front_door, front_env, "PUT", f"{path}/deployments/blue", json={"properties": {"model": 42}, "sku": "x"}
+    )
+    assert malformed.status_code == 400 and malformed.json()["error"]["message"]
+    assert _arm(front_door, front_env, "PATCH", path, json={}).json()["error"]["code"] == "NotEmulated"
+    logs = _arm(front_door, front_env, "POST", f"{path}/deployments/none/getLogs", json={"containerType": "Nope"})
+    assert logs.status_code == 400 and "InferenceServer" in logs.json()["error"]["message"]
+
+    delete = _arm(front_door, front_env, "DELETE", path)
+    assert delete.status_code == 202 and delete.headers["Location"] and delete.headers["Azure-AsyncOperation"]
+    wait_for(lambda: _arm(front_door, front_env, "GET", path).status_code == 404, "the endpoint to go", 120)
