@@ -50,9 +50,14 @@ def job_list():
 
 @blueprint.get("/jobs/rows")
 def job_rows():
-    """The current page's rows again, for the list's live update (one small request a second)."""
-    rows, total = reads.job_page(store(), **_filters())
-    return jsonify({"html": render_template("job_rows.html", rows=rows), "total": total})
+    """The current page's rows again, for the list's live update (one small request a second): only a fingerprint
+    while the page is unchanged and none of its jobs is active, else the rows (whose durations move)."""
+    filters = _filters()
+    fingerprint, active = reads.page_state(store(), **filters)
+    if fingerprint == request.args.get("seen") and not active:
+        return jsonify({"unchanged": True, "seen": fingerprint})
+    rows, total = reads.job_page(store(), **filters)
+    return jsonify({"html": render_template("job_rows.html", rows=rows), "total": total, "seen": fingerprint})
 
 
 # -- a job ------------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ lost job, then the kind's view); what is added here is what a browser needs and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -86,6 +87,26 @@ def job_page(
         (*args, per_page, (max(page, 1) - 1) * per_page),
     )
     return [job_row(store, lifecycle.get(store, row["name"])) for row in names], total
+
+
+def page_state(
+    store: WorkspaceStore,
+    *,
+    experiment: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> tuple[str, bool]:
+    """A fingerprint of a page of jobs (its names and statuses, and how many match) and whether one of them is
+    active: the live list re-renders a page only when it changed or still runs (about 1 ms to tell)."""
+    where, args = _where(experiment, status)
+    rows = store.query(
+        f"SELECT name, status, (SELECT COUNT(*) FROM jobs WHERE {where}) AS total FROM jobs WHERE {where} "
+        "ORDER BY created_at DESC LIMIT ? OFFSET ?",
+        (*args, *args, per_page, (max(page, 1) - 1) * per_page),
+    )
+    seen = "|".join(f"{r['name']}={r['status']}" for r in rows) + f"|{rows[0]['total'] if rows else 0}"
+    return hashlib.sha1(seen.encode()).hexdigest()[:16], any(r["status"] in ACTIVE for r in rows)
 
 
 def experiments(store: WorkspaceStore) -> list[str]:

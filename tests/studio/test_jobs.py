@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -201,3 +206,21 @@ def test_a_foreign_host_is_refused(studio):
         assert b"csrf-token" not in response.read()
     finally:
         conn.close()
+
+
+def test_amlemu_studio_prints_its_url_and_serves_the_workspace(workspace, jobs, studio_page):
+    home = workspace.store.root.parent.parent  # $AMLEMU_HOME/workspaces/<name>
+    env = {**os.environ, "AMLEMU_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator.cli.main", "studio"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, f"no URL in {line!r}"
+        page = studio_page.page
+        page.goto(url[0])
+        assert page.query_selector('#job-list tr[data-job="metrics-a"]') is not None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0  # stops cleanly

@@ -38,8 +38,12 @@ const studio = (() => {
       root.dispatchEvent(new CustomEvent("tab", { detail: name }));
     };
     buttons.forEach((b) => b.addEventListener("click", () => { show(b.dataset.tab); history.replaceState(null, "", "#" + b.dataset.tab); }));
-    const wanted = location.hash.slice(1);
-    show([...buttons].some((b) => b.dataset.tab === wanted) ? wanted : buttons[0] && buttons[0].dataset.tab);
+    const fromHash = () => {
+      const wanted = location.hash.slice(1);
+      show([...buttons].some((b) => b.dataset.tab === wanted) ? wanted : buttons[0] && buttons[0].dataset.tab);
+    };
+    window.addEventListener("hashchange", fromHash);
+    fromHash();
   }
 
   function fmtSeconds(value) {
@@ -61,10 +65,13 @@ const studio = (() => {
     const url = table.dataset.rowsUrl;
     const body = table.querySelector("tbody");
     const total = document.getElementById("job-total");
+    let seen = "";
     every(1, async () => {
-      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      const response = await fetch(`${url}&seen=${seen}`, { headers: { Accept: "application/json" } });
       if (!response.ok) return true;
       const data = await response.json();
+      seen = data.seen;
+      if (data.unchanged) return true;
       if (body.innerHTML !== data.html) body.innerHTML = data.html;
       if (total) total.textContent = data.total;
       return true;
