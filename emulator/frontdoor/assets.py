@@ -5,7 +5,9 @@ with the SDK's own entity parsed from the request (``Model._from_rest_object``,
 ``Environment._from_rest_object``); an answer is the engine's ARM view of the record
 (:func:`~emulator.models.views.model_resource`, :func:`~emulator.environments.views.environment_resource`),
 so a concept renders itself. A model's ``modelUri`` is a datastore path, which is what
-``ml_client.models.download`` reads through the datastore and the blob service.
+``ml_client.models.download`` reads through the datastore and the blob service: its upload's, or,
+for a model from a job output, Azure's place for that output, where the model's files are put.
+A body's paths are storage URIs only (a plain path would name a file of this machine).
 
 The SDK asks for containers to number a new version (``nextVersion``) and for a version list
 (``$orderBy=createdtime desc&$top=1``) to resolve ``label="latest"``; a curated environment
@@ -278,7 +280,9 @@ def _list_versions(kind: _Kind, name: str):
         items = [curated] if curated is not None else []
     top = args.get("$top")
     if top:
-        items = items[: max(int(top), 0)]
+        if not top.isdigit():
+            raise errors.ValidationError(f"$top must be a whole number, not '{top}'.")
+        items = items[: int(top)]
     return resources.answer(resources.page(items))
 
 
