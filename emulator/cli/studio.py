@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import webbrowser
 
 
 def register(groups, common) -> None:
@@ -21,7 +20,9 @@ def register(groups, common) -> None:
 
 
 def _studio(args: argparse.Namespace) -> int:
-    # the studio's modules import the engine's views (~0.3 s): only this command pays for them
+    # only this command pays for these: the studio's modules import the engine's views (~0.3 s), webbrowser ~10 ms
+    import webbrowser
+
     from backends import connect
     from emulator.studio.server import Studio
 
