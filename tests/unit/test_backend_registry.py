@@ -159,7 +159,10 @@ def test_every_cli_verb_has_a_method_on_every_verbs_class():
     methods = set()
     groups = next(a for a in build_parser()._actions if a.dest == "group")
     for group in groups.choices.values():
-        verbs = next(a for a in group._actions if a.dest == "verb")
+        verbs = next((a for a in group._actions if a.dest == "verb"), None)
+        if verbs is None:  # serve, env, studio: commands of this machine, not az ml verbs on a backend
+            assert group.get_default("run") is not None, group.prog
+            continue
         methods |= {p.get_default("verb_method") for p in verbs.choices.values()}
     assert "online_endpoint_get_credentials" in methods and "system_prune" in methods
     for cls in (LocalVerbs, SdkVerbs):
