@@ -21,13 +21,15 @@ still do when ``amlemu serve`` stops while the job runs (jobs are detached proce
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, g, request
 
 from emulator import arm, errors, kinds
-from emulator.frontdoor import environment, resources, tokens
+from emulator.frontdoor import blobstore, codes, environment, resources, tokens
 from emulator.jobs import lifecycle, submission
+from emulator.jobs.views import job_services
 from emulator.store.db import TERMINAL
 
 blueprint = Blueprint("jobs", __name__)
@@ -56,11 +58,11 @@ def job_environment() -> dict[str, str]:
             # Azure ML compute's managed identity (azure-identity's AzureML protocol, a ``secret`` header)
             "MSI_ENDPOINT": front.identity_endpoint,
             "MSI_SECRET": tokens.identity_header(),
-            "AZUREML_ARM_SUBSCRIPTION": g.subscription,
-            "AZUREML_ARM_RESOURCEGROUP": g.resource_group,
-            "AZUREML_ARM_WORKSPACE_NAME": g.workspace,
         }
     )
+    # AZUREML_ARM_SUBSCRIPTION, _RESOURCEGROUP, _WORKSPACE_NAME, AZUREML_RUN_ID and the rest are the engine's
+    # (the supervisor sets them over inherited ones): amlemu's subscription and resource group, which this front
+    # door accepts as it accepts any
     return variables
 
 
@@ -95,22 +97,28 @@ def _compute_name(value: Any) -> Any:
 
 
 def _code_folder(value: Any) -> Any:
-    """A code asset's ARM id as the folder its upload landed in (the code route's store)."""
+    """A code asset's ARM id as the folder its upload landed in, which the engine snapshots."""
     if _resource_id(value, "codes") is None:
         return value
-    from emulator.frontdoor import codes  # the code route's module: the folder behind a code asset
+    return str(codes.code_folder_of(resources.backend().store, value))
 
-    folder = getattr(codes, "local_folder", None)
-    if folder is None:
-        raise errors.NotEmulated(
-            "jobs with code through the front door (code assets are not served yet)",
-            "Run the job without code, or submit it with amlemu.connect().",
-        )
-    return str(folder(value))
+
+def _code_id(store, folder: str) -> str | None:
+    """The ARM id of the code asset whose upload is ``folder`` (a job's record keeps the folder only)."""
+    folder_path = Path(folder).resolve()
+    for record in store.list_assets(codes.KIND):
+        try:
+            if blobstore.local_path(store, record["code_uri"]).resolve() == folder_path:
+                return f"{resources.workspace_path()}/codes/{record['name']}/versions/{record['version']}"
+        except errors.ValidationError:
+            continue
+    return None
 
 
 def _localize(job: Any) -> None:
     """Put back, in a job entity and its trial, what the SDK resolved to ARM ids."""
+    from azure.ai.ml import Input
+
     for node in (job, getattr(job, "trial", None)):
         if node is None:
             continue
@@ -121,15 +129,14 @@ def _localize(job: Any) -> None:
         if getattr(node, "compute", None):
             node.compute = _compute_name(node.compute)
         for value in (getattr(node, "inputs", None) or {}).values():
-            path = getattr(value, "path", None)
-            if isinstance(path, str):
-                value.path = _asset_reference(path, "data")
+            if isinstance(value, Input) and isinstance(value.path, str):
+                value.path = _asset_reference(value.path, "data")
 
 
 def entity_of(body: dict[str, Any], name: str):
     """The SDK's job entity of a PUT body (the SDK's REST ``JobBase``), its references made local."""
     from azure.ai.ml._restclient.arm_ml_service.models import JobBase
-    from azure.ai.ml.entities import Job
+    from azure.ai.ml.entities import Command, Job
     from azure.ai.ml.exceptions import JobParsingError
 
     if not isinstance(body.get("properties"), dict) or not body["properties"].get("jobType"):
@@ -140,6 +147,8 @@ def entity_of(body: dict[str, Any], name: str):
         job = Job._from_rest_object(rest)
     except JobParsingError as exc:
         raise errors.ValidationError(f"The body of PUT jobs/{name} is not a job amlemu can read: {exc}") from None
+    if isinstance(job, Command):  # the SDK reads a command job back as a node; its job has plain inputs
+        job = job._to_job()
     job.name = name
     _localize(job)
     return job
@@ -162,19 +171,20 @@ def rest_job(record: dict[str, Any]) -> dict[str, Any]:
     spec = record["spec"]
     if spec.get("compute"):
         props["computeId"] = f"{path}/computes/{spec['compute']}"
-    if props.get("codeId") and not _RESOURCE_ID.match(props["codeId"]):
-        props["codeId"] = None  # the engine keeps the folder; a client reads code through its asset
+    if spec.get("code"):  # the engine keeps the folder; a client knows the code by its asset
+        props["codeId"] = _code_id(store, spec["code"])
     view = kinds.view(store, record, tracking=False)
     for key, output in (props.get("outputs") or {}).items():
         shown = (view.get("outputs") or {}).get(key)
         if isinstance(output, dict) and shown and shown.get("path"):
             output["uri"] = shown["path"]  # an azureml:// URI, as the service shows it, not the local folder
-    services = props.get("services") or {}
-    services["Tracking"] = {
-        "endpoint": f"{resources.front().http_url}/mlflow/v1.0{path}",
-        "jobServiceType": "Tracking",
+    # the engine's services (Studio: the job's folder, where Azure links the studio), with Tracking here
+    services = {
+        key: {"endpoint": value["endpoint"], "jobServiceType": key}
+        for key, value in job_services(store, record["name"]).items()
     }
-    props["services"] = services
+    services["Tracking"]["endpoint"] = f"{resources.front().http_url}/mlflow/v1.0{path}"
+    props["services"] = {**(props.get("services") or {}), **services}
     body.update(
         id=f"{path}/jobs/{record['name']}",
         name=record["name"],

@@ -35,6 +35,21 @@ def test_command_job_streams_completes_and_is_listed(sdk, capsys):
     assert job.name not in [j.name for j in sdk.jobs.list(list_view_type="ArchivedOnly")]
 
 
+def test_job_with_code(sdk, tmp_path, capsys):
+    """The SDK uploads the folder as a code asset; the job runs its snapshot and answers the asset's id."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text("import sys\nprint('trained-with', sys.argv[1])\n")
+    job = sdk.jobs.create_or_update(
+        _command(code=str(tmp_path / "src"), command="python train.py ${{inputs.c}}", inputs={"c": 0.5})
+    )
+    sdk.jobs.stream(job.name)
+    assert "trained-with 0.5" in capsys.readouterr().out
+    done = sdk.jobs.get(job.name)
+    assert done.status == "Completed"
+    workspace = f"/workspaces/{sdk.workspace_name}/codes/"
+    assert workspace in done.code and done.code.startswith("/subscriptions/00000000-1111-2222-3333-444444444444/")
+
+
 def test_failing_job_stream_raises_with_the_log_tail(sdk, capsys):
     from azure.ai.ml.exceptions import JobException
 
@@ -44,6 +59,27 @@ def test_failing_job_stream_raises_with_the_log_tail(sdk, capsys):
     assert "about-to-fail" in str(err.value)  # the error names the log's last lines
     assert "about-to-fail" in capsys.readouterr().out  # and the stream printed them
     assert sdk.jobs.get(job.name).status == "Failed"
+
+
+def test_sweep_job_and_its_trials(sdk, capsys):
+    from azure.ai.ml import command
+    from azure.ai.ml.sweep import Choice
+
+    trial = command(
+        command="python -c 'import mlflow; mlflow.log_metric(\"acc\", ${{inputs.c}})'",
+        inputs={"c": 0.5},
+        environment=CURATED,
+    )
+    sweep = trial(c=Choice([0.1, 0.2])).sweep(sampling_algorithm="grid", primary_metric="acc", goal="maximize")
+    sweep.set_limits(max_total_trials=2, max_concurrent_trials=2)
+    job = sdk.jobs.create_or_update(sweep)
+    sdk.jobs.stream(job.name)
+    assert "sweep Completed" in capsys.readouterr().out
+    assert sdk.jobs.get(job.name).status == "Completed"
+    trials = list(sdk.jobs.list(parent_job_name=job.name))  # run history's children
+    assert sorted(t.name for t in trials) == [f"{job.name}_0", f"{job.name}_1"]
+    assert {t.status for t in trials} == {"Completed"}
+    assert job.name in [j.name for j in sdk.jobs.list(job_type="Sweep")]
 
 
 def test_unknown_job_is_not_found_with_amlemus_message(sdk):
@@ -97,6 +133,8 @@ def test_a_job_calls_azure_ml_with_its_managed_identity(sdk, capsys):
     out = capsys.readouterr().out
     assert f"identity-endpoint: {sdk.workspace_name}" in out
     assert f"msi-endpoint: {sdk.workspace_name} {job.name}" in out
+    # the identity's secret is in the job's processes, never in the job the service shows
+    assert not {"MSI_SECRET", "IDENTITY_HEADER"} & set(sdk.jobs.get(job.name).environment_variables)
 
 
 def test_job_metrics_land_in_the_workspace_runs(sdk, front_door, monkeypatch):
