@@ -84,13 +84,13 @@ def _wait(ws: ScopedWorkspace, name: str, timeout: float, stream: bool) -> Any:
 
 
 def _download(ws: ScopedWorkspace, name: str) -> tuple[Path, str]:
-    """The job's outputs and logs in a folder of the test's; and a note when the download failed."""
+    """The job's outputs and logs in a folder of the test's, and why the download failed ("" when it did not)."""
     folder = ws.tmp / "jobs" / name
     folder.mkdir(parents=True, exist_ok=True)
     try:
         ws.client.jobs.download(name, download_path=str(folder), all=True)
     except Exception as exc:
-        return folder, f"(its outputs could not be downloaded: {one_line(exc, 300)})"
+        return folder, f"its outputs could not be downloaded: {one_line(exc, 500)}"
     return folder, ""
 
 
@@ -127,11 +127,12 @@ def run_job(
     *,
     timeout: float = 3600.0,
     stream: bool = False,
+    download: bool = True,
     **fields: Any,
 ) -> Any:
     """Submit ``job`` (``set``: overrides, as ``az ml job create --set``), wait until it ends, download its outputs;
-    the completed job with ``metrics``, ``params`` and ``outputs_dir``. ``fields`` go to
-    ``jobs.create_or_update`` (``experiment_name``, ``compute``, ...)."""
+    the completed job with ``metrics``, ``params`` and ``outputs_dir`` (None with ``download=False``: large
+    outputs on Azure). ``fields`` go to ``jobs.create_or_update`` (``experiment_name``, ``compute``, ...)."""
     entity = load(ws, job, set)
     try:
         created = ws.client.jobs.create_or_update(entity, **fields)
@@ -140,15 +141,20 @@ def run_job(
     name = created.name
     ws.on_teardown(f"job {name}", lambda: _cancel_if_running(ws, name))
     final = _wait(ws, name, timeout, stream)
-    folder, note = _download(ws, name)
+    folder, problem = _download(ws, name) if download or final.status != "Completed" else (None, "")
     if final.status != "Completed":
         log, tail = log_tail(folder)
-        shown = f"Last lines of its log ({log}):\n{tail}" if tail else f"It left no log. {note}".strip()
+        no_log = f"It left no log ({problem})." if problem else "It left no log."
+        shown = f"Last lines of its log ({log}):\n{tail}" if tail else no_log
         ended = "did not end" if final.status not in TERMINAL else "ended"
         raise AmlTestFailure(
             f"aml_run_job: job '{name}' {ended} {final.status}"
             + (f" within {timeout:g} s" if final.status not in TERMINAL else "")
             + f".\n{shown}\nFix the job's command or code (the log above says why), then run the test again."
+        )
+    if problem:
+        raise AmlTestFailure(
+            f"aml_run_job: job '{name}' completed, but {problem}. Fix: pass download=False to skip the download."
         )
     final.metrics, final.params = _tracking(ws, name)
     final.outputs_dir = folder
