@@ -151,8 +151,9 @@ def deploy(
         where = f"{configuration.code}/{configuration.scoring_script}" if configuration else "the model"
         raise AmlTestFailure(
             f"aml_deploy: deployment '{deployment_name}' of endpoint '{name}' did not start: {exc}\n"
-            f"Fix {where} so that its replica starts (an init() that raises, a missing package in the "
-            "environment and a model the scorer cannot load show in the log above); the endpoint was deleted."
+            f"Fix the cause named above in {where} or its environment (an init() that raises, a package the "
+            "environment lacks, a model the scorer cannot load; on the docker runtime, an engine that does not "
+            "answer); the endpoint was deleted, nothing of it runs."
         ) from None
     endpoint.traffic = {deployment_name: 100}
     created = client.online_endpoints.begin_create_or_update(endpoint).result()
