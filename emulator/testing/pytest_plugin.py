@@ -156,7 +156,6 @@ class _Run:
         self.config, self.backend, self.names = config, backend_of(config), RunNames()
         self.keep = bool(config.getoption("aml_keep"))
         self.home = tmp_path_factory.mktemp("amlemu-home") if self.backend == "local" else None
-        self._tmp_factory = tmp_path_factory
         self._azure: Any = None
         self._sigterm: Any = None
 
