@@ -86,9 +86,10 @@ RULES: dict[str, Rule] = {
 }
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any, limit: int = 120) -> str:
+    """``value`` for a message: its repr, cut short past ``limit`` characters (a client may send anything)."""
     text = repr(value)
-    return text if len(text) <= 120 else f"{text[:100]}...' ({len(str(value))} characters)"
+    return text if len(text) <= limit else f"{text[: limit - 20]}...' ({len(str(value))} characters)"
 
 
 def is_valid(kind: str, value: Any) -> bool:
@@ -107,7 +108,7 @@ def check(kind: str, value: Any, where: str = "") -> str:
     if value is None or value == "":
         problem = f"{rule.label} is missing{' ' + where if where else ''}"
     else:
-        problem = f"{rule.label} {_shown(value)}{' ' + where if where else ''} is invalid"
+        problem = f"{rule.label} {shown(value)}{' ' + where if where else ''} is invalid"
     raise ValidationError(
         f"{problem}: Azure ML takes {rule.text}. Rename it (no '/', '..', spaces or "
         "other characters: the name becomes a folder name)."
@@ -129,17 +130,17 @@ def confined_join(root: str | os.PathLike, *parts: str) -> Path:
         if not isinstance(text, str) or not text:
             raise ValidationError(f"Path part {part!r} under {root} is empty or not text.")
         if "\0" in text:
-            raise ValidationError(f"Path part {_shown(text)} under {root} holds a NUL character.")
+            raise ValidationError(f"Path part {shown(text)} under {root} holds a NUL character.")
         if text.startswith(("/", "\\")) or os.path.isabs(text):
-            raise ValidationError(f"Path part {_shown(text)} is absolute; it must stay inside {root}.")
+            raise ValidationError(f"Path part {shown(text)} is absolute; it must stay inside {root}.")
         for segment in text.split("/"):
             if segment in ("", ".."):
                 raise ValidationError(
-                    f"Path part {_shown(text)} leaves {root} (or has an empty segment); use a plain name."
+                    f"Path part {shown(text)} leaves {root} (or has an empty segment); use a plain name."
                 )
             if len(segment.encode("utf-8", "surrogateescape")) > 255:
                 raise ValidationError(
-                    f"Path part {_shown(segment)} is longer than a file name may be (255 bytes); use a shorter name."
+                    f"Path part {shown(segment)} is longer than a file name may be (255 bytes); use a shorter name."
                 )
         path = path / text
     real_root = root.resolve()

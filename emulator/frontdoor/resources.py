@@ -9,15 +9,16 @@ answer names the subscription and resource group the request used.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from flask import Response, current_app, g, request
 
-from emulator import config, errors
+from emulator import config, errors, naming
 from emulator.frontdoor.settings import FrontDoor
 
 PROVIDER = "Microsoft.MachineLearningServices"
@@ -66,6 +67,152 @@ def workspace_path(workspace: str | None = None) -> str:
     return (
         f"/subscriptions/{g.subscription}/resourceGroups/{g.resource_group}/providers/{PROVIDER}"
         f"/workspaces/{workspace or g.workspace}"
+    )
+
+
+# --- references: the ids a client names an asset or resource by -------------------------------------------------
+_ARM_ID = re.compile(
+    rf"^(?:azureml:)?/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<resource_group>[^/]+)"
+    rf"/providers/{re.escape(PROVIDER)}/workspaces/(?P<workspace>[^/]+)"
+    r"/(?P<kind>[^/]+)/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$",
+    re.IGNORECASE,  # ARM ids are case-blind: the SDK itself writes resourcegroups in places
+)
+_REGISTRY_ID = re.compile(
+    r"^azureml://registries/(?P<registry>[^/]+)"
+    r"/(?P<kind>[^/]+)/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$",
+    re.IGNORECASE,
+)
+_SHORT = re.compile(r"^azureml:(?P<name>[^:@/]+)(?::(?P<version>[^:@/]+)|@(?P<label>[^:@/]+))$")
+#: what each kind is called in a message, and the rule of emulator.naming its names follow (computes: below)
+_KINDS = {
+    "models": ("model", "model"),
+    "environments": ("environment", "environment"),
+    "data": ("data asset", "data"),
+    "codes": ("code", "data"),
+    "jobs": ("job", "job"),
+    "computes": ("compute", None),
+    "onlineEndpoints": ("online endpoint", "endpoint"),
+    "datastores": ("datastore", "datastore"),
+}
+_COMPUTE_RULES = ("amlcompute", "computeinstance", "kubernetes")
+
+
+class ArmReference(NamedTuple):
+    """An asset or resource of a workspace (or a registry) as a request names it.
+
+    ``kind`` is ARM's collection (``models``, ``environments``, ``codes``, ``data``, ``computes``, ``jobs``...);
+    the short forms (``azureml:<name>:<version>``) carry no workspace: they name the request's own."""
+
+    kind: str | None
+    name: str
+    version: str | None = None
+    label: str | None = None
+    workspace: str | None = None
+    subscription: str | None = None
+    resource_group: str | None = None
+    registry: str | None = None
+
+    @property
+    def short(self) -> str:
+        """``azureml:<name>:<version>`` or ``azureml:<name>@<label>`` (``@latest`` for none): what the engine
+        resolves in its workspace."""
+        if self.version:
+            return f"azureml:{self.name}:{self.version}"
+        return f"azureml:{self.name}@{self.label or 'latest'}"
+
+
+def is_arm_id(value: Any) -> bool:
+    """Whether ``value`` is spelled as an ARM id (``[azureml:]/subscriptions/...``), as the SDK resolves the
+    references it sends; anything else (a local path, a URL, a short form) is not."""
+    return isinstance(value, str) and value.lower().removeprefix("azureml:").startswith("/subscriptions/")
+
+
+def parse_reference(
+    value: Any,
+    kinds: Iterable[str],
+    *,
+    workspace: str | None = None,
+    field: str = "The reference",
+    registries: bool = False,
+) -> ArmReference:
+    """The reference ``value`` makes to one of ``kinds``, or a 400 saying what is wrong with it.
+
+    Accepted: ``[azureml:]/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/
+    workspaces/<w>/<kind>/<name>[/versions/<v>|/labels/<l>]``, ``azureml:<name>:<version>``,
+    ``azureml:<name>@<label>``, and with ``registries`` ``azureml://registries/<r>/<kind>/<name>/versions/<v>``
+    (otherwise NotEmulated). With ``workspace``, an ARM id of another workspace is refused: amlemu resolves a
+    reference in the workspace the request is for, and a workspace differing only in case is another folder here,
+    so the names are compared as they are. Names and versions follow :mod:`emulator.naming`'s rules, so that
+    nothing a client sends can become a path out of its folder. ``field`` starts the messages."""
+    kinds = tuple(kinds)
+    text = value if isinstance(value, str) else ""
+    match = _ARM_ID.match(text) or _REGISTRY_ID.match(text) or _SHORT.match(text)
+    if match is None:
+        raise errors.ValidationError(
+            f"{field} {_shown(value)} is not a reference to {_kinds_text(kinds)}: write {_forms_text(kinds)}."
+        )
+    found = match.groupdict()
+    kind = found.get("kind")
+    if kind is None:  # a short form: of the one kind asked for, if one
+        kind = kinds[0] if len(kinds) == 1 else None
+    else:
+        kind = next((k for k in kinds if k.lower() == kind.lower()), None)
+        if kind is None:
+            raise errors.ValidationError(
+                f"{field} {_shown(value)} names {found['kind']}, not {_kinds_text(kinds)}: write {_forms_text(kinds)}."
+            )
+    reference = ArmReference(kind=kind, **{k: v for k, v in found.items() if k != "kind"})
+    _check_names(reference, kinds, field)
+    if reference.registry and not registries:
+        raise errors.NotEmulated(
+            f"{field} from registry '{reference.registry}' ({value})",
+            f"Register the {_singular(kind or kinds[0])} in the workspace and name it by "
+            f"azureml:{reference.name}:<version>.",
+        )
+    if workspace is not None and reference.workspace is not None and reference.workspace != workspace:
+        raise errors.ValidationError(
+            f"{field} names {_singular(kind)} '{reference.name}' of workspace '{reference.workspace}', but the "
+            f"request is for workspace '{workspace}': amlemu resolves references in the request's own workspace. "
+            f"Register it in '{workspace}', or send the request to '{reference.workspace}'."
+        )
+    return reference
+
+
+def _check_names(reference: ArmReference, kinds: tuple[str, ...], field: str) -> None:
+    kind = reference.kind or kinds[0]
+    what, rule = _KINDS.get(kind, (kind, "job"))  # another kind: ARM's common resource-name rule
+    rules = _COMPUTE_RULES if rule is None else (rule,)
+    if not any(naming.is_valid(r, reference.name) for r in rules):
+        raise errors.ValidationError(
+            f"{field}: {what} name {naming.shown(reference.name)} is invalid: Azure ML takes "
+            f"{' or '.join(naming.RULES[r].text for r in rules)}."
+        )
+    for part in ("version", "label"):
+        value = getattr(reference, part)
+        if value is not None and not naming.is_valid("version", value):
+            raise errors.ValidationError(
+                f"{field}: {part} {_shown(value)} of {what} '{reference.name}' is invalid: Azure ML takes "
+                f"{naming.RULES['version'].text}."
+            )
+
+
+def _shown(value: Any) -> str:
+    return naming.shown(value, limit=300)  # an ARM id runs to ~200 characters, its end the telling part
+
+
+def _singular(kind: str | None) -> str:
+    return _KINDS[kind][0] if kind in _KINDS else (kind or "asset")
+
+
+def _kinds_text(kinds: tuple[str, ...]) -> str:
+    return " or ".join(f"a {_singular(k)}" for k in kinds)
+
+
+def _forms_text(kinds: tuple[str, ...]) -> str:
+    kind = "|".join(kinds)
+    return (
+        f"/subscriptions/<subscription>/resourceGroups/<resource group>/providers/{PROVIDER}/workspaces/<workspace>"
+        f"/{kind}/<name>/versions/<version>, azureml:<name>:<version> or azureml:<name>@<label>"
     )
 
 
