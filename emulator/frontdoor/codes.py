@@ -13,7 +13,6 @@ version again with the same ``codeUri`` updates its description and tags, anothe
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,6 @@ CODES = resources.WORKSPACE + "/codes"
 KIND = "code"
 #: how long the SAS of a pending upload lasts (a large snapshot over a slow disk still fits)
 UPLOAD_HOURS = 8.0
-_CODE_ID = re.compile(
-    r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
-    r"/workspaces/(?P<workspace>[^/]+)/codes/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
-    re.IGNORECASE,
-)
-_CODE_REFERENCE = re.compile(r"^azureml:(?P<name>[^:/@]+):(?P<version>[^:/@]+)$")
 
 
 def _checked(name: str, version: str) -> tuple[str, str]:
@@ -72,16 +65,10 @@ def code_folder(store: WorkspaceStore, name: str, version: str) -> Path:
 def code_folder_of(store: WorkspaceStore, reference: str) -> Path:
     """:func:`code_folder` of a job's code reference: its ARM id (``[azureml:]/subscriptions/.../codes/<name>/
     versions/<v>``, as the SDK sends ``codeId``) or ``azureml:<name>:<version>``."""
-    match = _CODE_ID.match(reference) or _CODE_REFERENCE.match(reference)
-    if not match:
-        raise ValidationError(
-            f"'{reference}' is not a code reference: expected /subscriptions/.../codes/<name>/versions/<version> "
-            "or azureml:<name>:<version>."
-        )
-    workspace = match.groupdict().get("workspace")
-    if workspace and workspace != store.name:
-        raise ValidationError(f"Code '{reference}' is in workspace '{workspace}', not in '{store.name}'.")
-    return code_folder(store, match["name"], match["version"])
+    code = resources.parse_reference(reference, ("codes",), workspace=store.name, field="The code")
+    if code.version is None:  # code assets have versions only
+        raise ValidationError(f"The code '{reference}' names no version: write azureml:{code.name}:<version>.")
+    return code_folder(store, code.name, code.version)
 
 
 def view(store: WorkspaceStore, record: dict[str, Any]) -> Any:

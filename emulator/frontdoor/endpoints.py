@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -123,38 +122,22 @@ def _exists(get: Callable[[], Any]) -> bool:
 
 # --- references: ARM ids in, the engine's azureml:<name>:<version> out, and back -----------------------------
 
-_VERSIONED = re.compile(
-    r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
-    r"/workspaces/(?P<workspace>[^/]+)/(?P<kind>models|environments)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$",
-    re.IGNORECASE,
-)
-_COMPUTE = re.compile(
-    r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
-    r"/workspaces/(?P<workspace>[^/]+)/computes/(?P<name>[^/]+)$",
-    re.IGNORECASE,
-)
 
-
-def _asset(ref: str, kind: str, field: str) -> tuple[str, str]:
-    """The name and version of a ``kind`` asset of this workspace from its ARM id, or a 400 naming ``field``."""
-    match = _VERSIONED.match(ref)
-    if not match or match["kind"].lower() != kind:
+def _asset(ref: str, kind: str, field: str) -> str:
+    """``azureml:<n>:<v>`` of a ``kind`` asset version of this workspace named by ``ref`` (its ARM id), or a 400."""
+    asset = resources.parse_reference(ref, (kind,), workspace=g.workspace, field=f"'{field}'")
+    if asset.version is None:
         raise errors.ValidationError(
-            f"'{field}' must be the ARM id of a {kind[:-1]} version of this workspace "
-            f"({resources.workspace_path()}/{kind}/<name>/versions/<version>); got '{ref}'."
+            f"'{field}' must name a {kind[:-1]} version ({resources.workspace_path()}/{kind}/<name>/versions/"
+            f"<version>); got '{ref}'."
         )
-    if match["workspace"].lower() != g.workspace.lower():
-        raise errors.ValidationError(
-            f"'{field}' names a {kind[:-1]} of workspace '{match['workspace']}'; a deployment of workspace "
-            f"'{g.workspace}' uses that workspace's assets. Register it in '{g.workspace}' first."
-        )
-    return match["name"], match["version"]
+    return asset.short
 
 
 def _model_reference(ref: str | None) -> str | None:
     if not ref or ref.startswith("azureml://registries/"):
         return ref  # a registry model: the engine says it is not emulated
-    return "azureml:{}:{}".format(*_asset(ref, "models", "properties.model"))
+    return _asset(ref, "models", "properties.model")
 
 
 def _environment_reference(ref: str | None) -> str | None:
@@ -162,7 +145,7 @@ def _environment_reference(ref: str | None) -> str | None:
     or ``azureml://registries/azureml/...``, as the SDK sends them) goes to the engine as it is."""
     if not ref or ref.startswith(("azureml://registries/", "azureml:AzureML-")):
         return ref
-    return "azureml:{}:{}".format(*_asset(ref, "environments", "properties.environmentId"))
+    return _asset(ref, "environments", "properties.environmentId")
 
 
 def _code_folder(ref: str) -> str:
@@ -204,13 +187,16 @@ def _arm_asset(ref: str | None, kind: str) -> str | None:
     """The request-scoped ARM id of the engine's ``azureml:<n>:<v>`` (curated and registry ones stay)."""
     if not ref or not ref.startswith("azureml:") or ref.startswith(("azureml://", "azureml:AzureML-")):
         return ref
-    name, _, version = ref.removeprefix("azureml:").partition(":")
-    return f"{resources.workspace_path()}/{kind}/{name}/versions/{version}" if version else ref
+    asset = resources.parse_reference(ref, (kind,))
+    return f"{resources.workspace_path()}/{kind}/{asset.name}/versions/{asset.version}" if asset.version else ref
 
 
 def _compute_name(ref: str | None) -> str | None:
-    match = _COMPUTE.match(ref or "")
-    return f"azureml:{match['name']}" if match else ref
+    """A compute's ARM id becomes the engine's ``azureml:<name>``; anything else goes to the engine as it is."""
+    if not resources.is_arm_id(ref):
+        return ref
+    compute = resources.parse_reference(ref, ("computes",), workspace=g.workspace, field="'compute'")
+    return f"azureml:{compute.name}"
 
 
 # --- rendering ------------------------------------------------------------------------------------------------
@@ -384,18 +370,25 @@ def delete_endpoint(endpoint: str):
     return _long_running(_key(endpoint), "Deleting", lambda: ops.begin_delete(endpoint).result(), None, 202)
 
 
+def _credentials(endpoint: str, kind: type, refusal: str, route: str) -> Any:
+    """What ``online_endpoints.get_keys`` gives for ``endpoint`` if it is a ``kind`` (keys or a token), else a 400:
+    ``refusal`` says why, ``route`` is the one that answers for the endpoint's auth mode."""
+    credentials = resources.backend().online_endpoints.get_keys(endpoint)
+    if not isinstance(credentials, kind):
+        raise errors.ValidationError(
+            f"Endpoint '{endpoint}' {refusal} (POST .../onlineEndpoints/{endpoint}/{route}, or "
+            "online_endpoints.get_keys in the SDK)."
+        )
+    return credentials
+
+
 @blueprint.post(f"{ENDPOINT}/listKeys")
 def list_keys(endpoint: str):
     # azure-ai-ml on first use: `amlemu serve` starts without its ~1.4 s import
     from azure.ai.ml.entities import EndpointAuthKeys
 
-    credentials = resources.backend().online_endpoints.get_keys(endpoint)
-    if not isinstance(credentials, EndpointAuthKeys):
-        raise errors.ValidationError(
-            f"Endpoint '{endpoint}' uses auth_mode aml_token, so it has no keys: ask for a token "
-            f"(POST .../onlineEndpoints/{endpoint}/token, or online_endpoints.get_keys in the SDK)."
-        )
-    return resources.answer(credentials._to_rest_object())
+    refusal = "uses auth_mode aml_token, so it has no keys: ask for a token"
+    return resources.answer(_credentials(endpoint, EndpointAuthKeys, refusal, "token")._to_rest_object())
 
 
 @blueprint.post(f"{ENDPOINT}/token")
@@ -403,13 +396,8 @@ def get_token(endpoint: str):
     # azure-ai-ml on first use: `amlemu serve` starts without its ~1.4 s import
     from azure.ai.ml.entities import EndpointAuthToken
 
-    credentials = resources.backend().online_endpoints.get_keys(endpoint)
-    if not isinstance(credentials, EndpointAuthToken):
-        raise errors.ValidationError(
-            f"Endpoint '{endpoint}' uses auth_mode key, so it issues no tokens: list its keys "
-            f"(POST .../onlineEndpoints/{endpoint}/listKeys, or online_endpoints.get_keys in the SDK)."
-        )
-    token = credentials._to_rest_object().as_dict()
+    refusal = "uses auth_mode key, so it issues no tokens: list its keys"
+    token = _credentials(endpoint, EndpointAuthToken, refusal, "listKeys")._to_rest_object().as_dict()
     for field in ("expiryTimeUtc", "refreshAfterTimeUtc"):  # epoch seconds, integers on the wire
         token[field] = int(token[field])
     return resources.answer(token)
