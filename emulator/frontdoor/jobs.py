@@ -20,7 +20,6 @@ still do when ``amlemu serve`` stops while the job runs (jobs are detached proce
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +36,6 @@ blueprint.url_value_preprocessor(resources.take_scope)
 
 JOBS = f"{resources.WORKSPACE}/jobs"
 JOB_TYPE = "Microsoft.MachineLearningServices/workspaces/jobs"
-#: an ARM id of a workspace resource, as the SDK resolves ``azureml:name:version`` (``azureml:`` kept or not)
-_RESOURCE_ID = re.compile(
-    r"^(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices"
-    r"/workspaces/(?P<workspace>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)"
-    r"(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?/?$",
-    re.IGNORECASE,
-)
 #: how long a cancel waits for the job to end before its operation reports success anyway (CancelRequested)
 CANCEL_WAIT_S = 60.0
 
@@ -67,38 +59,28 @@ def job_environment() -> dict[str, str]:
 
 
 # --- REST in: ARM ids back to what the local backend takes ------------------------------------------------------
-def _resource_id(value: Any, resource_type: str):
-    """The parts of ``value`` if it is an ARM id of a ``resource_type`` in the request's workspace, else None."""
-    match = _RESOURCE_ID.match(value) if isinstance(value, str) else None
-    if match is None or match["type"].lower() != resource_type.lower():
+def _reference(value: Any, field: str, *kinds: str) -> resources.ArmReference | None:
+    """The reference ``value`` makes if the SDK resolved it to an ARM id (of ``kinds``, in the request's workspace:
+    else a 400), None for anything else (a local path, a URL, ``azureml:name:version``), which the engine takes."""
+    if not resources.is_arm_id(value):
         return None
-    if match["workspace"] != g.workspace:
-        raise errors.ValidationError(
-            f"The job names {resource_type} '{match['name']}' of workspace '{match['workspace']}', but it is created "
-            f"in workspace '{g.workspace}': amlemu resolves a job's assets in its own workspace. Register the asset "
-            f"in '{g.workspace}', or create the job in '{match['workspace']}'."
-        )
-    return match
+    return resources.parse_reference(value, kinds, workspace=g.workspace, field=field)
 
 
-def _asset_reference(value: Any, resource_type: str) -> Any:
+def _asset_reference(value: Any, field: str, *kinds: str) -> Any:
     """An asset's ARM id as ``azureml:name:version`` (or ``@label``), the reference the engine resolves."""
-    match = _resource_id(value, resource_type)
-    if match is None:
-        return value
-    if match["version"]:
-        return f"azureml:{match['name']}:{match['version']}"
-    return f"azureml:{match['name']}@{match['label'] or 'latest'}"
+    reference = _reference(value, field, *kinds)
+    return value if reference is None else reference.short
 
 
 def _compute_name(value: Any) -> Any:
-    match = _resource_id(value, "computes")
-    return match["name"] if match else value
+    reference = _reference(value, "The job's compute", "computes")
+    return value if reference is None else reference.name
 
 
 def _code_folder(value: Any) -> Any:
     """A code asset's ARM id as the folder its upload landed in, which the engine snapshots."""
-    if _resource_id(value, "codes") is None:
+    if _reference(value, "The job's code", "codes") is None:
         return value
     return str(codes.code_folder_of(resources.backend().store, value))
 
@@ -123,14 +105,14 @@ def _localize(job: Any) -> None:
         if node is None:
             continue
         if isinstance(getattr(node, "environment", None), str):
-            node.environment = _asset_reference(node.environment, "environments")
+            node.environment = _asset_reference(node.environment, "The job's environment", "environments")
         if getattr(node, "code", None) is not None:
             node.code = _code_folder(node.code)
         if getattr(node, "compute", None):
             node.compute = _compute_name(node.compute)
-        for value in (getattr(node, "inputs", None) or {}).values():
-            if isinstance(value, Input) and isinstance(value.path, str):
-                value.path = _asset_reference(value.path, "data")
+        for key, value in (getattr(node, "inputs", None) or {}).items():
+            if isinstance(value, Input) and isinstance(value.path, str):  # a data asset, or a model-typed input's
+                value.path = _asset_reference(value.path, f"Input '{key}'", "data", "models")
 
 
 def entity_of(body: dict[str, Any], name: str):
