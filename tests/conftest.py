@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from emulator.testing.frontdoor import FrontDoorProcess, wait_for  # noqa: F401 (tests import wait_for from here)
+from emulator.testing.frontdoor import free_base_port as _free_base_port  # noqa: F401 (tests/docs imports it)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0, poll: float = 0.05):
-    """Poll ``predicate()`` until it returns something truthy, and return it (a hang guard naming
-    ``what`` after ``timeout`` seconds, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"still waiting for {what} after {timeout} s")
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -43,10 +30,6 @@ def processes_mentioning(text: str) -> list[int]:
             if text in cmdline and state != "Z":
                 found.append(int(entry))
     return found
-
-
-def pytest_addoption(parser):
-    parser.addoption("--backend", default="local", help="backend the contract suite runs against")
 
 
 @pytest.fixture
@@ -163,72 +146,6 @@ def _reset_mlflow_globals():
 
 
 # --- the REST front door: one `amlemu serve` per session (per xdist worker) -----------------------------
-
-
-def _free_base_port() -> int:
-    """A base port with the two after it free too (the front door listens on three)."""
-    for _ in range(200):
-        base = random.randint(20000, 60000)
-        sockets = []
-        try:
-            for port in range(base, base + 3):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no three consecutive free ports on 127.0.0.1")
-
-
-class FrontDoorProcess:
-    """``amlemu serve`` in a subprocess: its home, port, log and the variables of ``amlemu env``."""
-
-    def __init__(self, home: Path, log: Path):
-        self.home, self.log_path = home, log
-        self.port = _free_base_port()
-        env = {**os.environ, "AMLEMU_HOME": str(home)}
-        for k in ("AMLEMU_BACKEND", "AMLEMU_WORKSPACE"):
-            env.pop(k, None)
-        self._log = open(log, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator.cli.main", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for(lambda: self.proc.poll() is not None or "Ctrl-C" in self.log(), "amlemu serve to start", 60)
-        except AssertionError:
-            self.stop()
-            raise
-        if self.proc.poll() is not None:
-            raise AssertionError(f"amlemu serve exited with {self.proc.returncode}:\n{self.log()}")
-        out = subprocess.run(
-            [sys.executable, "-m", "emulator.cli.main", "env", "--port", str(self.port), "--format", "dotenv"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        self.variables = dict(line.split("=", 1) for line in out.splitlines() if line)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
 
 
 @pytest.fixture(scope="session")
