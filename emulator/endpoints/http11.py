@@ -1,353 +1,40 @@
-"""HTTP/1.1 for the gateway (server side) and its replica connections (client side), parsed by llhttp.
+"""HTTP/1.1 for the gateway: its client side (one keep-alive connection to a replica), parsed by llhttp.
 
-Parsing is llhttp's (through ``httptools``: the parser of Node.js, strict by default). It refuses
-what request smuggling is made of: a bare LF or a CR where a CRLF belongs, obs-fold, control
-characters and NUL in header values, Content-Length twice or with Transfer-Encoding, a
-Content-Length or chunk size that is not plain digits (or hex), or that overflows. Around it this
-module keeps what the gateway needs: limits (431 for a head over :data:`MAX_HEAD`, 413 for a body
-over the caller's limit), timeouts (an idle connection is closed, a body that does not arrive is a
-408), 501 for a transfer coding other than chunked, trailers never merged into the headers, and,
-on the client side, each response tied to the one request in flight on its connection
-(:class:`ReplicaConnection`).
-
-Messages are *encoded* here by hand (two small functions; llhttp only parses): every header name
-written is checked to be an RFC 9110 token and every value to hold no control character (so no
-CR, LF or NUL), and a request target no whitespace or control character, before any byte is
-written; a header that fails is a ``ValueError``, never written.
+The server side (requests from clients, responses to them) is :mod:`emulator.serving.http1`, which the
+built-in scorer's server shares; its names are re-exported here for the gateway. This module ties each
+replica response to the one request in flight on its connection (:class:`ReplicaConnection`): bytes
+nobody asked for, a second response, or a malformed one close the connection for good. Requests are
+encoded by hand with the same header checks as responses (every name an RFC 9110 token, no control
+character in any value, no whitespace in the target); llhttp only parses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import socket
 
 import httptools
 
-MAX_HEAD = 64 * 1024
-#: a keep-alive connection with no new request (or a request head that never completes) is closed after this
-IDLE_TIMEOUT_S = 120.0
-#: how long a client may take to send a request body once its head has arrived (then 408)
-BODY_TIMEOUT_S = 10.0
+from emulator.serving.http1 import (  # noqa: F401 - the server side and the encoders, re-exported for the gateway
+    BODY_TIMEOUT_S,
+    IDLE_TIMEOUT_S,
+    MAX_HEAD,
+    REASONS,
+    BadRequest,
+    Message,
+    RequestReader,
+    encode_request,
+    encode_response,
+    linger,
+    merge_field,
+)
+
 #: the largest response body the gateway takes from a replica
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-READ_SIZE = 64 * 1024
-#: chunk-size lines, chunk extensions and trailers of one chunked body: at most this much, plus a little per chunk
-MAX_CHUNK_FRAMING = 64 * 1024
-REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    411: "Length Required",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    424: "Failed Dependency",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-    505: "HTTP Version Not Supported",
-}
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.1 field-name
-_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 5.5: field values hold no CTL but HTAB
-_CTL_BYTES = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_TARGET_BAD = re.compile(r"[\x00-\x20\x7f]")
-
-
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 class BadResponse(Exception):
     """A replica answered something that is not one well-formed HTTP/1.1 response to the request."""
-
-
-@dataclass
-class Message:
-    """A request (``method``, ``target``) or a response (``status``) with lower-cased headers."""
-
-    method: str = ""
-    target: str = ""
-    status: int = 0
-    version: str = "HTTP/1.1"
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    keep_alive: bool = True
-
-    @property
-    def path(self) -> str:
-        return self.target.split("?", 1)[0]
-
-
-def _explain(exc: Exception) -> BadRequest:
-    """A 400 naming what llhttp refused (its reasons are fixed texts such as 'Invalid header value char')."""
-    reason = str(exc)
-    low = reason.lower()
-    if (
-        isinstance(exc, (httptools.HttpParserInvalidMethodError, httptools.HttpParserInvalidURLError))
-        or "http/" in low
-        or "version" in low
-        or "url" in low
-        or "method" in low
-    ):
-        where = "malformed request line"
-    elif "chunk" in low:
-        where = "malformed chunked body"
-    elif "header" in low or "content-length" in low or "transfer-encoding" in low or "lf" in low or "cr" in low:
-        where = "malformed header"
-    else:
-        where = "malformed request"
-    return BadRequest(
-        400,
-        f"{where}: {reason} (the request must be strict HTTP/1.1: CRLF line ends, no control "
-        "characters in header fields, one Content-Length or Transfer-Encoding: chunked)",
-    )
-
-
-def _merge_field(headers: dict[str, str], name: bytes, value: bytes, refuse: Callable[[str], Exception]) -> str:
-    """Adds a header field to ``headers`` (lower-cased name; a repeated field joined with ', ', as RFC 9110
-    allows) and returns its name; a value with a control character is ``refuse``d (llhttp refuses those
-    already: never let one through regardless)."""
-    key = name.decode("latin-1").lower()
-    if _CTL_BYTES.search(value):
-        raise refuse(f"the {key} header holds a control character")
-    text = value.decode("latin-1").strip()
-    headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return key
-
-
-def _request_refusal(problem: str) -> BadRequest:
-    return BadRequest(400, f"malformed header: {problem}")
-
-
-def _add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:
-    if name.lower() == b"host" and "host" in headers:
-        raise BadRequest(400, "malformed header: more than one Host header")
-    _merge_field(headers, name, value, _request_refusal)
-
-
-class RequestReader:
-    """The requests of one client connection, in order (pipelined ones included).
-
-    ``next()`` returns the next complete request, None when the client closed the connection or
-    left it idle, and raises :class:`BadRequest` for a malformed one (the connection must then be
-    answered and closed: the parser does not resume after an error).
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, body_limit: int):
-        self._reader = reader
-        self._limit = body_limit
-        self._loop = asyncio.get_running_loop()
-        self._parser = httptools.HttpRequestParser(self)
-        self._ready: collections.deque[Message] = collections.deque()
-        self._error: BadRequest | None = None
-        self._msg: Message | None = None
-        self._url = b""
-        self._headers_done = False
-        self._head = 0  # bytes of the current head's target and fields
-        self._head_wire = 0  # bytes received while a head was incomplete (bounds the parser's own buffering)
-        self._body_wire = 0
-        self._body_deadline = 0.0
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._length: int | None = None
-        self._framing = 0  # wire bytes of the current chunked body that were not body (see next())
-        self._chunk_count = 0
-
-    # -- llhttp callbacks (run inside feed_data; an exception raised here stops the parser) -----------------
-    def on_message_begin(self) -> None:
-        self._msg = Message()
-        self._url = b""
-        self._headers_done = False
-        self._head = 0
-        self._chunks = []
-        self._size = 0
-        self._length = None
-        self._framing = self._chunk_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-        self._grow_head(len(url))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._grow_head(len(name) + len(value) + 4)
-        if self._headers_done:
-            return  # a trailer field of a chunked body: never merged into the headers
-        _add_header(self._msg.headers, name, value)
-
-    def _grow_head(self, n: int) -> None:
-        self._head += n
-        if self._head > MAX_HEAD:
-            raise BadRequest(431, f"request head larger than {MAX_HEAD} bytes")
-
-    def on_headers_complete(self) -> None:
-        parser, msg = self._parser, self._msg
-        self._headers_done = True
-        self._body_deadline = self._loop.time() + BODY_TIMEOUT_S
-        version = parser.get_http_version()
-        if version not in ("1.1", "1.0"):
-            if version.startswith("0"):
-                raise BadRequest(400, "malformed request line: no HTTP version; send 'METHOD /path HTTP/1.1'")
-            raise BadRequest(505, f"HTTP/{version} is not supported: send HTTP/1.1")
-        msg.version = "HTTP/" + version
-        msg.method = parser.get_method().decode("ascii")
-        if parser.should_upgrade() or msg.method == "CONNECT":
-            raise BadRequest(501, "protocol upgrades (Upgrade, CONNECT) are not supported")
-        headers = msg.headers
-        if version == "1.1" and "host" not in headers:
-            raise BadRequest(400, "malformed header: Host header missing (HTTP/1.1 requires one)")
-        msg.target = _target(self._url)
-        msg.keep_alive = parser.should_keep_alive()
-        coding = headers.get("transfer-encoding")
-        if coding is not None and coding.lower() != "chunked":
-            raise BadRequest(
-                501,
-                f"Transfer-Encoding '{coding}' is not supported; send the body with "
-                "Content-Length (or Transfer-Encoding: chunked)",
-            )
-        length = headers.get("content-length")
-        if length is not None:
-            n = int(length)  # llhttp has checked it: one field, digits only, no overflow
-            if n > self._limit:
-                raise BadRequest(413, f"body of {n} bytes is larger than the limit of {self._limit} bytes")
-            self._length = n
-
-    def on_body(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size > self._limit:
-            raise BadRequest(413, f"body larger than the limit of {self._limit} bytes")
-        self._chunks.append(data)
-
-    def on_chunk_header(self) -> None:
-        self._chunk_count += 1
-
-    def on_message_complete(self) -> None:
-        msg, chunks = self._msg, self._chunks
-        msg.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self._ready.append(msg)
-        self._msg = None
-        self._headers_done = False
-        self._head_wire = self._body_wire = 0
-
-    # -- reading -----------------------------------------------------------------------------------------
-    async def next(self) -> Message | None:
-        ready = self._ready
-        if ready:
-            return ready.popleft()
-        if self._error:
-            raise self._error
-        idle_deadline = self._loop.time() + IDLE_TIMEOUT_S
-        while True:
-            in_body = self._headers_done
-            try:
-                async with asyncio.timeout_at(self._body_deadline if in_body else idle_deadline):
-                    data = await self._reader.read(READ_SIZE)
-            except TimeoutError:
-                if in_body:
-                    raise BadRequest(
-                        408,
-                        f"the request body did not arrive within {BODY_TIMEOUT_S:g} s: send as "
-                        "many bytes as Content-Length announces "
-                        f"({self._msg.headers.get('content-length', 'chunked')})",
-                    ) from None
-                return None  # idle, or a head that never completes: close without an answer
-            if not data:
-                if in_body:
-                    if self._length is not None:
-                        raise BadRequest(
-                            400,
-                            f"the request body ended after {self._size} of {self._length} "
-                            "announced bytes: the client closed the connection before sending "
-                            "all of it",
-                        )
-                    raise BadRequest(
-                        400,
-                        f"the chunked request body ended after {self._size} bytes, before its "
-                        "last chunk: the client closed the connection",
-                    )
-                return None
-            if in_body:
-                self._body_wire += len(data)
-                if self._body_wire > 2 * self._limit + MAX_HEAD:  # chunk framing beyond any sane overhead
-                    raise self._fail(
-                        BadRequest(413, f"chunked body framing larger than the limit of {self._limit} bytes")
-                    )
-            else:
-                self._head_wire += len(data)
-                if self._head_wire > MAX_HEAD + READ_SIZE:
-                    raise self._fail(BadRequest(431, f"request head larger than {MAX_HEAD} bytes"))
-            msg, size = self._msg, self._size
-            try:
-                self._parser.feed_data(data)
-            except httptools.HttpParserCallbackError as exc:
-                cause = exc.__context__
-                self._error = cause if isinstance(cause, BadRequest) else _explain(exc)
-            except httptools.HttpParserUpgrade:
-                self._error = BadRequest(501, "protocol upgrades (Upgrade, CONNECT) are not supported")
-            except httptools.HttpParserError as exc:
-                self._error = _explain(exc)
-            if in_body and msg is self._msg and not self._error and self._length is None:
-                # all of this read belongs to one unfinished chunked body: what was not body is framing
-                # (llhttp itself reads chunk-size lines and extensions of any length)
-                self._framing += len(data) - (self._size - size)
-                if self._framing > MAX_CHUNK_FRAMING + 16 * self._chunk_count:
-                    self._error = BadRequest(
-                        400,
-                        "malformed chunked body: chunk-size lines, chunk extensions and "
-                        f"trailers over {MAX_CHUNK_FRAMING} bytes",
-                    )
-            if ready:
-                return ready.popleft()  # a request completed before any error: it is answered first
-            if self._error:
-                raise self._error
-
-    def _fail(self, error: BadRequest) -> BadRequest:
-        self._error = error
-        return error
-
-
-def _target(url: bytes) -> str:
-    """The origin-form target (``/path?query``); an absolute-form one (RFC 9112 3.2.2) keeps path and query."""
-    if url.startswith(b"/"):
-        return url.decode("latin-1")
-    if url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
-        try:
-            parts = httptools.parse_url(url)
-        except httptools.HttpParserInvalidURLError:
-            raise BadRequest(400, "malformed request line: invalid absolute URL") from None
-        target = (parts.path or b"/").decode("latin-1")
-        return f"{target}?{parts.query.decode('latin-1')}" if parts.query else target
-    raise BadRequest(400, "malformed request line: the target must be a path ('/score') or an absolute URL")
-
-
-async def linger(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float = 2.0, limit: int = 4 * 1024 * 1024
-) -> None:
-    """After answering an error: stop sending, then read and drop what the client still sends (briefly),
-    so that closing with unread bytes does not reset the connection before the client read the answer."""
-    try:
-        if writer.can_write_eof():
-            writer.write_eof()
-        async with asyncio.timeout(seconds):
-            while limit > 0:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                limit -= len(data)
-    except (TimeoutError, ConnectionError, OSError, RuntimeError):
-        pass
 
 
 # -- client side: one connection to a replica -------------------------------------------------------------
@@ -423,7 +110,7 @@ class ReplicaConnection(asyncio.Protocol):
         self._grow_head(len(name) + len(value) + 4)
         if self._headers_done:
             return  # trailers are dropped
-        _merge_field(self._msg.headers, name, value, lambda problem: BadResponse(f"the replica answered: {problem}"))
+        merge_field(self._msg.headers, name, value, lambda problem: BadResponse(f"the replica answered: {problem}"))
 
     def _grow_head(self, n: int) -> None:
         self._head += n
@@ -505,30 +192,15 @@ async def open_replica_connection(address: str, port: int) -> ReplicaConnection:
     return connection
 
 
-# -- encoding -------------------------------------------------------------------------------------------------
-def _fields(headers: dict[str, str]) -> list[str]:
-    lines = []
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or _CTL.search(value):
-            raise ValueError(
-                f"refusing to write header {name!r}: not a token name, or a control character in its value"
-            )
-        lines.append(f"{name}: {value}")
-    return lines
-
-
-def encode_request(method: str, target: str, headers: dict[str, str], body: bytes) -> bytes:
-    if not _TOKEN.fullmatch(method) or not target.startswith("/") or _TARGET_BAD.search(target):
-        raise ValueError(f"refusing to write request line {method!r} {target[:80]!r}")
-    lines = [f"{method} {target} HTTP/1.1", "Host: replica", *_fields(headers), f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def encode_response(
-    status: int, headers: dict[str, str], body: bytes, keep_alive: bool = True, head_only: bool = False
-) -> bytes:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}", *_fields(headers), f"Content-Length: {len(body)}"]
-    if not keep_alive:
-        lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head if head_only else head + body
+async def open_replica_channel(channel: str) -> ReplicaConnection:
+    """A connection over the Unix socket a replica offered (``@<name>``: Linux's abstract namespace)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, "\0" + channel.removeprefix("@"))  # uvloop cannot connect to such a name
+        _, connection = await loop.create_unix_connection(ReplicaConnection, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    return connection

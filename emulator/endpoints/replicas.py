@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -23,13 +24,15 @@ from emulator.endpoints import http11
 from emulator.endpoints.launch import REPLICA_SECRET, ReplicaLauncher
 from emulator.runtime.base import RunHandle
 from emulator.runtime.logs import log_tail
-from emulator.serving.settings import REPLICA_SECRET_HEADER
+from emulator.serving.settings import REPLICA_CHANNEL_HEADER, REPLICA_SECRET_HEADER
 
 if TYPE_CHECKING:  # the record types cost start-up time at run time (see emulator.store.records)
     from emulator.store.records import DeploymentRecord
 
 POLL_S = 0.2
 _PROBE = http11.encode_request("GET", "/", {REPLICA_SECRET_HEADER: REPLICA_SECRET, "Connection": "close"}, b"")
+#: the Unix socket a replica on this machine may offer (amlemu's direct server does; see emulator.serving.settings)
+_CHANNEL = re.compile(r"@amlemu-replica-[0-9a-f]{32}")
 
 
 class ReplicaFailed(Exception):
@@ -89,6 +92,8 @@ class Replica:
     started_at: float = field(default_factory=time.time)
     pool: list[http11.ReplicaConnection] = field(default_factory=list)
     restarts: int = 0
+    #: the Unix socket the replica offered in its readiness answer; None: its TCP port
+    channel: str | None = None
 
     async def send(self, method: str, target: str, headers: dict[str, str], body: bytes) -> http11.Message:
         """One request over a pooled keep-alive connection (a stale pooled one is retried fresh).
@@ -109,10 +114,18 @@ class Replica:
                 continue  # the server closed an idle connection: nothing was processed
             self._keep(connection)
             return response
-        connection = await http11.open_replica_connection(self.address, self.port)
+        connection = await self._connect()
         response = await connection.exchange(data)  # closes the connection itself on any failure
         self._keep(connection)
         return response
+
+    async def _connect(self) -> http11.ReplicaConnection:
+        if self.channel:
+            try:
+                return await http11.open_replica_channel(self.channel)
+            except OSError:  # the socket is gone: the TCP port decides whether the replica is
+                self.channel = None
+        return await http11.open_replica_connection(self.address, self.port)
 
     def _keep(self, connection: http11.ReplicaConnection) -> None:
         if connection.usable and len(self.pool) < 64:
@@ -133,6 +146,7 @@ class Replica:
             "ready": self.ready,
             "in_flight": self.in_flight,
             "restarts": self.restarts,
+            "channel": "unix" if self.channel else "tcp",
             "log": str(self.log_path),
         }
 
@@ -145,6 +159,11 @@ def free_port() -> int:
 
 async def probe(address: str, port: int, timeout_s: float) -> bool:
     """``GET /`` (with the replica secret, as every gateway request) answers 200 within ``timeout_s``."""
+    return await probe_answer(address, port, timeout_s) is not None
+
+
+async def probe_answer(address: str, port: int, timeout_s: float) -> http11.Message | None:
+    """The 200 answer to :func:`probe`'s request, or None."""
     try:
         async with asyncio.timeout(timeout_s):
             connection = await http11.open_replica_connection(address, port)
@@ -153,8 +172,14 @@ async def probe(address: str, port: int, timeout_s: float) -> bool:
             finally:
                 connection.close()
     except (OSError, TimeoutError, http11.BadResponse):
-        return False
-    return response.status == 200
+        return None
+    return response if response.status == 200 else None
+
+
+def offered_channel(address: str, answer: http11.Message) -> str | None:
+    """The Unix socket a replica's readiness answer offers, when the replica runs on this machine."""
+    channel = answer.headers.get(REPLICA_CHANNEL_HEADER, "")
+    return channel if address == "127.0.0.1" and _CHANNEL.fullmatch(channel) else None
 
 
 class ReplicaSet:
@@ -231,7 +256,9 @@ class ReplicaSet:
                         f"replica {name} exited with code {code} before it was ready.\n"
                         f"Last lines of its log ({log_path}):\n{log_tail(log_path)}"
                     )
-                if await probe(address, port, readiness["timeout"]):
+                answer = await probe_answer(address, port, readiness["timeout"])
+                if answer is not None:
+                    replica.channel = offered_channel(address, answer)
                     break
                 if time.monotonic() > deadline:
                     raise ReplicaFailed(

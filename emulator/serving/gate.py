@@ -17,10 +17,10 @@ import json
 
 SECRET_ENVIRON_KEY = "HTTP_X_AMLEMU_REPLICA_SECRET"  # the WSGI name of the x-amlemu-replica-secret header
 REFUSAL = "This replica answers only its endpoint's gateway: call the endpoint's scoring URI with its key or token."
-_BODY = json.dumps({"message": REFUSAL, "error": {"code": "Forbidden", "message": REFUSAL}}).encode("utf-8")
-_HEADERS = [
+REFUSAL_BODY = json.dumps({"message": REFUSAL, "error": {"code": "Forbidden", "message": REFUSAL}}).encode("utf-8")
+REFUSAL_HEADERS = [
     ("Content-Type", "application/json"),
-    ("Content-Length", str(len(_BODY))),
+    ("Content-Length", str(len(REFUSAL_BODY))),
     ("x-ms-run-function-failed", "False"),
 ]
 
@@ -40,8 +40,12 @@ class GatewayOnly:
         self._secret = secret.encode("utf-8")
 
     def __call__(self, environ: dict, start_response):
-        given = environ.pop(SECRET_ENVIRON_KEY, "")
-        if hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self._secret):
+        if admits(environ.pop(SECRET_ENVIRON_KEY, ""), self._secret):
             return self.app(environ, start_response)
-        start_response("403 Forbidden", list(_HEADERS))
-        return [_BODY]
+        start_response("403 Forbidden", list(REFUSAL_HEADERS))
+        return [REFUSAL_BODY]
+
+
+def admits(given: str, secret: bytes) -> bool:
+    """Whether the header value ``given`` is the replica secret (compared in constant time)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret)

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Request, Response
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_options_header
 
 from .errors import BadRequest, ScoringError
 
@@ -27,9 +28,13 @@ def json_response(
     return Response(text, status=status, headers=headers, mimetype="application/json")
 
 
+def error_text(error: ScoringError) -> str:
+    """The JSON body of an error answer: the real server's ``message`` and an Azure-style ``error``."""
+    return json.dumps({"message": error.message, "error": {"code": error.code, "message": error.message}})
+
+
 def error_response(error: ScoringError) -> Response:
-    body = {"message": error.message, "error": {"code": error.code, "message": error.message}}
-    return json_response(json.dumps(body), error.status, run_function_failed=error.run_function_failed)
+    return json_response(error_text(error), error.status, run_function_failed=error.run_function_failed)
 
 
 def query_parameters(request: Request) -> dict[str, Any]:
@@ -60,15 +65,21 @@ def read_body(request: Request) -> bytes:
 
 def require_json_content_type(request: Request) -> None:
     """Raises 415 unless the body is declared ``application/json`` (UTF-8, if a charset is given)."""
-    if request.mimetype != "application/json":
-        got = request.content_type or "none"
+    check_json_content_type(request.content_type)
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """:func:`require_json_content_type` on a ``Content-Type`` value (None: the header is missing)."""
+    mimetype, params = parse_options_header(content_type)
+    if mimetype.lower() != "application/json":
+        got = content_type or "none"
         raise ScoringError(
             415,
             "UnsupportedMediaType",
             f"Content-Type must be application/json; got {got}. "
             "Send the request body as JSON with the header Content-Type: application/json",
         )
-    charset = request.mimetype_params.get("charset")
+    charset = params.get("charset")
     if charset and charset.lower() not in ("utf-8", "utf8"):
         raise ScoringError(
             415, "UnsupportedMediaType", f"charset={charset} is not supported: send the JSON body as UTF-8"

@@ -104,26 +104,32 @@ class OnnxScorer:
     def score(self, request: Request) -> Response:
         """Answers one ``/score`` request."""
         if request.method == "GET":
-            body, maybe_bools = query_parameters(request), True
+            text, exec_ms = self.answer(query_parameters(request), maybe_bools=True)
         else:
             require_json_content_type(request)
-            raw = read_body(request)
-            body = decode_json(raw, self._example)
-            # numpy reads true as 1: a body without the tokens cannot smuggle booleans into a batch.
-            maybe_bools = b"true" in raw or b"false" in raw
+            text, exec_ms = self.score_json(read_body(request))
+        return json_response(text, exec_ms=exec_ms)
+
+    def score_json(self, raw: bytes) -> tuple[str, float]:
+        """The answer to a ``POST /score`` body already checked to be JSON: the JSON text and the milliseconds
+        the model ran. Raises ScoringError naming what does not fit."""
+        body = decode_json(raw, self._example)
+        # numpy reads true as 1: a body without the tokens cannot smuggle booleans into a batch.
+        return self.answer(body, maybe_bools=b"true" in raw or b"false" in raw)
+
+    def answer(self, body: Any, maybe_bools: bool) -> tuple[str, float]:
         feeds = feeds_from_body(body, self.inputs, self.max_rows, maybe_bools)
         started = time.perf_counter()
         result = self.predict(feeds)
         elapsed_ms = (time.perf_counter() - started) * 1000
         try:
-            text = json.dumps(result, allow_nan=False)
+            return json.dumps(result, allow_nan=False), elapsed_ms
         except ValueError:
             raise ScoringError(
                 500,
                 "ModelOutputInvalid",
                 f"the model's output {self.output.name!r} holds NaN or Infinity, which JSON cannot carry",
             ) from None
-        return json_response(text, exec_ms=elapsed_ms)
 
     def predict(self, feeds: dict[str, np.ndarray]) -> list:
         """Runs the model; returns its first output as plain Python lists."""

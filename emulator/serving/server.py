@@ -66,20 +66,34 @@ def load_scorer(settings: ServerSettings) -> Scorer:
     return OnnxScorer.from_model_dir(settings.model_dir, settings.max_rows)
 
 
-def load_app() -> Flask:
-    """Reads the settings from the environment, loads the scorer and builds the app.
+def load() -> tuple[Scorer, ServerSettings]:
+    """Reads the settings from the environment and loads the scorer (the script's init() has run).
 
     Raises:
         StartupError: nothing servable; the message says what to fix.
     """
     settings = ServerSettings.from_env()
     os.environ.pop(REPLICA_SECRET_ENV, None)  # the scoring script has no use for it (and might log its environment)
-    scorer = load_scorer(settings)
+    return load_scorer(settings), settings
+
+
+def load_app() -> Flask:
+    """Loads the scorer and builds the app.
+
+    Raises:
+        StartupError: nothing servable; the message says what to fix.
+    """
+    scorer, settings = load()
     app = create_app(scorer, settings)
+    announce_ready(scorer)
+    return app
+
+
+def announce_ready(scorer: Scorer) -> None:
+    """The start-up log's last line, as azureml-inference-server-http writes it."""
     logger.info("Worker with pid %d ready for serving traffic: %s", os.getpid(), scorer.describe())
     sys.stdout.flush()
     sys.stderr.flush()
-    return app
 
 
 def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
@@ -114,20 +128,22 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        logger.exception("Unexpected error while serving %s %s", request.method, request.path)
-        return error_response(
-            ScoringError(
-                500,
-                "InternalServerError",
-                f"An unexpected internal error occurred ({type(error).__name__}: "
-                f"{error}). Check the logs for more info.",
-            )
-        )
+        return error_response(unexpected_error(error, request.method, request.path))
 
     app.wsgi_app = RequestIds(app.wsgi_app, settings.server_version)
     if settings.replica_secret:  # set by the endpoint host for every replica; a standalone server has none
         app.wsgi_app = GatewayOnly(app.wsgi_app, settings.replica_secret)
     return app
+
+
+def unexpected_error(error: Exception, method: str, path: str) -> ScoringError:
+    """A defect met while serving ``method path``: logged with its traceback, answered 500."""
+    logger.exception("Unexpected error while serving %s %s", method, path)
+    return ScoringError(
+        500,
+        "InternalServerError",
+        f"An unexpected internal error occurred ({type(error).__name__}: {error}). Check the logs for more info.",
+    )
 
 
 _HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge", 400: "BadRequest"}
@@ -139,12 +155,17 @@ def _http_message(error: HTTPException, settings: ServerSettings) -> str:
     if error.code == 405:
         return f"{request.method} is not allowed on {request.path}: the scoring server answers {ROUTES}"
     if error.code == 413:
-        size = f" of {request.content_length} bytes" if request.content_length else ""
-        return (
-            f"request body{size} is larger than the limit of {describe_bytes(settings.max_request_bytes)}: "
-            "send fewer rows per request (the limit is AMLEMU_MAX_REQUEST_BYTES)"
-        )
+        return too_large(request.content_length, settings.max_request_bytes)
     return error.description or error.name
+
+
+def too_large(content_length: int | None, limit: int) -> str:
+    """What a 413 says (``content_length`` None: a chunked body)."""
+    size = f" of {content_length} bytes" if content_length else ""
+    return (
+        f"request body{size} is larger than the limit of {describe_bytes(limit)}: "
+        "send fewer rows per request (the limit is AMLEMU_MAX_REQUEST_BYTES)"
+    )
 
 
 class RequestIds:
@@ -162,33 +183,45 @@ class RequestIds:
 
     def __call__(self, environ: dict, start_response: Callable):
         get = environ.get
-        request_id = get("HTTP_X_REQUEST_ID") or str(uuid.uuid4())
-        legacy = get("HTTP_X_MS_REQUEST_ID", "")
-        client = get("HTTP_X_MS_CLIENT_REQUEST_ID", "")
-        for name, value in (
-            ("x-request-id", request_id),
-            ("x-ms-request-id", legacy),
-            ("x-ms-client-request-id", client),
-        ):
-            if len(value) > ID_HEADER_LIMIT:
-                error = ScoringError(
-                    431, "RequestHeaderFieldsTooLarge", f"{name} must not exceed {ID_HEADER_LIMIT} characters"
-                )
-                return error_response(error)(environ, start_response)
-        if legacy:
-            client = client or legacy
-        else:
-            legacy = client or request_id
-        extra = [("x-request-id", request_id), ("x-ms-request-id", legacy)]
-        if client:
-            extra.append(("x-ms-client-request-id", client))
-        if self.server_version:
-            extra.append(("x-ms-server-version", self.server_version))
-        if "HTTP_TRACEID" in environ:
-            extra.append(("TraceId", environ["HTTP_TRACEID"]))
+        try:
+            extra = id_headers(
+                get("HTTP_X_REQUEST_ID", ""),
+                get("HTTP_X_MS_REQUEST_ID", ""),
+                get("HTTP_X_MS_CLIENT_REQUEST_ID", ""),
+                get("HTTP_TRACEID"),
+                self.server_version,
+            )
+        except ScoringError as error:
+            return error_response(error)(environ, start_response)
 
         def start(status: str, headers: list, exc_info=None):
             headers.extend(extra)
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
+
+
+def id_headers(
+    request_id: str, legacy: str, client: str, trace: str | None = None, server_version: str = ""
+) -> list[tuple[str, str]]:
+    """The id headers of an answer, from the request's ``x-request-id``, ``x-ms-request-id``,
+    ``x-ms-client-request-id`` and ``TraceId`` ("" or None: not sent). Raises ScoringError (431) for an id
+    over 100 characters. One rule for the WSGI middleware and the direct server (:mod:`.direct_server`)."""
+    request_id = request_id or str(uuid.uuid4())
+    for name, value in (("x-request-id", request_id), ("x-ms-request-id", legacy), ("x-ms-client-request-id", client)):
+        if len(value) > ID_HEADER_LIMIT:
+            raise ScoringError(
+                431, "RequestHeaderFieldsTooLarge", f"{name} must not exceed {ID_HEADER_LIMIT} characters"
+            )
+    if legacy:
+        client = client or legacy
+    else:
+        legacy = client or request_id
+    extra = [("x-request-id", request_id), ("x-ms-request-id", legacy)]
+    if client:
+        extra.append(("x-ms-client-request-id", client))
+    if server_version:
+        extra.append(("x-ms-server-version", server_version))
+    if trace is not None:
+        extra.append(("TraceId", trace))
+    return extra

@@ -21,6 +21,9 @@ DEFAULT_MAX_ROWS = 10_000
 #: every request (probes included), and the server answers nothing to a request without it
 REPLICA_SECRET_ENV = "AMLEMU_REPLICA_SECRET"
 REPLICA_SECRET_HEADER = "x-amlemu-replica-secret"
+#: a replica's answer to ``GET /`` with the secret may name, in this header, a Unix socket of its own
+#: (``@<name>``, Linux's abstract namespace) on which the gateway can reach it more cheaply than over TCP
+REPLICA_CHANNEL_HEADER = "x-amlemu-replica-channel"
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def _load_in_worker(load_app: AppLoader, failed) -> Callable:
     try:
         return load_app()
     except StartupError as exc:
-        _report_startup_failure(exc)
+        report_startup_failure(exc)
         failed.value = 1
         os._exit(EXIT_STARTUP_FAILED)
 
@@ -123,7 +123,7 @@ def _serve_waitress(load_app: AppLoader, host: str, port: int, threads: int) -> 
     try:
         app = load_app()
     except StartupError as exc:
-        _report_startup_failure(exc)
+        report_startup_failure(exc)
         return EXIT_STARTUP_FAILED
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -159,5 +159,5 @@ def _drain_waitress(server, wasyncore) -> None:
     server.task_dispatcher.shutdown(timeout=1)
 
 
-def _report_startup_failure(exc: StartupError) -> None:
+def report_startup_failure(exc: StartupError) -> None:
     print(f"amlemu scoring server failed to start: {exc}", file=sys.stderr, flush=True)
