@@ -22,7 +22,7 @@ import sys
 import time
 
 from emulator import __version__
-from emulator.cli import compute, data, endpoint, environment, job, model, output, serve, studio, system
+from emulator.cli import compute, contract, data, endpoint, environment, job, model, output, serve, studio, system
 from emulator.errors import EmulatorError, JobFailed
 
 logger = logging.getLogger("amlemu.cli")
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"amlemu {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="<group>")
-    for module in (job, model, environment, endpoint, compute, system, data, serve, studio):
+    for module in (job, model, environment, endpoint, compute, system, data, serve, studio, contract):
         module.register(groups, _common)
     return parser
 
@@ -109,7 +109,11 @@ def _service_error(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # only a command that hands its arguments to another program (contract: pytest) takes unknown ones
+        if not hasattr(args, "passthrough"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.passthrough = extra
     if getattr(args, "run", None) is not None:  # serve, env, studio: not az ml verbs
         try:
             return args.run(args)
