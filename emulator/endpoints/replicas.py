@@ -40,7 +40,12 @@ class ReplicaFailed(Exception):
 
 
 class Slots:
-    """At most ``capacity`` requests in flight; others wait in order, up to a deadline."""
+    """At most ``capacity`` requests in flight; others wait in order, up to a deadline.
+
+    A releasing request hands its slot straight to the first waiter (its future gets True): with
+    one request per replica at a time (Azure's default) this hand-over is on every request's path,
+    so a wait is one future and one timer, not a task or ``asyncio.wait``.
+    """
 
     def __init__(self, capacity: int):
         self.capacity, self.used = capacity, 0
@@ -50,21 +55,28 @@ class Slots:
         if self.used < self.capacity and not self._waiters:
             self.used += 1
             return True
-        fut = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         self._waiters.append(fut)
-        await asyncio.wait({fut}, timeout=timeout_s)
-        if fut.done():
-            return True  # a releasing request handed its slot over
-        fut.cancel()
+        timer = loop.call_later(timeout_s, _expire, fut)
         try:
-            self._waiters.remove(fut)
-        except ValueError:
-            pass
-        return False
+            if await fut:
+                return True  # a releasing request handed its slot over
+            self._waiters.remove(fut)  # the wait expired
+            return False
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.result():
+                self.release()  # handed a slot in the same moment the waiter was cancelled: pass it on
+            elif fut in self._waiters:
+                self._waiters.remove(fut)
+            raise
+        finally:
+            timer.cancel()
 
     def release(self) -> None:
-        while self._waiters:
-            fut = self._waiters.popleft()
+        waiters = self._waiters
+        while waiters:
+            fut = waiters.popleft()
             if not fut.done():
                 fut.set_result(True)
                 return
@@ -77,6 +89,11 @@ class Slots:
             if not fut.done():
                 self.used += 1
                 fut.set_result(True)
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(False)
 
 
 @dataclass
@@ -101,7 +118,10 @@ class Replica:
         Each connection carries one request at a time and goes back to the pool only when its response
         ended cleanly with nothing after it (see http11.ReplicaConnection); otherwise it is closed.
         """
-        data = http11.encode_request(method, target, headers, body)
+        return await self.exchange(http11.encode_request(method, target, headers, body))
+
+    async def exchange(self, data: bytes) -> http11.Message:
+        """:meth:`send` with the request already encoded (``http11.encode_request``)."""
         pool = self.pool
         while pool:
             connection = pool.pop()

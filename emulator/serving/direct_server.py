@@ -182,9 +182,15 @@ class DirectServer:
                 else:
                     status, headers, body = await loop.run_in_executor(self._pool, self.answer, request)
                 keep = request.keep_alive and not self._stopping
-                writer.write(
-                    http1.encode_response(status, headers, body, keep_alive=keep, head_only=request.method == "HEAD")
-                )
+                try:
+                    answer = http1.encode_response(
+                        status, headers, body, keep_alive=keep, head_only=request.method == "HEAD"
+                    )
+                except ValueError as exc:  # a header the encoder refuses to write: a defect, answered 500
+                    keep = False
+                    error = unexpected_error(exc, request.method, request.path)
+                    answer = http1.encode_response(*self._error(error, ()), keep_alive=False)
+                writer.write(answer)
                 await writer.drain()
                 connections[task] = False
                 if not keep:

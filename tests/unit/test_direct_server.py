@@ -8,6 +8,8 @@ direct server as from the Flask app on granian (the server a scoring script gets
 from __future__ import annotations
 
 import json
+import re
+import signal
 import socket
 import threading
 
@@ -203,3 +205,51 @@ def test_several_threads_answer_concurrent_connections_each_in_order(gated_direc
         t.join()
     assert len(results) == 180
     assert all(status == 200 and got == [want] and rid == sent for status, got, rid, want, sent in results)
+
+
+def _raw_exchange(sock: socket.socket, request: bytes) -> tuple[bytes, bytes]:
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(
+        next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")).split(b":")[1]
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head, body
+
+
+def test_the_gateway_channel_is_offered_only_to_the_secret_and_serves_as_the_port(gated_direct, onnx_server):
+    offered = requests.get(gated_direct.url + "/", headers={"x-amlemu-replica-secret": SECRET}, timeout=10)
+    channel = offered.headers["x-amlemu-replica-channel"]
+    assert re.fullmatch(r"@amlemu-replica-[0-9a-f]{32}", channel)
+    assert "x-amlemu-replica-channel" not in requests.get(gated_direct.url + "/", timeout=10).headers  # 403
+    assert "x-amlemu-replica-channel" not in requests.get(onnx_server.url + "/", timeout=10).headers  # no secret
+    body = json.dumps({"data": IRIS_ROWS}).encode()
+    request = b"POST /score HTTP/1.1\r\nHost: replica\r\nContent-Type: application/json\r\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect("\0" + channel[1:])
+        head, answer = _raw_exchange(sock, request + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert head.startswith(b"HTTP/1.1 403")  # the secret is checked on the channel as on the port
+        secret = f"x-amlemu-replica-secret: {SECRET}\r\n".encode()
+        for _ in range(3):  # keep-alive
+            head, answer = _raw_exchange(
+                sock, request + secret + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            assert head.startswith(b"HTTP/1.1 200") and json.loads(answer) == IRIS_LABELS
+
+
+def test_sigterm_closes_idle_connections_and_exits_0(tmp_path, iris_model_dir):  # noqa: F811
+    replica = Replica(tmp_path, {"AZUREML_MODEL_DIR": str(iris_model_dir)}, "--server", "direct").wait_ready()
+    idle = socket.create_connection(("127.0.0.1", replica.port), timeout=10)
+    head, _ = _raw_exchange(idle, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    replica.proc.send_signal(signal.SIGTERM)
+    assert replica.wait_exit(timeout=30) == 0, replica.logs()
+    assert idle.recv(10) == b""  # closed by the server
+    idle.close()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(replica.url + "/", timeout=5)
