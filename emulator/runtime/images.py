@@ -37,8 +37,9 @@ from emulator.runtime.engine import LABEL, docker_client
 
 Log = Callable[[str], None]
 
-REPO = Path(__file__).resolve().parents[2]
-JOB_DOCKERFILE = REPO / "docker" / "job" / "Dockerfile"
+#: inside the package, so that an installed amlemu (a wheel has no docker/ folder) builds images too;
+#: docker/job/Dockerfile in the repository is a link to it
+JOB_DOCKERFILE = Path(__file__).with_name("job.Dockerfile")
 BASE_IMAGE = "amlemu/base:bookworm"
 #: what amlemu's default environment holds, pinned to the host's versions (user environments get no host pins)
 DEFAULT_PACKAGES = ("mlflow-skinny", "scikit-learn", "pandas", "skl2onnx", "onnx", "onnxruntime", "numpy", "pyyaml")
