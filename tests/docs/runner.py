@@ -21,7 +21,7 @@ from pathlib import Path
 from tests.docs.markdown_blocks import Block, missing_output, parse
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCK_TIMEOUT_S = 300  # a hang guard: the guide's slowest block (an AutoML job) takes well under a minute
+BLOCK_TIMEOUT_S = 180  # a hang guard: the guide's slowest block (a sweep or AutoML job) takes well under a minute
 OUTPUT_TAIL = 6000
 
 # Each bash block: restore the previous block's variables and folder, run the block, save them again.
@@ -83,7 +83,6 @@ def page_environment(home: Path, port: int, tmp: Path) -> dict[str, str]:
         TMPDIR=str(tmp),
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
     )
-    env.pop("PYTHONPATH", None)
     return env
 
 
