@@ -112,6 +112,26 @@ def _long_running(
     return resources.answer(answer or {}, status, resources.lro_headers(op_id, location))
 
 
+def _listed(found: list[dict[str, Any]], prefix: tuple[str, ...]) -> Any:
+    """A list answer: the views of the stored resources under ``prefix``, and of those whose create still runs
+    (the body their request gave)."""
+    names = {b["name"] for b in found}
+    found += [b for k, b in _in_flight.pending(prefix).items() if k[-1] not in names]
+    return resources.answer({"value": found})
+
+
+def _got(view: Callable[[], dict[str, Any]], key: tuple[str, ...]) -> Any:
+    """The answer to a GET of ``key``: its ``view``, or while its create runs the body its request gave (a resource
+    not in the store yet), else 404."""
+    pending = _in_flight.pending(key[:-1]).get(key)
+    try:
+        return resources.answer(view())
+    except errors.ResourceNotFound:
+        if pending is None:
+            raise
+        return resources.answer(pending)
+
+
 def _exists(get: Callable[[], Any]) -> bool:
     try:
         get()
@@ -331,21 +351,12 @@ def _deployment_from_body(endpoint: str, name: str, body: dict[str, Any]) -> Any
 @blueprint.get(ENDPOINTS)
 def list_endpoints():
     ops = resources.backend().online_endpoints
-    found = [_endpoint_json(e, _in_flight.state(_key(e.name))) for e in ops.list()]
-    names = {b["name"] for b in found}
-    found += [b for k, b in _in_flight.pending((g.workspace,)).items() if k[-1] not in names]
-    return resources.answer({"value": found})
+    return _listed([_endpoint_json(e, _in_flight.state(_key(e.name))) for e in ops.list()], (g.workspace,))
 
 
 @blueprint.get(ENDPOINT)
 def get_endpoint(endpoint: str):
-    pending = _in_flight.pending((g.workspace,)).get(_key(endpoint))
-    try:
-        return resources.answer(_endpoint_view(endpoint))
-    except errors.ResourceNotFound:
-        if pending is None:
-            raise
-        return resources.answer(pending)
+    return _got(lambda: _endpoint_view(endpoint), _key(endpoint))
 
 
 @blueprint.put(ENDPOINT)
@@ -436,21 +447,13 @@ def regenerate_keys(endpoint: str):
 @blueprint.get(DEPLOYMENTS)
 def list_deployments(endpoint: str):
     ops = resources.backend().online_deployments
-    found = [_deployment_view(d) for d in ops.list(endpoint)]
-    names = {b["name"] for b in found}
-    found += [b for k, b in _in_flight.pending(_key(endpoint)).items() if k[-1] not in names]
-    return resources.answer({"value": found})
+    return _listed([_deployment_view(d) for d in ops.list(endpoint)], _key(endpoint))
 
 
 @blueprint.get(DEPLOYMENT)
 def get_deployment(endpoint: str, deployment: str):
-    pending = _in_flight.pending(_key(endpoint)).get(_key(endpoint, deployment))
-    try:
-        return resources.answer(_deployment_view(resources.backend().online_deployments.get(deployment, endpoint)))
-    except errors.ResourceNotFound:
-        if pending is None:
-            raise
-        return resources.answer(pending)
+    ops = resources.backend().online_deployments
+    return _got(lambda: _deployment_view(ops.get(deployment, endpoint)), _key(endpoint, deployment))
 
 
 @blueprint.put(DEPLOYMENT)
