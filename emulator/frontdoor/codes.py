@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from emulator import arm, naming
+from emulator import naming
 from emulator.errors import ResourceExists, ResourceNotFound, ValidationError
 from emulator.frontdoor import blobs, blobstore, resources
 from emulator.store import WorkspaceStore
@@ -84,10 +84,8 @@ def view(store: WorkspaceStore, record: dict[str, Any]) -> Any:
             properties=record.get("properties") or {},
         )
     )
-    rest["id"] = arm.resource_id(store.name, f"codes/{record['name']}/versions/{record['version']}")
-    rest["name"] = record["version"]
-    rest["type"] = f"{resources.PROVIDER}/workspaces/codes/versions"
-    rest["systemData"] = arm.system_data(record["created_at"], None, record["updated_at"])
+    tail = f"codes/{record['name']}/versions/{record['version']}"
+    resources.envelope(rest, store.name, tail, record["created_at"], record["updated_at"])
     rest["properties"]["provisioningState"] = "Succeeded"
     return rest
 

@@ -31,10 +31,8 @@ def version_view(store: WorkspaceStore, record: dict[str, Any]) -> Any:
     from backends.data_entities import record_to_data  # on first use: it imports azure-ai-ml (~1.4 s at start)
 
     rest = record_to_data(store, record)._to_rest_object()
-    rest["id"] = arm.resource_id(store.name, f"data/{record['name']}/versions/{record['version']}")
-    rest["name"] = record["version"]
-    rest["type"] = f"{resources.PROVIDER}/workspaces/data/versions"
-    rest["systemData"] = arm.system_data(record["created_at"], None, record["updated_at"])
+    tail = f"data/{record['name']}/versions/{record['version']}"
+    resources.envelope(rest, store.name, tail, record["created_at"], record["updated_at"])
     rest["properties"]["isArchived"] = bool(record.get("is_archived"))
     return rest
 
@@ -58,11 +56,7 @@ def container_view(store: WorkspaceStore, entry: dict[str, Any]) -> Any:
             properties={},
         )
     )
-    rest["id"] = arm.resource_id(store.name, f"data/{entry['name']}")
-    rest["name"] = entry["name"]
-    rest["type"] = f"{resources.PROVIDER}/workspaces/data"
-    rest["systemData"] = arm.system_data(entry["created_at"], None, entry["updated_at"])
-    return rest
+    return resources.envelope(rest, store.name, f"data/{entry['name']}", entry["created_at"], entry["updated_at"])
 
 
 def _view_type() -> str:

@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
-from emulator import arm
 from emulator.data import datastores
 from emulator.errors import ValidationError
 from emulator.frontdoor import blobstore, resources, settings
@@ -37,10 +36,8 @@ def view(entity: Any) -> Any:
     entity.endpoint = settings.STORAGE_SUFFIX
     rest = entity._to_rest_object()
     store = resources.backend().store
-    rest["id"] = arm.resource_id(g.workspace, f"datastores/{entity.name}")
-    rest["name"] = entity.name
-    rest["type"] = f"{resources.PROVIDER}/workspaces/datastores"
-    rest["systemData"] = arm.system_data(datastores.folder(store, entity.name).stat().st_ctime, None)
+    created = datastores.folder(store, entity.name).stat().st_ctime
+    resources.envelope(rest, g.workspace, f"datastores/{entity.name}", created)
     rest["properties"]["isDefault"] = entity.name == datastores.DEFAULT
     if is_blob:
         rest["properties"]["credentials"] = {"credentialsType": "Sas"}  # as Azure's GET: never the secret itself

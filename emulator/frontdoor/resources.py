@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from flask import Response, current_app, g, request
 
-from emulator import config, errors, naming
+from emulator import arm, config, errors, naming
 from emulator.frontdoor.settings import FrontDoor
 
 PROVIDER = "Microsoft.MachineLearningServices"
@@ -214,6 +214,18 @@ def _forms_text(kinds: tuple[str, ...]) -> str:
         f"/subscriptions/<subscription>/resourceGroups/<resource group>/providers/{PROVIDER}/workspaces/<workspace>"
         f"/{kind}/<name>/versions/<version>, azureml:<name>:<version> or azureml:<name>@<label>"
     )
+
+
+def envelope(rest: Any, workspace: str, tail: str, created_at: float, modified_at: float | None = None) -> Any:
+    """``rest`` (an SDK REST model or a dict) with ARM's envelope of ``workspace``'s resource at ``tail``
+    (``codes/<n>/versions/<v>``, ``datastores/<n>``...): its id, its name (the last segment), its type (the
+    collections on the way) and ``systemData`` of those times."""
+    parts = tail.split("/")
+    rest["id"] = arm.resource_id(workspace, tail)
+    rest["name"] = parts[-1]
+    rest["type"] = f"{PROVIDER}/workspaces/{'/'.join(parts[0::2])}"
+    rest["systemData"] = arm.system_data(created_at, None, modified_at)
+    return rest
 
 
 def _rescope(text: str) -> str:
