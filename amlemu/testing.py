@@ -8,9 +8,12 @@ Names load on first use: ``ScoringContainer`` pulls in testcontainers and the Do
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.testing import LoadResult, Sample, generate_load, percentile, run_load
+
+if TYPE_CHECKING:  # loaded on first use by __getattr__ below
+    from emulator.testing.scoring import ScoringContainer, ScoringServer
 
 __all__ = ["LoadResult", "Sample", "ScoringContainer", "ScoringServer", "generate_load", "percentile", "run_load"]
 
