@@ -31,12 +31,13 @@ ROUTES = (
     "assets",
     "jobs",
     "history",
+    "dataplane",
     "endpoints",
     "tracking",
 )
 
-#: paths that carry a bearer token: ARM and the run-history data plane
-_TOKEN_PATHS = ("/subscriptions/", "/history/")
+#: paths that carry a bearer token: ARM and the run-history and dataset data planes
+_TOKEN_PATHS = ("/subscriptions/", "/history/", "/data/")
 
 
 def create_app(front: FrontDoor) -> Flask:

@@ -6,8 +6,8 @@ with the SDK's own entity parsed from the request (``Model._from_rest_object``,
 (:func:`~emulator.models.views.model_resource`, :func:`~emulator.environments.views.environment_resource`),
 so a concept renders itself. A model's ``modelUri`` is a datastore path, which is what
 ``ml_client.models.download`` reads through the datastore and the blob service: its upload's, or,
-for a model from a job output, Azure's place for that output, where the model's files are put.
-A body's paths are storage URIs only (a plain path would name a file of this machine).
+for a model from a job output, Azure's place for that output, which the blob service serves from the
+job's folder. A body's paths are storage URIs only (a plain path would name a file of this machine).
 
 The SDK asks for containers to number a new version (``nextVersion``) and for a version list
 (``$orderBy=createdtime desc&$top=1``) to resolve ``label="latest"``; a curated environment
@@ -18,8 +18,6 @@ backend keeps every version and has no archive: deleting or archiving a model or
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,7 @@ from emulator.data.paths import DatastorePath
 from emulator.environments import registry as environment_registry
 from emulator.environments.curated import EnvironmentRef
 from emulator.environments.views import environment_resource
-from emulator.frontdoor import blobstore, resources
-from emulator.jobs import outputs as job_outputs
+from emulator.frontdoor import blobstore, jobstorage, resources
 from emulator.models import registry as model_registry
 from emulator.models.views import model_resource
 
@@ -55,14 +52,6 @@ class _Kind:
 
 
 # --- models ---------------------------------------------------------------------------------------------------
-
-
-#: Azure's layout of a job's outputs in the workspace's datastores: its default artifacts (``outputs/``,
-#: ``logs/``) in the artifact store under ``ExperimentRun/dcid.<job>/``, a named output in the default
-#: datastore under ``azureml/<job>/<output>/``
-ARTIFACT_STORE = "workspaceartifactstore"
-RUN_FOLDER = "ExperimentRun/dcid."
-OUTPUTS_FOLDER = "azureml/"
 
 
 def long_uri(ref: DatastorePath, folder: bool = False) -> str:
@@ -86,38 +75,17 @@ def in_datastore(store, local: Path) -> DatastorePath | None:
     return None
 
 
-def _job_output_place(store, job: str, output: str, inner: str) -> tuple[DatastorePath, bool]:
-    """Where Azure keeps a job output's files in a datastore, and whether they are already there."""
-    inner = inner.strip("/")
-    if output in ("artifacts", "default"):
-        return DatastorePath(ARTIFACT_STORE, f"{RUN_FOLDER}{job}/{inner}".rstrip("/")), False
-    found = in_datastore(store, job_outputs.output_dir(store, job, output))
-    if found is not None:  # an output written to a datastore path (outputs.<o>.path) is there already
-        return DatastorePath(found.datastore, "/".join(p for p in (found.path, inner) if p)), True
-    return DatastorePath(datastores.DEFAULT, f"{OUTPUTS_FOLDER}{job}/{output}/{inner}".rstrip("/")), False
-
-
-def _place(source: Path, target: Path) -> None:
-    """Put a model's files at ``target`` (hard links where the file system allows, else copies); files already
-    there stay (a job's outputs do not change once it ended, and a model's copy is immutable)."""
-    pairs = [(source, target)] if source.is_file() else [(f, target / f.relative_to(source)) for f in source.rglob("*")]
-    for src, dest in pairs:
-        if src.is_symlink() or not src.is_file() or dest.exists():
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(src, dest)
-        except FileExistsError:  # placed by a concurrent request
-            continue
-        except OSError:  # another file system, or no hard links there
-            shutil.copy2(src, dest)
+def _job_output_place(store, job: str, output: str, inner: str) -> DatastorePath:
+    """Where Azure keeps a file or folder of a job's output (the blob service serves it from the job's folder)."""
+    place = jobstorage.output_place(store, store.get_job(job), output)
+    return DatastorePath(place.datastore, "/".join(p for p in (place.path, inner.strip("/")) if p))
 
 
 def model_uri(store, record: dict) -> str:
     """Where a model version's files are, as the datastore path Azure answers with and the blob service serves:
-    its upload's; or, from a job output, Azure's place for it, where its files are put from the model's own copy
-    (the blob service serves a datastore's folder); a model registered from a plain local path (``amlemu model
-    create``, ``connect()``) answers with its files' path here, which no datastore serves."""
+    its upload's; or, from a job output, Azure's place for it (served from the job's folder, :mod:`.jobstorage`);
+    a model registered from a plain local path (``amlemu model create``, ``connect()``) answers with its files'
+    path here, which no datastore serves."""
     path = str(record["path"])
     files = model_registry.files(store, record)
     if datastore_paths.is_datastore_uri(path):
@@ -125,11 +93,7 @@ def model_uri(store, record: dict) -> str:
     source = model_registry.job_output(path)
     if source is None:
         return str(files)
-    ref, there = _job_output_place(store, *source)
-    target = datastore_paths.local(store, ref)
-    if not there:
-        _place(files, target)
-    return long_uri(ref, folder=files.is_dir())
+    return long_uri(_job_output_place(store, *source), folder=files.is_dir())
 
 
 def _render_model(store, record: dict) -> dict:

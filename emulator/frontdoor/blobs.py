@@ -3,7 +3,8 @@
 Why by hand, and not Azurite: Azurite keeps blobs in its own extent store, so every file the
 engine writes (job outputs, models) would have to be copied in, and every upload copied out
 before a job could read it. Here a container *is* a folder of the workspace (:mod:`.blobstore`),
-so there is one copy. The subset is what azure-ai-ml and azure-storage-blob use for assets: Put
+so there is one copy; a job's artifacts and outputs, where Azure keeps them in the datastores, are the job's own
+folder (:mod:`.jobstorage`), read-only. The subset is what azure-ai-ml and azure-storage-blob use for assets: Put
 Blob, Put Block + Put Block List, Get Blob (ranges), Get Blob Properties, Get/Set Blob Metadata,
 Delete Blob, List Blobs (prefix, delimiter, marker, ``include=metadata``), Get Container
 Properties. Anything else answers 501 NotEmulated, in the service's XML error shape.
@@ -213,6 +214,7 @@ def put_blob(c: Container, blob: str) -> Response:
     if request.headers.get("x-ms-blob-type", "BlockBlob") != "BlockBlob":
         raise BlobError(501, "NotEmulated", "Only block blobs are emulated (x-ms-blob-type: BlockBlob).")
     metadata = _request_metadata()
+    blobstore.write_path(c, blob)  # refused before the body is read
     current = blobstore.properties(c, blob)
     _preconditions(blobstore.etag(current[1], current[2]) if current else None)
     tmp, md5 = _receive(c)
@@ -232,7 +234,7 @@ def _block_file(c: Container, blob: str) -> Path:
 
 
 def put_block(c: Container, blob: str) -> Response:
-    c.blob_path(blob)
+    blobstore.write_path(c, blob)
     destination = _block_file(c, blob)
     tmp, md5 = _receive(c)
     config.private_dir(destination.parent)
@@ -263,6 +265,7 @@ def _block_ids() -> list[str]:
 
 def put_block_list(c: Container, blob: str) -> Response:
     metadata = _request_metadata()
+    blobstore.write_path(c, blob)
     current = blobstore.properties(c, blob)
     _preconditions(blobstore.etag(current[1], current[2]) if current else None)
     blocks = c.blocks_dir(blob)
@@ -359,6 +362,7 @@ def get_blob(c: Container, blob: str) -> Response:
 
 
 def delete_blob(c: Container, blob: str) -> Response:
+    blobstore.write_path(c, blob)
     path, stat, record = _existing(c, blob)
     _preconditions(blobstore.etag(stat, record))
     path.unlink()

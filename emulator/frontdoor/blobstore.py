@@ -38,7 +38,7 @@ from urllib.parse import urlencode, urlsplit
 from emulator import config, naming
 from emulator.data import datastores, paths
 from emulator.errors import ValidationError
-from emulator.frontdoor import settings, tokens
+from emulator.frontdoor import jobstorage, settings, tokens
 from emulator.store import WorkspaceStore, open_store
 
 SAS_VERSION = "2021-08-06"
@@ -66,12 +66,14 @@ def not_found(what: str, name: str) -> BlobError:
 # -- containers --------------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Container:
-    """A container and where it lives: its blobs in ``folder``, the service's records of them in ``state``."""
+    """A container and where it lives: its blobs in ``folder``, the service's records of them in ``state``; a
+    datastore's container names the ``datastore`` (whose job areas it also serves: :mod:`.jobstorage`)."""
 
     name: str
     workspace: str
     folder: Path
     state: Path
+    datastore: str | None = None
 
     def blob_path(self, blob: str) -> Path:
         """The file of ``blob``, refused (400 InvalidResourceName) when the name would leave the folder."""
@@ -94,9 +96,9 @@ class Container:
         return folder / uuid.uuid4().hex
 
 
-def _container(name: str, workspace: str, folder: Path) -> Container:
+def _container(name: str, workspace: str, folder: Path, datastore: str | None = None) -> Container:
     store = open_store(workspace)
-    return Container(name, workspace, config.private_dir(folder), store.root / STATE_DIR / name)
+    return Container(name, workspace, config.private_dir(folder), store.root / STATE_DIR / name, datastore)
 
 
 _index: dict[str, list[tuple[str, str, str]]] = {}  # container -> [(account, workspace, datastore)]
@@ -131,7 +133,7 @@ def _datastore_container(name: str, account: str | None) -> Container | None:
         mine = [f for f in found if f[0] == account] or (found if len(found) == 1 else [])
         if len(mine) == 1:
             _, workspace, datastore = mine[0]
-            return _container(name, workspace, datastores.folder(open_store(workspace), datastore))
+            return _container(name, workspace, datastores.folder(open_store(workspace), datastore), datastore)
         if len(found) > 1:
             raise BlobError(
                 404,
@@ -195,9 +197,11 @@ def local_path(store: WorkspaceStore, uri: str) -> Path:
     Takes ``azureml://datastores/<d>/paths/<p>`` and its long form (``azureml://subscriptions/.../workspaces/<w>/
     datastores/<d>/paths/<p>``: :func:`emulator.data.paths.parse` and :func:`emulator.data.paths.local`), and the
     blob URLs this service answers (``https://<account>.blob.<suffix>/<container>/<path>``, path-style on
-    127.0.0.1). ValidationError for anything else, or another workspace's storage."""
+    127.0.0.1). A name in a job's area is the job's own file (:mod:`.jobstorage`). ValidationError for anything
+    else, or another workspace's storage."""
     if paths.is_datastore_uri(uri):
-        return paths.local(store, paths.parse(store, uri))
+        ref = paths.parse(store, uri)
+        return jobstorage.resolve(store, ref.datastore, ref.path) or paths.local(store, ref)
     split = _split_url(uri)
     if split is None:
         raise ValidationError(
@@ -207,7 +211,7 @@ def local_path(store: WorkspaceStore, uri: str) -> Path:
     account, name, blob = split
     try:
         found = container(name, account)
-        target = found.blob_path(blob) if blob else found.folder
+        target = read_path(found, blob) if blob else found.folder
     except BlobError as exc:
         raise ValidationError(f"'{uri}': {exc.message}") from None
     if found.workspace != store.name:
@@ -334,10 +338,38 @@ def etag(stat: os.stat_result, record: dict) -> str:
     return f'"0x{hashlib.sha256(seed.encode()).hexdigest()[:15].upper()}"'
 
 
+# -- where a blob is ---------------------------------------------------------------------------------------------
+def _job_file(c: Container, blob: str) -> Path | None:
+    """The job's own file ``blob`` names when it lies in a job's area of the container's datastore, else None."""
+    if c.datastore is None:
+        return None
+    try:
+        return jobstorage.resolve(open_store(c.workspace), c.datastore, blob)
+    except ValidationError as exc:
+        raise BlobError(400, "InvalidResourceName", f"The blob name is refused: {exc.message}") from None
+
+
+def read_path(c: Container, blob: str) -> Path:
+    """The file ``blob`` is read from: a job's own file in a job's area, else the container's."""
+    return _job_file(c, blob) or c.blob_path(blob)
+
+
+def write_path(c: Container, blob: str) -> Path:
+    """The file a write of ``blob`` goes to; a job's own files are read-only here (the job writes them)."""
+    if _job_file(c, blob) is not None:
+        raise BlobError(
+            501,
+            "NotEmulated",
+            f"'{blob}' is a file of a job's outputs, which amlemu serves read-only from the job's folder: writing or "
+            "deleting it through the blob service is not emulated. Write the job's outputs from the job itself.",
+        )
+    return c.blob_path(blob)
+
+
 def properties(c: Container, blob: str) -> tuple[Path, os.stat_result, dict] | None:
     if blob.endswith("/"):  # a folder's name, no file's: Azure answers 404 (azure-ai-ml's exists("<dir>/") asks)
         return None
-    path = c.blob_path(blob)
+    path = read_path(c, blob)
     try:
         stat = path.stat()
     except OSError:
@@ -350,7 +382,7 @@ def properties(c: Container, blob: str) -> tuple[Path, os.stat_result, dict] | N
 def commit(c: Container, blob: str, tmp: Path, fields: dict, exclusive: bool) -> tuple[os.stat_result, dict]:
     """Move an upload (the file ``tmp``) into place as ``blob`` and record ``fields`` of it; ``exclusive``: refused
     (409 BlobAlreadyExists) if the blob exists, even one a twin upload put there a moment ago."""
-    target = c.blob_path(blob)
+    target = write_path(c, blob)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         c.blob_path(blob)  # again: the folders just made are real folders inside the container
@@ -376,11 +408,13 @@ def commit(c: Container, blob: str, tmp: Path, fields: dict, exclusive: bool) ->
     return target.stat(), record
 
 
-def blob_names(c: Container, prefix: str) -> list[str]:
-    """Every blob name in the container under ``prefix``'s folder (files only, symlinks only when they stay inside)."""
-    base = prefix.rpartition("/")[0]
+def _files(root: Path, prefix: str, area: str = "") -> list[str]:
+    """The names (``area`` + their path under ``root``) of the files under ``root`` that begin with ``prefix``; the
+    walk starts at the deepest folder the prefix names, and keeps symlinks only when they stay inside ``root``."""
+    inner = prefix[len(area) :] if len(prefix) > len(area) else ""
+    base = inner.rpartition("/")[0]
     try:
-        start = naming.confined_join(c.folder, base) if base else c.folder
+        start = naming.confined_join(root, base) if base else root
     except ValidationError:
         return []
     if not start.is_dir():
@@ -390,12 +424,23 @@ def blob_names(c: Container, prefix: str) -> list[str]:
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
         for file in files:
             full = os.path.join(folder, file)
-            rel = os.path.relpath(full, c.folder).replace(os.sep, "/")
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
             if os.path.islink(full):
                 try:
-                    naming.confined_join(c.folder, rel)
+                    naming.confined_join(root, rel)
                 except ValidationError:
                     continue
-            if os.path.isfile(full) and rel.startswith(prefix):
-                names.append(rel)
+            name = area + rel
+            if os.path.isfile(full) and name.startswith(prefix):
+                names.append(name)
+    return names
+
+
+def blob_names(c: Container, prefix: str) -> list[str]:
+    """Every blob name in the container under ``prefix``: its folder's files, and those of the job areas the prefix
+    reaches (:func:`.jobstorage.areas`; a name in both is the job's file, as :func:`read_path` reads it)."""
+    names = set(_files(c.folder, prefix))
+    if c.datastore is not None:
+        for area, root in jobstorage.areas(open_store(c.workspace), c.datastore, prefix):
+            names.update(_files(root, prefix, area))
     return sorted(names)

@@ -12,6 +12,12 @@ collected after its command ended) until its final log has been fetched once, th
 status: the stream that asks prints the whole log and ends with the job's outcome. A job with no
 log to fetch shows its final status at once. Only ``details`` does this; the job's own status
 (``jobs/{name}``, ``runs/{name}``) is always the engine's.
+
+``jobs.download`` asks ``rundata`` for the run's outputs: its data outputs, by the asset ids the dataset
+data plane resolves to where they are (:mod:`.jobstorage`, :mod:`.dataplane`). Model-typed outputs are
+left out: azure-ai-ml 1.35 fails reading the model data plane's answer (``BatchModelPathResponseDto.values``
+is a method there), while an output missing from ``rundata`` is found by the SDK at Azure's place for it
+in the default datastore, which the blob service serves.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, g, request
 
 from emulator import arm, errors, naming
-from emulator.frontdoor import resources, tokens
+from emulator.frontdoor import jobstorage, resources, tokens
 from emulator.jobs import lifecycle
 from emulator.store.db import TERMINAL
 
@@ -202,3 +208,21 @@ def children(run: str):
     top = request.args.get("$top", type=int)
     found = lifecycle.list_jobs(store, run, top)
     return resources.answer(PaginatedRunList(value=[rest_run(r) for r in found]))
+
+
+@blueprint.post(f"{HISTORY}/rundata")
+def run_data():
+    """``RunOperations.get_run_data``: the run, with its data outputs as typed asset references."""
+    from azure.ai.ml._restclient.runhistory.models import GetRunDataRequest, GetRunDataResult, TypedAssetReference
+
+    asked = GetRunDataRequest(resources.body())
+    if not asked.run_id:
+        raise errors.ValidationError("The body of POST rundata has no runId: name the run (the job's name).")
+    record = _record(asked.run_id)
+    store = resources.backend().store
+    run = rest_run(record)
+    run.outputs = {
+        name: TypedAssetReference(asset_id=jobstorage.output_asset_id(store, record["name"], name), type=kind)
+        for name, kind in jobstorage.data_outputs(record).items()
+    }
+    return resources.answer(GetRunDataResult(run_metadata=run))
