@@ -71,6 +71,9 @@ class WeightedChooser:
 class Gateway:
     """Serves one endpoint. ``config`` is replaced whole on reload; replica sets are swapped in place."""
 
+    #: faults injected by aml_faults (emulator.endpoints.faults), installed by the host; () when none are set
+    faults: Any = ()
+
     def __init__(self, endpoint: EndpointRecord, admin_handler: Callable):
         self.sets: dict[str, ReplicaSet] = {}
         self.admin_handler = admin_handler
@@ -188,6 +191,10 @@ class Gateway:
                 )
             if path == "/score":
                 self._maybe_mirror(request)
+        if self.faults:  # an answer injected by aml_faults (429, 503, a timeout) instead of the deployment's
+            injected = await self.faults.answer(self, name)
+            if injected:
+                return injected
         return await self.forward(name, request)
 
     async def _inside(self, peer: Any) -> bool:

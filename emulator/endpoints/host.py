@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emulator.endpoints import http11, records
+from emulator.endpoints import faults, http11, records
 from emulator.endpoints.gateway import Gateway
 from emulator.endpoints.launch import ReplicaLauncher
 from emulator.endpoints.replicas import ReplicaFailed, ReplicaSet
@@ -159,6 +159,7 @@ class Host:
                 replica_set = self.gateway.sets.pop(gone)
                 await replica_set.stop(drain=True)
             self.gateway.configure(endpoint)
+            self.gateway.faults = faults.installed(self.store, self.name, self.gateway.faults)  # aml_faults
             for name, deployment in deployments.items():
                 current = self.gateway.sets.get(name)
                 running = current.generation if current else None
