@@ -37,8 +37,21 @@ def _cancel_active_jobs(env: dict[str, str], cwd) -> None:
             )
 
 
+# the longest pages first, so that with -n 2 no long page starts last (each page is independent of the others)
+LONGEST_FIRST = ("13-", "10-", "11-", "09-")
+
+
+def _schedule(page) -> tuple[int, str]:
+    ranks = [i for i, prefix in enumerate(LONGEST_FIRST) if page.name.startswith(prefix)]
+    return (ranks[0] if ranks else len(LONGEST_FIRST), page.name)
+
+
 @pytest.mark.parametrize(
-    "page", [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(f"docs-{p.stem}")) for p in ALL_PAGES]
+    "page",
+    [
+        pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(f"docs-{p.stem}"))
+        for p in sorted(ALL_PAGES, key=_schedule)
+    ],
 )
 def test_page_blocks_run(page, tmp_path):
     home, work = tmp_path / "home", tmp_path / "work"
