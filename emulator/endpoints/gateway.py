@@ -98,41 +98,12 @@ class Gateway:
         self.mirror_counter = 0
 
     # -- connections ----------------------------------------------------------------------------
-    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        requests = http11.RequestReader(reader, MAX_BODY_BYTES)
-        try:
-            while True:
-                try:
-                    request = await requests.next()
-                except http11.BadRequest as exc:  # malformed: answer, then close (the parser cannot resume)
-                    status, headers, body = _json(exc.status, exc.message + _hint(exc.status))
-                    writer.write(http11.encode_response(status, headers, body, keep_alive=False))
-                    await writer.drain()
-                    await http11.linger(reader, writer)
-                    break
-                if request is None:
-                    break
-                keep = request.keep_alive
-                try:
-                    status, headers, body = await self.dispatch(request, peer)
-                    answer = http11.encode_response(
-                        status, headers, body, keep_alive=keep, head_only=request.method == "HEAD"
-                    )
-                except Exception as exc:  # a defect of the gateway's own: one 500, logged, and the connection closed
-                    traceback.print_exc(file=sys.stderr)
-                    keep = False
-                    status, headers, body = _json(500, f"The gateway failed on this request ({type(exc).__name__}).")
-                    answer = http11.encode_response(status, headers, body, keep_alive=False)
-                writer.write(answer)
-                await writer.drain()
-                if not keep:
-                    break
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            self._peers.pop(peer, None)
-            writer.close()
+    def connection(self) -> http11.ServerConnection:
+        """The protocol of one client connection (the host's server makes one per connection)."""
+        return http11.ServerConnection(self.dispatch, _refusal, _failure, MAX_BODY_BYTES, closed=self._forget)
+
+    def _forget(self, connection: http11.ServerConnection) -> None:
+        self._peers.pop(connection.peer, None)
 
     # -- one request ----------------------------------------------------------------------------------
     async def dispatch(self, request: http11.Message, peer: Any) -> tuple[int, dict, bytes]:
@@ -329,6 +300,17 @@ def _request_id() -> str:
     """A version 4 UUID for a request that brought no x-request-id: an id, not a secret, so from ``random``
     (half the cost of ``uuid.uuid4``'s system call on every request)."""
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
+def _refusal(exc: http11.BadRequest) -> tuple[int, dict, bytes]:
+    """A malformed request: answered, then the connection is closed (the parser cannot resume)."""
+    return _json(exc.status, exc.message + _hint(exc.status))
+
+
+def _failure(exc: Exception) -> tuple[int, dict, bytes]:
+    """A defect of the gateway's own: one 500, logged, and the connection closed."""
+    traceback.print_exception(exc, file=sys.stderr)
+    return _json(500, f"The gateway failed on this request ({type(exc).__name__}).")
 
 
 def _hint(status: int) -> str:

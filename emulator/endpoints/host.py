@@ -87,8 +87,8 @@ class Host:
         server = None
         for attempt in range(50):  # a previous host may still be releasing the port
             try:
-                server = await asyncio.start_server(
-                    self.gateway.serve_connection, "127.0.0.1", endpoint["port"], reuse_address=True, backlog=1024
+                server = await asyncio.get_running_loop().create_server(
+                    self.gateway.connection, "127.0.0.1", endpoint["port"], reuse_address=True, backlog=1024
                 )
                 break
             except OSError as exc:

@@ -23,9 +23,9 @@ from emulator.serving.http1 import (  # noqa: F401 - the server side and the enc
     BadRequest,
     Message,
     RequestReader,
+    ServerConnection,
     encode_request,
     encode_response,
-    linger,
     merge_field,
 )
 

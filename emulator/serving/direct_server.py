@@ -45,7 +45,7 @@ from .wsgi_server import DRAIN_SECONDS, EXIT_STARTUP_FAILED, report_startup_fail
 
 logger = logging.getLogger("azmlinfsrv")
 
-Answer = tuple[int, dict[str, str], bytes]
+Answer = http1.Answer
 #: the codes of the errors llhttp's reader answers itself, in the server's error shape
 _READER_CODES = {
     400: "BadRequest",
@@ -67,7 +67,7 @@ class DirectServer:
         self._secret = settings.replica_secret.encode("utf-8") if settings.replica_secret else None
         self._pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
         self._stopping = False
-        self._connections: dict[asyncio.Task, bool] = {}  # connection task -> answering a request now
+        self._connections: set[http1.ServerConnection] = set()
         self.channel: str | None = None  # "@<name>": the Unix socket offered to the gateway (see run)
 
     # -- answers -------------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ class DirectServer:
         except ScoringError as error:
             return self._error(error, ids)
         except Exception as exc:  # a defect: logged and answered 500, as the Flask app does
-            return self._error(unexpected_error(exc, request.method, request.path), ids)
+            return self._error(unexpected_error(exc, f"{request.method} {request.path}"), ids)
         out = {
             "Content-Type": "application/json",
             "x-ms-run-function-failed": "False",
@@ -135,7 +135,7 @@ class DirectServer:
             app_iter, status, response_headers = run_wsgi_app(self.app, environ, buffered=True)
             body = b"".join(app_iter)
         except Exception as exc:  # the app answers its own errors: this is a defect of the bridge
-            return self._error(unexpected_error(exc, request.method, path), ())
+            return self._error(unexpected_error(exc, f"{request.method} {path}"), ())
         out: dict[str, str] = {}
         for name, value in response_headers.items():
             if name.lower() != "content-length":  # written from the body
@@ -159,52 +159,33 @@ class DirectServer:
         return self._error(error, ids)
 
     # -- connections -------------------------------------------------------------------------------------
-    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        connections = self._connections
-        connections[task] = False
-        requests = http1.RequestReader(reader, self.settings.max_request_bytes)
-        loop = asyncio.get_running_loop()
-        try:
-            while not self._stopping:
-                try:
-                    request = await requests.next()
-                except http1.BadRequest as exc:  # the parser cannot resume: answer, then close
-                    writer.write(http1.encode_response(*self.refusal(exc), keep_alive=False))
-                    await writer.drain()
-                    await http1.linger(reader, writer)
-                    break
-                if request is None:
-                    break
-                connections[task] = True
-                if self._pool is None:
-                    status, headers, body = self.answer(request)
-                else:
-                    status, headers, body = await loop.run_in_executor(self._pool, self.answer, request)
-                keep = request.keep_alive and not self._stopping
-                try:
-                    answer = http1.encode_response(
-                        status, headers, body, keep_alive=keep, head_only=request.method == "HEAD"
-                    )
-                except ValueError as exc:  # a header the encoder refuses to write: a defect, answered 500
-                    keep = False
-                    error = unexpected_error(exc, request.method, request.path)
-                    answer = http1.encode_response(*self._error(error, ()), keep_alive=False)
-                writer.write(answer)
-                await writer.drain()
-                connections[task] = False
-                if not keep:
-                    break
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            connections.pop(task, None)
-            writer.close()
+    def connection(self) -> http1.ServerConnection:
+        """The protocol of one connection (to the TCP port or the gateway's channel)."""
+        answer = self._answer_sync if self._pool is None else self._answer_in_pool
+        connection = http1.ServerConnection(
+            answer,
+            self.refusal,
+            self._failure,
+            self.settings.max_request_bytes,
+            stopping=lambda: self._stopping,
+            closed=self._connections.discard,
+        )
+        self._connections.add(connection)
+        return connection
+
+    def _answer_sync(self, request: http1.Message, peer) -> Answer:
+        return self.answer(request)
+
+    def _answer_in_pool(self, request: http1.Message, peer) -> asyncio.Future:
+        return asyncio.get_running_loop().run_in_executor(self._pool, self.answer, request)
+
+    def _failure(self, exc: Exception) -> Answer:
+        return self._error(unexpected_error(exc), ())
 
     async def run(self, host: str, port: int) -> None:
         """Serves until SIGTERM or SIGINT, then drains. OSError: the address cannot be bound."""
         loop = asyncio.get_running_loop()
-        server = await asyncio.start_server(self.serve_connection, host, port, reuse_address=True, backlog=1024)
+        server = await loop.create_server(self.connection, host, port, reuse_address=True, backlog=1024)
         servers = [server]
         if self._secret is not None and host == "127.0.0.1" and sys.platform.startswith("linux"):
             servers.append(await self._open_channel())
@@ -217,14 +198,12 @@ class DirectServer:
         self._stopping = True
         for listening in servers:
             listening.close()
-        for task, busy in list(self._connections.items()):
-            if not busy:
-                task.cancel()  # idle keep-alive connections: closed now
-        busy = [task for task in self._connections if not task.done()]
-        if busy:
-            _, late = await asyncio.wait(busy, timeout=DRAIN_SECONDS)
-            for task in late:
-                task.cancel()
+        for connection in list(self._connections):
+            connection.stop()  # idle keep-alive connections now, busy ones after their answer
+        deadline = loop.time() + DRAIN_SECONDS
+        while any(c.busy for c in self._connections) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0)  # the last answers' writes
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -238,7 +217,7 @@ class DirectServer:
         sock.bind("\0" + name)
         sock.listen(1024)
         self.channel = "@" + name
-        return await asyncio.start_unix_server(self.serve_connection, sock=sock)
+        return await asyncio.get_running_loop().create_unix_server(self.connection, sock=sock)
 
 
 def serve_direct(host: str, port: int, threads: int) -> int:

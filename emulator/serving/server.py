@@ -128,7 +128,7 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        return error_response(unexpected_error(error, request.method, request.path))
+        return error_response(unexpected_error(error, f"{request.method} {request.path}"))
 
     app.wsgi_app = RequestIds(app.wsgi_app, settings.server_version)
     if settings.replica_secret:  # set by the endpoint host for every replica; a standalone server has none
@@ -136,9 +136,9 @@ def create_app(scorer: Scorer, settings: ServerSettings) -> Flask:
     return app
 
 
-def unexpected_error(error: Exception, method: str, path: str) -> ScoringError:
-    """A defect met while serving ``method path``: logged with its traceback, answered 500."""
-    logger.exception("Unexpected error while serving %s %s", method, path)
+def unexpected_error(error: Exception, serving: str = "a request") -> ScoringError:
+    """A defect met while serving (``"POST /score"``): logged with its traceback, answered 500."""
+    logger.exception("Unexpected error while serving %s", serving)
     return ScoringError(
         500,
         "InternalServerError",
