@@ -22,11 +22,12 @@ from azure.ai.ml.exceptions import (
     LocalEndpointNotFoundError,
     ValidationException,
 )
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ODataV4Format, ResourceExistsError, ResourceNotFoundError
 from azure.core.polling import LROPoller, NoPolling
 
 from backends import base, compute_entities, endpoint_entities, entities, job_entities
 from emulator import errors, kinds
+from emulator.compute import faults as compute_faults
 from emulator.compute import service as computes
 from emulator.endpoints import local_mode
 from emulator.endpoints import service as endpoints
@@ -116,7 +117,21 @@ class LocalEndpointFailed(local_mode.LocalDeploymentFailed, LocalEndpointInFaile
         return self.message
 
 
+class LocalQuotaExceeded(compute_faults.QuotaExceeded, HttpResponseError):
+    """A compute refused for quota: azure-core's error as the SDK raises Azure's 400 (``.error.code``, message)."""
+
+    @classmethod
+    def from_engine(cls, exc: compute_faults.QuotaExceeded) -> LocalQuotaExceeded:
+        error = cls.__new__(cls)
+        compute_faults.QuotaExceeded.__init__(error, exc.message)
+        odata = ODataV4Format({"code": exc.code, "message": exc.message})
+        HttpResponseError.__init__(error, message=str(odata))
+        error.error, error.status_code, error.reason = odata, exc.status, "Bad Request"
+        return error
+
+
 _TRANSLATE: list[tuple[type, Any]] = [
+    (compute_faults.QuotaExceeded, LocalQuotaExceeded),
     (local_mode.LocalEndpointNotFound, LocalEndpointMissing),
     (local_mode.LocalDeploymentFailed, LocalEndpointFailed),
     (endpoints.DeploymentFailed, LocalDeploymentFailed),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from emulator import config, naming
-from emulator.compute import clusters, instances, kubernetes, nodes, sizes
+from emulator.compute import clusters, faults, instances, kubernetes, nodes, sizes
 from emulator.errors import NotEmulated, ResourceNotFound, ValidationError
 from emulator.runtime.liveness import lost_reason
 from emulator.store import WorkspaceStore
@@ -61,6 +61,8 @@ def create_or_update(store: WorkspaceStore, spec: dict[str, Any]) -> ComputeReco
     if compute_type == "kubernetes":
         return kubernetes.create_or_update(store, spec)
     naming.check(compute_type, name)
+    if existing is None:  # aml_faults: Azure's quota error for a new cluster or instance
+        faults.refuse_over_quota(store, compute_type, name, spec)
     if compute_type == "amlcompute":
         return clusters.create_or_update(store, name, spec, existing)
     return instances.create(store, name, spec, existing)

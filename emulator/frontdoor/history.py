@@ -36,7 +36,7 @@ from flask import Blueprint, Response, g, request
 
 from emulator import arm, errors, naming
 from emulator.frontdoor import jobstorage, resources, tokens
-from emulator.jobs import lifecycle
+from emulator.jobs import faults, lifecycle
 from emulator.store.db import TERMINAL
 
 blueprint = Blueprint("history", __name__)
@@ -119,7 +119,7 @@ def _error(record: dict[str, Any]):
 
     if record["status"] not in ("Failed", "Canceled") or not record.get("error"):
         return None
-    code = "UserError" if record["status"] == "Failed" else "Canceled"
+    code = faults.error_code(resources.backend().store, record)
     return RunHistoryErrorResponse(error=RootError(code=code, message=record["error"]))
 
 

@@ -25,6 +25,7 @@ from emulator import config
 from emulator.compute import distribution, nodes, sizes
 from emulator.compute import service as computes
 from emulator.errors import EmulatorError
+from emulator.jobs import faults
 from emulator.jobs.spec import input_texts, output_path, render_command
 from emulator.runtime import Prepared, RunRequest, select
 from emulator.runtime.logs import log_tail
@@ -355,6 +356,7 @@ class Supervisor(JobProcess["CommandJobSpec"]):
             return
         try:
             experiment_id = self.start_tracking()
+            faults.fail_at_start(self.store, self.name)  # aml_faults: Azure's error for a job that fails at start
             self.runtime = select(self.spec.get("runtime"), self._log)
             prepared = self.runtime.prepare(self.spec["environment_resolved"], self._log)
             outputs = {k: str(path) for k, path in self._outputs().items()}
@@ -370,6 +372,7 @@ class Supervisor(JobProcess["CommandJobSpec"]):
                 if not self._hold_nodes():
                     return
             self._start(self._requests(command, env, prepared))
+            faults.lose_node_later(self.store, self.compute, self.handles)  # aml_faults: a node lost mid-job
             # on a compute, started_at is when the job got its nodes (see emulator.compute.nodes); a
             # sweep's trial starts when its command does, so its sweep's concurrency shows in the records
             started = {} if self.compute and not gated else {"started_at": time.time()}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator import config
 from emulator.arm import SCHEMAS, arm_id, creation_context
+from emulator.jobs import faults
 from emulator.store import WorkspaceStore
 from emulator.tracking import filestore
 
@@ -98,7 +99,7 @@ def command_view(store: WorkspaceStore, job: JobRecord[CommandJobSpec], *, track
         view["parent_job_name"] = job["parent_job_name"]
     if job["status"] in ("Failed", "Canceled") or job["exit_code"] not in (None, 0):
         view["error"] = {
-            "code": "UserError" if job["status"] == "Failed" else "Canceled",
+            "code": faults.error_code(store, job),
             "message": job["error"],
             "exit_code": job["exit_code"],
         }

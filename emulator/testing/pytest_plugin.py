@@ -27,7 +27,7 @@ import pytest
 
 #: the fixtures a test opts in with; the plugin touches nothing of a test that asks for none of them
 FIXTURES = frozenset(
-    {"aml_client", "aml_session_client", "aml_run_job", "aml_register_model", "aml_deploy", "aml_compute"}
+    {"aml_client", "aml_session_client", "aml_run_job", "aml_register_model", "aml_deploy", "aml_compute", "aml_faults"}
 )
 MARKERS = (
     "aml_backend(name): run this test only on the named amlemu backend ('local' or 'azure'); it is skipped, "
@@ -355,3 +355,29 @@ def aml_compute(_aml_workspace):
     idle_time_before_scale_down=120, **fields)`` returns the SDK ``AmlCompute`` (use ``.name`` in a job's
     ``compute``: on Azure it carries the run's prefix). Deleted at teardown."""
     return _surface(_aml_workspace.compute)
+
+
+@pytest.fixture
+def aml_faults(_aml_run: _Run, request: pytest.FixtureRequest):
+    """Make Azure ML misbehave on purpose in this test's workspace (local backend only), to test how your client
+    and pipelines cope. Each fault answers as Azure does and is cleared at teardown, even if the test fails:
+
+    - ``aml_faults.endpoint(name, status, count=1, deployment=None)``: the next ``count`` requests to the endpoint
+      answer ``429``, ``503`` or ``"timeout"`` (408 after the deployment's ``request_timeout_ms``);
+    - ``aml_faults.crash_replica(endpoint, deployment=None)``: a replica dies at once; the host restarts it;
+    - ``aml_faults.job_start(error_code, message, count=1)``: the next jobs fail at start with that Azure error;
+    - ``aml_faults.compute_quota(name=None, vcpu_quota=0, count=1)``: creating the compute is refused with
+      Azure's 400 ``ClusterMinNodesExceedCoreQuota``;
+    - ``aml_faults.node_lost(cluster, after_seconds=0, count=1)``: the next job on the cluster loses its node
+      that long after it starts, and fails naming it.
+
+    ``name``/``endpoint``/``cluster`` take a name or what ``aml_deploy``/``aml_compute`` returned. With
+    ``--aml-backend azure`` the fixture fails the test: mark such tests ``aml_local_only``.
+    """
+    from emulator.testing.faults import LOCAL_ONLY, AmlFaults
+
+    if _aml_run.backend != "local":  # before connecting to Azure: there is nothing to inject into
+        pytest.fail(f"aml_faults ({_aml_run.backend} backend): {LOCAL_ONLY}", pytrace=False)
+    faults = AmlFaults(request.getfixturevalue("_aml_workspace"), request.node.nodeid)
+    yield faults
+    faults.clear()
