@@ -185,6 +185,23 @@ class _Operations:
     def __init__(self, backend: LocalBackend):
         self._backend = backend
 
+    def __getattr__(self, method: str) -> Any:
+        """A method the SDK's operation group has and this one does not (``models.archive``, ``models.share``,
+        ...) raises NotEmulated naming it, as a whole group that is not emulated does; anything else is an
+        AttributeError, as on the SDK's class."""
+        import azure.ai.ml.operations as sdk_operations
+
+        sdk_class = getattr(sdk_operations, type(self).__name__.removeprefix("Local"), None)
+        if method.startswith("_") or sdk_class is None or not callable(getattr(sdk_class, method, None)):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{method}'")
+        # the group's name on the client (models, online_endpoints, ...): the backend's cached attribute holding self
+        group = next((k for k, v in vars(self._backend).items() if v is self), sdk_class.__name__)
+
+        def not_emulated(*args: Any, **kwargs: Any) -> Any:
+            raise errors.NotEmulated(f"ml_client.{group}.{method}")
+
+        return not_emulated
+
     @property
     def _store(self):
         return self._backend.store

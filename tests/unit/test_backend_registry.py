@@ -168,3 +168,16 @@ def test_every_cli_verb_has_a_method_on_every_verbs_class():
     for cls in (LocalVerbs, SdkVerbs):
         assert not cls.__abstractmethods__, cls
         assert all(callable(getattr(cls, m, None)) for m in methods), cls
+
+
+def test_an_sdk_method_the_local_group_lacks_is_not_emulated(amlemu_home):
+    from backends import connect
+    from emulator.errors import NotEmulated
+
+    ml = connect("local")
+    with pytest.raises(NotEmulated, match=r"ml_client\.models\.archive"):
+        ml.models.archive("iris", version="1")
+    with pytest.raises(NotEmulated, match=r"ml_client\.jobs\.archive"):
+        ml.jobs.archive("some-job")
+    with pytest.raises(AttributeError):  # not a method of the SDK's group either
+        ml.models.no_such_method  # noqa: B018
