@@ -75,7 +75,9 @@ def user_environment(venv: Path) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AMLEMU_HOME", "AMLEMU_BACKEND", "AMLEMU_WORKSPACE", "PYTEST_", "VIRTUAL_ENV"))
-        and key not in ("PYTHONPATH", "COV_CORE_SOURCE")
+        # PYTHONDONTWRITEBYTECODE (set on these machines, rarely in a user's CI) would have every process of the
+        # project compile azure-ai-ml, MLflow and scikit-learn again: the first one writes their bytecode instead
+        and key not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     }
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(venv)
