@@ -23,8 +23,8 @@ CPU time stolen by the hypervisor during the run say how quiet the machine was.
 Usage: ./run bench endpoint_throughput [--instances 1,2] [--connections 8] [--duration 10]
                                       [--tuned-concurrency 0] [--skip-amlemu] [--json]
 Targets, for each N: (a) >= 2x (b) requests/s; (a) p99 <= 5 ms at 8 connections (on a quiet
-machine) and <= 0.5x (b)'s p99; CPU per request of the gateway and of a replica (see
-CPU_TARGETS_US); deployment ready <= 5 s.
+machine) and <= 0.5x (b)'s p99; CPU per request of the gateway and of a replica (see CPU_TARGETS);
+deployment ready <= 5 s.
 Exits non-zero when a request in (a) or (b) failed or answered wrongly.
 """
 
@@ -53,9 +53,13 @@ ROW = [5.1, 3.5, 1.4, 0.2]
 BODY = json.dumps({"data": [ROW]}).encode()
 EXPECTED = [0]  # setosa
 INSTANCES = (1, 2)
-#: CPU per request (µs, from /proc) of the gateway (the endpoint host) and of one replica at Azure's defaults:
-#: where the time goes on a quiet machine, measured before and after the direct server (see the README)
-CPU_TARGETS_US = {"gateway": 120, "replica": 100}
+#: CPU per request of the gateway (the endpoint host) and of a replica, in units of the load generator's own CPU
+#: per request in the same run: a fixed piece of work (one request written and one answer parsed over TCP) that
+#: slows down as the machine does, so the targets hold on a busy machine too. Where the time goes: a replica does
+#: the load generator's socket work plus parsing and scoring (ONNX Runtime ~15 µs, JSON and input checks ~30 µs);
+#: the gateway twice the socket work (client and replica) plus parsing, auth and routing. Before the direct
+#: server (granian and Flask in each replica): replica 4.5-6.9, gateway 2.3-2.6.
+CPU_TARGETS = {"gateway": 2.5, "replica": 2.5}
 P99_TARGET_MS = 5.0
 P99_RATIO_TARGET = 0.5
 THROUGHPUT_RATIO_TARGET = 2.0
@@ -308,8 +312,10 @@ def judge(report: dict) -> None:
             >= THROUGHPUT_RATIO_TARGET,
             f"a_p99_at_most_{P99_TARGET_MS:g}_ms": a["p99_ms"] <= P99_TARGET_MS,
             f"a_p99_at_most_{P99_RATIO_TARGET:g}x_b": ratios["p99_a_over_b"] <= P99_RATIO_TARGET,
-            f"gateway_cpu_at_most_{CPU_TARGETS_US['gateway']}_us": cpu["gateway"] <= CPU_TARGETS_US["gateway"],
-            f"replica_cpu_at_most_{CPU_TARGETS_US['replica']}_us": cpu["replica"] <= CPU_TARGETS_US["replica"],
+            f"gateway_cpu_at_most_{CPU_TARGETS['gateway']:g}x_load_generator": cpu["gateway"]
+            <= CPU_TARGETS["gateway"] * cpu["load_generator"],
+            f"replica_cpu_at_most_{CPU_TARGETS['replica']:g}x_load_generator": cpu["replica"]
+            <= CPU_TARGETS["replica"] * cpu["load_generator"],
             "deployment_ready_at_most_5_s": a["deployment_ready_s"] <= 5.0,
         }
 
@@ -427,6 +433,7 @@ def print_table(report: dict) -> None:
             continue
         ratios, targets, a = report["ratios"][str(n)], report["targets"][str(n)], report["a"][str(n)]
         cpu = a["cpu_us_per_request"]
+        lg = max(cpu["load_generator"], 1e-9)
         met = list(targets.values())
         print(
             f"N={n}: (a)/(b) requests/s {ratios['throughput_a_over_b']:.2f}x (target >= "
@@ -435,9 +442,10 @@ def print_table(report: dict) -> None:
             f"(target <= {P99_RATIO_TARGET:g}: {verdict(met[2])})"
         )
         print(
-            f"      CPU per request: gateway {cpu['gateway']:.0f} µs (target <= {CPU_TARGETS_US['gateway']}: "
-            f"{verdict(met[3])}), replica {cpu['replica']:.0f} µs (target <= {CPU_TARGETS_US['replica']}: "
-            f"{verdict(met[4])}); deployment ready {a['deployment_ready_s']:.2f} s (target <= 5 s: {verdict(met[5])})"
+            f"      CPU per request: gateway {cpu['gateway']:.0f} µs = {cpu['gateway'] / lg:.2f}x the load generator's "
+            f"(target <= {CPU_TARGETS['gateway']:g}x: {verdict(met[3])}), replica {cpu['replica']:.0f} µs = "
+            f"{cpu['replica'] / lg:.2f}x (target <= {CPU_TARGETS['replica']:g}x: {verdict(met[4])}); "
+            f"deployment ready {a['deployment_ready_s']:.2f} s (target <= 5 s: {verdict(met[5])})"
         )
     c = report["c"]
     best = max((s["throughput_rps"] for s in report["a"].values() if "unavailable" not in s), default=None)

@@ -16,9 +16,13 @@ model's input signature before running it.
 
 The package runs in minimal environments (a user's virtualenv or a container
 holding only flask, waitress, numpy and onnxruntime), so it imports nothing
-else from ``emulator`` and nothing heavier than those packages. It serves with
-granian when that is installed (about twice waitress's throughput), else with
-waitress; inference-schema is used when a scoring script uses it.
+else from ``emulator`` and nothing heavier than those packages. A scoring script
+is served with granian when that is installed (about twice waitress's
+throughput), else with waitress; inference-schema is used when a scoring script
+uses it. The built-in ONNX scorer is served by the direct server
+(``direct_server``: asyncio and llhttp, no WSGI on ``POST /score``) where the
+interpreter has Python 3.11+ and httptools, as amlemu's own has; it also offers
+its gateway a Unix socket, cheaper than TCP.
 
 Run it as ``python -m emulator.serving --host 127.0.0.1 --port 5001``.
 """
