@@ -77,7 +77,10 @@ def run(scenario: str, via: str, env: dict, workspace: str, onnx: Path, cwd: Pat
     )
     if proc.returncode != 0:
         raise SystemExit(f"{scenario} via {via} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+    marked = [line.split("BENCH ", 1)[1] for line in proc.stdout.splitlines() if "BENCH " in line]
+    if not marked:
+        raise SystemExit(f"{scenario} via {via} printed no result:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return json.loads(marked[-1])["seconds"]
 
 
 def main() -> int:

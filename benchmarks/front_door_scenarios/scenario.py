@@ -64,7 +64,8 @@ def main() -> int:
         model(ml, args.onnx)
     else:
         endpoint(ml, args.onnx)
-    print(json.dumps({"scenario": args.scenario, "via": args.via, "seconds": time.perf_counter() - start}))
+    # one marked line: jobs.stream prints the job's log on stdout too
+    print("\nBENCH " + json.dumps({"scenario": args.scenario, "via": args.via, "seconds": time.perf_counter() - start}))
     return 0
 
 

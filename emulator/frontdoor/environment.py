@@ -34,6 +34,9 @@ def variables(front: FrontDoor, certs: certificates.Certificates | None = None) 
         # trust: the control plane is HTTPS with a certificate from amlemu's local CA
         "REQUESTS_CA_BUNDLE": str(certs.bundle),
         "SSL_CERT_FILE": str(certs.bundle),
+        # jobs.stream: the SDK sleeps at least this many seconds between polls of a running job (2 by default);
+        # run history holds each poll open until the job changes (LONG_POLL_S), so polling again at once is cheap
+        "AZUREML_RUN_POLLING_INTERVAL_MIN": "0",
         # storage: datastore transfers go to https://<account>.blob.<suffix>, tunnelled to the blob service
         "HTTPS_PROXY": front.proxy_url,
         "NO_PROXY": NO_PROXY,

@@ -176,13 +176,32 @@ def _route(suffix: str = ""):
     return register
 
 
+def _snapshot(store, run: str) -> tuple[dict[str, Any], dict[str, Path], tuple]:
+    record, logs = _record(run), log_files(store, run)
+    sizes = tuple(sorted((name, path.stat().st_size) for name, path in logs.items() if path.exists()))
+    return record, logs, (record["status"], sizes)
+
+
+def _changed_or_settled(store, run: str) -> tuple[dict[str, Any], dict[str, Path]]:
+    """A running job's record and logs once its status or a log changes, or after ``LONG_POLL_S``: ``amlemu env``
+    lets the SDK poll again at once (``AZUREML_RUN_POLLING_INTERVAL_MIN=0``), so output shows as it is written and
+    the end of a job as it ends, instead of at the SDK's next poll 2-60 s later."""
+    record, logs, seen = _snapshot(store, run)
+    deadline = time.monotonic() + resources.LONG_POLL_S
+    while record["status"] not in TERMINAL and time.monotonic() < deadline:
+        time.sleep(0.05)
+        record, logs, now = _snapshot(store, run)
+        if now != seen:
+            break
+    return record, logs
+
+
 @_route("/details")
 def details(run: str):
     from azure.ai.ml._restclient.runhistory.models import RunDetails
 
-    record = _record(run)
     store = resources.backend().store
-    logs = log_files(store, run)
+    record, logs = _changed_or_settled(store, run)
     fields = _run_fields(record)
     fields["status"] = details_status(g.workspace, record, logs)
     return resources.answer(

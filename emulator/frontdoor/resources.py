@@ -287,6 +287,12 @@ def not_emulated(operation: str) -> Response:
 _operations: dict[str, dict[str, Any]] = {}
 _operations_lock = threading.Lock()
 
+#: how long a poll of a running operation (or of a running job's details) is held open for a change before it is
+#: answered as still running. Clients are told to poll again at once (``Retry-After: 0``), so an operation that
+#: ends is seen as it ends, not at the client's next poll (azure-core would otherwise wait 1-30 s between polls),
+#: and a long one costs one request a second.
+LONG_POLL_S = 1.0
+
 
 def operation_url(op_id: str) -> str:
     return (
@@ -301,7 +307,7 @@ def start_operation(work: Callable[[], Any]) -> str:
     The status lives in this process only, as long as Azure keeps one (the resource it acts on is in the store)."""
     op_id = uuid.uuid4().hex
     with _operations_lock:
-        _operations[op_id] = {"status": "InProgress", "startTime": time.time()}
+        _operations[op_id] = {"status": "InProgress", "startTime": time.time(), "done": threading.Event()}
     workspace = g.workspace
 
     def run() -> None:
@@ -314,6 +320,7 @@ def start_operation(work: Callable[[], Any]) -> str:
             result = {"status": "Failed", "error": {"code": "InternalError", "message": f"{type(exc).__name__}: {exc}"}}
         with _operations_lock:
             _operations[op_id].update(result, endTime=time.time())
+            _operations[op_id]["done"].set()
 
     threading.Thread(target=run, name=f"lro-{workspace}-{op_id[:8]}", daemon=True).start()
     return op_id
@@ -321,17 +328,20 @@ def start_operation(work: Callable[[], Any]) -> str:
 
 def lro_headers(op_id: str, location: str | None = None) -> dict[str, str]:
     """The headers of an LRO's first answer: ``Azure-AsyncOperation`` to poll, ``Location`` for the final GET."""
-    headers = {"Azure-AsyncOperation": operation_url(op_id), "Retry-After": "1"}
+    headers = {"Azure-AsyncOperation": operation_url(op_id), "Retry-After": "0"}  # the status poll waits: LONG_POLL_S
     if location:
         headers["Location"] = location
     return headers
 
 
-def operation_status(op_id: str) -> dict[str, Any] | None:
+def operation_status(op_id: str, wait: float = 0.0) -> dict[str, Any] | None:
+    """The status of an operation, once it ends or after ``wait`` seconds, whichever is first."""
     with _operations_lock:
         found = _operations.get(op_id)
-        if found is None:
-            return None
+    if found is None:
+        return None
+    found["done"].wait(wait)
+    with _operations_lock:
         from emulator.arm import iso
 
         status = {"id": op_id, "name": op_id, "status": found["status"], "startTime": iso(found["startTime"])}

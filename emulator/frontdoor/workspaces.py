@@ -78,11 +78,12 @@ def list_in_subscription(subscription: str):
     "/mfeOperationsStatus/<op_id>"
 )
 def operation(subscription: str, location: str, op_id: str):
-    status = resources.operation_status(op_id)
+    status = resources.operation_status(op_id, wait=resources.LONG_POLL_S)
     if status is None:
         raise errors.ResourceNotFound(
             f"Operation '{op_id}' not found: operation statuses live as long as the `amlemu serve` that started them."
         )
-    # azure-core waits Retry-After between polls, else the client's polling_interval (30 s for most SDK calls)
-    headers = {"Retry-After": "1"} if status["status"] == "InProgress" else None
+    # azure-core waits Retry-After between polls, else the client's polling_interval (30 s for most SDK calls);
+    # this poll was already held open for a change (LONG_POLL_S), so the next one may come at once
+    headers = {"Retry-After": "0"} if status["status"] == "InProgress" else None
     return resources.answer(status, headers=headers)
