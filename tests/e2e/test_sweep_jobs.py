@@ -241,7 +241,7 @@ def test_trial_timeout_cancels_the_slow_trial_and_timeout_the_sweep(store, tmp_p
         store,
         {
             **engine_sweep(
-                tmp_path, slow, [0.3, -2.0], {"max_total_trials": 2, "max_concurrent_trials": 2, "trial_timeout": 6}
+                tmp_path, slow, [0.3, -2.0], {"max_total_trials": 2, "max_concurrent_trials": 2, "trial_timeout": 20}
             ),
             "name": "tt",
         },
@@ -262,7 +262,7 @@ def test_trial_timeout_cancels_the_slow_trial_and_timeout_the_sweep(store, tmp_p
     fast, slow = store.get_job("tt_0"), store.get_job("tt_1")
     assert fast["status"] == "Completed"
     assert slow["status"] == "Canceled" and slow["spec"]["properties"]["canceled_by"] == "limits.trial_timeout"
-    assert "limits.trial_timeout (6 s)" in slow["error"]
+    assert "limits.trial_timeout (20 s)" in slow["error"]
     assert whole["status"] == "Canceled" and "limits.timeout (4 s)" in whole["error"]
     trials = store.list_jobs("to")  # the running trial, and the next one if it was prepared ahead
     assert all(t["status"] == "Canceled" and "ran past limits.timeout" in t["error"] for t in trials)
