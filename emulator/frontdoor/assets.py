@@ -18,6 +18,7 @@ backend keeps every version and has no archive: deleting or archiving a model or
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -313,24 +314,15 @@ def _same_model(store, record: dict, model: Any) -> bool:
     )
 
 
-@blueprint.get(MODELS)
-def list_models():
-    return _containers(MODEL)
-
-
-@blueprint.get(f"{MODELS}/<name>")
-def get_model(name: str):
-    return _get_container(MODEL, name)
-
-
-@blueprint.get(f"{MODELS}/<name>/versions")
-def list_model_versions(name: str):
-    return _list_versions(MODEL, name)
-
-
-@blueprint.get(f"{MODELS}/<name>/versions/<version>")
-def get_model_version(name: str, version: str):
-    return _get_version(MODEL, name, version)
+# the reads are alike for models and environments: containers, a container, its versions, a version
+for _asset, _prefix in ((MODEL, MODELS), (ENVIRONMENT, ENVIRONMENTS)):
+    for _suffix, _endpoint, _view in (
+        ("", "list", _containers),
+        ("/<name>", "get", _get_container),
+        ("/<name>/versions", "list_versions", _list_versions),
+        ("/<name>/versions/<version>", "get_version", _get_version),
+    ):
+        blueprint.add_url_rule(_prefix + _suffix, f"{_asset.plural}_{_endpoint}", functools.partial(_view, _asset))
 
 
 @blueprint.put(f"{MODELS}/<name>/versions/<version>")
@@ -403,26 +395,6 @@ def _same_environment(record: dict, env: Any) -> bool:
         and (env.description or None) == (record.get("description") or None)
         and dict(env.tags or {}) == (record.get("tags") or {})
     )
-
-
-@blueprint.get(ENVIRONMENTS)
-def list_environments():
-    return _containers(ENVIRONMENT)
-
-
-@blueprint.get(f"{ENVIRONMENTS}/<name>")
-def get_environment(name: str):
-    return _get_container(ENVIRONMENT, name)
-
-
-@blueprint.get(f"{ENVIRONMENTS}/<name>/versions")
-def list_environment_versions(name: str):
-    return _list_versions(ENVIRONMENT, name)
-
-
-@blueprint.get(f"{ENVIRONMENTS}/<name>/versions/<version>")
-def get_environment_version(name: str, version: str):
-    return _get_version(ENVIRONMENT, name, version)
 
 
 @blueprint.put(f"{ENVIRONMENTS}/<name>/versions/<version>")

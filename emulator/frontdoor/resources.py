@@ -41,7 +41,7 @@ def take_scope(endpoint: str | None, values: dict[str, Any] | None) -> None:
 
 
 def workspace_exists(name: str) -> bool:
-    return (config.workspace_dir(name) / "workspace.db").exists() or config.workspace_dir(name).is_dir()
+    return config.workspace_dir(name).is_dir()
 
 
 def backend(workspace: str | None = None) -> Any:

@@ -15,6 +15,7 @@ import hmac
 import secrets
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from emulator.frontdoor import settings
@@ -31,11 +32,19 @@ class TokenRefused(Exception):
     """Why a bearer token was refused (the 401's message)."""
 
 
+_read: dict[Path, str] = {}
+
+
 def _secret(name: str, size: int) -> str:
+    """A secret file of the front door's folder, made 0600 on first use and read once per process (every request
+    checks a token or a signature against one: no file read per request)."""
     path = settings.folder() / name
-    if not path.is_file():
-        settings.write_private(path, secrets.token_urlsafe(size).encode())
-    return path.read_text().strip()
+    known = _read.get(path)
+    if known is None:
+        if not path.is_file():
+            settings.write_private(path, secrets.token_urlsafe(size).encode())
+        known = _read[path] = path.read_text().strip()
+    return known
 
 
 def signing_key() -> str:
