@@ -9,9 +9,11 @@ Azure ML snapshots a job's code folder when the job is submitted, leaves out wha
   the folder is measured before anything is copied, and the walk stops at the first excess;
 - ``code:`` at the filesystem root, the user's home folder, or under ``/proc``, ``/sys`` or
   ``/dev`` is refused;
-- only regular files, folders and symlinks (kept as links) are copied: sockets, FIFOs and
-  devices are skipped, and so are amlemu's own state folder and the usual caches
-  (``.git``, ``__pycache__``, ``.venv``, ``mlruns`` ...);
+- only regular files and folders are copied: a symlink is followed, as azure-ai-ml's upload
+  does (the snapshot holds what it points to, under the link's name; a link into amlemu's own
+  state folder, a folder already copied, or a target that no longer exists is left out);
+  sockets, FIFOs and devices are skipped, and so are amlemu's own state folder and the usual
+  caches (``.git``, ``__pycache__``, ``.venv``, ``mlruns`` ...);
 - ignore files use the gitignore syntax, matched by ``pathspec`` (a maintained implementation of
   git's rules); one in a subfolder applies below it, and deeper files speak last, as in git.
 """
@@ -106,13 +108,15 @@ def _too_big(code: Path, files: int, size: int, max_bytes: int, max_files: int) 
 
 
 def plan(code: Path) -> list[tuple[str, str]]:
-    """What a snapshot of folder ``code`` copies: ``(relative path, kind)`` with kind ``dir``,
-    ``file`` or ``link``, parents first. Raises ValidationError past the limits."""
+    """What a snapshot of folder ``code`` copies: ``(relative path, kind)`` with kind ``dir`` or
+    ``file`` (links counted as what they point to), parents first. Raises ValidationError past the limits."""
     _refuse_root(code)
     max_bytes, max_files = limits()
-    skip_real = {config.home().resolve(), *SPECIAL_ROOTS}
+    home = config.home().resolve()
+    skip_real = {home, *SPECIAL_ROOTS}
     entries: list[tuple[str, str]] = []
     files = size = 0
+    seen = {code.resolve()}  # folders already walked: a link back to one would loop
     stack: list[tuple[Path, str, list[_Ignore]]] = [(code, "", [])]
     while stack:
         folder, rel, ignores = stack.pop()
@@ -128,20 +132,16 @@ def plan(code: Path) -> list[tuple[str, str]]:
                 continue
             child_rel = f"{rel}/{entry.name}" if rel else entry.name
             try:
-                mode = entry.stat(follow_symlinks=False).st_mode
-            except OSError:
+                info = entry.stat(follow_symlinks=True)  # a link counts as what it points to
+            except OSError:  # a dangling link, or one that loops
                 continue
-            kind = (
-                "dir"
-                if stat.S_ISDIR(mode)
-                else "file"
-                if stat.S_ISREG(mode)
-                else "link"
-                if stat.S_ISLNK(mode)
-                else None
-            )
+            kind = "dir" if stat.S_ISDIR(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else None
             if kind is None:  # socket, FIFO, device: not code
                 continue
+            if entry.is_symlink():
+                real = Path(entry.path).resolve()
+                if real == home or home in real.parents:
+                    continue
             verdict = None
             for ignore in ignores:  # deeper ignore files speak last, as in git
                 said = ignore.verdict(child_rel, kind == "dir")
@@ -149,12 +149,14 @@ def plan(code: Path) -> list[tuple[str, str]]:
             if verdict:
                 continue
             if kind == "dir":
-                if Path(entry.path).resolve() in skip_real:
+                real = Path(entry.path).resolve()
+                if real in skip_real or real in seen:
                     continue
+                seen.add(real)
                 subfolders.append((Path(entry.path), child_rel, ignores))
             else:
                 files += 1
-                size += entry.stat(follow_symlinks=False).st_size if kind == "file" else 0
+                size += info.st_size
                 if files > max_files or size > max_bytes:
                     raise _too_big(code, files, size, max_bytes, max_files)
             entries.append((child_rel, kind))
@@ -172,10 +174,8 @@ def copy(code: Path, snapshot: Path) -> None:
             src, dst = code / rel, snapshot / rel
             if kind == "dir":
                 dst.mkdir()
-            elif kind == "link":
-                os.symlink(os.readlink(src), dst)
             else:
-                shutil.copy2(src, dst)
+                shutil.copy2(src, dst)  # follows a link: the snapshot holds its target's bytes
         return
     snapshot.mkdir()
     if code.exists():

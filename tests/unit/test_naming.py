@@ -173,7 +173,7 @@ def test_snapshot_uses_gitignore_without_amlignore(tmp_path):
     assert _copied(tmp_path / "snap") == {"train.py", ".gitignore"}
 
 
-def test_snapshot_skips_sockets_and_fifos_and_keeps_links(tmp_path):
+def test_snapshot_skips_sockets_and_fifos_and_follows_links(tmp_path):
     code = _tree(tmp_path / "src", {"train.py": "print(1)"})
     os.mkfifo(code / "pipe")
     sock = socket.socket(socket.AF_UNIX)
@@ -184,7 +184,35 @@ def test_snapshot_skips_sockets_and_fifos_and_keeps_links(tmp_path):
     finally:
         sock.close()
     assert _copied(tmp_path / "snap") == {"train.py", "link.py"}
-    assert os.readlink(tmp_path / "snap" / "link.py") == "train.py"
+    assert not (tmp_path / "snap" / "link.py").is_symlink()
+    assert (tmp_path / "snap" / "link.py").read_text() == "print(1)"
+
+
+def test_snapshot_holds_what_relative_links_point_outside_the_folder(tmp_path):
+    """A code folder whose files are links elsewhere (as the packaged contract suite's are) still
+    runs from its snapshot: a relative link copied as a link would dangle there."""
+    shared = _tree(tmp_path / "shared", {"train.py": "print('shared')", "lib/util.py": "X = 1"})
+    code = tmp_path / "project" / "src"
+    code.mkdir(parents=True)
+    (code / "train.py").symlink_to(os.path.relpath(shared / "train.py", code))
+    (code / "lib").symlink_to(os.path.relpath(shared / "lib", code))
+    (code / "loop").symlink_to(".")  # a link back to a folder already walked is left out
+    (code / "gone.py").symlink_to("missing.py")  # and so is a dangling one
+    snapshot.copy(code, tmp_path / "snap")
+    assert _copied(tmp_path / "snap") == {"train.py", "lib/util.py"}
+    assert (tmp_path / "snap" / "train.py").read_text() == "print('shared')"
+    assert not (tmp_path / "snap" / "lib").is_symlink()
+
+
+def test_snapshot_leaves_out_links_into_amlemus_own_state(tmp_path, monkeypatch):
+    home = tmp_path / "amlemu-home"
+    monkeypatch.setenv("AMLEMU_HOME", str(home))
+    _tree(home, {"frontdoor/ca.key": "secret"})
+    code = _tree(tmp_path / "src", {"train.py": ""})
+    (code / "key.pem").symlink_to(home / "frontdoor" / "ca.key")
+    (code / "state").symlink_to(home)
+    snapshot.copy(code, tmp_path / "snap")
+    assert _copied(tmp_path / "snap") == {"train.py"}
 
 
 def test_snapshot_limits_are_enforced_before_copying(tmp_path, monkeypatch):
