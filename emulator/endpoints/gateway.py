@@ -246,6 +246,8 @@ class Gateway:
             "Content-Type": response.headers.get("content-type", "application/json"),
             DEPLOYMENT_HEADER: replica_set.name,
             "x-request-id": request_id,
+            # the scoring server's own (the client's x-ms-client-request-id, else the request id), as Azure echoes it
+            "x-ms-request-id": response.headers.get("x-ms-request-id") or request_id,
         }
         if response.status >= 300:
             out["ms-azureml-model-error-statuscode"] = str(response.status)

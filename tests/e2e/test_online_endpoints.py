@@ -78,6 +78,11 @@ def test_tutorial_flow(ml_client, served, tmp_path):
     response = requests.post(served.scoring_uri, json=ROWS, headers=_auth(ml_client), timeout=10)
     assert response.status_code == 200 and response.json() == [0, 2]
     assert response.headers["azureml-model-deployment"] == "blue"
+    assert response.headers["x-ms-request-id"] == response.headers["x-request-id"]
+    tagged = requests.post(
+        served.scoring_uri, json=ROWS, headers={**_auth(ml_client), "x-ms-client-request-id": "client-7"}, timeout=10
+    )
+    assert tagged.headers["x-ms-request-id"] == "client-7" != tagged.headers["x-request-id"]
     deployment = ml_client.online_deployments.get(name="blue", endpoint_name="iris-ep")
     assert deployment.instance_count == 2 and deployment.provisioning_state == "Succeeded"
     assert [d.name for d in ml_client.online_deployments.list(endpoint_name="iris-ep")] == ["blue"]
