@@ -235,7 +235,11 @@ class Gateway:
                 f"({settings['request_timeout_ms']} ms).",
             )
         finally:
-            replica_set.slots.release()
+            handed_over = replica_set.slots.release()
+        if handed_over:
+            # let the waiting request write to the replica before this answer is built and written: with one
+            # request per replica at a time the replica would otherwise idle through this request's answer
+            await asyncio.sleep(0)
         if isinstance(response, tuple):  # the gateway's own answer (502, 503)
             return response
         self.requests_served += 1

@@ -73,14 +73,16 @@ class Slots:
         finally:
             timer.cancel()
 
-    def release(self) -> None:
+    def release(self) -> bool:
+        """Gives a slot back; True when a waiting request got it (it runs at the loop's next turn)."""
         waiters = self._waiters
         while waiters:
             fut = waiters.popleft()
             if not fut.done():
                 fut.set_result(True)
-                return
+                return True
         self.used -= 1
+        return False
 
     def resize(self, capacity: int) -> None:
         self.capacity = capacity

@@ -32,7 +32,7 @@ def test_an_expired_wait_is_refused_and_leaves_no_trace():
         slots = Slots(1)
         assert await slots.acquire(1)
         assert not await slots.acquire(0.01)  # the 429 path
-        slots.release()
+        assert slots.release() is False  # nobody waits any more: the slot is free, not handed over
         assert slots.used == 0
         return await slots.acquire(0)  # free again at once, not queued behind the expired waiter
 
@@ -45,7 +45,7 @@ def test_a_cancelled_waiter_neither_holds_nor_loses_a_slot():
         assert await slots.acquire(1)
         waiter = asyncio.create_task(slots.acquire(5))
         await asyncio.sleep(0.01)
-        slots.release()  # handed to the waiter ...
+        assert slots.release() is True  # handed to the waiter (the gateway then yields to it) ...
         waiter.cancel()  # ... which is cancelled before it runs: the slot must come back
         await asyncio.gather(waiter, return_exceptions=True)
         assert slots.used == 0, slots.used
