@@ -22,7 +22,6 @@ import re
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +79,7 @@ class Gateway:
         self.requests_served = 0
         self._mirror_tasks: set[asyncio.Task] = set()
         self._peers: dict[Any, bool] = {}  # peer -> inside the workspace, per open connection
+        self._loop = asyncio.get_running_loop()  # once: each lookup costs Python 3.11 a getpid() system call
         self.configure(endpoint)
 
     def configure(self, endpoint: EndpointRecord) -> None:
@@ -226,8 +226,7 @@ class Gateway:
                 "request_settings / instance_count.",
             )
         try:
-            async with asyncio.timeout(settings["request_timeout_ms"] / 1000):  # no extra task, unlike wait_for
-                response = await self._send(replica_set, data)
+            response = await self._send(replica_set, data, self._loop.time() + settings["request_timeout_ms"] / 1000)
         except TimeoutError:
             return _json(
                 408,
@@ -262,24 +261,25 @@ class Gateway:
             return 424, out, response.body
         return response.status, out, response.body
 
-    async def _send(self, replica_set: ReplicaSet, data: bytes) -> http11.Message | tuple[int, dict, bytes]:
-        """The replica's response to the encoded request ``data``, or the gateway's own 502/503 answer."""
+    async def _send(
+        self, replica_set: ReplicaSet, data: bytes, deadline: float
+    ) -> http11.Message | tuple[int, dict, bytes]:
+        """The replica's response to the encoded request ``data``, or the gateway's own 502/503 answer;
+        TimeoutError when none came by ``deadline`` (the loop's clock)."""
         tried: set[str] = set()
         started = time.monotonic()
         while True:
             replica = replica_set.pick(tried)
             if replica is None:
-                if time.monotonic() - started < 30 and replica_set.replicas and not tried:
-                    await asyncio.sleep(0.05)  # replicas restarting: wait for one within the timeout
-                    continue
-                if tried and time.monotonic() - started < 30:
+                waiting = replica_set.replicas and not tried  # replicas restarting: wait for one
+                if (waiting or tried) and time.monotonic() - started < 30:
                     tried.clear()
-                    await asyncio.sleep(0.05)
+                    await self._pause(deadline)
                     continue
                 return _json(503, f"Deployment '{replica_set.name}' has no ready replica.")
             replica.in_flight += 1
             try:
-                return await replica.exchange(data)
+                return await replica.exchange(data, deadline)
             except http11.BadResponse as exc:
                 return _json(502, f"Deployment '{replica_set.name}' answered malformed HTTP ({exc}).")
             except (ConnectionError, OSError):
@@ -288,6 +288,15 @@ class Gateway:
                 # the replica failed before answering: try another one
             finally:
                 replica.in_flight -= 1
+
+    async def _pause(self, deadline: float) -> None:
+        """Waits 50 ms for a replica to be ready again, or raises TimeoutError at the request's deadline."""
+        left = deadline - self._loop.time()
+        if left <= 0:
+            raise TimeoutError
+        await asyncio.sleep(min(0.05, left))
+        if self._loop.time() >= deadline:
+            raise TimeoutError
 
 
 def _replica_request(request: http11.Message, request_id: str) -> bytes:
@@ -302,10 +311,17 @@ def _replica_request(request: http11.Message, request_id: str) -> bytes:
     return http11.encode_request(method, request.target, headers, request.body)
 
 
+#: the bits a version 4 UUID fixes (RFC 9562 section 5.4): its version (4) and its variant (10)
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def _request_id() -> str:
     """A version 4 UUID for a request that brought no x-request-id: an id, not a secret, so from ``random``
-    (half the cost of ``uuid.uuid4``'s system call on every request)."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    (half the cost of ``uuid.uuid4``'s system call on every request), and formatted here (0.8 µs, against
+    1.9 µs to build a ``uuid.UUID`` and print it)."""
+    h = "%032x" % (random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _refusal(exc: http11.BadRequest) -> tuple[int, dict, bytes]:

@@ -47,6 +47,7 @@ class ReplicaConnection(asyncio.Protocol):
     """
 
     def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()  # once: each lookup costs Python 3.11 a getpid() system call
         self.transport: asyncio.Transport | None = None
         self.reusable = False
         self._parser = httptools.HttpResponseParser(self)
@@ -155,12 +156,17 @@ class ReplicaConnection(asyncio.Protocol):
     def usable(self) -> bool:
         return self.reusable and self.transport is not None and not self.transport.is_closing()
 
-    async def exchange(self, data: bytes) -> Message:
+    async def exchange(self, data: bytes, deadline: float | None = None) -> Message:
         """Sends one encoded request and returns its response. ConnectionError: the connection was
-        closed before an answer; BadResponse: the answer was not HTTP/1.1 (the connection is closed)."""
+        closed before an answer; BadResponse: the answer was not HTTP/1.1; TimeoutError: no answer by
+        ``deadline`` (the loop's clock). The connection is closed after any of them.
+
+        The deadline is a timer on the response's future, not ``asyncio.timeout``: that costs a task
+        lookup and two loop lookups on every request, and this is on every request's path."""
         if not self.usable:
             raise ConnectionResetError("the connection to the replica is closed")
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter = self._loop.create_future()
+        timer = None if deadline is None else self._loop.call_at(deadline, _expire, waiter)
         self._msg = None
         self.reusable = False  # until this response ends cleanly
         try:
@@ -175,6 +181,8 @@ class ReplicaConnection(asyncio.Protocol):
             self.close()
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             self._waiter = None
             self._msg = None
         if not self._extra and response.keep_alive and self.transport is not None and not self.transport.is_closing():
@@ -185,6 +193,11 @@ class ReplicaConnection(asyncio.Protocol):
         self.reusable = False
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("the replica did not answer in time"))
 
 
 async def open_replica_connection(address: str, port: int) -> ReplicaConnection:

@@ -50,12 +50,15 @@ class Slots:
     def __init__(self, capacity: int):
         self.capacity, self.used = capacity, 0
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the first waiter's: slots serve one loop
 
     async def acquire(self, timeout_s: float) -> bool:
         if self.used < self.capacity and not self._waiters:
             self.used += 1
             return True
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # looked up once: each lookup costs Python 3.11 a getpid() system call
+            loop = self._loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._waiters.append(fut)
         timer = loop.call_later(timeout_s, _expire, fut)
@@ -122,8 +125,9 @@ class Replica:
         """
         return await self.exchange(http11.encode_request(method, target, headers, body))
 
-    async def exchange(self, data: bytes) -> http11.Message:
-        """:meth:`send` with the request already encoded (``http11.encode_request``)."""
+    async def exchange(self, data: bytes, deadline: float | None = None) -> http11.Message:
+        """:meth:`send` with the request already encoded (``http11.encode_request``); TimeoutError past
+        ``deadline`` (the loop's clock)."""
         pool = self.pool
         while pool:
             connection = pool.pop()
@@ -131,13 +135,17 @@ class Replica:
                 connection.close()
                 continue
             try:
-                response = await connection.exchange(data)
+                response = await connection.exchange(data, deadline)
             except ConnectionError:
                 continue  # the server closed an idle connection: nothing was processed
             self._keep(connection)
             return response
-        connection = await self._connect()
-        response = await connection.exchange(data)  # closes the connection itself on any failure
+        if deadline is None:
+            connection = await self._connect()
+        else:
+            async with asyncio.timeout_at(deadline):
+                connection = await self._connect()
+        response = await connection.exchange(data, deadline)  # closes the connection itself on any failure
         self._keep(connection)
         return response
 

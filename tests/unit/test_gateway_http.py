@@ -210,3 +210,46 @@ def test_uvloop_write_to_a_closed_connection_is_a_connection_error():
         server.close()
 
     uvloop.run(main())
+
+
+def test_generated_request_ids_are_version_4_uuids():
+    import uuid
+
+    from emulator.endpoints.gateway import _request_id
+
+    ids = {_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
+def test_an_answer_past_the_deadline_is_a_timeout_and_the_late_one_reaches_no_one():
+    async def main():
+        late, asked = asyncio.Event(), []
+
+        def answer(n):  # n counts the requests of one connection; asked, those of all of them
+            asked.append(n)
+            if len(asked) == 1:
+                asyncio.get_running_loop().call_later(0.3, late.set)
+                return b""  # no answer yet: the test writes it late, below
+            return _response(b"fresh")
+
+        server, port, connections = await _fake_replica(answer)
+        replica = _replica(port)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await replica.exchange(http11.encode_request("POST", "/score", {}, b"1"), loop.time() + 0.1)
+        waited = loop.time() - started
+        await late.wait()
+        connections[0].write(_response(b"late"))  # the answer to the request that timed out
+        await asyncio.sleep(0.05)
+        pooled = len(replica.pool)
+        answer2 = await replica.exchange(http11.encode_request("POST", "/score", {}, b"2"), loop.time() + 5)
+        server.close()
+        return waited, pooled, answer2.body, len(connections)
+
+    waited, pooled, body, connections = asyncio.run(main())
+    assert 0.1 <= waited < 1.0
+    assert pooled == 0 and body == b"fresh" and connections == 2  # the timed-out connection was closed
