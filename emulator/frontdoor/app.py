@@ -29,6 +29,7 @@ ROUTES = (
     "codes",
     "data",
     "assets",
+    "components",
     "jobs",
     "history",
     "dataplane",

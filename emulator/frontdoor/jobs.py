@@ -7,6 +7,11 @@ backend takes (``azureml:name:version``, a compute's name, a code asset's folder
 backend's entity as a REST object, with what only the service knows filled in: status, ids,
 system data, and the ``Tracking`` service pointing at the workspace's MLflow here.
 
+A pipeline job's nodes name the components the SDK registered for its steps (``componentId``, :mod:`.components`):
+each node gets that component back in place of the id before the local backend runs it, and the job's properties
+keep which component each step ran, so that answers name it again (a pipeline the engine ran from a YAML file
+answers with each step's anonymous component, registered on first sight, as the SDK needs one to read a step).
+
 A job started here gets what Azure gives a job on its compute: a managed identity
 (``MSI_ENDPOINT``/``MSI_SECRET``, and ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER``) and the cloud
 (``ARM_CLOUD_METADATA_URL``, the CA bundle, the blob proxy), so ``MLClient(DefaultAzureCredential(), ...)``
@@ -26,7 +31,7 @@ from typing import Any
 from flask import Blueprint, g, request
 
 from emulator import arm, errors, kinds
-from emulator.frontdoor import blobstore, codes, environment, resources, tokens
+from emulator.frontdoor import blobstore, codes, components, environment, resources, tokens
 from emulator.jobs import lifecycle, submission
 from emulator.jobs.views import job_services
 from emulator.store.db import TERMINAL
@@ -115,6 +120,36 @@ def _localize(job: Any) -> None:
                 value.path = _asset_reference(value.path, f"Input '{key}'", "data", "models")
 
 
+#: the pipeline job property that keeps which registered component a step ran (beside the engine's
+#: ``amlemu.steps.<step>.job_name`` and ``.status``): ``azureml:<name>:<version>``
+STEP_COMPONENT = "amlemu.steps.{step}.component"
+
+
+def _localize_steps(job: Any) -> None:
+    """A pipeline job's steps with the components their ids name (registered here, :mod:`.components`) in place
+    of the ids, and those components' references made local too. Which component each step names is kept in the
+    job's properties (:data:`STEP_COMPONENT`), for answers to name it again. Steps of a kind the engine does not
+    run are left as they are: the local backend refuses them (NotEmulated, naming the step)."""
+    from azure.ai.ml.entities import Command, PipelineJob
+
+    if not isinstance(job, PipelineJob):
+        return
+    settings = job.settings
+    if settings is not None and settings.default_compute:
+        settings.default_compute = _compute_name(settings.default_compute)
+    store = resources.backend().store
+    job.properties = dict(job.properties or {})
+    for step, node in (job.jobs or {}).items():
+        if not isinstance(node, Command):
+            continue
+        if isinstance(node.component, str):
+            record = components.find(store, node.component, f"Pipeline step '{step}' component")
+            node._component = components.entity_of(store, record)
+            job.properties[STEP_COMPONENT.format(step=step)] = f"azureml:{record['name']}:{record['version']}"
+        _localize(node.component)
+        _localize(node)
+
+
 def entity_of(body: dict[str, Any], name: str):
     """The SDK's job entity of a PUT body (the SDK's REST ``JobBase``), its references made local."""
     from azure.ai.ml._restclient.arm_ml_service.models import JobBase
@@ -133,6 +168,7 @@ def entity_of(body: dict[str, Any], name: str):
         job = job._to_job()
     job.name = name
     _localize(job)
+    _localize_steps(job)
     return job
 
 
@@ -145,6 +181,7 @@ def rest_job(record: dict[str, Any]) -> dict[str, Any]:
     backend = resources.backend()
     store = backend.store
     entity = job_entities.record_to_job(store, record)
+    _name_step_components(entity)
     body = resources.rest_dict(entity._to_rest_object())
     path = resources.workspace_path()
     props = body["properties"]
@@ -174,6 +211,24 @@ def rest_job(record: dict[str, Any]) -> dict[str, Any]:
         systemData=arm.system_data(record["created_at"], spec.get("created_by"), record.get("ended_at")),
     )
     return body
+
+
+def _name_step_components(entity: Any) -> None:
+    """A pipeline's steps (which the engine gives back inline) named by component id, as the service answers them
+    (``componentId``, which the SDK needs to read a step): the component a step was submitted with, else (a step
+    written inline, ``amlemu job create``) its anonymous component, registered on first sight."""
+    from azure.ai.ml.entities import PipelineJob
+
+    if not isinstance(entity, PipelineJob):
+        return
+    store = resources.backend().store
+    for step, node in (entity.jobs or {}).items():
+        reference = (entity.properties or {}).get(STEP_COMPONENT.format(step=step))
+        if reference:
+            found = resources.parse_reference(reference, ("components",), field=f"Pipeline step '{step}'")
+            node._component = components.component_id(found.name, found.version)
+        else:
+            node._component = components.anonymous_id(store, node.component)
 
 
 def _jobs():

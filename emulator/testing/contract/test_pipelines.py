@@ -9,16 +9,8 @@ import pytest
 from azure.ai.ml import Input, Output, command
 from azure.ai.ml.dsl import pipeline
 from azure.ai.ml.entities import AmlCompute
-from azure.core.exceptions import HttpResponseError
 
 from emulator.testing.contract import CURATED
-from emulator.testing.contract.fixtures import FRONT_DOOR
-
-#: why the suite skips pipelines through ``amlemu serve`` (followed by the front door's own answer)
-FRONT_DOOR_SKIP = (
-    "azure-front-door: the SDK registers a pipeline's steps as anonymous components (PUT components/...), which "
-    "amlemu serve does not serve yet"
-)
 
 
 @pytest.fixture
@@ -30,7 +22,7 @@ def cluster(ml_client, unique_name):
     ml_client.compute.begin_delete(name).result()
 
 
-def test_two_steps_with_a_binding(ml_client, contract_backend, cluster, tmp_path):
+def test_two_steps_with_a_binding(ml_client, cluster, tmp_path):
     make = command(
         command="echo 7 > ${{outputs.number}}/n.txt",
         outputs={"number": Output(type="uri_folder")},
@@ -49,13 +41,7 @@ def test_two_steps_with_a_binding(ml_client, contract_backend, cluster, tmp_path
         multiplied = multiply(number=made.outputs.number, factor=factor)
         return {"result": multiplied.outputs.result}
 
-    try:
-        job = ml_client.jobs.create_or_update(make_and_multiply(factor=3))
-    except HttpResponseError as exc:
-        if contract_backend == FRONT_DOOR and exc.status_code == 501:
-            code = exc.error.code if exc.error else exc.reason
-            pytest.skip(f"{FRONT_DOOR_SKIP} (it answers {exc.status_code} {code})")
-        raise
+    job = ml_client.jobs.create_or_update(make_and_multiply(factor=3))
     assert job.type == "pipeline"
     ml_client.jobs.stream(job.name)
     assert ml_client.jobs.get(job.name).status == "Completed"
