@@ -91,6 +91,31 @@ def test_pipeline_of_a_named_and_an_anonymous_component(sdk, cluster, tmp_path, 
     assert (tmp_path / "out" / "named-outputs" / "result" / "n.txt").read_text().strip() == "15"
 
 
+def test_a_pipeline_input_from_a_data_asset(sdk, cluster, tmp_path):
+    from azure.ai.ml import Input, Output, command
+    from azure.ai.ml.dsl import pipeline
+    from azure.ai.ml.entities import Data
+
+    (tmp_path / "n.txt").write_text("6")
+    sdk.data.create_or_update(Data(name="six", version="1", path=str(tmp_path / "n.txt"), type="uri_file"))
+    copy = command(
+        command="cp ${{inputs.number}} ${{outputs.copied}}/n.txt",
+        inputs={"number": Input(type="uri_file")},
+        outputs={"copied": Output(type="uri_folder")},
+        environment=CURATED,
+    )
+
+    @pipeline(default_compute=cluster)
+    def copied(number):
+        return {"copied": copy(number=number).outputs.copied}
+
+    job = sdk.jobs.create_or_update(copied(number=Input(type="uri_file", path="azureml:six:1")))
+    sdk.jobs.stream(job.name)
+    assert sdk.jobs.get(job.name).status == "Completed"
+    sdk.jobs.download(job.name, output_name="copied", download_path=str(tmp_path / "out"))
+    assert (tmp_path / "out" / "named-outputs" / "copied" / "n.txt").read_text() == "6"
+
+
 def test_a_component_version_does_not_change(sdk):
     from azure.ai.ml.entities import CommandComponent
     from azure.core.exceptions import ResourceExistsError
