@@ -217,6 +217,17 @@ class Gateway:
         # the next request is written to it
         request_id = request.headers.get("x-request-id") or _request_id()
         data = _replica_request(request, request_id)
+        if not replica_set.started.is_set():  # the host is bringing the deployment back after a restart
+            timeout_s = settings["request_timeout_ms"] / 1000
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await replica_set.started.wait()
+            except TimeoutError:
+                return _json(
+                    408,
+                    f"Request timeout: deployment '{name}' is starting after a restart of its endpoint's host "
+                    f"and was not ready within request_timeout_ms ({settings['request_timeout_ms']} ms). Retry.",
+                )
         if not await replica_set.slots.acquire(settings["max_queue_wait_ms"] / 1000):
             return _json(
                 429,

@@ -193,7 +193,15 @@ class Host:
                     on_event=lambda line: self._event(name, line),
                 )
                 self._event(name, f"generation {generation}: starting {fresh.target_count} replica(s)")
-                await fresh.start()
+                recovering = current is None and deployment["provisioning_state"] == "Succeeded"
+                if recovering:  # a host restart (reboot, `amlemu system stop`): its traffic waits for the replicas
+                    self.gateway.sets[name] = fresh
+                try:
+                    await fresh.start()
+                except BaseException:
+                    if recovering and self.gateway.sets.get(name) is fresh:
+                        del self.gateway.sets[name]
+                    raise
                 self.gateway.sets[name] = fresh  # new replicas serve before the old ones drain
                 if current:
                     await current.stop(drain=True)

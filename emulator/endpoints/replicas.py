@@ -234,6 +234,9 @@ class ReplicaSet:
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self.served = 0  # answered requests (mirrored copies included)
+        #: set once start() has finished, well or not: a set the host brings back after a restart serves
+        #: traffic at once, and the gateway holds its requests until then (see Gateway.forward)
+        self.started = asyncio.Event()
 
     # -- sizing ---------------------------------------------------------------------------
     @property
@@ -255,6 +258,8 @@ class ReplicaSet:
         except BaseException:
             await self.stop(drain=False)
             raise
+        finally:
+            self.started.set()
         self._tasks.append(asyncio.create_task(self._watch()))
         if self.deployment["scale_settings"]["type"] == "target_utilization":
             self._tasks.append(asyncio.create_task(self._autoscale()))

@@ -334,13 +334,11 @@ def test_emulator_restart_keeps_uri_and_keys(ml_client, served, store):
     assert after.scoring_uri == served.scoring_uri
     after_keys = ml_client.online_endpoints.get_keys("iris-ep")
     assert (after_keys.primary_key, after_keys.secondary_key) == (before_keys.primary_key, before_keys.secondary_key)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        response = requests.post(served.scoring_uri, json=ROWS, headers=_auth(ml_client), timeout=10)
-        if response.status_code == 200:
-            break
-        time.sleep(0.1)
-    assert response.status_code == 200 and response.json() == [0, 2]
+    # the first call after the restart waits for the deployment's replicas (within request_timeout_ms),
+    # never a 404 as if the deployment were gone
+    response = requests.post(served.scoring_uri, json=ROWS, headers=_auth(ml_client), timeout=10)
+    assert response.status_code == 200 and response.json() == [0, 2], response.text
+    assert response.headers["azureml-model-deployment"] == "blue"
 
 
 def _alive(pid: int) -> bool:
