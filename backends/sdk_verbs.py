@@ -10,6 +10,8 @@ not bring verbs of its own.
 
 from __future__ import annotations
 
+import copy
+import enum
 import itertools
 import json
 import sys
@@ -29,12 +31,52 @@ def _camel(key: str) -> str:
 
 
 def dump(entity: Any) -> Any:
-    """``entity`` as ``az ml`` prints it."""
+    """``entity`` as ``az ml`` prints it.
+
+    azure-ai-ml reads a command or sweep job back as a pipeline node (``Command``, ``Sweep``), whose own
+    ``_to_dict()`` is the node's shape (the job under ``component``, no ``name`` or ``status``); ``az ml job
+    show`` prints the job, so a node is turned back into its job first. Enum values (``created_by_type``) are
+    printed as their values (``User``), as the Azure CLI's JSON encoder prints them."""
+    if isinstance(entity, _node_class()):
+        entity = entity._to_job()
     if hasattr(entity, "_to_dict"):  # first: a command(...) node is also a dict (azure-ai-ml's _AttrDict)
-        return entity._to_dict()
+        return _plain(_enum_values(entity)._to_dict())
     if entity is None or isinstance(entity, (str, int, float, bool, dict, list)):
         return entity
     return {_camel(k): v for k, v in vars(entity).items() if not k.startswith("_") and v is not None}
+
+
+def _node_class() -> type:
+    from azure.ai.ml.entities._builders.base_node import BaseNode  # the SDK's own: only when printing
+
+    return BaseNode
+
+
+def _enum_values(entity: Any, depth: int = 2) -> Any:
+    """A shallow copy of ``entity`` whose enum attributes (and those of its attribute objects, such as
+    ``creation_context``) hold their values: the SDK's schemas print an enum with ``str()``, which gives
+    ``JobStatus.COMPLETED`` for azure-core's string enums."""
+    changed = {}
+    for key, value in vars(entity).items():
+        if isinstance(value, enum.Enum):
+            changed[key] = value.value
+        elif depth > 1 and hasattr(value, "__dict__") and any(isinstance(v, enum.Enum) for v in vars(value).values()):
+            changed[key] = _enum_values(value, depth - 1)
+    if not changed:
+        return entity
+    twin = copy.copy(entity)
+    twin.__dict__.update(changed)
+    return twin
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
 
 
 def dump_all(entities: Any) -> list:
