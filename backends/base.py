@@ -88,6 +88,21 @@ class EnvironmentOperations(ABC):
         """Environments, or every version of ``name``."""
 
 
+class ComponentOperations(ABC):
+    @abstractmethod
+    def create_or_update(self, component: Any, **kwargs) -> Any:
+        """Register a command component version (the next number without one); the same spec again updates its
+        description and tags, another spec for an existing version raises a conflict."""
+
+    @abstractmethod
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
+        """One version, by number or by ``label`` (``latest`` when neither is given)."""
+
+    @abstractmethod
+    def list(self, name: str | None = None, **kwargs) -> Iterable[Any]:
+        """With ``name``, its versions; without, every component (each as a container: its latest version)."""
+
+
 class ComputeOperations(ABC):
     @abstractmethod
     def get(self, name: str) -> Any: ...
@@ -250,6 +265,15 @@ class Verbs(ABC):
     def environment_show(self, args: Namespace) -> Any: ...
     @abstractmethod
     def environment_list(self, args: Namespace) -> Any: ...
+
+    @abstractmethod
+    def component_create(self, args: Namespace) -> Any:
+        """Register the command component of ``args.file`` (``--name``, ``--version``, ``--set`` applied)."""
+
+    @abstractmethod
+    def component_show(self, args: Namespace) -> Any: ...
+    @abstractmethod
+    def component_list(self, args: Namespace) -> Any: ...
 
     def environment_build(self, args: Namespace) -> Any:
         """Build an environment's image or virtualenv on this machine now."""

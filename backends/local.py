@@ -26,7 +26,6 @@ NOT_EMULATED_GROUPS = (
     "batch_deployments",
     "batch_endpoints",
     "capability_hosts",
-    "components",
     "connections",
     "deployment_templates",
     "evaluators",
@@ -127,6 +126,7 @@ class LocalBackend(base.Backend):
     workspaces = _group("LocalWorkspaceOperations")
     data = _group("LocalDataOperations", "backends.data_operations")
     datastores = _group("LocalDatastoreOperations", "backends.data_operations")
+    components = _group("LocalComponentOperations", "backends.component_operations")
 
     @functools.cached_property
     def verbs(self) -> base.Verbs:
@@ -136,7 +136,8 @@ class LocalBackend(base.Backend):
         return LocalVerbs(self)
 
     def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
-        """``MLClient.create_or_update``: a job, model, environment or datastore, handed to its operation group."""
+        """``MLClient.create_or_update``: a job, model, environment, datastore or component, handed to its operation
+        group."""
         return getattr(self, _group_for(entity, _CREATE_GROUPS, "create_or_update")).create_or_update(entity, **kwargs)
 
     def begin_create_or_update(self, entity: Any, **kwargs: Any) -> Any:

@@ -39,6 +39,8 @@ from emulator.jobs import outputs as job_outputs
 from emulator.jobs.stream import stream as stream_job
 from emulator.models import registry as model_registry
 from emulator.models.views import model_view
+from emulator.pipelines import components
+from emulator.pipelines.components import component_view, container_view
 from emulator.runtime import check_runtime
 from emulator.runtime.prune import prune as run_prune
 
@@ -237,6 +239,18 @@ class LocalVerbs(base.Verbs):
     def model_download(self, args):
         target = model_registry.download(self.store, args.name, args.version, Path(args.download_path))
         print(f"Downloaded model {args.name} to {target}", file=sys.stderr)
+
+    def component_create(self, args):
+        data, base_path = _spec(args, ("name", "version"))
+        return component_view(self.store, components.create_or_update(self.store, data, base_path))
+
+    def component_show(self, args):
+        return component_view(self.store, components.get(self.store, args.name, args.version, args.label))
+
+    def component_list(self, args):
+        if args.name:
+            return [component_view(self.store, r) for r in components.versions(self.store, args.name)]
+        return [container_view(self.store, n, rs) for n, rs in components.containers(self.store).items()]
 
     def environment_create(self, args):
         build = {"path": args.build_context, "dockerfile_path": args.dockerfile_path or "Dockerfile"}

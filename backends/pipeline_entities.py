@@ -80,12 +80,8 @@ def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
             "Pipeline steps are emulated as command jobs only so far: use command() or a command component.",
         )
     component = node.component
-    if isinstance(component, str):
-        raise NotEmulated(
-            f"registered components in pipeline steps (step '{step}': component {component})",
-            "Use the component's YAML file instead (component: ./train.yml, or "
-            "load_component('train.yml') in Python), or inline its command in the step.",
-        )
+    if isinstance(component, str):  # a registered component (azureml:<name>:<version>): the engine resolves it
+        return _registered_step_to_spec(node, component, base)
     if not isinstance(component, CommandComponent):
         raise NotEmulated(f"{type(component).__name__} in pipeline step '{step}'")
     if node.distribution is not None:
@@ -106,22 +102,51 @@ def _step_to_spec(step: str, node: Any, base: Path) -> dict[str, Any]:
         key: _output(getattr((node.outputs or {}).get(key), "_data", None), declared_out.get(key))
         for key in {**declared_out, **(node.outputs or {})}
     }
-    limits = getattr(node, "limits", None)
-    resources = node.resources
     spec = {
         "type": "command",
+        **_node_fields(node),
+        "command": component.command,
+        "code": code,
+        "environment": environment,
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def _node_fields(node: Any) -> dict[str, Any]:
+    """What a step sets on top of its component: compute, display name, environment variables, limits, ..."""
+    limits = getattr(node, "limits", None)
+    resources = node.resources
+    return {
         "display_name": node.display_name,
         "description": node.description,
         "tags": dict(node.tags or {}) or None,
         "compute": node.compute,
-        "command": component.command,
-        "code": code,
-        "environment": environment,
         "environment_variables": dict(node.environment_variables or {}) or None,
-        "inputs": inputs,
-        "outputs": outputs,
         "resources": {"instance_count": resources.instance_count} if resources and resources.instance_count else None,
         "limits": {"timeout": limits.timeout} if limits is not None and getattr(limits, "timeout", None) else None,
+    }
+
+
+def _registered_step_to_spec(node: Any, component: str, base: Path) -> dict[str, Any]:
+    """A step naming a registered component: the reference and what the step gives (its inputs, outputs, compute,
+    ...); the engine fills in the component (:mod:`emulator.pipelines.components`)."""
+    spec = {
+        "type": "command",
+        # load_job drops the azureml: of azureml:<name>:<version>; the engine's reference keeps it
+        "component": component if component.startswith("azureml:") else f"azureml:{component}",
+        **_node_fields(node),
+        "inputs": {
+            key: value
+            for key, port in (node.inputs or {}).items()
+            if (value := _input(getattr(port, "_data", None), base)) is not None
+        },
+        "outputs": {
+            key: _output(data)
+            for key, port in (node.outputs or {}).items()
+            if (data := getattr(port, "_data", None)) is not None
+        },
     }
     return {k: v for k, v in spec.items() if v is not None}
 

@@ -154,6 +154,16 @@ class SdkVerbs(base.Verbs):
         _no_registry(args)
         return dump_all(self.client.environments.list(name=args.name))
 
+    def component_create(self, args):
+        fields = {f: getattr(args, f, None) for f in ("name", "version")}
+        return dump(self.client.components.create_or_update(sdk_load("component", args.file, args.set, fields=fields)))
+
+    def component_show(self, args):
+        return self._asset_get(self.client.components, args)
+
+    def component_list(self, args):
+        return dump_all(self.client.components.list(name=args.name))
+
     # -- compute --------------------------------------------------------------------------------------------------
     def compute_create(self, args):
         fields = {f: getattr(args, f, None) for f in (*COMPUTE_FLAGS, "resource_id")}

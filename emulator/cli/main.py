@@ -22,7 +22,20 @@ import sys
 import time
 
 from emulator import __version__
-from emulator.cli import compute, contract, data, endpoint, environment, job, model, output, serve, studio, system
+from emulator.cli import (
+    component,
+    compute,
+    contract,
+    data,
+    endpoint,
+    environment,
+    job,
+    model,
+    output,
+    serve,
+    studio,
+    system,
+)
 from emulator.errors import EmulatorError, JobFailed
 
 logger = logging.getLogger("amlemu.cli")
@@ -46,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"amlemu {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="<group>")
-    for module in (job, model, environment, endpoint, compute, system, data, serve, studio, contract):
+    for module in (job, model, component, environment, endpoint, compute, system, data, serve, studio, contract):
         module.register(groups, _common)
     return parser
 

@@ -1,7 +1,8 @@
 """Pipeline job specs: validated, bindings checked and local paths resolved, before anything is recorded.
 
 The input is the CLI v2 YAML shape (``type: pipeline``, ``inputs``, ``outputs``,
-``settings``, ``jobs``) with inline command steps, whether it came from a YAML file or
+``settings``, ``jobs``) with inline command steps or steps naming a registered command component
+(``component: azureml:<name>:<version>``, :mod:`.components`), whether it came from a YAML file or
 from an azure-ai-ml ``PipelineJob`` (``backends.pipeline_entities`` converts one to it).
 Each step is checked as the command job it becomes, with placeholders for its bindings.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from emulator import naming
 from emulator.errors import EmulatorError, NotEmulated, ValidationError
 from emulator.jobs.spec import JOB_HEADER_FIELDS, check_job_fields, job_header, normalize_command_job, normalize_input
-from emulator.pipelines import bindings
+from emulator.pipelines import bindings, components
 from emulator.pipelines.graph import StepGraph
 from emulator.store import WorkspaceStore
 
@@ -112,12 +113,7 @@ def _step(
             f"{kind} steps in pipeline jobs (step '{step}')", "Pipeline steps are emulated as command jobs only so far."
         )
     if "component" in raw:
-        raise NotEmulated(
-            f"'component:' references in pipeline steps (step '{step}')",
-            "Inline the component (command, code, environment, inputs, outputs) in the step; "
-            "azure-ai-ml's load_job inlines file components for you (`amlemu job create` "
-            "and ml_client.jobs.create_or_update do so).",
-        )
+        raw = _registered_component_step(step, raw, store)
     job = {k: v for k, v in raw.items() if k not in _PIPELINE_OWNED}
     job["type"] = "command"
     bound: dict[tuple[str, str], bindings.Binding] = {}
@@ -167,6 +163,25 @@ def _step(
     return {k: v for k, v in job.items() if v is not None}, bound
 
 
+def _registered_component_step(step: str, raw: dict[str, Any], store: WorkspaceStore | None) -> dict[str, Any]:
+    """A step that names a registered component (``component: azureml:<name>:<version>`` or ``@latest``) as the
+    command job it runs; any other ``component:`` is refused (azure-ai-ml's load_job inlines a file component)."""
+    reference = raw["component"]
+    where = f"Pipeline step '{step}'"
+    if not (isinstance(reference, str) and reference.startswith("azureml:")):
+        raise NotEmulated(
+            f"'component:' {naming.shown(reference)} in pipeline steps (step '{step}')",
+            "Name a registered component (component: azureml:<name>:<version>), or inline the component (command, "
+            "code, environment, inputs, outputs) in the step; azure-ai-ml's load_job inlines file components for "
+            "you (`amlemu job create` and ml_client.jobs.create_or_update do so).",
+        )
+    if store is None:
+        raise ValidationError(f"{where} names component {reference}: a registered component needs its workspace.")
+    with in_step(step):
+        record = components.resolve(store, reference, "The step's component")
+    return components.step_job(record, {k: v for k, v in raw.items() if k != "component"}, where)
+
+
 def check_steps(data: dict[str, Any]) -> None:
     """Cheap checks of a pipeline's steps as written: present, well named, each with a command.
 
@@ -206,7 +221,7 @@ def normalize_pipeline_job(
 
     Raises:
         ValidationError: naming the field, step or binding that is wrong and how to fix it.
-        NotEmulated: a step shape amlemu does not run (sweep or parallel steps, components by reference).
+        NotEmulated: a step shape amlemu does not run (sweep or parallel steps, a component by file or URL).
     """
     name = check_job_fields(data, PIPELINE_JOB_FIELDS, "pipeline job")
     settings = _settings(data)

@@ -130,7 +130,7 @@ def test_every_mlclient_operation_group_exists_and_the_unemulated_ones_say_so(en
     for group, call in (
         ("connections", lambda ops: ops.list()),
         ("registries", lambda ops: ops.get("r")),
-        ("components", lambda ops: ops.get("c")),
+        ("indexes", lambda ops: ops.get("i")),
         ("batch_endpoints", lambda ops: ops.list()),
         ("schedules", lambda ops: ops.begin_create_or_update(object())),
     ):

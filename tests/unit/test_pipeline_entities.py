@@ -73,11 +73,13 @@ def test_file_component_steps_are_inlined_with_their_defaults(tmp_path):
     assert "${{inputs.n}}" in step["command"]
 
 
-def test_registered_component_steps_are_not_emulated(tmp_path):
-    job = write_pipeline(tmp_path, "    type: command\n    component: azureml:stats:1\n")
-    with pytest.raises(NotEmulated) as info:
-        to_spec(job)
-    assert "registered components" in info.value.message and "'stats'" in info.value.message
+def test_registered_component_steps_name_their_component_for_the_engine(tmp_path):
+    job = write_pipeline(
+        tmp_path, "    type: command\n    component: azureml:stats:1\n    inputs: {data: '${{parent.inputs.folder}}'}\n"
+    )
+    step = to_spec(job)["jobs"]["stats"]  # the engine resolves the reference (emulator.pipelines.components)
+    assert step["component"] == "azureml:stats:1" and "command" not in step
+    assert step["inputs"] == {"data": "${{parent.inputs.folder}}"}
 
 
 def test_dsl_pipeline_with_command_and_loaded_components(tmp_path):

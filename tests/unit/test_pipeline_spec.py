@@ -145,7 +145,7 @@ def test_missing_jobs_and_unknown_fields(tmp_path):
     "step, operation",
     [
         ({"type": "sweep", "trial": "./trial.yml"}, "sweep steps"),
-        ({"type": "command", "component": "azureml:train:1"}, "'component:' references"),
+        ({"type": "command", "component": "./train.yml"}, "'component:' './train.yml'"),
     ],
 )
 def test_step_shapes_not_emulated_are_named(tmp_path, step, operation):
