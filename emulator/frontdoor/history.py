@@ -140,11 +140,13 @@ def _run_fields(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def rest_run(record: dict[str, Any]):
-    from azure.ai.ml._restclient.runhistory.models import Run
+    from azure.ai.ml._restclient.runhistory.models import Compute, Run
 
     spec = record["spec"]
     return Run(
         **_run_fields(record),
+        # what the SDK reads a child job's compute from (``jobs.list(parent_job_name=...)``: an AutoML or sweep trial)
+        compute=Compute(target=spec["compute"]) if spec.get("compute") else None,
         display_name=spec.get("display_name") or record["name"],
         description=spec.get("description"),
         experiment_id=record["experiment_name"],

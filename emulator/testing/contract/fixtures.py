@@ -37,6 +37,7 @@ from emulator.testing.frontdoor import FrontDoorProcess
 from emulator.testing.names import RunNames
 
 __all__ = [  # what a conftest takes with `import *`: the hook and the fixtures
+    "cluster",
     "contract_azure_client",
     "contract_front_door",
     "contract_home",
@@ -77,6 +78,17 @@ def unique_name(contract_run_names: RunNames) -> Callable[[str, str], str]:
     """``unique_name(kind, name)``: ``name`` with the run's prefix, within Azure ML's length rule for ``kind``
     (``model``, ``online_endpoint``, ``compute``, ... ; any other kind: 32 characters)."""
     return contract_run_names.prefixed
+
+
+@pytest.fixture
+def cluster(ml_client, unique_name: Callable[[str, str], str]):
+    """A compute cluster of up to two nodes (none until a job asks), deleted afterwards; its name."""
+    from azure.ai.ml.entities import AmlCompute
+
+    name = unique_name("compute", "cluster")
+    ml_client.compute.begin_create_or_update(AmlCompute(name=name, min_instances=0, max_instances=2)).result()
+    yield name
+    ml_client.compute.begin_delete(name).result()
 
 
 @pytest.fixture(scope="session")
