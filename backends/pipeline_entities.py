@@ -3,7 +3,9 @@
 In: a ``PipelineJob`` from ``load_job`` (CLI v2 YAML, with inline or ``file:`` command
 components) or from the ``@pipeline`` DSL with ``command()`` / ``load_component`` steps
 becomes the pipeline YAML shape the engine validates, every path absolute, every
-binding a ``${{parent...}}`` string. Out: a record becomes a ``PipelineJob`` with status,
+binding a ``${{parent...}}`` string; a step naming a registered component
+(``component: azureml:train:1``) keeps the reference, which the engine resolves.
+Out: a record becomes a ``PipelineJob`` with status,
 id, creation context and its steps as ``command`` nodes.
 
 Limits of the record → entity direction (best effort): steps carry their command,
