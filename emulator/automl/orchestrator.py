@@ -15,7 +15,10 @@ Run as ``python -m emulator.automl.orchestrator <workspace-dir> <automl-job-name
   the best finished one (as Azure ends an experiment that times out);
 * ends ``Completed`` with ``best_child_run_id``, ``score``, ``run_algorithm`` and
   ``run_preprocessor`` in its properties, ``Failed`` when no trial produced the primary metric,
-  ``Canceled`` on cancel.
+  ``Canceled`` on cancel;
+* tags its own MLflow run as Azure's AutoML does (:func:`parent_run_tags`): ``automl_best_child_run_id``
+  (where users look for the best trial with MLflow) and the per-trial summary ``iteration_000``,
+  ``run_algorithm_000``, ``run_preprocessor_000``, ``score_000`` (``;``-joined, in the order trials ended).
 
 Progress goes to the job's ``user_logs/std_log.txt``.
 """
@@ -46,6 +49,8 @@ POLL_S = 0.1
 #: Azure: with limits.enable_early_termination (the default), the job stops when the score has not
 #: improved over the last 20 iterations
 EARLY_TERMINATION_WINDOW = 20
+#: what amlemu names the featurization in front of every algorithm (Azure names its scaler per trial)
+PREPROCESSOR = "StandardScalerWrapper"
 
 
 def plan(task: str, algorithms: list[str], max_trials: int) -> list[tuple[str, dict[str, Any]]]:
@@ -79,6 +84,21 @@ def plan(task: str, algorithms: list[str], max_trials: int) -> list[tuple[str, d
             else:
                 left.remove(algorithm)
     return out[:max_trials]
+
+
+def parent_run_tags(best: str | None, ended: list[tuple[int, str, float]]) -> dict[str, str]:
+    """The tags Azure's AutoML sets on its parent MLflow run: the best trial's name and, over the trials
+    that ended with the primary metric (``(index, algorithm, score)`` in the order they ended), the
+    ``;``-joined iteration, algorithm, preprocessor and score lists Azure records as ``*_000`` tags."""
+    tags = {
+        "iteration_000": ";".join(str(index) for index, _, _ in ended),
+        "run_algorithm_000": ";".join(algorithm for _, algorithm, _ in ended),
+        "run_preprocessor_000": ";".join(PREPROCESSOR for _ in ended),
+        "score_000": ";".join(repr(score) for _, _, score in ended),
+    }
+    if best is not None:
+        tags["automl_best_child_run_id"] = best
+    return tags
 
 
 def stalled(scores: list[float | None], goal: str, window: int) -> bool:
@@ -115,6 +135,8 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
         self.limits = self.spec["limits"]
         self.stop_note: str | None = None  # why no more trials start (exit score, timeout, early termination)
         self.ended_scores: list[float | None] = []  # the primary metric of each trial, in the order they ended
+        #: (index, algorithm, score) of the trials that ended Completed with the metric, in the order they ended
+        self.ended_scored: list[tuple[int, str, float]] = []
 
     def _prepare(self) -> None:
         spec = self.spec
@@ -193,7 +215,7 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
             "inputs": {k: dict(v) for k, v in spec["inputs"].items()},
             "properties": {
                 "run_algorithm": algorithm,
-                "run_preprocessor": "StandardScalerWrapper",
+                "run_preprocessor": PREPROCESSOR,
                 "hyperparameters": json.dumps(settings),
             },
         }
@@ -230,6 +252,8 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
                 + (f" ({state.error})" if state.error and state.status != "Completed" else "")
             )
             self.ended_scores.append(state.score)
+            if state.score is not None and state.status == "Completed":
+                self.ended_scored.append((state.index, state.algorithm, state.score))
             if (
                 self.limits.get("enable_early_termination", True)
                 and self.stop_note is None
@@ -262,6 +286,7 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
     def _conclude(self, forced: tuple[str, str] | None = None) -> None:
         scored = [t for t in self.trials.values() if t.score is not None and t.status == "Completed"]
         spec = self.store.get_job(self.name)["spec"]
+        run_dir = self.store.mlflow_run_dir(self.job["experiment_name"], self.name)
         props = spec["properties"]
         props.update(primary_metric=self.metric, total_trials=str(len(self.trials)))
         if self.stop_note:
@@ -273,17 +298,13 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
                 best_child_run_id=best.name,
                 score=str(best.score),
                 run_algorithm=best.algorithm,
-                run_preprocessor="StandardScalerWrapper",
+                run_preprocessor=PREPROCESSOR,
                 best_metric_status="Succeeded",
                 model_path=f"azureml://jobs/{best.name}/outputs/artifacts/paths/outputs/",
             )
             best_run = self.store.mlflow_run_dir(self.job["experiment_name"], best.name)
             if (best_run / "metrics").is_dir():  # the parent run shows the best trial's metrics, as on Azure
-                shutil.copytree(
-                    best_run / "metrics",
-                    self.store.mlflow_run_dir(self.job["experiment_name"], self.name) / "metrics",
-                    dirs_exist_ok=True,
-                )
+                shutil.copytree(best_run / "metrics", run_dir / "metrics", dirs_exist_ok=True)
             self.log(
                 f"best trial {best.name}: {best.algorithm} {json.dumps(best.settings)}, {self.metric}={best.score:.6g}"
             )
@@ -302,6 +323,8 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
             )
         else:
             status, error = "Failed", "No trial was started."
+        if (run_dir / "tags").is_dir():  # not when the job failed before its run was made
+            filestore.set_tags(run_dir, parent_run_tags(props.get("best_child_run_id"), self.ended_scored))
         self.log(f"AutoML job {status}" + (f": {error}" if error else ""))
         self.store.update_job(self.name, spec=spec)
         self._record_end(status, error)

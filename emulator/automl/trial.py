@@ -10,10 +10,12 @@ target column, primary metric, validation scheme, featurization, onnx flag) and 
 from the command line; it featurizes the columns (:func:`plan_featurization`: a ColumnTransformer
 in front of the algorithm), logs every metric of its task with MLflow (Azure's names, e.g.
 ``accuracy``, ``AUC_weighted``), and writes ``outputs/model.pkl``, ``outputs/model.json``,
-``outputs/featurization_summary.json`` and, with ``enable_onnx_compatible_models``,
-``outputs/model.onnx`` (opset 17, no ZipMap; input ``input``, float32, for all-numeric features,
-else one input per column), the model refitted on all the training data as Azure does after
-cross-validation. A config without ``featurization`` (a job recorded before it existed) is mode off.
+``outputs/featurization_summary.json``, ``outputs/mlflow-model/`` (the fitted pipeline as an MLflow
+model, as every Azure AutoML trial has one: :func:`save_mlflow_model`) and, with
+``enable_onnx_compatible_models``, ``outputs/model.onnx`` (opset 17, no ZipMap; input ``input``,
+float32, for all-numeric features, else one input per column), the model refitted on all the training
+data as Azure does after cross-validation. A config without ``featurization`` (a job recorded before it
+existed) is mode off.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -621,6 +624,34 @@ def export_onnx(model, task: str, inputs: int | list[dict[str, Any]]) -> bytes:
     return onx.SerializeToString()
 
 
+def save_mlflow_model(model, plan: list[dict[str, Any]], features, path: Path) -> None:
+    """Save the fitted pipeline as an MLflow model folder (``MLmodel``, ``model.pkl``, ``conda.yaml``,
+    ``python_env.yaml``, ``requirements.txt``), loadable with ``mlflow.pyfunc.load_model``.
+
+    Its signature names the columns the pipeline takes (:func:`prepare`'s, numbers as double), so a
+    DataFrame of those columns is what it predicts on, as Azure's AutoML MLflow models take. The pip
+    requirements are given rather than inferred: inferring loads the model in a subprocess (seconds).
+    """
+    # on first use: MLflow's sklearn flavor costs ~0.5 s at start
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    kept = [p["name"] for p in plan if not p["dropped"]]
+    rows = prepare(features.head(5), plan)
+    example = rows if hasattr(rows, "columns") else pd.DataFrame(rows, columns=kept)
+    example = example.astype({c: "float64" for c in example.columns if example[c].dtype.kind == "f"})
+    if path.exists():  # save_model refuses an existing folder (a trial run again in the same outputs)
+        shutil.rmtree(path)
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,  # model.pkl, as Azure's
+        signature=infer_signature(example, model.predict(rows)),
+        pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="One amlemu AutoML trial.")
     parser.add_argument("--training_data", required=True)
@@ -637,9 +668,8 @@ def main() -> None:
 
     import mlflow  # on first use: MLflow costs ~1.2 s at start
 
-    plan = plan_featurization(
-        split_xy(frame, config["target_column_name"], config.get("weight_column_name"))[0], config.get("featurization")
-    )
+    raw_features = split_xy(frame, config["target_column_name"], config.get("weight_column_name"))[0]
+    plan = plan_featurization(raw_features, config.get("featurization"))
     metrics, model, features = evaluate(config, frame, validation, plan)
     summary = featurization_summary(plan, model)
     print(
@@ -671,8 +701,9 @@ def main() -> None:
         described["classes"] = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     if config.get("enable_onnx_compatible_models"):
         (out / "model.onnx").write_bytes(export_onnx(model, config["task"], inputs))
+    save_mlflow_model(model, plan, raw_features, out / "mlflow-model")
     (out / "model.json").write_text(json.dumps(described, indent=2))
-    print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to outputs/", flush=True)
+    print(f"wrote {', '.join(sorted(p.name + '/' * p.is_dir() for p in out.iterdir()))} to outputs/", flush=True)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,16 @@ def create_run(
     return run_dir
 
 
+def set_tags(run_dir: Path, tags: dict[str, str]) -> None:
+    """Set (or overwrite) tags on an existing run, as ``MlflowClient.set_tag`` does: one file a tag."""
+    folder = run_dir / "tags"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{run_dir} is not an MLflow run (it has no tags folder)")
+    for key, value in tags.items():
+        # written in place, as MLflow's file store does: a temporary file beside it would be read as a tag
+        (folder / key).write_text(str(value))
+
+
 def end_run(run_dir: Path, status: str) -> None:
     """Mark the run FINISHED, FAILED or KILLED (what the job's status maps to)."""
     meta_path = run_dir / "meta.yaml"
