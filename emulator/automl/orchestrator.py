@@ -89,7 +89,10 @@ def plan(task: str, algorithms: list[str], max_trials: int) -> list[tuple[str, d
 def parent_run_tags(best: str | None, ended: list[tuple[int, str, float]]) -> dict[str, str]:
     """The tags Azure's AutoML sets on its parent MLflow run: the best trial's name and, over the trials
     that ended with the primary metric (``(index, algorithm, score)`` in the order they ended), the
-    ``;``-joined iteration, algorithm, preprocessor and score lists Azure records as ``*_000`` tags."""
+    ``;``-joined iteration, algorithm, preprocessor and score lists Azure records as ``*_000`` tags.
+    No tags when no trial ended with the metric."""
+    if not ended:
+        return {}
     tags = {
         "iteration_000": ";".join(str(index) for index, _, _ in ended),
         "run_algorithm_000": ";".join(algorithm for _, algorithm, _ in ended),

@@ -73,6 +73,12 @@ def test_iris_classification_on_a_cluster_picks_a_servable_best_model(ml_client,
     } <= set(logged[best])
     assert logged[best]["accuracy"] == max(m["accuracy"] for m in logged.values())
     assert float(done.properties["score"]) == pytest.approx(logged[best]["accuracy"])
+    tags = filestore.read_run(store.mlflow_run_dir("iris-automl", submitted.name))["tags"]
+    assert tags["automl_best_child_run_id"] == best  # where Azure's samples find the best trial with MLflow
+    ended = dict(zip(tags["iteration_000"].split(";"), tags["score_000"].split(";")))
+    assert sorted(ended) == ["0", "1", "2"] and float(ended[best.rsplit("_", 1)[1]]) == logged[best]["accuracy"]
+    for trial in trials:  # every trial, not only the best, has its MLflow model, as on Azure
+        assert (store.job_dir(trial.name) / "artifacts" / "outputs" / "mlflow-model" / "MLmodel").is_file()
 
     model = ml_client.models.create_or_update(
         Model(name="iris-automl", path=f"azureml://jobs/{best}/outputs/artifacts/paths/outputs/", type="custom_model")
@@ -123,6 +129,11 @@ def test_regression_with_validation_data_minimises_its_metric(ml_client, store):
     assert done.status == "Completed" and type(done).__name__ == "RegressionJob"
     assert done.properties["run_algorithm"] == "GradientBoosting"  # fits the training rows it is scored on best
     assert float(done.properties["score"]) < 0.1  # normalized RMSE: minimised
+    from emulator.tracking import filestore
+
+    tags = filestore.read_run(store.mlflow_run_dir("iris-automl", done.name))["tags"]
+    assert tags["automl_best_child_run_id"] == done.properties["best_child_run_id"]
+    assert min(float(s) for s in tags["score_000"].split(";")) == float(done.properties["score"])
 
 
 def test_trials_that_all_fail_fail_the_job_with_the_first_reason(ml_client, store, tmp_path):
@@ -145,6 +156,11 @@ def test_trials_that_all_fail_fail_the_job_with_the_first_reason(ml_client, stor
     assert f"No trial produced the primary metric accuracy. The first, {name}_0 (LogisticRegression)" in record["error"]
     trial_log = (store.job_dir(f"{name}_0") / "artifacts" / "user_logs" / "std_log.txt").read_text()
     assert "colour are not numeric; with featurization mode off" in trial_log
+    from emulator.tracking import filestore
+
+    assert not {"automl_best_child_run_id", "iteration_000"} & set(
+        filestore.read_run(store.mlflow_run_dir("pets", name))["tags"]
+    )  # no trial ended with the metric: no best trial to name
 
 
 def test_exit_score_starts_no_more_trials(ml_client, store):
