@@ -2,7 +2,7 @@
 
 A model's files are copied into the workspace at registration, so a model
 outlives the job or folder it came from. Paths understood (as Azure ML):
-a local file or folder; ``azureml://jobs/<job>/outputs/artifacts/paths/<p>``;
+a local file or folder; ``azureml://jobs/<job>/outputs/artifacts/paths/<p>`` (or ``.../artifacts/<p>``);
 ``azureml://jobs/<job>/outputs/<output>[/paths/<p>]``; ``runs:/<run-id>/<p>``; a datastore path,
 ``azureml://datastores/<ds>/paths/<p>`` (short or long form: where the SDK uploads a local model).
 """
@@ -26,12 +26,15 @@ KIND = "model"
 MODEL_TYPES = {"custom_model", "mlflow_model", "triton_model"}
 _JOB_OUTPUT = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/(?P<output>[^/]+)(?:/paths/(?P<path>.*))?$")
 _RUNS = re.compile(r"^runs:/(?P<job>[^/]+)/?(?P<path>.*)$")
+#: the job's artifacts without ``paths/``, as Azure ML's AutoML docs write the best trial's MLflow model
+#: (``azureml://jobs/<job>/outputs/artifacts/outputs/mlflow-model/``)
+_JOB_ARTIFACTS = re.compile(r"^azureml://jobs/(?P<job>[^/]+)/outputs/artifacts/(?!paths/)(?P<path>.+)$")
 
 
 def job_output(path: str) -> tuple[str, str, str] | None:
     """The job, its output (``artifacts`` for ``runs:/``) and the path inside it that a model path names;
     None for a path that names no job output."""
-    match = _JOB_OUTPUT.match(path) or _RUNS.match(path)
+    match = _JOB_OUTPUT.match(path) or _JOB_ARTIFACTS.match(path) or _RUNS.match(path)
     if not match:
         return None
     return match["job"], match.groupdict().get("output") or "artifacts", match["path"] or ""
