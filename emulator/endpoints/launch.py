@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emulator import config
+from emulator.endpoints.records import mlflow_model_folder
 from emulator.runtime import Prepared, RunHandle, RunRequest, select
 from emulator.serving import user_server
 from emulator.serving.settings import REPLICA_SECRET_ENV
@@ -43,6 +44,10 @@ _SERVING_SRC = Path(__file__).resolve().parents[1] / "serving"
 REPLICA_SECRET = secrets.token_urlsafe(32)
 
 
+#: the generated scoring script of a no-code MLflow deployment: its folder (under emulator/serving) is the
+#: replica's AML_APP_ROOT; and what it needs beyond amlemu's server, unless the model's environment names it
+MLFLOW_SCORING = ("mlflow_scoring", "score.py")
+MLFLOW_SCORING_PACKAGES = (("mlflow-skinny", ("mlflow", "mlflow-skinny")), ("pandas", ("pandas",)))
 #: the server Azure's images run, and the package that brings it along
 USER_SERVER = "azureml-inference-server-http"
 BRINGS_USER_SERVER = (USER_SERVER, "azureml-defaults")
@@ -131,6 +136,10 @@ class ReplicaLauncher:
         self._model: Path | None = None
         #: the environment's own server (``{"version", "script"}``) the replicas run; None: amlemu's
         self.own_server: dict | None = None
+        #: an MLflow model without a scoring script: served by the script Azure ML would generate
+        self.mlflow_scoring = (
+            not deployment.get("code") and mlflow_model_folder(store, deployment.get("model")) is not None
+        )
 
     @property
     def threads(self) -> int:
@@ -180,6 +189,10 @@ class ReplicaLauncher:
         if code:
             env["AML_APP_ROOT"] = code
             env["AZUREML_ENTRY_SCRIPT"] = dep["scoring_script"]
+        elif self.mlflow_scoring:  # amlemu's serving sources: on PYTHONPATH, or amlemu's own installed ones
+            serving = f"{pythonpath}/emulator/serving" if pythonpath else str(_SERVING_SRC)
+            env["AML_APP_ROOT"] = f"{serving}/{MLFLOW_SCORING[0]}"
+            env["AZUREML_ENTRY_SCRIPT"] = MLFLOW_SCORING[1]
         return env
 
     def _event(self, line: str) -> None:
@@ -202,6 +215,9 @@ class ReplicaLauncher:
                 has_script = bool(self.deployment.get("code") and self.deployment.get("scoring_script"))
                 own = has_script and names_user_server(resolved.get("requirements"))
                 extra = [] if own else serving_requirements()
+                if self.mlflow_scoring:
+                    named = {_requirement_name(line) for line in resolved.get("requirements") or ()}
+                    extra += [pkg for pkg, names in MLFLOW_SCORING_PACKAGES if not named.intersection(names)]
                 prepared = await asyncio.to_thread(self.runtime.prepare, resolved, self._event, extra)
                 found = await asyncio.to_thread(self._find_user_server, prepared) if has_script else None
                 if found is None and own:

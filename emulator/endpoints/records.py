@@ -458,6 +458,59 @@ def _code(spec: dict, base_path: Path) -> tuple[Path | None, str | None]:
     return folder, str(script)
 
 
+def mlflow_model_folder(store: WorkspaceStore, model: ModelRef | None) -> Path | None:
+    """The registered folder of ``model`` when it is an ``mlflow_model`` (served without code by the
+    generated MLflow scoring script), else None."""
+    # the registries cost start-up time (~6 ms) where no MLflow model is served
+    from emulator.models import registry as models
+
+    if not model:
+        return None
+    try:
+        record = store.get_asset(models.KIND, model["name"], model["version"])
+    except ResourceNotFound:
+        return None
+    return models.files(store, record) if record.get("type") == "mlflow_model" else None
+
+
+def _mlflow_conda_file(folder: Path, model: ModelRef, needed: bool) -> Path | None:
+    """The conda file of an MLflow model's ``python_function`` flavor (None when not ``needed``: the
+    deployment names an environment); refuses a model without that flavor, or without the file if needed."""
+    import yaml  # only deployment writes read MLmodel files
+
+    which = f"MLflow model '{model['name']}:{model['version']}'"
+    fix = (
+        "Save the model with mlflow.<flavor>.save_model or log_model (they write MLmodel and conda.yaml) and "
+        "register that folder, or deploy it with code_configuration and an environment."
+    )
+    mlmodel = folder / "MLmodel"
+    if not mlmodel.is_file():
+        raise ValidationError(f"{which} has no MLmodel file in its folder ({folder}), so it cannot be served. {fix}")
+    try:
+        flavors = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors") or {}
+    except (yaml.YAMLError, AttributeError) as exc:
+        raise ValidationError(f"{which}: its MLmodel file is not a YAML mapping ({exc}). {fix}")
+    pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
+    if not isinstance(pyfunc, dict):
+        raise ValidationError(
+            f"{which} has no python_function flavor (its MLmodel names: {', '.join(flavors) or 'none'}), so "
+            "mlflow.pyfunc.load_model cannot serve it without code, as on Azure ML. Save it with a flavor that "
+            "adds python_function (mlflow.sklearn, mlflow.pyfunc, ...), or deploy it with code_configuration "
+            "and an environment."
+        )
+    if not needed:
+        return None
+    env = pyfunc.get("env") or "conda.yaml"
+    conda = (env.get("conda") if isinstance(env, dict) else env) or "conda.yaml"
+    path = (folder / str(conda)).resolve()
+    if not path.is_file() or not path.is_relative_to(folder.resolve()):
+        raise ValidationError(
+            f"{which} has no conda file ({conda}, named by its python_function flavor) in its folder, so its "
+            f"environment cannot be built. {fix} Or give the deployment an 'environment'."
+        )
+    return path
+
+
 def create_or_update_deployment(
     store: WorkspaceStore, spec: dict[str, Any], base_path: Path, endpoint_name: str | None = None
 ) -> tuple[DeploymentRecord, bool]:
@@ -515,11 +568,11 @@ def create_or_update_deployment(
         code_src = code_folder
     environment = merged.get("environment")
     env_resolved = environments.resolve(store, environment, base_path) if environment else None
-    if code_src is None and not previous.get("code") and env_resolved is None:
-        env_resolved = None  # no script: the built-in ONNX scorer runs on amlemu's own interpreter
     if (code_src or previous.get("code")) and not environment:
         raise ValidationError(
-            "A deployment with a scoring script needs an 'environment' (e.g. azureml:AzureML-sklearn-1.5@latest)."
+            "A deployment with a scoring script needs an 'environment' (e.g. azureml:AzureML-sklearn-1.5@latest), "
+            "an MLflow model's too, as on Azure ML. An mlflow_model deployed without code_configuration needs "
+            "neither: its environment is built from the model's conda.yaml and a generated script serves it."
         )
     count = _positive_int(spec.get("instance_count", previous.get("instance_count", 1)), "instance_count", 0)
     if count > config_max_instances():
@@ -543,6 +596,12 @@ def create_or_update_deployment(
             "The deployment has neither a model nor a scoring script. Give 'model' (an ONNX "
             "model is served by the built-in scorer) and/or 'code_configuration'."
         )
+    no_code = not (code_src or previous.get("code"))
+    mlflow_folder = mlflow_model_folder(store, model) if no_code else None
+    if mlflow_folder is not None:  # no-code deployment: Azure ML's generated script, and the model's environment
+        conda_file = _mlflow_conda_file(mlflow_folder, model, needed=not environment)
+        if conda_file is not None:
+            env_resolved = environments.from_conda_file(conda_file, f"mlflow_model:{model['name']}:{model['version']}")
     body = {k: v for k, v in previous.items() if k not in ("name", "version", "created_at", "updated_at")}
     body.update(
         endpoint_name=endpoint_name,

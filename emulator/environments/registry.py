@@ -47,17 +47,8 @@ def normalize(spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
     """Validate an environment spec (YAML-shaped) and resolve its local paths."""
     spec = {k: v for k, v in spec.items() if v not in (None, {}, [])}
     spec.pop("$schema", None)
-    conda_ref = spec.get("conda_file")
-    conda = _load_conda_file(conda_ref, base_path)
-    if conda is not None:
-        spec["conda_file"] = conda
-        # -r files in its pip list are read now, relative to the conda file, and kept with the environment
-        folder = (base_path / str(conda_ref)).resolve().parent if isinstance(conda_ref, str) else base_path
-        files = conda_module.requirement_files(conda, folder, spec.get(REQUIREMENT_FILES))
-        spec.pop(REQUIREMENT_FILES, None)
-        if files:
-            spec[REQUIREMENT_FILES] = files
-        pip_requirements(conda, files)  # fail now on conda-only packages and pip options
+    if spec.get("conda_file") is not None:
+        spec.update(_conda_fields(spec.pop("conda_file"), base_path, spec.pop(REQUIREMENT_FILES, None)))
     build = spec.get("build")
     if build:
         context = Path(build["path"] if isinstance(build, dict) else build)
@@ -79,6 +70,23 @@ def normalize(spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
             "'build' (a docker build context). Add one of them."
         )
     return spec
+
+
+def _conda_fields(conda_ref: Any, base_path: Path, known_files: dict | None = None) -> dict[str, Any]:
+    """``conda_file`` (loaded) and the lines of the ``-r`` files its pip list names, checked for what
+    pip cannot install (conda-only packages, pip options)."""
+    conda = _load_conda_file(conda_ref, base_path)
+    # -r files in its pip list are read now, relative to the conda file, and kept with the environment
+    folder = (base_path / str(conda_ref)).resolve().parent if isinstance(conda_ref, str) else base_path
+    files = conda_module.requirement_files(conda, folder, known_files)
+    pip_requirements(conda, files)  # fail now on conda-only packages and pip options
+    return {"conda_file": conda, **({REQUIREMENT_FILES: files} if files else {})}
+
+
+def from_conda_file(path: Path, reference: str) -> EnvironmentResolved:
+    """What a conda file on its own runs in (an MLflow model's ``conda.yaml``): a cached virtualenv with
+    its pip requirements, on the Python it asks for."""
+    return runtime_record(reference, _conda_fields(path.name, path.parent))
 
 
 def create(store: WorkspaceStore, spec: dict[str, Any], base_path: Path) -> dict[str, Any]:
