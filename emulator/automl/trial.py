@@ -648,8 +648,25 @@ def save_mlflow_model(model, plan: list[dict[str, Any]], features, path: Path) -
         str(path),
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,  # model.pkl, as Azure's
         signature=infer_signature(example, model.predict(rows)),
-        pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True),
+        pip_requirements=[
+            *mlflow.sklearn.get_default_pip_requirements(include_cloudpickle=True),
+            _mlflow_requirement(),
+        ],
     )
+
+
+def _mlflow_requirement() -> str:
+    """The MLflow distribution this trial runs, pinned: ``mlflow-skinny`` where only it is installed (as in
+    amlemu's own environment), so that a no-code deployment of the model builds from what is installable
+    here; left out, MLflow would pin the full ``mlflow`` package."""
+    from importlib import metadata
+
+    for distribution in ("mlflow", "mlflow-skinny"):
+        try:
+            return f"{distribution}=={metadata.version(distribution)}"
+        except metadata.PackageNotFoundError:
+            continue
+    raise RuntimeError("MLflow is not installed in the trial's environment")
 
 
 def main() -> None:

@@ -101,6 +101,29 @@ def test_iris_classification_on_a_cluster_picks_a_servable_best_model(ml_client,
     label, _ = session.run(None, {"input": np.array([[5.1, 3.5, 1.4, 0.2], [6.2, 3.4, 5.4, 2.3]], np.float32)})
     assert label.tolist() == [0, 2]
 
+    # as Azure's AutoML docs deploy the best model: its MLflow folder, no scoring script, no environment (the
+    # environment comes from the model's conda.yaml, which pins what is installed here)
+    mlflow_model = ml_client.models.create_or_update(
+        Model(
+            name="iris-automl-mlflow",
+            path=f"azureml://jobs/{best}/outputs/artifacts/outputs/mlflow-model/",
+            type="mlflow_model",
+        )
+    )
+    requirements = (Path(mlflow_model.path) / "requirements.txt").read_text()
+    assert "mlflow-skinny==" in requirements and "mlflow==" not in requirements
+    ml_client.online_deployments.begin_create_or_update(
+        ManagedOnlineDeployment(name="green", endpoint_name="automl-ep", model=mlflow_model, instance_count=1)
+    ).result()
+    columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    body = {"input_data": {"columns": columns, "index": [0, 1], "data": [[5.1, 3.5, 1.4, 0.2], [6.2, 3.4, 5.4, 2.3]]}}
+    request = Path(store.root) / "mlflow-request.json"
+    request.write_text(json.dumps(body))
+    answer = ml_client.online_endpoints.invoke(
+        endpoint_name="automl-ep", deployment_name="green", request_file=str(request)
+    )
+    assert json.loads(answer) == [0, 2]
+
 
 def test_automl_needs_a_compute_cluster(ml_client, store):
     ml_client.compute.begin_create_or_update(ComputeInstance(name="dev-box", size="Standard_DS3_v2")).result()
