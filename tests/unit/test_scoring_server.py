@@ -581,7 +581,12 @@ def test_builtin_scorer_refuses_a_chunked_body_over_the_limit(onnx_server, sessi
     response = _score(session, onnx_server, chunks)  # a generator body goes out chunked
     assert response.status_code == 413
     assert "is larger than the limit of 19.5 KiB (20000 bytes)" in _error(response)[1]
-    assert _score(session, onnx_server, {"data": IRIS_ROWS}).json() == IRIS_LABELS
+    # the server still serves, on a new connection: after an over-limit chunked body it has not read to its end,
+    # granian closes the connection without Connection: close, so a keep-alive client that sends its next
+    # request at once can meet the close (seen twice in this stop's runs; waitress refuses a Connection header from
+    # the app, so the app cannot say it). The gateway retries a request whose pooled connection closed unanswered.
+    with requests.Session() as fresh:
+        assert _score(fresh, onnx_server, {"data": IRIS_ROWS}).json() == IRIS_LABELS
 
 
 def test_builtin_scorer_checks_integer_inputs_of_a_multi_input_model(mixed_server, session):
