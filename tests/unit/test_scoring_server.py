@@ -572,6 +572,8 @@ def test_builtin_scorer_names_the_problem_and_keeps_serving(
     assert got_code == code
     assert fragment in message
     assert response.headers["x-ms-run-function-failed"] == "False"
+    if status == 413:  # an unread body: the server may close this connection (see the chunked test below)
+        session = requests.Session()
     after = _score(session, onnx_server, {"data": IRIS_ROWS})
     assert (after.status_code, after.json()) == (200, IRIS_LABELS)
 
