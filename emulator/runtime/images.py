@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata as md
+import importlib.util
 import io
 import json
 import os
@@ -223,6 +224,7 @@ def _download(plan: installs.Plan, wheels: Path, context: Path, log: Log) -> ins
     packages and pip's find-links first (offline), then with the index. A package published only as source
     gets its wheel built on the host, unless ``plan.no_build`` (the image's pip has no index to build with).
     None when done."""
+    _require_pip()
     reqs, constraints = context / "requirements.in", context / "constraints.in"
     reqs.write_text("\n".join(plan.requirements) + "\n")
     constraints.write_text("\n".join(plan.constraints) + "\n")
@@ -261,6 +263,17 @@ def _download(plan: installs.Plan, wheels: Path, context: Path, log: Log) -> ins
         )  # fmt: skip
         if code != 0:
             return installs.InstallFailed(lines + made, network=False)
+
+
+def _require_pip() -> None:
+    """pip downloads the wheels of another Python and platform, which uv does not; amlemu depends on pip, but a
+    virtualenv made by uv, or a distribution's Python, may still lack it."""
+    if importlib.util.find_spec("pip") is None:
+        raise EmulatorError(
+            f"Building an image needs pip, to download the image's wheels, and this Python ({sys.executable}) has "
+            f"none. Install it into this environment: `{sys.executable} -m ensurepip` or `uv pip install pip`.",
+            code="EnvironmentBuildFailed",
+        )
 
 
 def _download_error(failure: installs.InstallFailed, plan: installs.Plan) -> EmulatorError:

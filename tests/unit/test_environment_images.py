@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+
+import pytest
+
+from emulator.errors import EmulatorError
+from emulator.runtime import images
 from emulator.runtime.images import context_key, dockerfile_bases, stand_in_dockerfile
 
 MULTI_STAGE = """\
@@ -49,3 +55,16 @@ def test_context_key_follows_files_dockerignore_and_dockerfile_path(tmp_path):
     assert changed != key
     (tmp_path / "other.Dockerfile").write_text("FROM python:3.11-slim\n")
     assert context_key(tmp_path, "other.Dockerfile") != context_key(tmp_path, "Dockerfile")
+
+
+def test_an_image_build_without_pip_says_how_to_get_it(monkeypatch):
+    """A virtualenv made by uv has no pip; the image's wheels are downloaded with pip, so the build stops at once
+    with the fix instead of pip's 'No module named pip' under a download error."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pip" else real(name, *a))
+    with pytest.raises(EmulatorError) as err:
+        images._require_pip()
+    assert "needs pip" in err.value.message and "-m ensurepip" in err.value.message
+    assert err.value.code == "EnvironmentBuildFailed"
+    monkeypatch.undo()
+    images._require_pip()  # this test's own Python has pip
