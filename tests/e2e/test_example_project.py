@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,9 @@ def install_amlemu(venv: Path, source: Path, work: Path) -> None:
     """``venv`` holding exactly amlemu (built from ``source``), its dependencies and the project's test tools."""
     _uv("build", "--wheel", "--out-dir", str(work / "dist"), str(source), what="building amlemu's wheel")
     (wheel,) = (work / "dist").glob("amlemu-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        bytecode = [name for name in archive.namelist() if "__pycache__" in name or name.endswith(".pyc")]
+    assert not bytecode, f"amlemu's wheel carries bytecode of the tree it was built from: {bytecode}"
     python = str(venv / "bin" / "python")
     if not Path(python).exists():
         _uv("venv", "--python", sys.executable, str(venv), what="creating the virtualenv", offline_first=False)
@@ -101,6 +105,10 @@ def user_environment(venv: Path) -> dict[str, str]:
 
 def test_the_example_project_passes_its_own_suite_with_amlemu_installed_as_a_user_installs_it(tmp_path):
     source = copy_distribution(tmp_path / "amlemu")
+    # a working tree's bytecode beside the packaged contract suite's scripts (package data, globbed): not shipped
+    left = source / "emulator" / "testing" / "contract" / "data" / "iris" / "score" / "__pycache__"
+    left.mkdir(exist_ok=True)
+    (left / "score.cpython-311.pyc").write_bytes(b"\x00" * 16)
     user_project = tmp_path / "ci-project"
     shutil.copytree(PROJECT, user_project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     basetemp = tmp_path / "basetemp"
