@@ -44,8 +44,9 @@ ENVIRONMENTS = f"{resources.WORKSPACE}/environments"
 
 
 @dataclasses.dataclass(frozen=True)
-class _Kind:
-    """What the container and version routes of one asset kind need."""
+class AssetKind:
+    """What the container and version routes of one asset kind need (models, environments, and the command
+    components of :mod:`.components`)."""
 
     kind: str  # the store's kind
     plural: str  # the URL's segment
@@ -103,7 +104,7 @@ def _render_model(store, record: dict) -> dict:
     return resource
 
 
-MODEL = _Kind(model_registry.KIND, "models", _render_model)
+MODEL = AssetKind(model_registry.KIND, "models", _render_model)
 
 
 # --- environments ---------------------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def _context_uri(store, ref: DatastorePath) -> str:
     return f"https://{datastore.account_name}{blobstore.BLOB_HOST_SUFFIX}/{datastore.container_name}/{inner}"
 
 
-ENVIRONMENT = _Kind(environment_registry.KIND, "environments", _render_environment)
+ENVIRONMENT = AssetKind(environment_registry.KIND, "environments", _render_environment)
 
 
 def _curated(name: str, version: str | None) -> dict | None:
@@ -157,7 +158,7 @@ def _curated(name: str, version: str | None) -> dict | None:
 # --- shared: containers and versions ----------------------------------------------------------------------------
 
 
-def _records(kind: _Kind, name: str | None = None) -> list[dict]:
+def _records(kind: AssetKind, name: str | None = None) -> list[dict]:
     """Every version of ``name`` (of every name if None), newest version first, as the store lists them."""
     return resources.backend().store.list_assets(kind.kind, name)
 
@@ -166,7 +167,7 @@ def _wanted_view() -> str:
     return (request.args.get("listViewType") or "ActiveOnly").lower()
 
 
-def _container(kind: _Kind, name: str, records: list[dict]) -> dict:
+def _container(kind: AssetKind, name: str, records: list[dict]) -> dict:
     """An asset as a whole (Azure's container): its latest and next versions."""
     store = resources.backend().store
     with store.transaction() as db:
@@ -188,7 +189,8 @@ def _container(kind: _Kind, name: str, records: list[dict]) -> dict:
     }
 
 
-def _containers(kind: _Kind):
+def list_containers(kind: AssetKind):
+    """The containers of ``kind`` (one per name, its latest version named), in one page: the SDK's ``list()``."""
     if _wanted_view() == "archivedonly":  # nothing is archived here: the local backend keeps no archive
         return resources.answer(resources.page([]))
     by_name: dict[str, list[dict]] = {}
@@ -197,7 +199,8 @@ def _containers(kind: _Kind):
     return resources.answer(resources.page([_container(kind, n, rs) for n, rs in by_name.items()]))
 
 
-def _get_container(kind: _Kind, name: str):
+def get_container(kind: AssetKind, name: str):
+    """The container ``name`` of ``kind`` (a curated environment by its workspace name too); 404 naming the fix."""
     records = _records(kind, name)
     if records:
         return resources.answer(_container(kind, name, records))
@@ -226,7 +229,7 @@ def _matches(wanted: str | None, have: dict) -> bool:
     return True
 
 
-def _list_versions(kind: _Kind, name: str):
+def list_versions(kind: AssetKind, name: str):
     """The versions of ``name``, filtered and ordered as the query asks (``$orderBy``, ``$top``, ``version``,
     ``tags``, ``properties``, ``listViewType``), in one page."""
     store = resources.backend().store
@@ -251,14 +254,14 @@ def _list_versions(kind: _Kind, name: str):
     return resources.answer(resources.page(items))
 
 
-def _existing(kind: _Kind, name: str, version: str) -> dict | None:
+def _existing(kind: AssetKind, name: str, version: str) -> dict | None:
     try:
         return resources.backend().store.get_asset(kind.kind, name, version)
     except errors.ResourceNotFound:
         return None
 
 
-def _get_version(kind: _Kind, name: str, version: str):
+def _get_version(kind: AssetKind, name: str, version: str):
     record = _existing(kind, name, version)
     if record is not None:
         return resources.answer(kind.render(resources.backend().store, record))
@@ -270,7 +273,7 @@ def _get_version(kind: _Kind, name: str, version: str):
     )
 
 
-def _parsed(rest_class: Any, kind: _Kind, name: str, version: str) -> Any:
+def _parsed(rest_class: Any, kind: AssetKind, name: str, version: str) -> Any:
     """The request's body as the SDK's REST model, with the id ``_from_rest_object`` reads name and version from."""
     rest = rest_class(resources.body())
     if rest.properties is None:
@@ -284,7 +287,7 @@ def _parsed(rest_class: Any, kind: _Kind, name: str, version: str) -> Any:
     return rest
 
 
-def _not_emulated(kind: _Kind, what: str):
+def _not_emulated(kind: AssetKind, what: str):
     raise errors.NotEmulated(
         f"{what} ({request.method} {kind.plural})",
         "amlemu keeps every version of a workspace's models and environments, active; register a new version "
@@ -317,9 +320,9 @@ def _same_model(store, record: dict, model: Any) -> bool:
 # the reads are alike for models and environments: containers, a container, its versions, a version
 for _asset, _prefix in ((MODEL, MODELS), (ENVIRONMENT, ENVIRONMENTS)):
     for _suffix, _endpoint, _view in (
-        ("", "list", _containers),
-        ("/<name>", "get", _get_container),
-        ("/<name>/versions", "list_versions", _list_versions),
+        ("", "list", list_containers),
+        ("/<name>", "get", get_container),
+        ("/<name>/versions", "list_versions", list_versions),
         ("/<name>/versions/<version>", "get_version", _get_version),
     ):
         blueprint.add_url_rule(_prefix + _suffix, f"{_asset.plural}_{_endpoint}", functools.partial(_view, _asset))

@@ -40,7 +40,7 @@ def view(store: Any, record: dict[str, Any]) -> dict[str, Any]:
     return registry.component_resource(store, record)
 
 
-COMPONENT = assets._Kind(registry.KIND, "components", view)
+COMPONENT = assets.AssetKind(registry.KIND, "components", view)
 
 
 def find(store: Any, reference: str, field: str) -> dict[str, Any]:
@@ -123,15 +123,15 @@ def get(name: str, version: str):
 @blueprint.get(f"{COMPONENTS}/<name>/versions")
 def list_versions(name: str):
     registry.check_name(name)
-    return assets._list_versions(COMPONENT, name)
+    return assets.list_versions(COMPONENT, name)
 
 
 @blueprint.get(f"{COMPONENTS}/<name>")
 def get_container(name: str):
     registry.check_name(name)
-    return assets._get_container(COMPONENT, name)
+    return assets.get_container(COMPONENT, name)
 
 
 @blueprint.get(COMPONENTS)
 def list_containers():
-    return assets._containers(COMPONENT)
+    return assets.list_containers(COMPONENT)
