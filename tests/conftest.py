@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -120,6 +122,25 @@ def stop_endpoint_hosts(home: Path) -> None:
         store = WorkspaceStore(ws, ws.name)
         for record in service.records.list_endpoints(store):
             service.stop_host(store, record["name"])
+
+
+@contextlib.contextmanager
+def local_home(home: Path) -> Iterator[Path]:
+    """``home`` as AMLEMU_HOME (no workspace or backend taken from the environment), with the per-process store
+    cache cleared; on leaving, the endpoint hosts started under it are stopped and the cache cleared again. For
+    workspaces a module's tests share (the function-scoped ``amlemu_home`` fixture is the per-test one)."""
+    from emulator.store import db
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AMLEMU_HOME", str(home))
+        mp.delenv("AMLEMU_WORKSPACE", raising=False)
+        mp.delenv("AMLEMU_BACKEND", raising=False)
+        db._stores.clear()
+        try:
+            yield home
+        finally:
+            stop_endpoint_hosts(home)
+            db._stores.clear()
 
 
 @pytest.fixture

@@ -137,9 +137,7 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
         self.metric, self.goal = self.spec["primary_metric"], self.spec["goal"]
         self.limits = self.spec["limits"]
         self.stop_note: str | None = None  # why no more trials start (exit score, timeout, early termination)
-        self.ended_scores: list[float | None] = []  # the primary metric of each trial, in the order they ended
-        #: (index, algorithm, score) of the trials that ended Completed with the metric, in the order they ended
-        self.ended_scored: list[tuple[int, str, float]] = []
+        self.ended: list[Trial] = []  # the trials that ended, in the order they ended
 
     def _prepare(self) -> None:
         spec = self.spec
@@ -254,13 +252,11 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
                 f"trial {name} ({state.algorithm}) {state.status}: {shown}"
                 + (f" ({state.error})" if state.error and state.status != "Completed" else "")
             )
-            self.ended_scores.append(state.score)
-            if state.score is not None and state.status == "Completed":
-                self.ended_scored.append((state.index, state.algorithm, state.score))
+            self.ended.append(state)
             if (
                 self.limits.get("enable_early_termination", True)
                 and self.stop_note is None
-                and stalled(self.ended_scores, self.goal, EARLY_TERMINATION_WINDOW)
+                and stalled([t.score for t in self.ended], self.goal, EARLY_TERMINATION_WINDOW)
             ):
                 self.stop_note = (
                     f"early termination: {self.metric} did not improve over the last "
@@ -327,7 +323,8 @@ class AutoMLOrchestrator(ParentOrchestrator["AutoMLJobSpec"]):
         else:
             status, error = "Failed", "No trial was started."
         if (run_dir / "tags").is_dir():  # not when the job failed before its run was made
-            filestore.set_tags(run_dir, parent_run_tags(props.get("best_child_run_id"), self.ended_scored))
+            scored_in_order = [(t.index, t.algorithm, t.score) for t in self.ended if t in scored]
+            filestore.set_tags(run_dir, parent_run_tags(props.get("best_child_run_id"), scored_in_order))
         self.log(f"AutoML job {status}" + (f": {error}" if error else ""))
         self.store.update_job(self.name, spec=spec)
         self._record_end(status, error)

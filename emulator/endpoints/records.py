@@ -566,9 +566,10 @@ def create_or_update_deployment(
         code_src, script = None, previous["scoring_script"]
     else:
         code_src = code_folder
+    has_code = bool(code_src or previous.get("code"))  # a scoring script, given now or kept from before
     environment = merged.get("environment")
     env_resolved = environments.resolve(store, environment, base_path) if environment else None
-    if (code_src or previous.get("code")) and not environment:
+    if has_code and not environment:
         raise ValidationError(
             "A deployment with a scoring script needs an 'environment' (e.g. azureml:AzureML-sklearn-1.5@latest), "
             "an MLflow model's too, as on Azure ML. An mlflow_model deployed without code_configuration needs "
@@ -591,13 +592,12 @@ def create_or_update_deployment(
     model = (
         _model(store, merged.get("model"), base_path, endpoint_name, name) if "model" in spec else previous.get("model")
     )
-    if model is None and not (code_src or previous.get("code")):
+    if model is None and not has_code:
         raise ValidationError(
             "The deployment has neither a model nor a scoring script. Give 'model' (an ONNX "
             "model is served by the built-in scorer) and/or 'code_configuration'."
         )
-    no_code = not (code_src or previous.get("code"))
-    mlflow_folder = mlflow_model_folder(store, model) if no_code else None
+    mlflow_folder = None if has_code else mlflow_model_folder(store, model)
     if mlflow_folder is not None:  # no-code deployment: Azure ML's generated script, and the model's environment
         conda_file = _mlflow_conda_file(mlflow_folder, model, needed=not environment)
         if conda_file is not None:

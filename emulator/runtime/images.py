@@ -178,6 +178,7 @@ def _requirements_image(
         )
     for line in plan.substitutions:
         warn(line)
+    _require_pip()  # once, before anything is made: the wheels are downloaded with pip
     with _scratch_dir() as context:
         wheels = context / "wheels"
         wheels.mkdir()
@@ -224,7 +225,6 @@ def _download(plan: installs.Plan, wheels: Path, context: Path, log: Log) -> ins
     packages and pip's find-links first (offline), then with the index. A package published only as source
     gets its wheel built on the host, unless ``plan.no_build`` (the image's pip has no index to build with).
     None when done."""
-    _require_pip()
     reqs, constraints = context / "requirements.in", context / "constraints.in"
     reqs.write_text("\n".join(plan.requirements) + "\n")
     constraints.write_text("\n".join(plan.constraints) + "\n")

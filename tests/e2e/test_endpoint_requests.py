@@ -24,7 +24,7 @@ from azure.ai.ml.entities import ManagedOnlineDeployment, ManagedOnlineEndpoint,
 
 from emulator.endpoints import http11, keys
 from emulator.testing.load import run_load
-from tests.conftest import Cli, stop_endpoint_hosts
+from tests.conftest import Cli, local_home
 
 ROW = [5.1, 3.5, 1.4, 0.2]  # an iris setosa: class 0
 VALID = json.dumps({"data": [ROW]}).encode()
@@ -75,29 +75,20 @@ def _create_endpoint(ml_client, model, name: str, auth_mode: str, **deployment) 
 def workspace(tmp_path_factory, iris_model):
     """A home of its own for the module, with iris-ep serving; its hosts are stopped at the end."""
     import backends
-    from emulator.store import db, open_store
+    from emulator.store import open_store
 
-    home = tmp_path_factory.mktemp("endpoint-requests") / "amlemu-home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AMLEMU_HOME", str(home))
-        mp.delenv("AMLEMU_WORKSPACE", raising=False)
-        mp.delenv("AMLEMU_BACKEND", raising=False)
-        db._stores.clear()
-        try:
-            ml_client = backends.connect("local")
-            model = ml_client.models.create_or_update(Model(name="iris", path=str(iris_model)))
-            _create_endpoint(ml_client, model, "iris-ep", "key")
-            endpoint = ml_client.online_endpoints.get("iris-ep")
-            iris = Endpoint(
-                "iris-ep",
-                endpoint.scoring_uri,
-                endpoint.openapi_uri,
-                ml_client.online_endpoints.get_keys("iris-ep").primary_key,
-            )
-            yield Workspace(home, ml_client, open_store(), model, iris)
-        finally:
-            stop_endpoint_hosts(home)
-            db._stores.clear()
+    with local_home(tmp_path_factory.mktemp("endpoint-requests") / "amlemu-home") as home:
+        ml_client = backends.connect("local")
+        model = ml_client.models.create_or_update(Model(name="iris", path=str(iris_model)))
+        _create_endpoint(ml_client, model, "iris-ep", "key")
+        endpoint = ml_client.online_endpoints.get("iris-ep")
+        iris = Endpoint(
+            "iris-ep",
+            endpoint.scoring_uri,
+            endpoint.openapi_uri,
+            ml_client.online_endpoints.get_keys("iris-ep").primary_key,
+        )
+        yield Workspace(home, ml_client, open_store(), model, iris)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from azure.ai.ml.exceptions import ValidationException
 
 from emulator.endpoints import records, service
 from emulator.store import open_store
-from tests.conftest import SAMPLES, stop_endpoint_hosts
+from tests.conftest import SAMPLES, local_home
 
 ENDPOINT = "iris-mlflow"
 #: the packages the model's conda.yaml pins: the versions installed here, so the build needs no package index
@@ -51,14 +51,8 @@ def save_mlflow_model(folder, **kwargs):
 def deployed(tmp_path_factory):
     """Endpoint iris-mlflow with deployment blue: the MLflow model alone, taking all traffic."""
     import backends
-    from emulator.store import db
 
-    home = tmp_path_factory.mktemp("mlflow-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AMLEMU_HOME", str(home))
-        patch.delenv("AMLEMU_WORKSPACE", raising=False)
-        patch.delenv("AMLEMU_BACKEND", raising=False)
-        db._stores.clear()
+    with local_home(tmp_path_factory.mktemp("mlflow-home")):
         ml_client = backends.connect("local")
         folder = tmp_path_factory.mktemp("model") / "iris-mlflow-model"
         classifier, columns = save_mlflow_model(folder)
@@ -72,11 +66,7 @@ def deployed(tmp_path_factory):
         ).result()
         endpoint.traffic = {"blue": 100}
         ml_client.online_endpoints.begin_create_or_update(endpoint).result()
-        try:
-            yield ml_client, deployment, classifier, columns
-        finally:
-            stop_endpoint_hosts(home)
-            db._stores.clear()
+        yield ml_client, deployment, classifier, columns
 
 
 def score(ml_client, body) -> requests.Response:

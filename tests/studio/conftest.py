@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, stop_endpoint_hosts
+from tests.conftest import ROOT, local_home
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -32,20 +32,9 @@ def artifacts_dir() -> Path:
 def workspace(tmp_path_factory):
     """A local backend in a fresh AMLEMU_HOME shared by the module's tests (endpoint hosts stopped at the end)."""
     import backends
-    from emulator.store import db
 
-    home = tmp_path_factory.mktemp("studio") / "amlemu-home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AMLEMU_HOME", str(home))
-        mp.delenv("AMLEMU_WORKSPACE", raising=False)
-        mp.delenv("AMLEMU_BACKEND", raising=False)
-        db._stores.clear()
-        client = backends.connect("local")
-        try:
-            yield client
-        finally:
-            stop_endpoint_hosts(home)
-            db._stores.clear()
+    with local_home(tmp_path_factory.mktemp("studio") / "amlemu-home"):
+        yield backends.connect("local")
 
 
 @pytest.fixture(scope="module")
